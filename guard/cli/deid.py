@@ -1,0 +1,130 @@
+"""`guard scrub`, `guard scan`, `guard restore` and `guard dedup`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from guard.cli._common import console, emit_json, record_progress
+from guard.core.io import Format
+from guard.deid.scrubber import OnError
+
+TEXT_FIELD_HELP = "Field to de-identify (repeatable). Every other field passes through unchanged."
+
+
+def _summary(report: dict, *, as_json: bool, extra: dict | None = None) -> None:  # type: ignore[type-arg]
+    if as_json:
+        emit_json(report | (extra or {}))
+        return
+    entities = ", ".join(f"{k} {v}" for k, v in report["entities"].items()) or "none"
+    console.print(
+        f"{report['command']}: {report['records_read']:,} records read, "
+        f"{report['records_changed']:,} changed, {report['records_failed']:,} failed "
+        f"in {report['seconds']:.1f}s with {report['workers']} worker(s)",
+        highlight=False,
+    )
+    console.print(f"entities found: {entities}", highlight=False)
+    for label, value in (extra or {}).items():
+        console.print(f"{label}: {value}", highlight=False)
+
+
+def _progress_enabled(progress: Optional[bool]) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def scrub(
+    input: Path = typer.Argument(..., help="Corpus to de-identify (JSONL, CSV, Parquet or text)."),
+    output: Path = typer.Argument(..., help="Where to write the de-identified corpus."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Input format (default: from the extension)."),
+    text_field: list[str] = typer.Option(["text"], "--text-field", "-t", help=TEXT_FIELD_HELP),
+    policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Policy TOML: entities, thresholds, operators."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", help="File holding the secret key (else $GUARD_KEY)."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0: all cores)."),
+    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write a JSON report (counts only, no PII)."),
+    on_error: OnError = typer.Option(OnError.fail, "--on-error", help="fail: stop, write nothing. skip: quarantine bad records."),
+    quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Where skipped records go (JSONL)."),
+    max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longest text accepted in one field."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """De-identify a corpus with Presidio + spaCy, offline."""
+    from guard.core.io import write_text_atomic
+    from guard.core.policy import load_policy
+    from guard.deid import ScrubOptions, Scrubber
+
+    options = ScrubOptions(
+        text_fields=tuple(text_field),
+        fmt=fmt,
+        workers=workers,
+        on_error=on_error,
+        quarantine=quarantine,
+        max_chars=max_chars,
+    )
+    scrubber = Scrubber(load_policy(policy), key_file=key_file)
+    with record_progress("scrub", enabled=_progress_enabled(progress)) as update:
+        result = scrubber.run(input, output, options=options, progress=update)
+    if report is not None:
+        write_text_atomic(report, result.dumps() + "\n")
+    extra = {"output": str(output)}
+    if report is not None:
+        extra["report"] = str(report)
+    if result.records_failed and on_error is OnError.skip:
+        extra["quarantine"] = str(quarantine or output.with_name(output.name + ".quarantine.jsonl"))
+    _summary(result.to_json(), as_json=as_json, extra=extra)
+
+
+def scan(
+    input: Path = typer.Argument(..., help="Corpus to scan (JSONL, CSV, Parquet or text)."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Input format (default: from the extension)."),
+    text_field: list[str] = typer.Option(["text"], "--text-field", "-t", help="Field to scan (repeatable)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Policy TOML: entities and thresholds."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0: all cores)."),
+    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write a JSON report."),
+    max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longest text accepted in one field."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Count PII per entity type and field without changing anything."""
+    from guard.core.io import write_text_atomic
+    from guard.core.policy import load_policy
+    from guard.deid import ScrubOptions, Scrubber
+
+    options = ScrubOptions(text_fields=tuple(text_field), fmt=fmt, workers=workers, max_chars=max_chars)
+    scanner = Scrubber(load_policy(policy), apply_operators=False)
+    with record_progress("scan", enabled=_progress_enabled(progress)) as update:
+        result = scanner.run(input, None, options=options, progress=update)
+    if report is not None:
+        write_text_atomic(report, result.dumps() + "\n")
+    _summary(result.to_json(), as_json=as_json, extra={"report": str(report)} if report else None)
+
+
+def restore(
+    input: Path = typer.Argument(..., help="A corpus scrubbed with the encrypt operator."),
+    output: Path = typer.Argument(..., help="Where to write the restored corpus."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Input format (default: from the extension)."),
+    text_field: list[str] = typer.Option(["text"], "--text-field", "-t", help="Field to restore (repeatable)."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", help="File holding the secret key (else $GUARD_KEY)."),
+    key_env: str = typer.Option("GUARD_KEY", "--key-env", help="Variable holding the key."),
+    as_json: bool = typer.Option(False, "--json", help="Print counts as JSON."),
+) -> None:
+    """Decrypt values written by the `encrypt` operator, with the same key."""
+    from guard.deid import restore as do_restore
+
+    result = do_restore(input, output, text_fields=tuple(text_field), fmt=fmt, key_env=key_env, key_file=key_file)
+    counts = {"records": result.records, "values_restored": result.values_restored, "output": str(output)}
+    if as_json:
+        emit_json(counts)
+    else:
+        console.print(f"restore: {result.values_restored:,} values in {result.records:,} records -> {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(scrub)
+    app.command()(scan)
+    app.command()(restore)
+
+
+__all__ = ["register"]

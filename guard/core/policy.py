@@ -1,0 +1,192 @@
+"""The scrub policy: which entities to act on, at what score, with which operator.
+
+Parsed from TOML into frozen dataclasses. Entity and operator names are
+checked against the registries in `guard.deid` (this module knows neither).
+
+    [detect]
+    entities = ["PERSON", "EMAIL_ADDRESS"]   # default: every supported entity
+    default_threshold = 0.4
+    allow_list = ["Dr. Seuss"]               # values never treated as PII
+    [detect.thresholds]
+    PERSON = 0.5
+
+    [[recognizers]]                          # custom regex or deny-list
+    name = "employee_id"
+    entity = "EMPLOYEE_ID"
+    patterns = ['EMP-\\d{6}']                # or: terms = ["Project Bluebird"]
+    score = 0.9
+    context = ["employee"]
+
+    [operators]
+    default = "tag"
+    PERSON = "surrogate"
+    US_SSN = { type = "mask", keep_last = 4 }
+    DATE_TIME = { type = "date_shift", field = "patient_id", max_days = 365 }
+
+    [keys]
+    env = "GUARD_KEY"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guard.core.errors import PolicyError
+from guard.core.keys import DEFAULT_KEY_ENV
+
+DEFAULT_THRESHOLD = 0.4
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    """An operator by registry name plus its parameters."""
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecognizerSpec:
+    """A custom recognizer: regex patterns or a deny-list of terms."""
+
+    name: str
+    entity: str
+    patterns: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
+    score: float = 0.85
+    context: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    entities: tuple[str, ...] | None = None
+    default_threshold: float = DEFAULT_THRESHOLD
+    thresholds: dict[str, float] = field(default_factory=dict)
+    allow_list: tuple[str, ...] = ()
+    recognizers: tuple[RecognizerSpec, ...] = ()
+    operators: dict[str, OperatorSpec] = field(default_factory=dict)
+    default_operator: OperatorSpec = field(default_factory=lambda: OperatorSpec("tag"))
+    key_env: str = DEFAULT_KEY_ENV
+    source: str = "<default>"
+
+    def threshold(self, entity: str) -> float:
+        return self.thresholds.get(entity, self.default_threshold)
+
+    def operator(self, entity: str) -> OperatorSpec:
+        return self.operators.get(entity, self.default_operator)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("source")
+        return data
+
+    def config_hash(self) -> str:
+        """sha256 of the policy's canonical JSON: two runs with equal hashes used equal settings."""
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+_TOP_KEYS = {"detect", "recognizers", "operators", "keys"}
+_DETECT_KEYS = {"entities", "default_threshold", "thresholds", "allow_list"}
+_RECOGNIZER_KEYS = {"name", "entity", "patterns", "terms", "score", "context"}
+
+
+def _fail(source: str, where: str, message: str) -> PolicyError:
+    return PolicyError(f"{source}: [{where}] {message}")
+
+
+def _threshold(source: str, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise _fail(source, where, "a threshold must be a number from 0 to 1")
+    return float(value)
+
+
+def _str_list(source: str, where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(source, where, "must be a list of strings")
+    return tuple(value)
+
+
+def _operator(source: str, where: str, value: Any) -> OperatorSpec:
+    if isinstance(value, str):
+        return OperatorSpec(value)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        params = {k: v for k, v in value.items() if k != "type"}
+        return OperatorSpec(value["type"], params)
+    raise _fail(source, where, 'an operator is a name or a table with a "type" key')
+
+
+def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
+    """Build a Policy from parsed TOML, rejecting unknown keys with their location."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise _fail(source, "top", f"unknown section(s) {sorted(unknown)}; known: {sorted(_TOP_KEYS)}")
+    detect = data.get("detect", {})
+    unknown = set(detect) - _DETECT_KEYS
+    if unknown:
+        raise _fail(source, "detect", f"unknown key(s) {sorted(unknown)}; known: {sorted(_DETECT_KEYS)}")
+    entities = _str_list(source, "detect.entities", detect["entities"]) if "entities" in detect else None
+    thresholds = {
+        str(k): _threshold(source, f"detect.thresholds.{k}", v) for k, v in detect.get("thresholds", {}).items()
+    }
+    recognizers = []
+    for i, spec in enumerate(data.get("recognizers", [])):
+        where = f"recognizers #{i + 1}"
+        unknown = set(spec) - _RECOGNIZER_KEYS
+        if unknown:
+            raise _fail(source, where, f"unknown key(s) {sorted(unknown)}; known: {sorted(_RECOGNIZER_KEYS)}")
+        if not isinstance(spec.get("name"), str) or not isinstance(spec.get("entity"), str):
+            raise _fail(source, where, 'needs "name" and "entity" strings')
+        patterns = _str_list(source, where + ".patterns", spec.get("patterns", []))
+        terms = _str_list(source, where + ".terms", spec.get("terms", []))
+        if not patterns and not terms:
+            raise _fail(source, where, 'needs "patterns" (regexes) or "terms" (a deny-list)')
+        recognizers.append(
+            RecognizerSpec(
+                name=spec["name"],
+                entity=spec["entity"],
+                patterns=patterns,
+                terms=terms,
+                score=_threshold(source, where + ".score", spec.get("score", 0.85)),
+                context=_str_list(source, where + ".context", spec.get("context", [])),
+            )
+        )
+    ops = dict(data.get("operators", {}))
+    default_op = _operator(source, "operators.default", ops.pop("default", "tag"))
+    operators = {str(k): _operator(source, f"operators.{k}", v) for k, v in ops.items()}
+    keys = data.get("keys", {})
+    if set(keys) - {"env"}:
+        raise _fail(source, "keys", 'only "env" (the name of the variable holding the key) is allowed')
+    return Policy(
+        entities=entities,
+        default_threshold=_threshold(source, "detect.default_threshold", detect.get("default_threshold", DEFAULT_THRESHOLD)),
+        thresholds=thresholds,
+        allow_list=_str_list(source, "detect.allow_list", detect.get("allow_list", [])),
+        recognizers=tuple(recognizers),
+        operators=operators,
+        default_operator=default_op,
+        key_env=str(keys.get("env", DEFAULT_KEY_ENV)),
+        source=source,
+    )
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """Read a policy TOML file; None gives the default policy."""
+    if path is None:
+        return Policy()
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f"policy file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PolicyError(f"{path}: not valid TOML: {e}") from e
+    return parse_policy(data, source=str(path))
+
+
+__all__ = ["DEFAULT_THRESHOLD", "OperatorSpec", "Policy", "RecognizerSpec", "load_policy", "parse_policy"]

@@ -1,0 +1,22 @@
+"""De-identification: detect PII with Presidio + spaCy offline, transform it with
+keyed, deterministic operators, scan and deduplicate corpora."""
+
+from guard.deid.detector import Detection, Detector
+from guard.deid.operators import OpContext, Operator, operator_names, register_operator
+from guard.deid.restore import RestoreReport, restore
+from guard.deid.scrubber import OnError, ScrubOptions, Scrubber, versions
+
+__all__ = [
+    "Detection",
+    "Detector",
+    "OnError",
+    "OpContext",
+    "Operator",
+    "RestoreReport",
+    "ScrubOptions",
+    "Scrubber",
+    "operator_names",
+    "register_operator",
+    "restore",
+    "versions",
+]

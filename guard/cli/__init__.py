@@ -6,20 +6,32 @@ from __future__ import annotations
 import logging
 import sys
 
+import click
 import typer
+from rich.markup import escape
 
 from guard.cli import deid
 from guard.cli._common import console_err
 from guard.core.errors import GuardError
 
+class _GuardGroup(typer.core.TyperGroup):
+    """Turns library errors into a one-line message and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except GuardError as e:
+            console_err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+            ctx.exit(e.exit_code)
+
 app = typer.Typer(
     name="guard",
+    cls=_GuardGroup,
     help="De-identify corpora, train privately, audit and report on language models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
 
 @app.callback()
 def _root(
@@ -31,29 +43,10 @@ def _root(
     for noisy in ("presidio-analyzer", "presidio-anonymizer"):
         logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 
-
 deid.register(app)
 
-
 def main() -> None:
-    """Entry point: run the app, turning guard errors into messages and exit codes."""
-    try:
-        app(standalone_mode=False)
-    except GuardError as e:
-        console_err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
-        sys.exit(e.exit_code)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        console_err.print("aborted")
-        sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
-
+    """Console-script entry point."""
+    app()
 
 __all__ = ["app", "main"]

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-console = Console()
-console_err = Console(stderr=True)
+console = Console(soft_wrap=True)
+console_err = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

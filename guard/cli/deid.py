@@ -84,6 +84,7 @@ def scan(
     workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0: all cores)."),
     report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write a JSON report."),
     max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longest text accepted in one field."),
+    on_error: OnError = typer.Option(OnError.fail, "--on-error", help="fail: stop. skip: count bad records and go on."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
@@ -92,7 +93,9 @@ def scan(
     from guard.core.policy import load_policy
     from guard.deid import ScrubOptions, Scrubber
 
-    options = ScrubOptions(text_fields=tuple(text_field), fmt=fmt, workers=workers, max_chars=max_chars)
+    options = ScrubOptions(
+        text_fields=tuple(text_field), fmt=fmt, workers=workers, max_chars=max_chars, on_error=on_error
+    )
     scanner = Scrubber(load_policy(policy), apply_operators=False)
     with record_progress("scan", enabled=_progress_enabled(progress)) as update:
         result = scanner.run(input, None, options=options, progress=update)

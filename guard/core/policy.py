@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -146,6 +147,11 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
         terms = _str_list(source, where + ".terms", spec.get("terms", []))
         if not patterns and not terms:
             raise _fail(source, where, 'needs "patterns" (regexes) or "terms" (a deny-list)')
+        for j, rx in enumerate(patterns):
+            try:
+                re.compile(rx)
+            except re.error as e:
+                raise _fail(source, where, f"recognizer {spec['name']!r}: pattern {j + 1} is not a valid regex: {e}") from e
         recognizers.append(
             RecognizerSpec(
                 name=spec["name"],

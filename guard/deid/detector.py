@@ -41,6 +41,9 @@ NER_LABELS_TO_IGNORE = (
 )
 
 
+NER_RECOGNIZER = "SpacyRecognizer"
+
+
 @dataclass(frozen=True)
 class Detection:
     start: int
@@ -183,8 +186,10 @@ def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
     """One span per run of overlapping detections, covering their union.
 
     Privacy first: a partial overlap never leaves part of a value in the clear.
-    The merged span takes the entity type of its longest member (an address
-    beats the city inside it), ties broken by score, and the highest score.
+    The merged span takes the entity type of its most specific member: a
+    pattern or checksum recognizer beats spaCy's statistical NER (a card number
+    that spaCy calls a DATE stays a CREDIT_CARD), then the higher score, then
+    the longer span (an address beats the city inside it).
     """
     merged: list[Detection] = []
     group: list[Detection] = []
@@ -203,7 +208,7 @@ def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
 def _merge(group: list[Detection]) -> Detection:
     if len(group) == 1:
         return group[0]
-    main = max(group, key=lambda d: (d.end - d.start, d.score))
+    main = max(group, key=lambda d: (d.recognizer != NER_RECOGNIZER, d.score, d.end - d.start))
     return Detection(
         min(d.start for d in group),
         max(d.end for d in group),

@@ -124,10 +124,51 @@ def restore(
         console.print(f"restore: {result.values_restored:,} values in {result.records:,} records -> {output}")
 
 
+def dedup(
+    input: Path = typer.Argument(..., help="Corpus to deduplicate (JSONL, CSV, Parquet or text)."),
+    output: Path = typer.Argument(..., help="Where to write the kept records, in input order."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Input format (default: from the extension)."),
+    text_field: list[str] = typer.Option(["text"], "--text-field", "-t", help="Field compared (repeatable)."),
+    threshold: float = typer.Option(0.8, "--threshold", help="Estimated Jaccard similarity at which a record is a near duplicate."),
+    num_perm: int = typer.Option(128, "--num-perm", help="MinHash permutations."),
+    shingle_size: int = typer.Option(3, "--shingle-size", help="Words per shingle."),
+    id_field: str = typer.Option("id", "--id-field", help="Field that names a record in the report."),
+    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write which records were dropped and why (JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Drop exact and near-duplicate records (MinHash LSH); duplicated text is what models memorize most."""
+    from guard.core.io import write_text_atomic
+    from guard.deid import dedup as do_dedup
+
+    result = do_dedup(
+        input,
+        output,
+        text_fields=tuple(text_field),
+        fmt=fmt,
+        threshold=threshold,
+        num_perm=num_perm,
+        shingle_size=shingle_size,
+        id_field=id_field,
+    )
+    if report is not None:
+        write_text_atomic(report, result.dumps() + "\n")
+    if as_json:
+        emit_json(result.to_json())
+        return
+    console.print(
+        f"dedup: {result.records_read:,} read, {result.records_kept:,} kept, "
+        f"{result.exact_dropped:,} exact and {result.near_dropped:,} near duplicates dropped -> {output}",
+        highlight=False,
+    )
+    if report is not None:
+        console.print(f"report: {report}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(scrub)
     app.command()(scan)
     app.command()(restore)
+    app.command()(dedup)
 
 
 __all__ = ["register"]

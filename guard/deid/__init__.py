@@ -1,6 +1,7 @@
 """De-identification: detect PII with Presidio + spaCy offline, transform it with
 keyed, deterministic operators, scan and deduplicate corpora."""
 
+from guard.deid.dedup import dedup
 from guard.deid.detector import Detection, Detector
 from guard.deid.operators import OpContext, Operator, operator_names, register_operator
 from guard.deid.restore import RestoreReport, restore
@@ -15,6 +16,7 @@ __all__ = [
     "RestoreReport",
     "ScrubOptions",
     "Scrubber",
+    "dedup",
     "operator_names",
     "register_operator",
     "restore",

@@ -1,0 +1,37 @@
+# The two Quick start commands. Each sets up .venv first when it is missing or
+# older than pyproject.toml. Torch is not needed yet; when it is, it is
+# installed first and pinned (torch==2.13.0, a CPU wheel) before the rest.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= out/demo
+# A public, throw-away key so the demo runs without setup. Never use it for real data.
+DEMO_KEY := guard-demo-key-not-secret-0000000000
+
+.PHONY: demo test bench setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p $(DEMO_OUT)
+	GUARD_KEY=$${GUARD_KEY:-$(DEMO_KEY)} $(BIN)/guard scrub examples/clinical_notes.jsonl \
+		$(DEMO_OUT)/clinical_notes.scrubbed.jsonl --policy examples/policy.toml \
+		--report $(DEMO_OUT)/scrub_report.json
+	$(BIN)/guard dedup $(DEMO_OUT)/clinical_notes.scrubbed.jsonl $(DEMO_OUT)/clinical_notes.dedup.jsonl \
+		--report $(DEMO_OUT)/dedup_report.json
+	@echo "de-identified corpus: $(DEMO_OUT)/clinical_notes.dedup.jsonl"
+	@echo "reports: $(DEMO_OUT)/scrub_report.json $(DEMO_OUT)/dedup_report.json"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/scrub.py
+	$(BIN)/python bench/deid_eval.py

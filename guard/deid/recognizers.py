@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
@@ -84,6 +84,7 @@ class RegexRecognizer(EntityRecognizer):
             start=start,
             end=end,
             score=score,
+            analysis_explanation=AnalysisExplanation(recognizer=self.name, original_score=score, textual_explanation=rule),
             recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
@@ -488,6 +489,7 @@ class PersonNameRecognizer(EntityRecognizer):
             start=start,
             end=end,
             score=score,
+            analysis_explanation=AnalysisExplanation(recognizer=self.name, original_score=score, textual_explanation=rule),
             recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,

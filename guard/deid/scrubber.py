@@ -33,7 +33,7 @@ from guard.deid.operators import OpContext, Operator, make_operator, operator_fi
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHARS = 1_000_000  # spaCy's own max_length
-CHUNK = 128  # records sent to a worker at a time
+CHUNK = 32  # records sent to a worker at a time: small, so no worker idles long at the end
 
 
 class OnError(StrEnum):

@@ -9,9 +9,13 @@ the same corpus, in this one run:
   (its output must be byte-identical);
 - ceiling: spaCy NER alone (only the `ner` component), `nlp.pipe` over all cores.
 
-Throughput excludes model loading for all three. Peak memory is the largest
-sum of RSS over the measured process and its children (sampled every 50 ms).
-Usage: python bench/scrub.py [--docs 1000] [--workers 0]
+Throughput excludes model loading for all three; guard's includes starting its
+worker pool, reading and writing. The corpus is large enough (4,000 docs by
+default) that such fixed costs do not dominate, as on a real corpus. Peak
+memory is the largest sum of RSS over the measured process and its children
+(sampled every 50 ms); guard is also run on a quarter of the corpus to show
+that its memory does not grow with the input (streaming).
+Usage: python bench/scrub.py [--docs 4000] [--workers 0]
 The last line is one JSON object with an entry per target.
 """
 
@@ -116,7 +120,7 @@ def measure(name: str, corpus: Path, out: Path, workers: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--docs", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=0, help="0: all cores")
     parser.add_argument("--child", choices=sorted(MEASURES))
     parser.add_argument("--corpus", type=Path)
@@ -129,14 +133,14 @@ def main() -> None:
     cores = args.workers or len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        corpus, big = tmpdir / "corpus.jsonl", tmpdir / "corpus4x.jsonl"
+        corpus, small = tmpdir / "corpus.jsonl", tmpdir / "corpus_quarter.jsonl"
         make_corpus(corpus, args.docs)
-        make_corpus(big, args.docs * 4)
+        make_corpus(small, args.docs // 4)
         presidio = measure("presidio", corpus, tmpdir / "presidio.jsonl", 1)
         ceiling = measure("ceiling", corpus, tmpdir / "ceiling.jsonl", cores)
         guard_n = measure("guard", corpus, tmpdir / "guard_n.jsonl", cores)
         guard_1 = measure("guard", corpus, tmpdir / "guard_1.jsonl", 1)
-        guard_big = measure("guard", big, tmpdir / "guard_big.jsonl", cores)
+        guard_small = measure("guard", small, tmpdir / "guard_small.jsonl", cores)
         identical = (tmpdir / "guard_n.jsonl").read_bytes() == (tmpdir / "guard_1.jsonl").read_bytes()
 
     rows = [
@@ -144,7 +148,7 @@ def main() -> None:
         (f"spaCy NER alone ({cores} processes): ceiling", ceiling),
         (f"guard scrub ({cores} workers)", guard_n),
         ("guard scrub (1 worker)", guard_1),
-        (f"guard scrub ({cores} workers, 4x corpus)", guard_big),
+        (f"guard scrub ({cores} workers, {args.docs // 4} docs)", guard_small),
     ]
     print(f"{args.docs} docs cycled from {CORPUS_SOURCE.name}, {cores} cores")
     print(f"{'run':44} {'docs/s':>8} {'x Presidio':>10} {'peak MB':>8}")
@@ -153,11 +157,11 @@ def main() -> None:
     speedup = guard_n["docs_per_s"] / presidio["docs_per_s"]
     ceiling_x = ceiling["docs_per_s"] / presidio["docs_per_s"]
     share = guard_n["docs_per_s"] / ceiling["docs_per_s"]
-    growth = guard_big["peak_mb"] / guard_n["peak_mb"]
+    growth = guard_n["peak_mb"] / guard_small["peak_mb"]
     print(f"guard / Presidio: {speedup:.2f}x; NER ceiling / Presidio: {ceiling_x:.2f}x; guard / ceiling: {share:.1%}")
     if ceiling_x < 5:
         print("the NER ceiling is below 5x Presidio on this machine: the target is 90% of the ceiling")
-    print(f"1 vs {cores} workers output identical: {identical}; peak memory 4x corpus / 1x: {growth:.2f}")
+    print(f"1 vs {cores} workers output identical: {identical}; peak memory {args.docs} docs / {args.docs // 4} docs: {growth:.2f}")
     speed_target = 5.0 if ceiling_x >= 5 else 0.9 * ceiling_x
     print(
         json.dumps(
@@ -165,7 +169,7 @@ def main() -> None:
                 "speedup_vs_presidio": {"value": round(speedup, 3), "baseline": 1.0, "target": round(speed_target, 3), "ok": speedup >= speed_target},
                 "share_of_ner_ceiling": {"value": round(share, 3), "baseline": 1.0, "target": 0.9, "ok": share >= 0.9 or speedup >= 5},
                 "identical_output_1_vs_n_workers": {"value": int(identical), "baseline": 1, "target": 1, "ok": identical},
-                "peak_memory_growth_4x_corpus": {"value": round(growth, 3), "baseline": 1.0, "target": 1.2, "ok": growth <= 1.2},
+                "peak_memory_growth_4x_input": {"value": round(growth, 3), "baseline": 1.0, "target": 1.2, "ok": growth <= 1.2},
                 "peak_memory_mb": {"value": round(guard_n["peak_mb"]), "baseline": round(presidio["peak_mb"]), "target": None, "ok": True},
             }
         )

@@ -198,7 +198,7 @@ class Detector:
     def __init__(self, policy: Policy, *, use_builtin: bool = True) -> None:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
-        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+        from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
         from guard.deid.recognizers import REPLACES_PREDEFINED, builtin_recognizers
 
@@ -223,6 +223,11 @@ class Detector:
             registry.add_recognizer(PhoneRecognizer(supported_regions=list(policy.phone_regions)))
         registry.remove_recognizer("UrlRecognizer")
         registry.add_recognizer(_url_recognizer())
+        # The registry loads IbanRecognizer with case-insensitive flags; its BBAN
+        # class then swallows a following lower-case word ("... 1109 approved"), the
+        # checksum fails and the IBAN is dropped. Its own default flags are right.
+        registry.remove_recognizer("IbanRecognizer")
+        registry.add_recognizer(IbanRecognizer())
         if use_builtin:
             for name in REPLACES_PREDEFINED:
                 registry.remove_recognizer(name)

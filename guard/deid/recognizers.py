@@ -223,8 +223,12 @@ def phone_number() -> RegexRecognizer:
             Rule("intl", r"(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[\s.-]?\d{1,5}){2,6}(?!\d)" + _EXT, 0.75),
             # UK national: 020 7946 0958, 07700 900123, 0113 496 0123
             Rule("uk_national", r"(?<![\w+])0\d{2,4}\s\d{3,4}\s?\d{3,4}(?!\d)" + _EXT, 0.6),
+            # NANP without separators (6145550199): could be an account number, but a
+            # leaked phone costs more than a redacted account number, so it acts at
+            # the default threshold; a context word lifts it further.
+            Rule("nanp_bare", r"(?<![\w+.-])(?:\+?1)?[2-9]\d{2}[2-9]\d{6}(?![\w-])", 0.4),
         ],
-        context=["phone", "tel", "telephone", "mobile", "cell", "call", "number", "contact", "fax", "text"],
+        context=["phone", "tel", "telephone", "mobile", "cell", "call", "number", "contact", "fax", "text", "reach"],
         validate=_digits_between(10, 16),
     )
 

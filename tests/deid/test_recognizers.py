@@ -198,3 +198,21 @@ def test_ner_filter_drops_durations_keeps_calendar_dates(detector: Detector) -> 
     dates = [text[d.start:d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]
     assert any("2021" in v for v in dates)
     assert not any(w in v for v in dates for w in ("daily", "two weeks", "3 months"))
+
+
+def test_bare_ten_digit_nanp_phone_is_caught(detector: Detector) -> None:
+    _assert_caught(detector, [
+        ("His son may be reached at 4857065180 tonight.", "4857065180"),
+        ("Mobile: 6145550199", "6145550199"),
+        ("Her daughter Isabel Ayala (5284092443) will drive her.", "5284092443"),
+    ], "PHONE_NUMBER")
+    # not a NANP number: area code or exchange starting with 0/1, or 11 digits
+    _assert_not_flagged(detector, ["Lot 0145550199 shipped.", "Ref 6141550199 filed.", "Id 61455501991 ok."], {"PHONE_NUMBER"})
+
+
+def test_iban_followed_by_a_lower_case_word_is_caught(detector: Detector) -> None:
+    # Presidio's registry loads IbanRecognizer case-insensitively and then misses these.
+    _assert_caught(detector, [
+        ("Transfer to IBAN ES54 4222 8769 3616 9878 1109 approved by finance.", "ES54 4222 8769 3616 9878 1109"),
+        ("Paid into DE89 3704 0044 0532 0130 00 yesterday.", "DE89 3704 0044 0532 0130 00"),
+    ], "IBAN_CODE")

@@ -75,7 +75,7 @@ def run_presidio(corpus: Path, out: Path, workers: int) -> dict:
 
 def run_guard(corpus: Path, out: Path, workers: int) -> dict:
     from guard.core.policy import Policy
-    from guard.deid import ScrubOptions, Scrubber
+    from guard.deid import Scrubber, ScrubOptions
 
     scrubber = Scrubber(Policy())
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from guard.cli import deid
 from guard.cli._common import console_err
 from guard.core.errors import GuardError
 
+
 class _GuardGroup(typer.core.TyperGroup):
     """Turns library errors into a one-line message and the error's exit code."""
 

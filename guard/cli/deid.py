@@ -53,7 +53,7 @@ def scrub(
     """De-identify a corpus with Presidio + spaCy, offline."""
     from guard.core.io import write_text_atomic
     from guard.core.policy import load_policy
-    from guard.deid import ScrubOptions, Scrubber
+    from guard.deid import Scrubber, ScrubOptions
 
     options = ScrubOptions(
         text_fields=tuple(text_field),
@@ -91,7 +91,7 @@ def scan(
     """Count PII per entity type and field without changing anything."""
     from guard.core.io import write_text_atomic
     from guard.core.policy import load_policy
-    from guard.deid import ScrubOptions, Scrubber
+    from guard.deid import Scrubber, ScrubOptions
 
     options = ScrubOptions(
         text_fields=tuple(text_field), fmt=fmt, workers=workers, max_chars=max_chars, on_error=on_error

@@ -10,7 +10,7 @@ from guard.core.errors import (
 )
 from guard.core.io import CorpusReader, CorpusWriter, Format, detect_format, write_text_atomic
 from guard.core.policy import OperatorSpec, Policy, RecognizerSpec, load_policy, parse_policy
-from guard.core.types import SCHEMA_VERSION, DedupReport, Record, RecordError, ScrubReport, Span
+from guard.core.types import SCHEMA_VERSION, DedupReport, Record, RecordError, ScrubReport
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -30,7 +30,6 @@ __all__ = [
     "Record",
     "RecordError",
     "ScrubReport",
-    "Span",
     "detect_format",
     "load_policy",
     "parse_policy",

@@ -11,18 +11,6 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
-class Span:
-    """A detected entity: offsets into one field, its type and score. Never the value."""
-
-    field: str
-    start: int
-    end: int
-    entity_type: str
-    score: float
-    recognizer: str = ""
-
-
-@dataclass(frozen=True)
 class Record:
     """One corpus record. `line` is the 1-based physical line (JSONL, CSV, text)
     or the 1-based row number (Parquet) used in error messages."""
@@ -98,4 +86,4 @@ class DedupReport:
         return json.dumps(self.to_json(), indent=2, sort_keys=True)
 
 
-__all__ = ["SCHEMA_VERSION", "DedupReport", "Record", "RecordError", "ScrubReport", "Span"]
+__all__ = ["SCHEMA_VERSION", "DedupReport", "Record", "RecordError", "ScrubReport"]

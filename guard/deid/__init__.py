@@ -5,7 +5,7 @@ from guard.deid.dedup import dedup
 from guard.deid.detector import Detection, Detector
 from guard.deid.operators import OpContext, Operator, operator_names, register_operator
 from guard.deid.restore import RestoreReport, restore
-from guard.deid.scrubber import OnError, ScrubOptions, Scrubber, versions
+from guard.deid.scrubber import OnError, Scrubber, ScrubOptions, versions
 
 __all__ = [
     "Detection",

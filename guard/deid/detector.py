@@ -197,7 +197,6 @@ class Detector:
 
     def __init__(self, policy: Policy, *, use_builtin: bool = True) -> None:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-
         from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
         from guard.deid.recognizers import REPLACES_PREDEFINED, builtin_recognizers
@@ -252,6 +251,7 @@ class Detector:
                 hint=f"known: {sorted(supported)}",
             )
         self.entities = tuple(sorted(wanted))
+        log.debug("recognizers: %s", sorted(r.name for r in registry.recognizers))
         self._min_threshold = min([policy.threshold(e) for e in self.entities] or [1.0])
         self._nlp = self.nlp_engine.nlp[LANGUAGE]
 

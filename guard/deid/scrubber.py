@@ -283,6 +283,7 @@ class Scrubber:
                     progress(read)
             if bad and options.quarantine is not None:
                 _write_quarantine(options.quarantine, bad)
+        log.info("%s: %d records read, %d changed, %d failed", input_path, read, changed, failed)
         by_field: dict[str, dict[str, int]] = {}
         for (fname, entity), n in sorted(counts.items()):
             by_field.setdefault(fname, {})[entity] = n

@@ -32,13 +32,19 @@ def record_progress(label: str, *, enabled: bool) -> Iterator[Callable[[int], No
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=console_err, transient=False) as bar:
         task = bar.add_task(escape(label), total=None, rate="")
+        done = [0]
+
+        def show(n: int) -> None:
+            rate = n / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=n, rate=f"{rate:,.0f} records/s")
 
         def update(n: int) -> None:
+            done[0] = n
             if n % 64 == 0:
-                rate = n / max(time.perf_counter() - started, 1e-9)
-                bar.update(task, completed=n, rate=f"{rate:,.0f} records/s")
+                show(n)
 
         yield update
+        show(done[0])
 
 
 __all__ = ["console", "console_err", "emit_json", "record_progress"]

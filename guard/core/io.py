@@ -86,26 +86,30 @@ class CorpusReader:
             raise InputError("the file holds no records", path=str(self.path), hint="is it empty?")
 
     # -- JSONL ---------------------------------------------------------------
-    def _iter_jsonl(self) -> Iterator[Record | RecordError]:
-        index = 0
+    def _lines(self) -> Iterator[tuple[int, str | RecordError]]:
+        """Non-blank physical lines, decoded, with their 1-based numbers."""
         with open(self.path, "rb") as fh:
             for lineno, raw in enumerate(fh, start=1):
                 text = self._decode(raw, lineno)
-                if isinstance(text, RecordError):
-                    yield text
-                    continue
-                if not text.strip():
-                    continue
-                try:
-                    data = json.loads(text)
-                except json.JSONDecodeError as e:
-                    yield RecordError(lineno, None, f"malformed JSON at column {e.colno}: {e.msg}", text)
-                    continue
-                if not isinstance(data, dict):
-                    yield RecordError(lineno, None, f"a JSON {type(data).__name__}, not an object", text)
-                    continue
-                yield Record(index, lineno, data)
-                index += 1
+                if isinstance(text, RecordError) or text.strip():
+                    yield lineno, text
+
+    def _iter_jsonl(self) -> Iterator[Record | RecordError]:
+        index = 0
+        for lineno, text in self._lines():
+            if isinstance(text, RecordError):
+                yield text
+                continue
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield RecordError(lineno, None, f"malformed JSON at column {e.colno}: {e.msg}", text)
+                continue
+            if not isinstance(data, dict):
+                yield RecordError(lineno, None, f"a JSON {type(data).__name__}, not an object", text)
+                continue
+            yield Record(index, lineno, data)
+            index += 1
 
     # -- CSV -----------------------------------------------------------------
     def _decoded_lines(self, fh: Any, errors: list[RecordError]) -> Iterator[str]:
@@ -179,17 +183,12 @@ class CorpusReader:
     # -- plain text ----------------------------------------------------------
     def _iter_txt(self) -> Iterator[Record | RecordError]:
         index = 0
-        with open(self.path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                text = self._decode(raw, lineno)
-                if isinstance(text, RecordError):
-                    yield text
-                    continue
-                text = text.rstrip("\r\n")
-                if not text.strip():
-                    continue
-                yield Record(index, lineno, {TEXT_FIELD: text})
-                index += 1
+        for lineno, text in self._lines():
+            if isinstance(text, RecordError):
+                yield text
+                continue
+            yield Record(index, lineno, {TEXT_FIELD: text.rstrip("\r\n")})
+            index += 1
 
     @staticmethod
     def _decode(raw: bytes, lineno: int) -> str | RecordError:

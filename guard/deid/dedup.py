@@ -14,7 +14,6 @@ records by line and id only.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import time
 import unicodedata
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from guard import __version__
 from guard.core.errors import DependencyError, GuardError, InputError, OutputError
 from guard.core.io import CorpusReader, CorpusWriter, Format
 from guard.core.types import DedupReport, Record, RecordError
@@ -173,7 +173,7 @@ def dedup(
         num_perm=num_perm,
         shingle_size=shingle_size,
         dropped=dropped,
-        versions={"datasketch": str(datasketch.__version__), "guard": _guard_version()},
+        versions={"datasketch": str(datasketch.__version__), "guard": __version__},
         seconds=round(seconds, 4),
     )
 
@@ -269,18 +269,6 @@ def _dropped(record: Record, record_id: Any, reason: str, target: _Kept, similar
         "duplicate_of_id": target.id,
         "similarity": round(similarity, 6),
     }
-
-
-def _guard_version() -> str:
-    import guard
-
-    version = getattr(guard, "__version__", None)
-    if isinstance(version, str):
-        return version
-    try:
-        return importlib.metadata.version("guard")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 __all__ = ["dedup", "normalise", "shingles"]

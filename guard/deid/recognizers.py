@@ -32,6 +32,24 @@ from guard.core.errors import PolicyError
 # --- a regex recognizer that can report one group ----------------------------------------
 
 
+def make_result(recognizer: EntityRecognizer, entity: str, start: int, end: int, score: float, rule: str) -> RecognizerResult:
+    """A Presidio result carrying the explanation that a context boost writes to."""
+    return RecognizerResult(
+        entity_type=entity,
+        start=start,
+        end=end,
+        score=score,
+        analysis_explanation=AnalysisExplanation(
+            recognizer=recognizer.name, original_score=score, textual_explanation=rule
+        ),
+        recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+            "rule": rule,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Rule:
     """One regex; the match (or its group "v" when present) is the entity."""
@@ -79,18 +97,7 @@ class RegexRecognizer(EntityRecognizer):
         return out
 
     def _result(self, entity: str, start: int, end: int, score: float, rule: str) -> RecognizerResult:
-        return RecognizerResult(
-            entity_type=entity,
-            start=start,
-            end=end,
-            score=score,
-            analysis_explanation=AnalysisExplanation(recognizer=self.name, original_score=score, textual_explanation=rule),
-            recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                "rule": rule,
-            },
-        )
+        return make_result(self, entity, start, end, score, rule)
 
 
 # --- street addresses ------------------------------------------------------------------
@@ -488,18 +495,7 @@ class PersonNameRecognizer(EntityRecognizer):
         return 0.0
 
     def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
-        return RecognizerResult(
-            entity_type="PERSON",
-            start=start,
-            end=end,
-            score=score,
-            analysis_explanation=AnalysisExplanation(recognizer=self.name, original_score=score, textual_explanation=rule),
-            recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                "rule": rule,
-            },
-        )
+        return make_result(self, "PERSON", start, end, score, rule)
 
 
 def _is_cap(word: str) -> bool:

@@ -1,0 +1,334 @@
+"""`guard federate` configuration: typed, frozen, parsed from TOML with overrides.
+
+    [data]
+    path = "examples/clinical_notes.jsonl"
+    text_field = "text"
+    label_field = "label"            # classification; omit for causal_lm
+    task = "classification"          # or "causal_lm"
+    partition = "field"              # "field" (natural silos), "iid" or "dirichlet"
+    partition_field = "site"
+    num_clients = 4                  # iid / dirichlet only
+    alpha = 0.5                      # dirichlet only
+    holdout = 0.2
+    max_length = 128
+
+    [model]
+    name = "tiny-classifier"         # see `guard federate --list-models`
+    [model.params]
+    dim = 64
+
+    [train]
+    rounds = 3
+    local_epochs = 1
+    batch_size = 32
+    lr = 1e-3
+    seed = 0
+
+    [strategy]
+    name = "fedavg"                  # fedavg, fedprox, fedadam
+    [strategy.params]
+    proximal_mu = 0.01               # fedprox
+
+    [dp]
+    enabled = true
+    target_epsilon = 8.0             # or noise_multiplier = 1.1
+    max_grad_norm = 1.0
+    accountant = "prv"               # or "rdp"
+    clipping = "ghost"               # Opacus grad_sample_mode: ghost, hooks, functorch
+    secure_mode = false
+
+CLI flags override keys with `--set section.key=value` (values parsed as TOML).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from guard.core.errors import GuardError
+
+
+class ConfigError(GuardError):
+    """A federate config file or override is invalid."""
+
+    exit_code = 4
+
+
+class Task(StrEnum):
+    classification = "classification"
+    causal_lm = "causal_lm"
+
+
+class Partition(StrEnum):
+    field = "field"
+    iid = "iid"
+    dirichlet = "dirichlet"
+
+
+class AccountantName(StrEnum):
+    prv = "prv"
+    rdp = "rdp"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = ""
+    format: str | None = None
+    text_field: str = "text"
+    label_field: str | None = "label"
+    task: Task = Task.classification
+    partition: Partition = Partition.iid
+    partition_field: str | None = None
+    num_clients: int = 4
+    alpha: float = 0.5
+    holdout: float = 0.2
+    max_length: int = 128
+    max_records: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "tiny-classifier"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    rounds: int = 3
+    local_epochs: int = 1
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    fraction_train: float = 1.0
+    min_train_clients: int = 1
+    seed: int = 0
+    device: str = "auto"  # "auto": cuda when available, else cpu
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "fedavg"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DPConfig:
+    """Record-level DP-SGD on every client (Opacus)."""
+
+    enabled: bool = True
+    target_epsilon: float | None = 8.0
+    noise_multiplier: float | None = None
+    delta: float | None = None  # default: 1 / (10 * records of the smallest client)
+    max_grad_norm: float = 1.0
+    accountant: AccountantName = AccountantName.prv
+    clipping: str = "ghost"
+    secure_mode: bool = False
+
+
+@dataclass(frozen=True)
+class UserDPConfig:
+    """Optional user-level (client-level) DP on the server with Flower's wrappers."""
+
+    enabled: bool = False
+    clipping: str = "fixed"  # or "adaptive"
+    noise_multiplier: float = 1.0
+    clipping_norm: float = 1.0
+    delta: float | None = None
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    count: int = 0
+    repeats: tuple[int, ...] = (1,)
+    clients: tuple[str, ...] = ()  # client ids to insert into; empty: the first client
+    references: int = 0  # unused canaries drawn the same way, for exposure baselines
+    digits: int = 9  # secret: this many random digits
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    cpus_per_client: float = 1.0
+    gpu_fraction: float | None = None  # None: 1 / clients run at once when a GPU exists
+
+
+@dataclass(frozen=True)
+class FederateConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    dp: DPConfig = field(default_factory=DPConfig)
+    user_dp: UserDPConfig = field(default_factory=UserDPConfig)
+    canaries: CanaryConfig = field(default_factory=CanaryConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "strategy": StrategyConfig,
+    "dp": DPConfig,
+    "user_dp": UserDPConfig,
+    "canaries": CanaryConfig,
+    "simulation": SimulationConfig,
+}
+
+
+def _coerce(source: str, where: str, kind: Any, value: Any) -> Any:
+    """Check and convert a TOML value to a dataclass field's type."""
+    text = str(kind)
+    if value is None and "None" in text:
+        return None
+    for enum in (Task, Partition, AccountantName):
+        if enum.__name__ in text:
+            try:
+                return enum(value)
+            except ValueError:
+                raise ConfigError(
+                    f"{source}: [{where}] {value!r} is not one of {sorted(m.value for m in enum)}"
+                ) from None
+    if text.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{where}] must be a table")
+        return dict(value)
+    if text.startswith("tuple"):
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: [{where}] must be a list")
+        return tuple(value)
+    if "bool" in text:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: [{where}] must be true or false")
+        return value
+    if "float" in text and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if "int" in text and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if "str" in text and isinstance(value, str):
+        return value
+    raise ConfigError(f"{source}: [{where}] has the wrong type ({type(value).__name__}); expected {text}")
+
+
+def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FederateConfig:
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        known = {f.name: f for f in fields(cls)}
+        bad = set(table) - set(known)
+        if bad:
+            raise ConfigError(f"{source}: [{name}] unknown key(s) {sorted(bad)}; known: {sorted(known)}")
+        kwargs = {k: _coerce(source, f"{name}.{k}", known[k].type, v) for k, v in table.items()}
+        sections[name] = cls(**kwargs)
+    config = FederateConfig(**sections)
+    _validate(config, source)
+    return config
+
+
+def _validate(config: FederateConfig, source: str) -> None:
+    d, t, dp = config.data, config.train, config.dp
+    if not d.path:
+        raise ConfigError(f"{source}: [data] path is required")
+    if d.task is Task.classification and not d.label_field:
+        raise ConfigError(f"{source}: [data] label_field is required for classification")
+    if d.partition is Partition.field and not d.partition_field:
+        raise ConfigError(f'{source}: [data] partition = "field" needs partition_field (e.g. "site")')
+    if d.num_clients < 1 or not 0 < d.holdout < 1 or d.alpha <= 0:
+        raise ConfigError(f"{source}: [data] needs num_clients >= 1, 0 < holdout < 1 and alpha > 0")
+    if t.rounds < 1 or t.local_epochs < 1 or t.batch_size < 1 or t.lr <= 0 or not 0 < t.fraction_train <= 1:
+        raise ConfigError(f"{source}: [train] needs rounds, local_epochs, batch_size >= 1, lr > 0, 0 < fraction_train <= 1")
+    if dp.enabled:
+        if (dp.target_epsilon is None) == (dp.noise_multiplier is None):
+            raise ConfigError(f"{source}: [dp] set exactly one of target_epsilon and noise_multiplier")
+        if dp.target_epsilon is not None and dp.target_epsilon <= 0:
+            raise ConfigError(f"{source}: [dp] target_epsilon must be positive")
+        if dp.noise_multiplier is not None and dp.noise_multiplier <= 0:
+            raise ConfigError(f"{source}: [dp] noise_multiplier must be positive")
+        if dp.max_grad_norm <= 0 or (dp.delta is not None and not 0 < dp.delta < 1):
+            raise ConfigError(f"{source}: [dp] needs max_grad_norm > 0 and 0 < delta < 1")
+    c = config.canaries
+    if c.count < 0 or c.references < 0 or any(r < 1 for r in c.repeats) or c.digits < 4:
+        raise ConfigError(f"{source}: [canaries] needs count, references >= 0, repeats >= 1, digits >= 4")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], *, source: str = "--set") -> dict[str, Any]:
+    """`section.key=value` pairs (value in TOML syntax; bare words are strings)."""
+    out = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2:
+            raise ConfigError(f"{source}: {item!r} is not section.key=value")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        table = out
+        for part in parts[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{source}: {key!r} is not inside a table")
+        table[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None, *, overrides: list[str] | None = None) -> FederateConfig:
+    data: dict[str, Any] = {}
+    source = "<flags>"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        source = str(path)
+    return parse_config(apply_overrides(data, overrides or []), source=source)
+
+
+def config_from_json(data: dict[str, Any]) -> FederateConfig:
+    """Rebuild a config saved by `FederateConfig.to_json` (a run directory's)."""
+    return parse_config(data, source="config.json")
+
+
+def with_dp(config: FederateConfig, **changes: Any) -> FederateConfig:
+    return replace(config, dp=replace(config.dp, **changes))
+
+
+__all__ = [
+    "AccountantName",
+    "CanaryConfig",
+    "ConfigError",
+    "DPConfig",
+    "DataConfig",
+    "FederateConfig",
+    "ModelConfig",
+    "Partition",
+    "SimulationConfig",
+    "StrategyConfig",
+    "Task",
+    "TrainConfig",
+    "UserDPConfig",
+    "apply_overrides",
+    "config_from_json",
+    "load_config",
+    "parse_config",
+    "with_dp",
+]

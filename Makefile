@@ -1,6 +1,6 @@
 # The two Quick start commands. Each sets up .venv first when it is missing or
-# older than pyproject.toml. Torch is not needed yet; when it is, it is
-# installed first and pinned (torch==2.13.0, a CPU wheel) before the rest.
+# older than pyproject.toml. Torch is installed first and pinned: torch==2.13.0
+# is a CPU wheel on this kind of machine; an unpinned torch pulls a CUDA build.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,6 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 

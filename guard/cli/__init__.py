@@ -10,7 +10,7 @@ import click
 import typer
 from rich.markup import escape
 
-from guard.cli import deid
+from guard.cli import deid, federate
 from guard.cli._common import console_err
 from guard.core.errors import GuardError
 
@@ -45,6 +45,7 @@ def _root(
         logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 
 deid.register(app)
+federate.register(app)
 
 def main() -> None:
     """Console-script entry point."""

@@ -1,0 +1,63 @@
+"""Flower ClientApp: turns messages into `federated.client` calls and back."""
+
+from __future__ import annotations
+
+import json
+
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from federated import client, wire
+
+app = ClientApp()
+
+
+def _partition(context: Context) -> tuple[int, int | None]:
+    node = context.node_config
+    num = node.get("num-partitions")
+    return int(node["partition-id"]), (int(num) if num is not None else None)
+
+
+def _reply(msg: Message, reply: client.ClientReply) -> Message:
+    guard = {wire.CLIENT_ID: reply.client_id, wire.STOPPED: reply.stopped}
+    if reply.ledger_entry is not None:
+        from dataclasses import asdict
+
+        guard[wire.LEDGER_ENTRY] = json.dumps(asdict(reply.ledger_entry))
+    content = RecordDict({wire.GUARD_RECORD: ConfigRecord(guard)})
+    if reply.state is not None:
+        content["arrays"] = wire.to_arrays(reply.state)
+    if reply.metrics:
+        content["metrics"] = MetricRecord(reply.metrics)
+    return msg.create_reply(content=content)
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    cfg = msg.content["config"]
+    partition_id, num_partitions = _partition(context)
+    reply = client.train(
+        config_json=str(cfg[wire.CONFIG]),
+        canaries_json=str(cfg[wire.CANARIES]),
+        ledger_json=str(cfg[wire.LEDGER]),
+        weights=wire.from_arrays(msg.content["arrays"]),
+        server_round=int(cfg[wire.ROUND]),
+        partition_id=partition_id,
+        num_partitions=num_partitions,
+        proximal_mu=float(cfg.get("proximal-mu", 0.0)),
+    )
+    return _reply(msg, reply)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    cfg = msg.content["config"]
+    partition_id, num_partitions = _partition(context)
+    reply = client.evaluate(
+        config_json=str(cfg[wire.CONFIG]),
+        canaries_json=str(cfg[wire.CANARIES]),
+        weights=wire.from_arrays(msg.content["arrays"]),
+        partition_id=partition_id,
+        num_partitions=num_partitions,
+    )
+    return _reply(msg, reply)

@@ -1,0 +1,363 @@
+"""Train and evaluate one client's model (no Flower imports: the Flower quickstart's `task.py`).
+
+`train_client` runs local training, with Opacus DP-SGD when `[dp] enabled`, and
+returns what it added to the client's privacy history. It refuses to train when
+the planned steps would take the client past its target epsilon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from federated.config import ConfigError, DPConfig, Task, TrainConfig
+from federated.ledger import AccountingStep, ClientLedger
+from federated.models import ModelBundle, encode, load_trainable_state, unwrap
+from federated.privacy import default_delta, epsilon_of, make_private, noise_for_target, noise_only_step
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -100
+OPTIMIZERS = ("adam", "sgd")
+DEFAULT_MAX_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    num_examples: int
+    loss: float  # mean training loss over the samples seen (nan when nothing was trained)
+    steps: int  # optimizer steps taken (with DP: steps the accountant recorded)
+    accuracy: float | None  # classification training accuracy; None for causal LM
+    step: AccountingStep | None  # what this call added to the privacy history (None: no DP or stopped)
+    epsilon: float | None  # cumulative epsilon after this call (None when DP is off)
+    stopped: str | None = None  # why it refused to train
+
+
+class SequenceLoss(nn.Module):
+    """Next-token cross entropy, averaged per sequence (padding ignored), then over the batch.
+
+    With `reduction = "none"` it returns one loss per sequence, which is what Opacus's
+    ghost-clipping wrapper asks for: the privacy unit is the whole sequence (record).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reduction = "mean"
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        b, length, vocab = logits.shape
+        per_token = nn.functional.cross_entropy(
+            logits.reshape(b * length, vocab), targets.reshape(-1), ignore_index=IGNORE, reduction="none"
+        ).view(b, length)
+        valid = (targets != IGNORE).to(per_token.dtype)
+        per_sequence = (per_token * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1.0)
+        if self.reduction == "none":
+            return per_sequence
+        if self.reduction == "sum":
+            return per_sequence.sum()
+        return per_sequence.mean()
+
+
+def lm_targets(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Next-token targets aligned with the logits: position t predicts token t+1; padding -> IGNORE."""
+    targets = torch.full_like(input_ids, IGNORE)
+    targets[:, :-1] = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, IGNORE)
+    return targets
+
+
+def _criterion(task: Task) -> nn.Module:
+    return nn.CrossEntropyLoss() if task is Task.classification else SequenceLoss()
+
+
+def _client_seed(seed: int, round: int, client_id: str) -> int:
+    digest = hashlib.sha256(client_id.encode("utf-8")).digest()
+    return (seed + round + int.from_bytes(digest[:4], "big")) % (2**31 - 1)
+
+
+def _seed_everything(value: int) -> None:
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
+
+
+def _dataset(bundle: ModelBundle, examples: Sequence[Any], max_length: int) -> TensorDataset:
+    """Tokenize once (padded to the longest record); batches are trimmed to their own longest."""
+    enc = encode(bundle, [e.text for e in examples], max_length)
+    if Task(bundle.task) is Task.classification:
+        labels = [e.label for e in examples]
+        if any(label is None for label in labels):
+            line = next(e.line for e in examples if e.label is None)
+            raise ConfigError(f"classification example at line {line} has no label")
+        n = int(bundle.num_labels or 0)
+        bad = next((e for e in examples if not 0 <= int(e.label) < n), None)
+        if bad is not None:
+            raise ConfigError(f"label {bad.label} at line {bad.line} is outside 0..{n - 1}")
+        y = torch.tensor([int(label) for label in labels], dtype=torch.long)
+    else:
+        y = torch.zeros(len(examples), dtype=torch.long)  # unused: targets come from the text
+    return TensorDataset(enc["input_ids"], enc["attention_mask"], y)
+
+
+def _batch(batch: Sequence[torch.Tensor], task: Task, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ids, mask, y = batch
+    length = int(mask.sum(dim=1).max()) if len(ids) else 1
+    ids = ids[:, :length].contiguous().to(device)
+    mask = mask[:, :length].contiguous().to(device)
+    y = y.to(device) if task is Task.classification else lm_targets(ids, mask)
+    return ids, mask, y
+
+
+def _optimizer(name: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    raise ConfigError(f"[train] optimizer {name!r} is unknown; known: {sorted(OPTIMIZERS)}")
+
+
+def plan(records: int, train: TrainConfig) -> tuple[int, int, float]:
+    """(batch_size, steps per call, sample_rate) as Opacus will use them for `records` records.
+
+    Opacus's sample rate is 1 / len(loader) = 1 / ceil(records / batch_size), and its
+    Poisson loader yields that many batches per epoch.
+    """
+    batch = min(train.batch_size, records)
+    per_epoch = math.ceil(records / batch)
+    return batch, train.local_epochs * per_epoch, 1.0 / per_epoch
+
+
+def noise_multiplier_for(records: int, *, train: TrainConfig, dp: DPConfig, delta: float, client_id: str = "") -> float:
+    """The noise this client uses in every round: given, or calibrated for the planned rounds."""
+    if dp.noise_multiplier is not None:
+        return float(dp.noise_multiplier)
+    if dp.target_epsilon is None:
+        raise ConfigError("[dp] set exactly one of target_epsilon and noise_multiplier")
+    _, steps, rate = plan(records, train)
+    return noise_for_target(
+        dp.target_epsilon, delta, rate, train.rounds * steps, str(dp.accountant), client_id=client_id or None,
+        records=records,
+    )
+
+
+def train_client(
+    bundle: ModelBundle,
+    examples: Sequence[Any],
+    *,
+    train: TrainConfig,
+    dp: DPConfig,
+    ledger: ClientLedger | None,
+    round: int,
+    global_state: dict[str, np.ndarray] | None,
+    proximal_mu: float = 0.0,
+    device: str = "cpu",
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> TrainResult:
+    """Train `bundle.model` in place on this client's `examples` for `train.local_epochs`.
+
+    `global_state` (the server's trainable weights) is loaded first and is the
+    FedProx anchor when `proximal_mu > 0`. With DP, the noise multiplier is
+    `dp.noise_multiplier` or calibrated so that `train.rounds` calls reach
+    `dp.target_epsilon`; the accountant continues from `ledger.history`.
+    The ledger is not changed: the caller adds `result.step`.
+    """
+    task = Task(bundle.task)
+    records = len(examples)
+    client_id = ledger.client_id if ledger is not None else ""
+    if records == 0:
+        return TrainResult(0, float("nan"), 0, None, None, ledger.epsilon if ledger else None, "no training records")
+    batch_size, planned_steps, sample_rate = plan(records, train)
+
+    noise = 0.0
+    delta = 0.0
+    history: list[tuple[float, float, int]] = []
+    if dp.enabled:
+        delta = ledger.delta if ledger is not None else (dp.delta or default_delta(records))
+        accountant = ledger.accountant if ledger is not None else str(dp.accountant)
+        history = ledger.opacus_history() if ledger is not None else []
+        noise = noise_multiplier_for(records, train=train, dp=dp, delta=delta, client_id=client_id)
+        spent = epsilon_of(history, delta, accountant)
+        if dp.target_epsilon is not None:
+            would_be = epsilon_of([*history, (noise, sample_rate, planned_steps)], delta, accountant)
+            if would_be > dp.target_epsilon * (1 + 1e-9):
+                reason = (
+                    f"privacy budget spent: epsilon {would_be:.4g} of {dp.target_epsilon:g} "
+                    f"(already {spent:.4g}) would be exceeded by another round"
+                )
+                logger.info("client %s round %d stopped: %s", client_id or "?", round, reason)
+                return TrainResult(records, float("nan"), 0, None, None, spent, reason)
+
+    _seed_everything(_client_seed(train.seed, round, client_id))
+    model = bundle.model.to(device)
+    if global_state is not None:
+        load_trainable_state(model, global_state)
+    params = [p for p in model.parameters() if p.requires_grad]
+    anchors = (
+        [torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
+         for name, p in model.named_parameters() if p.requires_grad]
+        if proximal_mu > 0 and global_state is not None
+        else None
+    )
+    dataset = _dataset(bundle, examples, max_length)
+    generator = torch.Generator().manual_seed(_client_seed(train.seed, round, client_id))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=not dp.enabled, generator=generator)
+    optimizer = _optimizer(train.optimizer, params, train.lr)
+    criterion = _criterion(task)
+
+    model.train()  # Opacus validates the module in training mode
+    private = None
+    if dp.enabled:
+        private = make_private(model, optimizer, loader, dp=dp, noise_multiplier=noise, history=history,
+                               criterion=criterion)
+        run_model, optimizer, loader, criterion = private.model, private.optimizer, private.loader, private.criterion
+        steps_before = sum(s for _, _, s in private.engine.accountant.history)
+    else:
+        run_model = model
+
+    run_model.train()
+    try:
+        steps, total_loss, seen, correct = _local_epochs(
+            run_model, loader, optimizer, criterion, task=task, device=device, epochs=train.local_epochs,
+            params=params, anchors=anchors, lr=train.lr, proximal_mu=proximal_mu,
+        )
+    finally:
+        if private is not None:
+            recorded = sum(s for _, _, s in private.engine.accountant.history) - steps_before
+            private.close()
+    model.eval()
+
+    step = None
+    epsilon = None
+    if dp.enabled:
+        steps = recorded
+        step = AccountingStep(round=round, noise_multiplier=noise, sample_rate=sample_rate, steps=steps)
+        accountant = ledger.accountant if ledger is not None else str(dp.accountant)
+        epsilon = epsilon_of([*history, (noise, sample_rate, steps)], delta, accountant)
+    return TrainResult(
+        num_examples=records,
+        loss=total_loss / seen if seen else float("nan"),
+        steps=steps,
+        accuracy=(correct / seen if seen else None) if task is Task.classification else None,
+        step=step,
+        epsilon=epsilon,
+    )
+
+
+def _proximal(params: list[nn.Parameter], anchors: list[torch.Tensor] | None, lr: float, mu: float) -> None:
+    """FedProx: w -= lr * mu * (w - w_global), applied after each (noised) DP step.
+
+    It uses no data, only the current and the global weights, so it is post-processing
+    of the DP release: per-sample clipping and the accountant are untouched (a proximal
+    *loss* term would instead enter every per-sample gradient and be clipped with it).
+    """
+    if anchors is None:
+        return
+    with torch.no_grad():
+        for p, anchor in zip(params, anchors):
+            p.sub_(lr * mu * (p - anchor))
+
+
+def _local_epochs(
+    model: nn.Module,
+    loader: Any,
+    optimizer: Any,
+    criterion: Any,
+    *,
+    task: Task,
+    device: str,
+    epochs: int,
+    params: list[nn.Parameter],
+    anchors: list[torch.Tensor] | None,
+    lr: float,
+    proximal_mu: float,
+) -> tuple[int, float, int, int]:
+    """Run the epochs; return (optimizer steps, summed loss, samples seen, correct predictions)."""
+    plain_loss = _criterion(task)
+    steps, total_loss, seen, correct = 0, 0.0, 0, 0
+    with warnings.catch_warnings():
+        # Opacus puts a full backward hook on the embedding, whose input (token ids) needs no grad
+        warnings.filterwarnings("ignore", message=r"Full backward hook is firing")
+        for _ in range(epochs):
+            for batch in loader:
+                ids, mask, y = _batch(batch, task, device)
+                optimizer.zero_grad()
+                if len(ids) == 0:  # an empty Poisson batch (DP only): a noise-only step, still accounted
+                    noise_only_step(optimizer)
+                    steps += 1
+                    _proximal(params, anchors, lr, proximal_mu)
+                    continue
+                logits = model(ids, mask)
+                loss = criterion(logits, y)
+                loss.backward()
+                optimizer.step()
+                steps += 1
+                _proximal(params, anchors, lr, proximal_mu)
+                n = len(ids)
+                if n:
+                    with torch.no_grad():
+                        total_loss += float(plain_loss(logits.detach(), y)) * n
+                        if task is Task.classification:
+                            correct += int((logits.detach().argmax(dim=-1) == y).sum())
+                    seen += n
+    return steps, total_loss, seen, correct
+
+
+@torch.no_grad()
+def evaluate(
+    bundle: ModelBundle,
+    examples: Sequence[Any],
+    *,
+    batch_size: int,
+    device: str = "cpu",
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> dict[str, float | int]:
+    """Loss and accuracy (classification) or token-level loss and perplexity (causal LM)."""
+    task = Task(bundle.task)
+    model = unwrap(bundle.model).to(device)
+    model.eval()
+    if not examples:
+        return {"num_examples": 0}
+    loader = DataLoader(_dataset(bundle, examples, max_length), batch_size=batch_size, shuffle=False)
+    total, count, correct = 0.0, 0, 0
+    for batch in loader:
+        ids, mask, y = _batch(batch, task, device)
+        logits = model(ids, mask)
+        if task is Task.classification:
+            total += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(dim=-1) == y).sum())
+            count += len(y)
+        else:
+            total += float(
+                nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE, reduction="sum"
+                )
+            )
+            count += int((y != IGNORE).sum())
+    loss = total / max(count, 1)
+    out: dict[str, float | int] = {"num_examples": len(examples), "loss": loss}
+    if task is Task.classification:
+        out["accuracy"] = correct / max(count, 1)
+    else:
+        out["perplexity"] = math.exp(min(loss, 50.0))
+    return out
+
+
+__all__ = [
+    "SequenceLoss",
+    "TrainResult",
+    "evaluate",
+    "lm_targets",
+    "noise_multiplier_for",
+    "plan",
+    "train_client",
+]

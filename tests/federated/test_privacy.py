@@ -1,0 +1,126 @@
+"""federated.privacy: every epsilon equals what Opacus's own accountant reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from opacus import PrivacyEngine
+from opacus.accountants import create_accountant
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from federated.config import DPConfig
+from federated.privacy import PrivacyError, default_delta, epsilon_of, make_private, noise_for_target
+from guard.core.errors import GuardError
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Full backward hook is firing", "ignore:Secure RNG turned off"
+)
+
+DELTA = 1e-4
+ACCOUNTANTS = ["rdp", "prv"]
+
+
+def _setup(seed: int = 0, records: int = 40, batch: int = 8) -> tuple[nn.Module, torch.optim.Optimizer, DataLoader]:
+    torch.manual_seed(seed)
+    x = torch.randn(records, 6)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return model, optimizer, DataLoader(TensorDataset(x, y), batch_size=batch)
+
+
+def _train(model: nn.Module, optimizer, loader, criterion, steps: int) -> None:
+    done = 0
+    while done < steps:
+        for x, y in loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+            done += 1
+            if done == steps:
+                return
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+def test_epsilon_of_equals_a_hand_run_privacy_engine(accountant: str) -> None:
+    model, optimizer, loader = _setup()
+    engine = PrivacyEngine(accountant=accountant)
+    model, optimizer, loader = engine.make_private(
+        module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=1.1, max_grad_norm=1.0
+    )
+    _train(model, optimizer, loader, nn.CrossEntropyLoss(), steps=7)
+    expected = engine.accountant.get_epsilon(delta=DELTA)
+
+    assert engine.accountant.history == [(1.1, 1 / 5, 7)]
+    assert epsilon_of(engine.accountant.history, DELTA, accountant) == pytest.approx(expected, rel=1e-12)
+    assert epsilon_of([(1.1, 0.2, 7)], DELTA, accountant) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+@pytest.mark.parametrize("clipping", ["ghost", "hooks"])
+def test_make_private_restores_history_so_epsilon_is_cumulative(accountant: str, clipping: str) -> None:
+    dp = DPConfig(accountant=accountant, clipping=clipping, target_epsilon=None, noise_multiplier=0.9)
+    model, optimizer, loader = _setup()
+    first = make_private(model, optimizer, loader, dp=dp, noise_multiplier=0.9, history=[])
+    _train(first.model, first.optimizer, first.loader, first.criterion, steps=5)
+    h1 = (0.9, first.sample_rate, 5)
+    eps1 = first.engine.accountant.get_epsilon(delta=DELTA)
+    base = first.close()
+
+    optimizer = torch.optim.SGD(base.parameters(), lr=0.1)
+    second = make_private(base, optimizer, loader, dp=dp, noise_multiplier=0.9, history=[h1])
+    _train(second.model, second.optimizer, second.loader, second.criterion, steps=3)
+    eps2 = second.engine.accountant.get_epsilon(delta=DELTA)
+    second.close()
+
+    one = create_accountant(mechanism=accountant)  # one accountant that saw all 8 steps
+    for _ in range(8):
+        one.step(noise_multiplier=0.9, sample_rate=first.sample_rate)
+
+    assert first.sample_rate == pytest.approx(1 / 5)
+    assert eps1 == pytest.approx(epsilon_of([h1], DELTA, accountant), rel=1e-12)
+    assert eps2 > eps1
+    assert eps2 == pytest.approx(epsilon_of([h1, (0.9, first.sample_rate, 3)], DELTA, accountant), rel=1e-12)
+    assert eps2 == pytest.approx(one.get_epsilon(delta=DELTA), rel=1e-12)
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+def test_epsilon_of_with_different_noise_per_round_matches_an_accountant_stepped_the_same_way(accountant: str) -> None:
+    history = [(1.0, 0.1, 20), (1.5, 0.1, 20), (1.5, 0.05, 10)]
+    acc = create_accountant(mechanism=accountant)
+    for noise, rate, steps in history:
+        for _ in range(steps):
+            acc.step(noise_multiplier=noise, sample_rate=rate)
+    assert epsilon_of(history, DELTA, accountant) == pytest.approx(acc.get_epsilon(delta=DELTA), rel=1e-12)
+
+
+def test_epsilon_of_empty_history_is_zero() -> None:
+    assert epsilon_of([], DELTA, "prv") == 0.0
+    assert epsilon_of([], DELTA, "rdp") == 0.0
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+def test_noise_for_target_reaches_epsilon_at_or_below_target(accountant: str) -> None:
+    sigma = noise_for_target(4.0, 1e-5, 0.02, 300, accountant)
+    eps = epsilon_of([(sigma, 0.02, 300)], 1e-5, accountant)
+    assert 0 < sigma < 50
+    assert 4.0 - 0.011 <= eps <= 4.0
+
+
+@pytest.mark.parametrize("accountant", ACCOUNTANTS)
+def test_unreachable_target_raises_privacy_error_with_a_fix(accountant: str) -> None:
+    with pytest.raises(PrivacyError) as info:
+        noise_for_target(0.01, 1e-3, 1.0, 500, accountant, client_id="site-a", records=10)
+    err = info.value
+    assert isinstance(err, GuardError) and err.exit_code == 8
+    text = str(err)
+    assert "site-a" in text and "10 records" in text and "sample rate 1" in text
+    assert "more records" in text and "target_epsilon" in text and "fewer rounds" in text
+
+
+def test_default_delta_is_below_one_over_records() -> None:
+    assert default_delta(1000) == pytest.approx(1e-4)
+    assert all(default_delta(n) < 1 / n for n in (1, 7, 100, 10**6))
+    with pytest.raises(PrivacyError):
+        default_delta(0)

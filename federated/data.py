@@ -37,6 +37,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,25 +180,28 @@ def _read_rows(cfg: DataConfig) -> list[_Row]:
     limit = cfg.max_records
     if limit is not None and limit < 1:
         raise ConfigError(f"[data] max_records must be at least 1, not {limit}")
-    for item in reader:
-        if isinstance(item, RecordError):
-            raise InputError(item.reason, path=path, line=item.line, field=item.field)
-        data, line = item.data, item.line
-        text = data.get(text_field)
-        if text is None or not isinstance(text, str):
-            what = "missing" if text is None else f"a {type(text).__name__}, not a string"
-            raise InputError(f"the text field is {what}", path=path, line=line, field=text_field)
-        if not text.strip():
-            raise InputError("the text field is empty", path=path, line=line, field=text_field)
-        label = None
-        if label_field is not None:
-            label = _label_value(data.get(label_field), path=path, line=line, name=label_field)
-        group = None
-        if group_field is not None:
-            group = _group_value(data.get(group_field), path=path, line=line, name=group_field)
-        rows.append(_Row(text, label, group, line))
-        if limit is not None and len(rows) >= limit:
-            break
+    # closed explicitly: an error raised mid-file must not leave the file open while
+    # its traceback (and with it this loop) is kept alive by a caller
+    with closing(iter(reader)) as items:
+        for item in items:
+            if isinstance(item, RecordError):
+                raise InputError(item.reason, path=path, line=item.line, field=item.field)
+            data, line = item.data, item.line
+            text = data.get(text_field)
+            if text is None or not isinstance(text, str):
+                what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+                raise InputError(f"the text field is {what}", path=path, line=line, field=text_field)
+            if not text.strip():
+                raise InputError("the text field is empty", path=path, line=line, field=text_field)
+            label = None
+            if label_field is not None:
+                label = _label_value(data.get(label_field), path=path, line=line, name=label_field)
+            group = None
+            if group_field is not None:
+                group = _group_value(data.get(group_field), path=path, line=line, name=group_field)
+            rows.append(_Row(text, label, group, line))
+            if limit is not None and len(rows) >= limit:
+                break
     return rows
 
 

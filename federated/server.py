@@ -105,6 +105,20 @@ def _weighted(replies: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _failure(rnd: int, phase: str, msg: Any) -> dict[str, Any]:
+    # A Ray/Flower error reason is a whole traceback; its last line says what happened.
+    lines = [line.strip() for line in str(msg.error.reason).splitlines() if line.strip()]
+    return {"round": rnd, "phase": phase, "node": int(msg.metadata.src_node_id), "reason": (lines[-1] if lines else "")[:500]}
+
+
+def _write_failures(run: RunDir, failures: list[dict[str, Any]], node_clients: dict[int, str]) -> None:
+    if not failures:
+        return
+    rows = [{**f, "client": node_clients.get(f["node"])} for f in failures]
+    run.append_jsonl(run.failures_file, rows)
+    log.warning("round %d: %d client(s) failed: %s", rows[0]["round"], len(rows), sorted(str(r["client"]) for r in rows))
+
+
 def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> UserLevelLedger | None:
     user = config.user_dp
     if not user.enabled:
@@ -140,6 +154,7 @@ def serve(grid: Any, run: RunDir) -> RunState:
     config_json = json.dumps(config.to_json(), sort_keys=True)
     canaries_json = run.canaries_file.read_text(encoding="utf-8") if run.canaries_file.is_file() else ""
     timeout = 3600.0
+    node_clients: dict[int, str] = {}  # learnt from replies, to name failed nodes
 
     for rnd in range(state.last_round + 1, config.train.rounds + 1):
         started = time.perf_counter()
@@ -151,10 +166,11 @@ def serve(grid: Any, run: RunDir) -> RunState:
         trained, rows, failures = [], [], []
         for msg in replies:
             if msg.has_error():
-                failures.append({"round": rnd, "node": int(msg.metadata.src_node_id), "reason": str(msg.error.reason)[:500]})
+                failures.append(_failure(rnd, "train", msg))
                 continue
             guard = msg.content[wire.GUARD_RECORD]
             cid = str(guard[wire.CLIENT_ID])
+            node_clients[int(msg.metadata.src_node_id)] = cid
             if wire.LEDGER_ENTRY in guard:
                 entry = json.loads(str(guard[wire.LEDGER_ENTRY]))
                 from federated.ledger import AccountingStep
@@ -167,10 +183,11 @@ def serve(grid: Any, run: RunDir) -> RunState:
                 continue
             trained.append(msg)
             rows.append(_client_row(rnd, "train", cid, dict(msg.content["metrics"])))
-        if failures:
-            run.append_jsonl(run.failures_file, failures)
-            log.warning("round %d: %d client(s) failed", rnd, len(failures))
+        # Privacy spent is recorded as soon as the replies are in, before anything
+        # else can fail: a round re-run after a crash is counted twice, never zero times.
+        run.write_ledger(ledger)
         if len(trained) < config.train.min_train_clients:
+            _write_failures(run, failures, node_clients)
             run.append_jsonl(run.metrics_file, rows)
             run.write_ledger(ledger)
             if not failures and all("stopped" in r for r in rows):
@@ -191,8 +208,9 @@ def serve(grid: Any, run: RunDir) -> RunState:
         evals = []
         for msg in eval_replies:
             if msg.has_error():
-                failures.append({"round": rnd, "node": int(msg.metadata.src_node_id), "reason": str(msg.error.reason)[:500]})
+                failures.append(_failure(rnd, "evaluate", msg))
                 continue
+            node_clients[int(msg.metadata.src_node_id)] = str(msg.content[wire.GUARD_RECORD][wire.CLIENT_ID])
             metrics = dict(msg.content["metrics"])
             evals.append(metrics)
             rows.append(_client_row(rnd, "evaluate", str(msg.content[wire.GUARD_RECORD][wire.CLIENT_ID]), metrics))
@@ -203,6 +221,7 @@ def serve(grid: Any, run: RunDir) -> RunState:
         user = _user_level(config, num_clients, rnd)
         if user is not None:
             ledger = replace(ledger, user_level=user)
+        _write_failures(run, failures, node_clients)
         run.save_checkpoint(rnd, weights)
         run.write_ledger(ledger)
         run.append_jsonl(run.metrics_file, rows)

@@ -163,3 +163,26 @@ def test_fedprox_with_user_level_dp_and_fedadam_run(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     ledger = json.loads((adam / "ledger.json").read_text(encoding="utf-8"))
     assert ledger["dp_enabled"] is False and "No differential privacy" in ledger["statement"]
+
+
+def test_causal_lm_with_canaries_records_them_only_in_the_run_directory(tmp_path):
+    run = tmp_path / "run"
+    config = _config(tmp_path, data={"task": "causal_lm", "max_length": 32}, model={"name": "tiny-gpt", "params": {"dim": 32}})
+    result = _guard(
+        "federate", "--config", str(config), "--out", str(run), "--canaries", "2",
+        "--canary-repeats", "1", "--canary-repeats", "4", "--set", "canaries.references=3", "--json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    canaries = json.loads((run / "canaries.json").read_text(encoding="utf-8"))["canaries"]
+    inserted = [c for c in canaries if c["client_id"] is not None]
+    assert len(inserted) == 4 and sorted(c["repeats"] for c in inserted) == [1, 1, 4, 4]
+    assert len([c for c in canaries if c["client_id"] is None]) == 3
+    summary = json.loads((run / "clients.json").read_text(encoding="utf-8"))["summary"]
+    assert sum(c.get("canary_examples", 0) for c in summary["clients"]) == 10
+    secrets = [c["secret"] for c in canaries]
+    outside = result.stdout + result.stderr + "".join(
+        (run / name).read_text(encoding="utf-8") for name in ("metrics.jsonl", "ledger.json", "clients.json", "config.json")
+    )
+    assert not any(s in outside for s in secrets)
+    last = [r for r in _read_jsonl(run / "metrics.jsonl") if r["phase"] == "aggregate"][-1]
+    assert last["evaluate"]["eval_perplexity"] > 1

@@ -105,6 +105,7 @@ def train(
     canaries_json: str,
     ledger_json: str,
     weights: dict[str, Any],
+    noise_json: str = "",
     server_round: int,
     partition_id: int,
     num_partitions: int | None,
@@ -118,11 +119,17 @@ def train(
     ledger = PrivacyLedger.from_json(json.loads(ledger_json)) if ledger_json else PrivacyLedger()
     entry = ledger.client(client.client_id) or new_ledger_entry(config, client.client_id, len(client.train))
     load_trainable_state(bundle.model, weights)
+    dp = config.dp
+    planned = json.loads(noise_json).get(client.client_id) if noise_json else None
+    if dp.enabled and planned is not None and dp.noise_multiplier is None:
+        from dataclasses import replace as replace_dc
+
+        dp = replace_dc(dp, noise_multiplier=float(planned))  # the target still bounds the budget
     result = train_client(
         bundle,
         client.train,
         train=config.train,
-        dp=config.dp,
+        dp=dp,
         ledger=entry if config.dp.enabled else None,
         round=server_round,
         global_state=weights if proximal_mu > 0 else None,

@@ -40,6 +40,7 @@ def train(msg: Message, context: Context) -> Message:
         config_json=str(cfg[wire.CONFIG]),
         canaries_json=str(cfg[wire.CANARIES]),
         ledger_json=str(cfg[wire.LEDGER]),
+        noise_json=str(cfg.get(wire.NOISE, "")),
         weights=wire.from_arrays(msg.content["arrays"]),
         server_round=int(cfg[wire.ROUND]),
         partition_id=partition_id,

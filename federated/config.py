@@ -300,7 +300,17 @@ def load_config(path: str | Path | None, *, overrides: list[str] | None = None) 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
         source = str(path)
-    return parse_config(apply_overrides(data, overrides or []), source=source)
+        # a relative corpus path in a config file: beside that file if it is there,
+        # else from the working directory
+        corpus = data.get("data", {}).get("path")
+        if isinstance(corpus, str) and corpus and not Path(corpus).is_absolute() and (path.parent / corpus).exists():
+            data["data"]["path"] = str(path.parent / corpus)
+    data = apply_overrides(data, overrides or [])
+    corpus = data.get("data", {}).get("path")
+    if isinstance(corpus, str) and corpus:
+        # absolute in the resolved config, so every process (SuperNodes, actors) finds it
+        data["data"]["path"] = str(Path(corpus).resolve())
+    return parse_config(data, source=source)
 
 
 def config_from_json(data: dict[str, Any]) -> FederateConfig:

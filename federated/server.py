@@ -153,13 +153,22 @@ def serve(grid: Any, run: RunDir) -> RunState:
     strategy = build_strategy(config, num_clients)
     config_json = json.dumps(config.to_json(), sort_keys=True)
     canaries_json = run.canaries_file.read_text(encoding="utf-8") if run.canaries_file.is_file() else ""
+    # Calibrating a noise multiplier takes seconds (a PRV search); planned once here,
+    # not again in every client process (the Deployment Engine starts one per message).
+    noise_json = json.dumps({cid: p["noise_multiplier"] for cid, p in clients_info.get("privacy_plan", {}).items()})
     timeout = 3600.0
     node_clients: dict[int, str] = {}  # learnt from replies, to name failed nodes
 
     for rnd in range(state.last_round + 1, config.train.rounds + 1):
         started = time.perf_counter()
         train_cfg = ConfigRecord(
-            {wire.CONFIG: config_json, wire.CANARIES: canaries_json, wire.LEDGER: ledger.dumps(), "lr": config.train.lr}
+            {
+                wire.CONFIG: config_json,
+                wire.CANARIES: canaries_json,
+                wire.LEDGER: ledger.dumps(),
+                wire.NOISE: noise_json,
+                "lr": config.train.lr,
+            }
         )
         messages = list(strategy.configure_train(rnd, wire.to_arrays(weights), train_cfg, grid))
         replies = list(grid.send_and_receive(messages, timeout=timeout))

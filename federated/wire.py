@@ -10,6 +10,7 @@ import numpy as np
 CONFIG = "guard-config"  # resolved FederateConfig as JSON
 LEDGER = "guard-ledger"  # PrivacyLedger as JSON (the server's copy is the truth)
 CANARIES = "guard-canaries"  # canaries to insert, JSON
+NOISE = "guard-noise"  # {client_id: noise multiplier} planned by the server, JSON
 ROUND = "server-round"  # set by Flower's strategies
 CLIENT_ID = "client-id"
 LEDGER_ENTRY = "ledger-entry"

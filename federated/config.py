@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from guard.core.errors import GuardError
+from guard.core.files import read_toml
 
 
 class ConfigError(GuardError):
@@ -293,12 +294,7 @@ def load_config(path: str | Path | None, *, overrides: list[str] | None = None) 
     source = "<flags>"
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        data = read_toml(path, error=ConfigError, what="config")
         source = str(path)
         # a relative corpus path in a config file: beside that file if it is there,
         # else from the working directory

@@ -18,26 +18,20 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from federated.config import ConfigError, FederateConfig, config_from_json
 from federated.ledger import PrivacyLedger
 from guard.core.errors import OutputError
+from guard.core.files import package_versions
 from guard.core.io import write_text_atomic
 
 CHECKPOINTS = "checkpoints"
 
 
 def library_versions() -> dict[str, str]:
-    out = {}
-    for dist in ("guard", "flwr", "opacus", "torch", "transformers", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+    return package_versions("guard", "flwr", "opacus", "torch", "transformers", "numpy")
 
 
 @dataclass(frozen=True)

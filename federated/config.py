@@ -236,6 +236,8 @@ def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FederateC
         if bad:
             raise ConfigError(f"{source}: [{name}] unknown key(s) {sorted(bad)}; known: {sorted(known)}")
         kwargs = {k: _coerce(source, f"{name}.{k}", known[k].type, v) for k, v in table.items()}
+        if name == "dp" and "noise_multiplier" in table and "target_epsilon" not in table:
+            kwargs["target_epsilon"] = None  # a fixed noise replaces the default target (TOML has no null)
         sections[name] = cls(**kwargs)
     config = FederateConfig(**sections)
     _validate(config, source)

@@ -98,34 +98,27 @@ def noise_for_target(
 
     Raises PrivacyError when it would need more than MAX_NOISE_MULTIPLIER.
     """
-    return _noise_for_target(
-        float(target_epsilon), float(delta), float(sample_rate), int(steps), str(accountant), client_id, records
-    )
+    sigma = _noise_for_target(float(target_epsilon), float(delta), float(sample_rate), int(steps), str(accountant))
+    if sigma is None:
+        who = f"client {client_id}" if client_id is not None else "a client"
+        size = f"{records} records, " if records is not None else ""
+        raise PrivacyError(
+            f"{who} ({size}sample rate {sample_rate:.4g}, {steps} steps) cannot reach epsilon {target_epsilon:g} at "
+            f"delta {delta:.1e} with a noise multiplier <= {MAX_NOISE_MULTIPLIER:g}",
+            hint="give that client more records, raise [dp] target_epsilon, or train fewer rounds/local epochs",
+        )
+    return sigma
 
 
 @functools.lru_cache(maxsize=256)
-def _noise_for_target(
-    target_epsilon: float,
-    delta: float,
-    sample_rate: float,
-    steps: int,
-    accountant: str,
-    client_id: str | None,
-    records: int | None,
-) -> float:
-    # cached: a pure function of its arguments, called by every client every round (PRV search takes seconds)
+def _noise_for_target(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float | None:
+    """Cached on the accounting inputs only (a PRV search takes seconds), so clients
+    with the same plan share one search. None: the target cannot be reached."""
     from opacus.accountants.utils import get_noise_multiplier
 
-    who = f"client {client_id}" if client_id is not None else "a client"
-    size = f"{records} records, " if records is not None else ""
-    problem = (
-        f"{who} ({size}sample rate {sample_rate:.4g}, {steps} steps) cannot reach epsilon {target_epsilon:g} at "
-        f"delta {delta:.1e} with a noise multiplier <= {MAX_NOISE_MULTIPLIER:g}"
-    )
-    fix = "give that client more records, raise [dp] target_epsilon, or train fewer rounds/local epochs"
     # epsilon falls as noise grows: if even the largest allowed noise misses the target, stop early
     if epsilon_of([(MAX_NOISE_MULTIPLIER, sample_rate, steps)], delta, accountant) > target_epsilon:
-        raise PrivacyError(problem, hint=fix)
+        return None
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*[Oo]ptimal order.*")
@@ -138,10 +131,10 @@ def _noise_for_target(
                     accountant=str(accountant),
                 )
             )
-    except ValueError as e:
-        raise PrivacyError(problem, hint=fix) from e
+    except ValueError:
+        return None
     if not math.isfinite(sigma) or sigma > MAX_NOISE_MULTIPLIER:
-        raise PrivacyError(problem, hint=fix)
+        return None
     return sigma
 
 

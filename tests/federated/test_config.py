@@ -51,3 +51,8 @@ def test_ledger_round_trip_and_statement():
     assert PrivacyLedger.from_json(json.loads(ledger.dumps())) == ledger
     assert "2.10" in ledger.statement() and "site-a" in ledger.statement()
     assert "No differential privacy" in PrivacyLedger(dp_enabled=False).statement()
+
+
+def test_a_fixed_noise_multiplier_replaces_the_default_target():
+    config = parse_config({**BASE, "dp": {"noise_multiplier": 1.1}})
+    assert config.dp.noise_multiplier == 1.1 and config.dp.target_epsilon is None

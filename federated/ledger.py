@@ -46,6 +46,10 @@ class ClientLedger:
     def with_step(self, step: AccountingStep, epsilon: float) -> ClientLedger:
         return replace(self, history=(*self.history, step), epsilon=epsilon)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClientLedger:
+        return cls(**{**data, "history": tuple(AccountingStep(**h) for h in data["history"])})
+
 
 @dataclass(frozen=True)
 class UserLevelLedger:
@@ -114,7 +118,7 @@ class PrivacyLedger:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PrivacyLedger:
         clients = tuple(
-            ClientLedger(**{**c, "history": tuple(AccountingStep(**h) for h in c["history"])}) for c in data["clients"]
+            ClientLedger.from_json(c) for c in data["clients"]
         )
         user = data.get("user_level")
         return cls(

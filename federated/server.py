@@ -181,12 +181,7 @@ def serve(grid: Any, run: RunDir) -> RunState:
             cid = str(guard[wire.CLIENT_ID])
             node_clients[int(msg.metadata.src_node_id)] = cid
             if wire.LEDGER_ENTRY in guard:
-                entry = json.loads(str(guard[wire.LEDGER_ENTRY]))
-                from federated.ledger import AccountingStep
-
-                ledger = ledger.with_client(
-                    ClientLedger(**{**entry, "history": tuple(AccountingStep(**h) for h in entry["history"])})
-                )
+                ledger = ledger.with_client(ClientLedger.from_json(json.loads(str(guard[wire.LEDGER_ENTRY]))))
             if str(guard[wire.STOPPED]):
                 rows.append({"round": rnd, "phase": "train", "client": cid, "stopped": str(guard[wire.STOPPED])})
                 continue

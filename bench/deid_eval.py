@@ -44,10 +44,21 @@ ROOT = Path(__file__).resolve().parents[1]
 DIRECT = ("PERSON", "EMAIL", "PHONE", "CREDIT_CARD", "SSN", "IBAN", "IP_ADDRESS", "DRIVER_LICENSE", "ADDRESS")
 LABELS = (*DIRECT, "LOCATION", "POSTAL_CODE", "AGE", "MRN", "DATE")
 CANONICAL = {
-    "PERSON": "PERSON", "EMAIL_ADDRESS": "EMAIL", "EMAIL": "EMAIL", "PHONE_NUMBER": "PHONE",
-    "CREDIT_CARD": "CREDIT_CARD", "US_SSN": "SSN", "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP_ADDRESS",
-    "US_DRIVER_LICENSE": "DRIVER_LICENSE", "STREET_ADDRESS": "ADDRESS", "LOCATION": "LOCATION",
-    "POSTAL_CODE": "POSTAL_CODE", "AGE": "AGE", "MEDICAL_RECORD_NUMBER": "MRN", "DATE_TIME": "DATE",
+    "PERSON": "PERSON",
+    "EMAIL_ADDRESS": "EMAIL",
+    "EMAIL": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "US_SSN": "SSN",
+    "IBAN_CODE": "IBAN",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "US_DRIVER_LICENSE": "DRIVER_LICENSE",
+    "STREET_ADDRESS": "ADDRESS",
+    "LOCATION": "LOCATION",
+    "POSTAL_CODE": "POSTAL_CODE",
+    "AGE": "AGE",
+    "MEDICAL_RECORD_NUMBER": "MRN",
+    "DATE_TIME": "DATE",
 }
 COMPATIBLE = {
     "ADDRESS": {"ADDRESS", "LOCATION"},
@@ -74,8 +85,10 @@ def apply_replacements(detector: Detector) -> bool:
     ]
     patched = len(registry.recognizers) != before
     if patched:
-        print(f"NOTE: the detector still loads Presidio's {list(REPLACES_PREDEFINED)} next to guard's replacement; "
-              "this eval removed it (detector change pending)")
+        print(
+            f"NOTE: the detector still loads Presidio's {list(REPLACES_PREDEFINED)} next to guard's replacement; "
+            "this eval removed it (detector change pending)"
+        )
     return patched
 
 
@@ -107,7 +120,7 @@ def run_baseline(detector: Detector, texts: list[str]) -> list[list[Detection]]:
 def redact(text: str, dets: list[Detection]) -> str:
     parts, last = [], 0
     for d in sorted(dets, key=lambda d: d.start):
-        parts.append(text[last:d.start])
+        parts.append(text[last : d.start])
         parts.append(f"<{d.entity_type}>")
         last = d.end
     parts.append(text[last:])
@@ -137,10 +150,11 @@ def score(rows: list[dict], preds: list[list[Detection]]) -> dict:
             lab_n[e] += 1
             lab_hit[e] += hit
             if e in DIRECT:
-                value = text[s["start"]:s["end"]]
+                value = text[s["start"] : s["end"]]
                 survived = re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", out) is not None
                 uncovered = any(
-                    text[i].isalnum() and not any(d.start <= i < d.end for d in dets) for i in range(s["start"], s["end"])
+                    text[i].isalnum() and not any(d.start <= i < d.end for d in dets)
+                    for i in range(s["start"], s["end"])
                 )
                 surv_n[e] += 1
                 surv[e] += survived
@@ -161,7 +175,7 @@ def score(rows: list[dict], preds: list[list[Detection]]) -> dict:
             )
             det_ok[t] += good
             if not any(overlaps(s["start"], s["end"], d.start, d.end) for s in spans):
-                fps.append(f"{row['id']} {d.entity_type}[{text[d.start:d.end]}] {d.recognizer}")
+                fps.append(f"{row['id']} {d.entity_type}[{text[d.start : d.end]}] {d.recognizer}")
         for m in WORD.finditer(text):
             if any(overlaps(m.start(), m.end(), s["start"], s["end"]) for s in spans):
                 continue
@@ -172,12 +186,22 @@ def score(rows: list[dict], preds: list[list[Detection]]) -> dict:
                 nopii_n += 1
                 nopii_hit += covered
     return {
-        "lab_n": lab_n, "lab_hit": lab_hit, "det_n": det_n, "det_ok": det_ok,
-        "surv_n": surv_n, "surv": surv, "partial": partial,
+        "lab_n": lab_n,
+        "lab_hit": lab_hit,
+        "det_n": det_n,
+        "det_ok": det_ok,
+        "surv_n": surv_n,
+        "surv": surv,
+        "partial": partial,
         "survival": sum(surv.values()) / max(1, sum(surv_n.values())),
         "partial_rate": sum(partial.values()) / max(1, sum(surv_n.values())),
-        "over": tok_hit / max(1, tok_n), "over_nopii": nopii_hit / max(1, nopii_n),
-        "src_n": src_n, "src_surv": src_surv, "src_hit": src_hit, "misses": misses, "fps": fps,
+        "over": tok_hit / max(1, tok_n),
+        "over_nopii": nopii_hit / max(1, nopii_n),
+        "src_n": src_n,
+        "src_surv": src_surv,
+        "src_hit": src_hit,
+        "misses": misses,
+        "fps": fps,
     }
 
 
@@ -187,7 +211,9 @@ def _pct(num: float, den: float) -> str:
 
 def print_table(name: str, g: dict, b: dict) -> None:
     print(f"\n=== {name} === (P/R in %, any-overlap, type-compatible; survival = exact value left in output)")
-    print(f"{'entity':<15}{'labels':>7} | {'guard P':>8}{'R':>7}{'surv':>7}{'part':>7} | {'presidio P':>10}{'R':>7}{'surv':>7}{'part':>7}")
+    print(
+        f"{'entity':<15}{'labels':>7} | {'guard P':>8}{'R':>7}{'surv':>7}{'part':>7} | {'presidio P':>10}{'R':>7}{'surv':>7}{'part':>7}"
+    )
     for e in (*LABELS, "other"):
         n = g["lab_n"][e]
         cells = []
@@ -199,10 +225,16 @@ def print_table(name: str, g: dict, b: dict) -> None:
             cells.append((p, r, sv, pa))
         (gp, gr, gs, ga), (bp, br, bs, ba) = cells
         print(f"{e:<15}{n:>7} | {gp:>8}{gr:>7}{gs:>7}{ga:>7} | {bp:>10}{br:>7}{bs:>7}{ba:>7}")
-    print(f"{'direct-identifier survival':<40} guard {100 * g['survival']:5.2f}%   presidio {100 * b['survival']:5.2f}%")
-    print(f"{'direct-identifier partial leak':<40} guard {100 * g['partial_rate']:5.2f}%   presidio {100 * b['partial_rate']:5.2f}%")
+    print(
+        f"{'direct-identifier survival':<40} guard {100 * g['survival']:5.2f}%   presidio {100 * b['survival']:5.2f}%"
+    )
+    print(
+        f"{'direct-identifier partial leak':<40} guard {100 * g['partial_rate']:5.2f}%   presidio {100 * b['partial_rate']:5.2f}%"
+    )
     print(f"{'over-redaction (non-PII words)':<40} guard {100 * g['over']:5.2f}%   presidio {100 * b['over']:5.2f}%")
-    print(f"{'  of which no-PII documents':<40} guard {100 * g['over_nopii']:5.2f}%   presidio {100 * b['over_nopii']:5.2f}%")
+    print(
+        f"{'  of which no-PII documents':<40} guard {100 * g['over_nopii']:5.2f}%   presidio {100 * b['over_nopii']:5.2f}%"
+    )
     print("PERSON by name source (recall / survival):")
     for src in sorted(g["src_n"]):
         n = g["src_n"][src]
@@ -215,7 +247,9 @@ def print_table(name: str, g: dict, b: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(ROOT / "tests/data/deid_eval.jsonl"))
-    ap.add_argument("--show-misses", type=int, default=0, help="print up to N leaked values per entity (synthetic data)")
+    ap.add_argument(
+        "--show-misses", type=int, default=0, help="print up to N leaked values per entity (synthetic data)"
+    )
     ap.add_argument("--split", default="dev", help="split whose misses/false positives --show-misses prints")
     a = ap.parse_args()
     rows = [json.loads(line) for line in Path(a.data).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -230,8 +264,10 @@ def main() -> None:
     base_preds = run_baseline(detector, texts)
     t3 = time.perf_counter()
     words = sum(len(WORD.findall(t)) for t in texts)
-    print(f"{len(rows)} docs ({words / len(rows):.0f} words avg); detector load {t1 - t0:.1f}s; "
-          f"guard {t2 - t1:.1f}s ({len(rows) / (t2 - t1):.0f} docs/s); presidio {t3 - t2:.1f}s ({len(rows) / (t3 - t2):.0f} docs/s)")
+    print(
+        f"{len(rows)} docs ({words / len(rows):.0f} words avg); detector load {t1 - t0:.1f}s; "
+        f"guard {t2 - t1:.1f}s ({len(rows) / (t2 - t1):.0f} docs/s); presidio {t3 - t2:.1f}s ({len(rows) / (t3 - t2):.0f} docs/s)"
+    )
 
     results = {}
     for split in ("dev", "test"):
@@ -254,13 +290,25 @@ def main() -> None:
             print("   ", line)
 
     g, b = results["test"]
-    print(json.dumps({
-        "survival": {"value": round(g["survival"], 4), "baseline": round(b["survival"], 4), "target": 0.02,
-                     "ok": g["survival"] <= 0.02},
-        "over_redaction": {"value": round(g["over"], 4), "baseline": round(b["over"], 4), "target": 0.05,
-                           "ok": g["over"] <= 0.05},
-        "detector_patched_by_eval": patched,
-    }))
+    print(
+        json.dumps(
+            {
+                "survival": {
+                    "value": round(g["survival"], 4),
+                    "baseline": round(b["survival"], 4),
+                    "target": 0.02,
+                    "ok": g["survival"] <= 0.02,
+                },
+                "over_redaction": {
+                    "value": round(g["over"], 4),
+                    "baseline": round(b["over"], 4),
+                    "target": 0.05,
+                    "ok": g["over"] <= 0.05,
+                },
+                "detector_patched_by_eval": patched,
+            }
+        )
+    )
     sys.stdout.flush()
 
 

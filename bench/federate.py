@@ -46,9 +46,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "redditbias_topics.jsonl"
 CONFIG = ROOT / "bench" / "configs" / "federate_wall.toml"
-GUARD = [sys.executable, "-m", "guard.cli"] if not (Path(sys.executable).parent / "guard").exists() else [
-    str(Path(sys.executable).parent / "guard")
-]
+GUARD = (
+    [sys.executable, "-m", "guard.cli"]
+    if not (Path(sys.executable).parent / "guard").exists()
+    else [str(Path(sys.executable).parent / "guard")]
+)
 SEED = 0
 
 TARGETS = {
@@ -99,7 +101,11 @@ def step_ratio(*, batch: int = 32, blocks: int = 4, steps_per_block: int = 4) ->
         if mode != "none":
             loader = DataLoader(TensorDataset(ids, mask, y), batch_size=batch)
             private = make_private(
-                model, optimizer, loader, dp=DPConfig(clipping=mode, max_grad_norm=1.0), noise_multiplier=1.0,
+                model,
+                optimizer,
+                loader,
+                dp=DPConfig(clipping=mode, max_grad_norm=1.0),
+                noise_multiplier=1.0,
                 criterion=criterion,
             )
             model, optimizer, criterion = private.model, private.optimizer, private.criterion
@@ -197,9 +203,17 @@ def _run_measured(cmd: list[str], *, log: Path) -> dict[str, Any]:
             rc = proc.wait()
     seconds = time.perf_counter() - start
     if rc != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {rc}; last lines:\n" + "\n".join(log.read_text().splitlines()[-30:]))
-    return {"seconds": seconds, "peak_rss_mib": sampler.peak_rss / 2**20, "peak_root_mib": sampler.peak_root / 2**20, "peak_procs": sampler.peak_procs,
-            "samples": sampler.samples, "wall_start": time.time() - seconds}
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {rc}; last lines:\n" + "\n".join(log.read_text().splitlines()[-30:])
+        )
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": sampler.peak_rss / 2**20,
+        "peak_root_mib": sampler.peak_root / 2**20,
+        "peak_procs": sampler.peak_procs,
+        "samples": sampler.samples,
+        "wall_start": time.time() - seconds,
+    }
 
 
 # --- 2. federated vs centralized wall time ----------------------------------------------------------------
@@ -221,8 +235,18 @@ def federated(tmp: Path, name: str, *, rounds: int, clients: int, noise: float |
         for item in _overrides(rounds, clients, []):
             cmd += ["--set", item]
     else:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--federate-child", str(run), "--noise", str(noise),
-               "--rounds", str(rounds), "--clients", str(clients)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--federate-child",
+            str(run),
+            "--noise",
+            str(noise),
+            "--rounds",
+            str(rounds),
+            "--clients",
+            str(clients),
+        ]
     res = _run_measured(cmd, log=tmp / f"{name}.log")
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     agg = [r for r in rows if r["phase"] == "aggregate"]
@@ -239,7 +263,15 @@ def federated(tmp: Path, name: str, *, rounds: int, clients: int, noise: float |
 
 def centralized(tmp: Path, *, rounds: int, clients: int) -> dict[str, Any]:
     """This script's --central mode in a subprocess (fresh interpreter, like the federated run)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--central", "--rounds", str(rounds), "--clients", str(clients)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--central",
+        "--rounds",
+        str(rounds),
+        "--clients",
+        str(clients),
+    ]
     res = _run_measured(cmd, log=tmp / "central.log")
     lines = (tmp / "central.log").read_text(encoding="utf-8").splitlines()
     res.update(json.loads(lines[-1]))
@@ -250,8 +282,9 @@ def federate_child(run: str, *, rounds: int, clients: int, noise: float) -> None
     from federated.config import load_config, with_dp
     from federated.run import run_federation
 
-    config = with_dp(load_config(CONFIG, overrides=_overrides(rounds, clients, [])), target_epsilon=None,
-                     noise_multiplier=noise)
+    config = with_dp(
+        load_config(CONFIG, overrides=_overrides(rounds, clients, [])), target_epsilon=None, noise_multiplier=noise
+    )
     print(json.dumps(run_federation(config, run).to_json()))
 
 
@@ -273,19 +306,37 @@ def central_main(rounds: int, clients: int) -> None:
     epochs = []
     for rnd in range(1, rounds + 1):
         t = time.perf_counter()
-        result = train_client(bundle, train, train=config.train, dp=config.dp,
-                              ledger=entry if config.dp.enabled else None, round=rnd, global_state=None,
-                              device="cpu", max_length=config.data.max_length)
+        result = train_client(
+            bundle,
+            train,
+            train=config.train,
+            dp=config.dp,
+            ledger=entry if config.dp.enabled else None,
+            round=rnd,
+            global_state=None,
+            device="cpu",
+            max_length=config.data.max_length,
+        )
         if result.stopped:
             raise RuntimeError(result.stopped)
         if result.step is not None:
             entry = entry.with_step(result.step, result.epsilon)
-        ev = evaluate(bundle, holdout, batch_size=config.train.batch_size, device="cpu",
-                      max_length=config.data.max_length)
+        ev = evaluate(
+            bundle, holdout, batch_size=config.train.batch_size, device="cpu", max_length=config.data.max_length
+        )
         epochs.append(time.perf_counter() - t)
-    print(json.dumps({"train_records": len(train), "holdout_records": len(holdout), "accuracy": ev["accuracy"],
-                      "epsilon": result.epsilon, "epoch_seconds": epochs,
-                      "inner_seconds": time.perf_counter() - start}))
+    print(
+        json.dumps(
+            {
+                "train_records": len(train),
+                "holdout_records": len(holdout),
+                "accuracy": ev["accuracy"],
+                "epsilon": result.epsilon,
+                "epoch_seconds": epochs,
+                "inner_seconds": time.perf_counter() - start,
+            }
+        )
+    )
 
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -321,46 +372,66 @@ def main() -> None:
         if "memory" not in args.skip:
             m10 = federated(tmp, "mem10", rounds=mem_rounds, clients=10, noise=1.0)
             m100 = federated(tmp, "mem100", rounds=mem_rounds, clients=100, noise=1.0)
-            print(f"Memory: peak RSS summed over the guard federate process tree, {mem_rounds} round(s), "
-                  "same data, iid, DP-SGD with noise multiplier 1.0 (no per-client noise search)")
+            print(
+                f"Memory: peak RSS summed over the guard federate process tree, {mem_rounds} round(s), "
+                "same data, iid, DP-SGD with noise multiplier 1.0 (no per-client noise search)"
+            )
             print(f"  {'clients':<10}{'peak MiB':>10}{'driver MiB':>12}{'processes':>11}{'seconds':>9}{'samples':>9}")
             for m in (m10, m100):
-                print(f"  {m['clients']:<10}{m['peak_rss_mib']:>10.0f}{m['peak_root_mib']:>12.0f}{m['peak_procs']:>11}"
-                      f"{m['seconds']:>9.1f}{m['samples']:>9}")
+                print(
+                    f"  {m['clients']:<10}{m['peak_rss_mib']:>10.0f}{m['peak_root_mib']:>12.0f}{m['peak_procs']:>11}"
+                    f"{m['seconds']:>9.1f}{m['samples']:>9}"
+                )
             results["memory_growth_100_vs_10_clients"] = {
-                **_entry("memory_growth_100_vs_10_clients", m100["peak_rss_mib"] / m10["peak_rss_mib"],
-                         m10["peak_rss_mib"]),
+                **_entry(
+                    "memory_growth_100_vs_10_clients", m100["peak_rss_mib"] / m10["peak_rss_mib"], m10["peak_rss_mib"]
+                ),
                 "peak_mib_100": round(m100["peak_rss_mib"], 1),
             }
         if "step" not in args.skip:
             s = step_ratio(blocks=2 if args.quick else 4, steps_per_block=4)
             best = min(s["ratio"], key=s["ratio"].get)
-            print(f"\nDP step (minilm train_layers=1, batch {s['batch']}, {s['tokens']} tokens, {s['threads']} threads, "
-                  f"median of {s['samples']} steps each)")
+            print(
+                f"\nDP step (minilm train_layers=1, batch {s['batch']}, {s['tokens']} tokens, {s['threads']} threads, "
+                f"median of {s['samples']} steps each)"
+            )
             print(f"  {'mode':<8}{'s/step':>10}{'x non-DP':>10}")
             for mode, sec in s["seconds"].items():
                 print(f"  {mode:<8}{sec:>10.4f}{sec / s['seconds']['none']:>10.2f}")
-            results["dp_step_ratio"] = {**_entry("dp_step_ratio", s["ratio"][best], s["seconds"]["none"]),
-                                        "mode": best, "ghost": round(s["ratio"]["ghost"], 3),
-                                        "hooks": round(s["ratio"]["hooks"], 3)}
+            results["dp_step_ratio"] = {
+                **_entry("dp_step_ratio", s["ratio"][best], s["seconds"]["none"]),
+                "mode": best,
+                "ghost": round(s["ratio"]["ghost"], 3),
+                "hooks": round(s["ratio"]["hooks"], 3),
+            }
         if "wall" not in args.skip:
             c = centralized(tmp, rounds=rounds, clients=args.clients)
             f = federated(tmp, "fed", rounds=rounds, clients=args.clients)
-            print(f"\nWall time: minilm train_layers=1, RedditBias iid, DP eps 8 (ghost, prv), batch 32, lr 1e-3;"
-                  f" {c['train_records']} training / {c['holdout_records']} holdout records in both")
+            print(
+                f"\nWall time: minilm train_layers=1, RedditBias iid, DP eps 8 (ghost, prv), batch 32, lr 1e-3;"
+                f" {c['train_records']} training / {c['holdout_records']} holdout records in both"
+            )
             print(f"  {'run':<44}{'seconds':>9}{'acc':>7}{'eps':>6}{'peak MiB':>10}")
-            print(f"  {'centralized: 1 process, ' + str(rounds) + ' x train_client(1 epoch)':<44}"
-                  f"{c['seconds']:>9.1f}{c['accuracy']:>7.3f}{c['epsilon']:>6.2f}{c['peak_rss_mib']:>10.0f}")
-            print(f"  {'federated: ' + str(args.clients) + ' clients x ' + str(rounds) + ' rounds x 1 epoch':<44}"
-                  f"{f['seconds']:>9.1f}{f['accuracy']:>7.3f}{f['epsilon']:>6.2f}{f['peak_rss_mib']:>10.0f}")
+            print(
+                f"  {'centralized: 1 process, ' + str(rounds) + ' x train_client(1 epoch)':<44}"
+                f"{c['seconds']:>9.1f}{c['accuracy']:>7.3f}{c['epsilon']:>6.2f}{c['peak_rss_mib']:>10.0f}"
+            )
+            print(
+                f"  {'federated: ' + str(args.clients) + ' clients x ' + str(rounds) + ' rounds x 1 epoch':<44}"
+                f"{f['seconds']:>9.1f}{f['accuracy']:>7.3f}{f['epsilon']:>6.2f}{f['peak_rss_mib']:>10.0f}"
+            )
             print(f"  centralized per epoch (train+eval): {', '.join(f'{x:.1f}' for x in c['epoch_seconds'])}")
-            print(f"  federated: prepare (imports, data, model, privacy plan) {f['prepare_seconds']:.1f} s; "
-                  f"rounds {', '.join(f'{x:.1f}' for x in f['round_seconds'])}; "
-                  f"rest (Ray start, actors, save, shutdown) "
-                  f"{f['seconds'] - f['prepare_seconds'] - sum(f['round_seconds']):.1f} s")
+            print(
+                f"  federated: prepare (imports, data, model, privacy plan) {f['prepare_seconds']:.1f} s; "
+                f"rounds {', '.join(f'{x:.1f}' for x in f['round_seconds'])}; "
+                f"rest (Ray start, actors, save, shutdown) "
+                f"{f['seconds'] - f['prepare_seconds'] - sum(f['round_seconds']):.1f} s"
+            )
             results["federated_vs_centralized_wall"] = {
                 **_entry("federated_vs_centralized_wall", f["seconds"] / c["seconds"], c["seconds"]),
-                "federated_seconds": round(f["seconds"], 1), "rounds": rounds, "clients": args.clients,
+                "federated_seconds": round(f["seconds"], 1),
+                "rounds": rounds,
+                "clients": args.clients,
                 "centralized_at_least_120s": c["seconds"] >= 120,
             }
     finally:

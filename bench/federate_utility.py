@@ -48,7 +48,9 @@ def _run(tmp: Path, name: str, config: Path, overrides: list[str]) -> dict[str, 
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{name}: guard federate exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{name}: guard federate exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     agg = [r for r in rows if r["phase"] == "aggregate"]
     last = agg[-1]
@@ -107,11 +109,13 @@ def main() -> None:
 
     cfg = load_config(args.config, overrides=overrides)
     d, t, dp = cfg.data, cfg.train, cfg.dp
-    print(f"DP utility on {Path(d.path).name if not args.validate else 'the training records (validation)'}: "
-          f"{d.num_clients} clients, {d.partition.value}"
-          f"{f' alpha {d.alpha:g}' if d.partition.value == 'dirichlet' else ''}, {cfg.model.name} {cfg.model.params}, "
-          f"{t.rounds} rounds x {t.local_epochs} epoch, batch {t.batch_size}, {t.optimizer} lr {t.lr:g}, seed {t.seed}; "
-          f"DP: epsilon {dp.target_epsilon:g}, max_grad_norm {dp.max_grad_norm:g}, {dp.clipping}, {dp.accountant.value}")
+    print(
+        f"DP utility on {Path(d.path).name if not args.validate else 'the training records (validation)'}: "
+        f"{d.num_clients} clients, {d.partition.value}"
+        f"{f' alpha {d.alpha:g}' if d.partition.value == 'dirichlet' else ''}, {cfg.model.name} {cfg.model.params}, "
+        f"{t.rounds} rounds x {t.local_epochs} epoch, batch {t.batch_size}, {t.optimizer} lr {t.lr:g}, seed {t.seed}; "
+        f"DP: epsilon {dp.target_epsilon:g}, max_grad_norm {dp.max_grad_norm:g}, {dp.clipping}, {dp.accountant.value}"
+    )
     any_run = next(iter(runs.values()))
     print("clients (id, train, holdout): " + ", ".join(f"{c} {n}/{h}" for c, n, h in any_run["clients"]))
     if "dp" in runs:
@@ -119,16 +123,24 @@ def main() -> None:
     print(f"  {'run':<8}{'accuracy':>10}{'epsilon':>9}{'seconds':>9}  per-round held-out accuracy")
     for key, r in runs.items():
         eps = f"{r['epsilon']:.2f}" if r["epsilon"] is not None else "-"
-        print(f"  {key:<8}{r['accuracy']:>10.4f}{eps:>9}{r['seconds']:>9.1f}  "
-              + " ".join(f"{a:.4f}" for a in r["per_round_accuracy"]))
+        print(
+            f"  {key:<8}{r['accuracy']:>10.4f}{eps:>9}{r['seconds']:>9.1f}  "
+            + " ".join(f"{a:.4f}" for a in r["per_round_accuracy"])
+        )
     result: dict[str, Any] = {}
     if "dp" in runs and "nodp" in runs:
         gap = 100 * (runs["nodp"]["accuracy"] - runs["dp"]["accuracy"])
-        print(f"gap: {gap:.2f} points (target <= {TARGET_POINTS:g}); total {sum(r['seconds'] for r in runs.values()):.0f} s")
+        print(
+            f"gap: {gap:.2f} points (target <= {TARGET_POINTS:g}); total {sum(r['seconds'] for r in runs.values()):.0f} s"
+        )
         result["dp_utility_gap_points"] = {
-            "value": round(gap, 2), "baseline": round(100 * runs["nodp"]["accuracy"], 2), "target": TARGET_POINTS,
-            "ok": bool(gap <= TARGET_POINTS), "dp_accuracy": round(100 * runs["dp"]["accuracy"], 2),
-            "epsilon": round(runs["dp"]["epsilon"], 3), "validation": args.validate,
+            "value": round(gap, 2),
+            "baseline": round(100 * runs["nodp"]["accuracy"], 2),
+            "target": TARGET_POINTS,
+            "ok": bool(gap <= TARGET_POINTS),
+            "dp_accuracy": round(100 * runs["dp"]["accuracy"], 2),
+            "epsilon": round(runs["dp"]["epsilon"], 3),
+            "validation": args.validate,
         }
     print()
     print(json.dumps(result))

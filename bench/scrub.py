@@ -114,7 +114,18 @@ MEASURES = {"presidio": run_presidio, "guard": run_guard, "ceiling": run_ceiling
 
 def measure(name: str, corpus: Path, out: Path, workers: int) -> dict:
     """Run one measurement in a child process, sampling its tree's memory."""
-    cmd = [sys.executable, __file__, "--child", name, "--corpus", str(corpus), "--out", str(out), "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+    ]
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, text=True)
     peak = 0
     while proc.poll() is None:
@@ -162,7 +173,7 @@ def main() -> None:
     rows = [
         ("plain Presidio loop (1 process)", presidio),
         (f"spaCy NER alone ({cores} processes): ceiling", ceiling),
-        (f"  same, guard's numpy-BLAS ops", ceiling_blas),
+        ("  same, guard's numpy-BLAS ops", ceiling_blas),
         (f"guard scrub ({cores} workers)", guard_n),
         ("guard scrub (1 worker)", guard_1),
         (f"guard scrub ({cores} workers, {args.docs // 4} docs)", guard_small),
@@ -180,17 +191,49 @@ def main() -> None:
     print(f"guard / NER alone with guard's ops: {share_blas:.1%} (the Presidio analysis and operators on top)")
     if ceiling_x < 5:
         print("the NER ceiling is below 5x Presidio on this machine: the target is 90% of the ceiling")
-    print(f"1 vs {cores} workers output identical: {identical}; peak memory {args.docs} docs / {args.docs // 4} docs: {growth:.2f}")
+    print(
+        f"1 vs {cores} workers output identical: {identical}; peak memory {args.docs} docs / {args.docs // 4} docs: {growth:.2f}"
+    )
     speed_target = 5.0 if ceiling_x >= 5 else 0.9 * ceiling_x
     print(
         json.dumps(
             {
-                "speedup_vs_presidio": {"value": round(speedup, 3), "baseline": 1.0, "target": round(speed_target, 3), "ok": speedup >= speed_target},
-                "share_of_ner_ceiling": {"value": round(share, 3), "baseline": 1.0, "target": 0.9, "ok": share >= 0.9 or speedup >= 5},
-                "identical_output_1_vs_n_workers": {"value": int(identical), "baseline": 1, "target": 1, "ok": identical},
-                "peak_memory_growth_4x_input": {"value": round(growth, 3), "baseline": 1.0, "target": 1.2, "ok": growth <= 1.2},
-                "share_of_ner_with_guard_ops": {"value": round(share_blas, 3), "baseline": 1.0, "target": None, "ok": True},
-                "peak_memory_mb": {"value": round(guard_n["peak_mb"]), "baseline": round(presidio["peak_mb"]), "target": None, "ok": True},
+                "speedup_vs_presidio": {
+                    "value": round(speedup, 3),
+                    "baseline": 1.0,
+                    "target": round(speed_target, 3),
+                    "ok": speedup >= speed_target,
+                },
+                "share_of_ner_ceiling": {
+                    "value": round(share, 3),
+                    "baseline": 1.0,
+                    "target": 0.9,
+                    "ok": share >= 0.9 or speedup >= 5,
+                },
+                "identical_output_1_vs_n_workers": {
+                    "value": int(identical),
+                    "baseline": 1,
+                    "target": 1,
+                    "ok": identical,
+                },
+                "peak_memory_growth_4x_input": {
+                    "value": round(growth, 3),
+                    "baseline": 1.0,
+                    "target": 1.2,
+                    "ok": growth <= 1.2,
+                },
+                "share_of_ner_with_guard_ops": {
+                    "value": round(share_blas, 3),
+                    "baseline": 1.0,
+                    "target": None,
+                    "ok": True,
+                },
+                "peak_memory_mb": {
+                    "value": round(guard_n["peak_mb"]),
+                    "baseline": round(presidio["peak_mb"]),
+                    "target": None,
+                    "ok": True,
+                },
             }
         )
     )

@@ -25,6 +25,7 @@ class _GuardGroup(typer.core.TyperGroup):
             console_err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
             ctx.exit(e.exit_code)
 
+
 app = typer.Typer(
     name="guard",
     cls=_GuardGroup,
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
 
 @app.callback()
 def _root(
@@ -44,11 +46,14 @@ def _root(
     for noisy in ("presidio-analyzer", "presidio-anonymizer"):
         logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 
+
 deid.register(app)
 federate.register(app)
+
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
 
 __all__ = ["app", "main"]

@@ -28,8 +28,13 @@ def record_progress(label: str, *, enabled: bool) -> Iterator[Callable[[int], No
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     started = time.perf_counter()
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} records"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console_err, transient=False) as bar:
         task = bar.add_task(escape(label), total=None, rate="")
         done = [0]

@@ -44,7 +44,9 @@ def scrub(
     key_file: Optional[Path] = typer.Option(None, "--key-file", help="File holding the secret key (else $GUARD_KEY)."),
     workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0: all cores)."),
     report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write a JSON report (counts only, no PII)."),
-    on_error: OnError = typer.Option(OnError.fail, "--on-error", help="fail: stop, write nothing. skip: quarantine bad records."),
+    on_error: OnError = typer.Option(
+        OnError.fail, "--on-error", help="fail: stop, write nothing. skip: quarantine bad records."
+    ),
     quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Where skipped records go (JSONL)."),
     max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longest text accepted in one field."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar."),
@@ -129,11 +131,15 @@ def dedup(
     output: Path = typer.Argument(..., help="Where to write the kept records, in input order."),
     fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Input format (default: from the extension)."),
     text_field: list[str] = typer.Option(["text"], "--text-field", "-t", help="Field compared (repeatable)."),
-    threshold: float = typer.Option(0.8, "--threshold", help="Estimated Jaccard similarity at which a record is a near duplicate."),
+    threshold: float = typer.Option(
+        0.8, "--threshold", help="Estimated Jaccard similarity at which a record is a near duplicate."
+    ),
     num_perm: int = typer.Option(128, "--num-perm", help="MinHash permutations."),
     shingle_size: int = typer.Option(3, "--shingle-size", help="Words per shingle."),
     id_field: str = typer.Option("id", "--id-field", help="Field that names a record in the report."),
-    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write which records were dropped and why (JSON)."),
+    report: Optional[Path] = typer.Option(
+        None, "--report", "-r", help="Write which records were dropped and why (JSON)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Drop exact and near-duplicate records (MinHash LSH); duplicated text is what models memorize most."""

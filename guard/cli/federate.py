@@ -16,8 +16,12 @@ def federate(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="New run directory."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run from its last finished round."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: section.key=value (repeatable)."),
-    canaries: Optional[int] = typer.Option(None, "--canaries", help="Canaries per repeat count (for the privacy audit)."),
-    canary_repeats: list[int] = typer.Option([], "--canary-repeats", help="Times each canary is repeated (repeatable)."),
+    canaries: Optional[int] = typer.Option(
+        None, "--canaries", help="Canaries per repeat count (for the privacy audit)."
+    ),
+    canary_repeats: list[int] = typer.Option(
+        [], "--canary-repeats", help="Times each canary is repeated (repeatable)."
+    ),
     list_models: bool = typer.Option(False, "--list-models", help="List model and strategy names and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
@@ -48,7 +52,10 @@ def federate(
         emit_json(summary.to_json())
         return
     state = "finished" if summary.finished else f"stopped after round {summary.rounds_done}"
-    console.print(f"federate: {summary.clients} clients, {summary.rounds_done} rounds, {state} -> {summary.run_dir}", highlight=False)
+    console.print(
+        f"federate: {summary.clients} clients, {summary.rounds_done} rounds, {state} -> {summary.run_dir}",
+        highlight=False,
+    )
     evaluate = summary.final_metrics.get("evaluate", {})
     if evaluate:
         console.print("held-out: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(evaluate.items())), highlight=False)

@@ -158,7 +158,9 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
             try:
                 re.compile(rx)
             except re.error as e:
-                raise _fail(source, where, f"recognizer {spec['name']!r}: pattern {j + 1} is not a valid regex: {e}") from e
+                raise _fail(
+                    source, where, f"recognizer {spec['name']!r}: pattern {j + 1} is not a valid regex: {e}"
+                ) from e
         recognizers.append(
             RecognizerSpec(
                 name=spec["name"],
@@ -177,10 +179,14 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
         raise _fail(source, "keys", 'only "env" (the name of the variable holding the key) is allowed')
     return Policy(
         entities=entities,
-        default_threshold=_threshold(source, "detect.default_threshold", detect.get("default_threshold", DEFAULT_THRESHOLD)),
+        default_threshold=_threshold(
+            source, "detect.default_threshold", detect.get("default_threshold", DEFAULT_THRESHOLD)
+        ),
         thresholds=thresholds,
         allow_list=_str_list(source, "detect.allow_list", detect.get("allow_list", [])),
-        phone_regions=_str_list(source, "detect.phone_regions", detect.get("phone_regions", list(DEFAULT_PHONE_REGIONS))),
+        phone_regions=_str_list(
+            source, "detect.phone_regions", detect.get("phone_regions", list(DEFAULT_PHONE_REGIONS))
+        ),
         recognizers=tuple(recognizers),
         operators=operators,
         default_operator=default_op,

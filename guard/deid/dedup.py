@@ -178,9 +178,7 @@ def dedup(
     )
 
 
-def _check_params(
-    *, text_fields: tuple[str, ...], threshold: float, num_perm: int, shingle_size: int
-) -> None:
+def _check_params(*, text_fields: tuple[str, ...], threshold: float, num_perm: int, shingle_size: int) -> None:
     if not text_fields:
         raise GuardError("dedup needs at least one text field", hint="pass --text-field, e.g. text")
     if not 0.0 < threshold <= 1.0:
@@ -225,9 +223,7 @@ def _best_candidate(
 
 def _require_record(item: Record | RecordError, path: Path) -> Record:
     if isinstance(item, RecordError):
-        raise InputError(
-            item.reason, path=str(path), line=item.line, field=item.field, hint="fix or remove the record"
-        )
+        raise InputError(item.reason, path=str(path), line=item.line, field=item.field, hint="fix or remove the record")
     return item
 
 

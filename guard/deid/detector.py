@@ -359,7 +359,9 @@ def _merge(group: list[Detection]) -> Detection:
     if len(group) == 1:
         return group[0]
     # the last keys make the choice total: Presidio's result order varies with hash seeds
-    main = max(group, key=lambda d: (d.recognizer != NER_RECOGNIZER, d.score, d.end - d.start, d.entity_type, d.recognizer))
+    main = max(
+        group, key=lambda d: (d.recognizer != NER_RECOGNIZER, d.score, d.end - d.start, d.entity_type, d.recognizer)
+    )
     return Detection(
         min(d.start for d in group),
         max(d.end for d in group),

@@ -32,7 +32,9 @@ from guard.core.errors import PolicyError
 # --- a regex recognizer that can report one group ----------------------------------------
 
 
-def make_result(recognizer: EntityRecognizer, entity: str, start: int, end: int, score: float, rule: str) -> RecognizerResult:
+def make_result(
+    recognizer: EntityRecognizer, entity: str, start: int, end: int, score: float, rule: str
+) -> RecognizerResult:
     """A Presidio result carrying the explanation that a context boost writes to."""
     return RecognizerResult(
         entity_type=entity,
@@ -262,7 +264,11 @@ def credit_card() -> RegexRecognizer:
         name="GuardCreditCardRecognizer",
         entity="CREDIT_CARD",
         rules=[
-            Rule("card_grouped", r"(?<![\d-])(?:[2-6]\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{1,7}|3[47]\d{2}[ -]\d{6}[ -]\d{5})(?![\d-])", 0.9),
+            Rule(
+                "card_grouped",
+                r"(?<![\d-])(?:[2-6]\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{1,7}|3[47]\d{2}[ -]\d{6}[ -]\d{5})(?![\d-])",
+                0.9,
+            ),
             Rule("card_plain", r"(?<![\d-])[2-6]\d{12,18}(?![\d-])", 0.9),
         ],
         context=["card", "credit", "debit", "visa", "mastercard", "amex", "cc"],
@@ -339,7 +345,9 @@ _AMBIGUOUS = frozenset(
     kent chester lee long ray rey max jack nick drew bud buck gene wade bliss ash bell booth
     merry nurse doctor judge say see son sun sol art ed al ho an le la de do so no un ha ja""".split()
 )
-_PARTICLES = frozenset("van von der den de da di del della dos das du la le bin ibn al el ben ni nic mac o ó ter ten st".split())
+_PARTICLES = frozenset(
+    "van von der den de da di del della dos das du la le bin ibn al el ben ni nic mac o ó ter ten st".split()
+)
 
 
 @functools.cache
@@ -354,7 +362,12 @@ def _name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
             provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
         except (ImportError, AttributeError):
             continue
-        for attr, bucket in (("first_names", first), ("first_names_male", first), ("first_names_female", first), ("last_names", last)):
+        for attr, bucket in (
+            ("first_names", first),
+            ("first_names_male", first),
+            ("first_names_female", first),
+            ("last_names", last),
+        ):
             values = getattr(provider, attr, None)
             if not isinstance(values, list | tuple | dict | set | frozenset):
                 continue
@@ -383,7 +396,9 @@ _ORG_WORDS = frozenset(
     department board trust fund capital holdings systems solutions technologies labs software
     pharmacy pharma health care services airlines motors insurance""".split()
 )
-_SPEAKER = re.compile(r"(?m)^\s*(?:\[[^\]\n]{1,12}\]\s*)?(?P<v>[A-Z][^\W\d_]+(?:[-'][^\W\d_]+)?(?:\s[A-Z][^\W\d_]+)?)\s?:\s")
+_SPEAKER = re.compile(
+    r"(?m)^\s*(?:\[[^\]\n]{1,12}\]\s*)?(?P<v>[A-Z][^\W\d_]+(?:[-'][^\W\d_]+)?(?:\s[A-Z][^\W\d_]+)?)\s?:\s"
+)
 # user handles such as "maria.lopez" or "Maria_Lopez": Presidio's URL recognizer would
 # otherwise cut them at a country-code "TLD" (".ro", ".ma") and leave the rest behind.
 _HANDLE = re.compile(r"(?<![\w.@])(?P<a>[^\W\d_]{2,})[._](?P<b>[^\W\d_]{2,})(?![\w@]|\.\w)")
@@ -456,18 +471,23 @@ class PersonNameRecognizer(EntityRecognizer):
                 continue
             j = i + 1
             while j < n and j - i < 4:
-                gap = text[words[j - 1][1]:words[j][0]]
+                gap = text[words[j - 1][1] : words[j][0]]
                 wj = words[j][2]
                 if gap not in (" ", "-"):
                     break
                 if _is_cap(wj) and wj.lower() not in _NOT_NAME:
                     j += 1
-                elif wj.lower() in _PARTICLES and j + 1 < n and _is_cap(words[j + 1][2]) and text[words[j][1]:words[j + 1][0]] == " ":
+                elif (
+                    wj.lower() in _PARTICLES
+                    and j + 1 < n
+                    and _is_cap(words[j + 1][2])
+                    and text[words[j][1] : words[j + 1][0]] == " "
+                ):
                     j += 2
                 else:
                     break
-            before = [x[2].lower() for x in words[max(0, i - 3):i]]
-            prev_gap = text[words[i - 1][1]:s] if i else ""
+            before = [x[2].lower() for x in words[max(0, i - 3) : i]]
+            prev_gap = text[words[i - 1][1] : s] if i else ""
             if i and prev_gap.strip(" ") in ("", ".", ":", ",") and "\n" not in prev_gap:
                 pass
             else:
@@ -533,13 +553,19 @@ class GuardSpacyRecognizer(SpacyRecognizer):
     It replaces Presidio's own SpacyRecognizer (see REPLACES_PREDEFINED)."""
 
     def __init__(self) -> None:
-        super().__init__(name="SpacyRecognizer", supported_language="en", supported_entities=["PERSON", "LOCATION", "DATE_TIME", "NRP", "AGE", "ID", "EMAIL", "PHONE_NUMBER"])
+        super().__init__(
+            name="SpacyRecognizer",
+            supported_language="en",
+            supported_entities=["PERSON", "LOCATION", "DATE_TIME", "NRP", "AGE", "ID", "EMAIL", "PHONE_NUMBER"],
+        )
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:  # type: ignore[override]
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:  # type: ignore[override]
         out = []
         for r in super().analyze(text, entities, nlp_artifacts):
             if r.entity_type == "DATE_TIME":
-                value = text[r.start:r.end]
+                value = text[r.start : r.end]
                 if _DURATION.match(value.strip()) or not _CALENDAR_DATE.search(value):
                     continue
             elif r.entity_type in ("PERSON", "LOCATION", "NRP"):

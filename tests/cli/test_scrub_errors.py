@@ -40,7 +40,11 @@ def _missing_field(tmp_path):
 
 
 def _non_string_field(tmp_path):
-    return write_jsonl(tmp_path / "in.jsonl", [GOOD, {"id": "b", "text": 42}]), "in.jsonl:2, field 'text'", "int, not a string"
+    return (
+        write_jsonl(tmp_path / "in.jsonl", [GOOD, {"id": "b", "text": 42}]),
+        "in.jsonl:2, field 'text'",
+        "int, not a string",
+    )
 
 
 def _empty_file(tmp_path):
@@ -83,7 +87,12 @@ def test_failure_keeps_a_previous_output_intact(tmp_path):
 def test_on_error_skip_quarantines_bad_records_with_line_and_reason(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text(
-        json.dumps(GOOD) + "\n{broken\n" + json.dumps({"id": "c", "text": 7}) + "\n" + json.dumps({"id": "d", "text": "ok"}) + "\n",
+        json.dumps(GOOD)
+        + "\n{broken\n"
+        + json.dumps({"id": "c", "text": 7})
+        + "\n"
+        + json.dumps({"id": "d", "text": "ok"})
+        + "\n",
         encoding="utf-8",
     )
     out, report = tmp_path / "out.jsonl", tmp_path / "report.json"
@@ -132,7 +141,11 @@ def test_short_key_and_missing_key_file_are_clear(tmp_path, monkeypatch):
     pol.write_text('[operators]\nPERSON = "hash"\n', encoding="utf-8")
     monkeypatch.setenv("GUARD_KEY", "short")
     result = scrub(str(path), str(tmp_path / "o.jsonl"), "--policy", str(pol))
-    assert result.exit_code == 5 and "at least 16" in result.stderr and "short" not in result.stderr.replace("$GUARD_KEY", "")
+    assert (
+        result.exit_code == 5
+        and "at least 16" in result.stderr
+        and "short" not in result.stderr.replace("$GUARD_KEY", "")
+    )
     result = scrub(str(path), str(tmp_path / "o.jsonl"), "--policy", str(pol), "--key-file", str(tmp_path / "nokey"))
     assert result.exit_code == 5 and "nokey" in result.stderr
 

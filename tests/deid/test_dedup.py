@@ -285,7 +285,12 @@ def test_dedup_report_holds_no_text(tmp_path: Path) -> None:
     for fragment in ("Quixotl", "quixotl", "555-0143", "palpitations", " ".join(_words(1)[:5])):
         assert fragment not in dumped
     assert set(json.loads(dumped)["dropped"][0]) == {
-        "line", "id", "reason", "duplicate_of_line", "duplicate_of_id", "similarity"
+        "line",
+        "id",
+        "reason",
+        "duplicate_of_line",
+        "duplicate_of_id",
+        "similarity",
     }
 
 

@@ -36,7 +36,9 @@ def _assert_caught(detector: Detector, cases: list[tuple[str, str]], entity: str
     for text, value in cases:
         dets = detector.detect(text)
         d = _covered(text, value, dets)
-        assert d is not None, f"value at offset {text.index(value)} not covered; got {[(x.start, x.end, x.entity_type) for x in dets]}"
+        assert d is not None, (
+            f"value at offset {text.index(value)} not covered; got {[(x.start, x.end, x.entity_type) for x in dets]}"
+        )
         if entity is not None:
             assert d.entity_type == entity, (text.index(value), d.entity_type)
 
@@ -57,8 +59,18 @@ def test_detector_uses_guards_ner_recognizer_instead_of_presidios(detector: Dete
 def test_registry_lists_sorted_names_and_builds_each() -> None:
     names = recognizer_names()
     assert names == sorted(names)
-    assert {"street_address", "postal_code", "age", "person_name", "phone_number", "driver_license",
-            "medical_record_number", "us_ssn", "credit_card", "spacy_ner"} <= set(names)
+    assert {
+        "street_address",
+        "postal_code",
+        "age",
+        "person_name",
+        "phone_number",
+        "driver_license",
+        "medical_record_number",
+        "us_ssn",
+        "credit_card",
+        "spacy_ner",
+    } <= set(names)
     assert len(builtin_recognizers()) == len(names)
     assert make_recognizer("age").supported_entities == ["AGE"]
 
@@ -70,28 +82,43 @@ def test_unknown_recognizer_name_lists_known_names() -> None:
 
 
 def test_street_addresses_us_and_uk_with_unit_and_city(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("Lives at 4417 Quarry Ridge Rd, Apt 12, Dayton, OH 45402 with her sister.", "4417 Quarry Ridge Rd, Apt 12"),
-        ("Send it to 88 Alder Lane please.", "88 Alder Lane"),
-        ("Flat 3, 27 Wharf Mews, Norwich NR4 7TJ", "Flat 3, 27 Wharf Mews"),
-        ("Mail to 1200 West 4th Street Suite 400, Tulsa, OK 74103", "1200 West 4th Street Suite 400"),
-    ], "STREET_ADDRESS")
+    _assert_caught(
+        detector,
+        [
+            (
+                "Lives at 4417 Quarry Ridge Rd, Apt 12, Dayton, OH 45402 with her sister.",
+                "4417 Quarry Ridge Rd, Apt 12",
+            ),
+            ("Send it to 88 Alder Lane please.", "88 Alder Lane"),
+            ("Flat 3, 27 Wharf Mews, Norwich NR4 7TJ", "Flat 3, 27 Wharf Mews"),
+            ("Mail to 1200 West 4th Street Suite 400, Tulsa, OK 74103", "1200 West 4th Street Suite 400"),
+        ],
+        "STREET_ADDRESS",
+    )
 
 
 def test_street_address_ignores_doses_and_counts(detector: Detector) -> None:
-    _assert_not_flagged(detector, [
-        "Take 500 mg twice a day for 10 days.",
-        "We shipped 3 boxes on the second floor.",
-        "Room 214 is on the left.",
-    ], {"STREET_ADDRESS"})
+    _assert_not_flagged(
+        detector,
+        [
+            "Take 500 mg twice a day for 10 days.",
+            "We shipped 3 boxes on the second floor.",
+            "Room 214 is on the left.",
+        ],
+        {"STREET_ADDRESS"},
+    )
 
 
 def test_postal_codes_after_state_with_label_and_uk(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("Springfield, IL 62704", "62704"),
-        ("Billing ZIP: 30301-1234", "30301-1234"),
-        ("postcode LS6 2AB", "LS6 2AB"),
-    ], None)
+    _assert_caught(
+        detector,
+        [
+            ("Springfield, IL 62704", "62704"),
+            ("Billing ZIP: 30301-1234", "30301-1234"),
+            ("postcode LS6 2AB", "LS6 2AB"),
+        ],
+        None,
+    )
 
 
 def test_postal_code_not_on_plain_numbers(detector: Detector) -> None:
@@ -99,28 +126,40 @@ def test_postal_code_not_on_plain_numbers(detector: Detector) -> None:
 
 
 def test_ages_in_clinical_phrasing(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("A 54-year-old man presented.", "54-year-old"),
-        ("Referral for a patient aged 67 with COPD.", "67"),
-        ("Age: 45. No allergies.", "45"),
-        ("72 y/o female with CHF.", "72"),
-    ], "AGE")
+    _assert_caught(
+        detector,
+        [
+            ("A 54-year-old man presented.", "54-year-old"),
+            ("Referral for a patient aged 67 with COPD.", "67"),
+            ("Age: 45. No allergies.", "45"),
+            ("72 y/o female with CHF.", "72"),
+        ],
+        "AGE",
+    )
 
 
 def test_age_not_on_doses_or_lab_values(detector: Detector) -> None:
-    _assert_not_flagged(detector, [
-        "Take 40 mg atorvastatin at night.",
-        "HbA1c 7.2%, creatinine 1.1 mg/dL.",
-        "The firmware is 3 versions old.",
-    ], {"AGE"})
+    _assert_not_flagged(
+        detector,
+        [
+            "Take 40 mg atorvastatin at night.",
+            "HbA1c 7.2%, creatinine 1.1 mg/dL.",
+            "The firmware is 3 versions old.",
+        ],
+        {"AGE"},
+    )
 
 
 def test_medical_record_numbers_with_label(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("MRN 00482913, admitted via ED.", "00482913"),
-        ("medical record number 12-334-556", "12-334-556"),
-        ("MRN: MR482910", "MR482910"),
-    ], "MEDICAL_RECORD_NUMBER")
+    _assert_caught(
+        detector,
+        [
+            ("MRN 00482913, admitted via ED.", "00482913"),
+            ("medical record number 12-334-556", "12-334-556"),
+            ("MRN: MR482910", "MR482910"),
+        ],
+        "MEDICAL_RECORD_NUMBER",
+    )
 
 
 def test_medical_record_number_needs_its_label(detector: Detector) -> None:
@@ -128,22 +167,30 @@ def test_medical_record_number_needs_its_label(detector: Detector) -> None:
 
 
 def test_driver_licences_in_state_formats(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("Driver's license number D4829103, expires 2027.", "D4829103"),
-        ("DL#: S123-456-78-901-0", "S123-456-78-901-0"),
-        ("The other driver's license is 395 755 131.", "395 755 131"),
-        ("driving licence MORGA753116SM9IJ", "MORGA753116SM9IJ"),
-    ], "US_DRIVER_LICENSE")
+    _assert_caught(
+        detector,
+        [
+            ("Driver's license number D4829103, expires 2027.", "D4829103"),
+            ("DL#: S123-456-78-901-0", "S123-456-78-901-0"),
+            ("The other driver's license is 395 755 131.", "395 755 131"),
+            ("driving licence MORGA753116SM9IJ", "MORGA753116SM9IJ"),
+        ],
+        "US_DRIVER_LICENSE",
+    )
 
 
 def test_phone_numbers_presidio_misses(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("Call (212) 555-0147 after 5.", "(212) 555-0147"),
-        ("Reach me at 212.555.0147 today.", "212.555.0147"),
-        ("Office +44 20 7946 0958 ext. 204", "+44 20 7946 0958 ext. 204"),
-        ("mobile 07700 900123", "07700 900123"),
-        ("Desk 1-617-555-0199 x12", "1-617-555-0199 x12"),
-    ], "PHONE_NUMBER")
+    _assert_caught(
+        detector,
+        [
+            ("Call (212) 555-0147 after 5.", "(212) 555-0147"),
+            ("Reach me at 212.555.0147 today.", "212.555.0147"),
+            ("Office +44 20 7946 0958 ext. 204", "+44 20 7946 0958 ext. 204"),
+            ("mobile 07700 900123", "07700 900123"),
+            ("Desk 1-617-555-0199 x12", "1-617-555-0199 x12"),
+        ],
+        "PHONE_NUMBER",
+    )
 
 
 def test_phone_wins_over_nhs_number_on_us_phone(detector: Detector) -> None:
@@ -153,15 +200,21 @@ def test_phone_wins_over_nhs_number_on_us_phone(detector: Detector) -> None:
 
 
 def test_phone_not_on_dates_versions_or_ssn(detector: Detector) -> None:
-    _assert_not_flagged(detector, [
-        "Version 2.11.4 was released.",
-        "BP 142/88 mmHg, HR 72.",
-        "Batch 2024-11-02 passed.",
-    ], {"PHONE_NUMBER"})
+    _assert_not_flagged(
+        detector,
+        [
+            "Version 2.11.4 was released.",
+            "BP 142/88 mmHg, HR 72.",
+            "Batch 2024-11-02 passed.",
+        ],
+        {"PHONE_NUMBER"},
+    )
 
 
 def test_ssn_without_dashes_next_to_label(detector: Detector) -> None:
-    _assert_caught(detector, [("SSN: 605104143", "605104143"), ("Social Security number 283 18 0950", "283 18 0950")], "US_SSN")
+    _assert_caught(
+        detector, [("SSN: 605104143", "605104143"), ("Social Security number 283 18 0950", "283 18 0950")], "US_SSN"
+    )
 
 
 def test_card_numbers_presidio_regex_misses(detector: Detector) -> None:
@@ -171,48 +224,66 @@ def test_card_numbers_presidio_regex_misses(detector: Detector) -> None:
 
 
 def test_person_names_with_title_cue_and_lexicon(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("Follow up with Dr. Okonkwo next week.", "Okonkwo"),
-        ("Ms. van Duyvenvoorde presents with cough.", "van Duyvenvoorde"),
-        ("Wife Ngozi at bedside.", "Ngozi"),
-        ("Reviewer Diethelm Holt recommends promotion.", "Diethelm Holt"),
-        ("Thanks,\nPriya Raghunathan", "Priya Raghunathan"),
-        ("[10:42] Tyler: ok thanks", "Tyler"),
-        ("did you get Gregory's email?", "Gregory"),
-        ("VPN session opened by maria.lopez from a new device.", "maria.lopez"),
-    ], "PERSON")
+    _assert_caught(
+        detector,
+        [
+            ("Follow up with Dr. Okonkwo next week.", "Okonkwo"),
+            ("Ms. van Duyvenvoorde presents with cough.", "van Duyvenvoorde"),
+            ("Wife Ngozi at bedside.", "Ngozi"),
+            ("Reviewer Diethelm Holt recommends promotion.", "Diethelm Holt"),
+            ("Thanks,\nPriya Raghunathan", "Priya Raghunathan"),
+            ("[10:42] Tyler: ok thanks", "Tyler"),
+            ("did you get Gregory's email?", "Gregory"),
+            ("VPN session opened by maria.lopez from a new device.", "maria.lopez"),
+        ],
+        "PERSON",
+    )
 
 
 def test_person_not_on_headings_codes_or_months(detector: Detector) -> None:
-    _assert_not_flagged(detector, [
-        "Discharge Summary. Impression: no acute process.",
-        "Social Security number on file.",
-        "Order ZQ4-77310 shipped in March.",
-        "Batch KX220 passed quality control.",
-        "The meeting moved to Tuesday afternoon.",
-    ], {"PERSON"})
+    _assert_not_flagged(
+        detector,
+        [
+            "Discharge Summary. Impression: no acute process.",
+            "Social Security number on file.",
+            "Order ZQ4-77310 shipped in March.",
+            "Batch KX220 passed quality control.",
+            "The meeting moved to Tuesday afternoon.",
+        ],
+        {"PERSON"},
+    )
 
 
 def test_ner_filter_drops_durations_keeps_calendar_dates(detector: Detector) -> None:
     text = "Seen on March 3, 2021; take it daily for two weeks and recheck in 3 months."
-    dates = [text[d.start:d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]
+    dates = [text[d.start : d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]
     assert any("2021" in v for v in dates)
     assert not any(w in v for v in dates for w in ("daily", "two weeks", "3 months"))
 
 
 def test_bare_ten_digit_nanp_phone_is_caught(detector: Detector) -> None:
-    _assert_caught(detector, [
-        ("His son may be reached at 4857065180 tonight.", "4857065180"),
-        ("Mobile: 6145550199", "6145550199"),
-        ("Her daughter Isabel Ayala (5284092443) will drive her.", "5284092443"),
-    ], "PHONE_NUMBER")
+    _assert_caught(
+        detector,
+        [
+            ("His son may be reached at 4857065180 tonight.", "4857065180"),
+            ("Mobile: 6145550199", "6145550199"),
+            ("Her daughter Isabel Ayala (5284092443) will drive her.", "5284092443"),
+        ],
+        "PHONE_NUMBER",
+    )
     # not a NANP number: area code or exchange starting with 0/1, or 11 digits
-    _assert_not_flagged(detector, ["Lot 0145550199 shipped.", "Ref 6141550199 filed.", "Id 61455501991 ok."], {"PHONE_NUMBER"})
+    _assert_not_flagged(
+        detector, ["Lot 0145550199 shipped.", "Ref 6141550199 filed.", "Id 61455501991 ok."], {"PHONE_NUMBER"}
+    )
 
 
 def test_iban_followed_by_a_lower_case_word_is_caught(detector: Detector) -> None:
     # Presidio's registry loads IbanRecognizer case-insensitively and then misses these.
-    _assert_caught(detector, [
-        ("Transfer to IBAN ES54 4222 8769 3616 9878 1109 approved by finance.", "ES54 4222 8769 3616 9878 1109"),
-        ("Paid into DE89 3704 0044 0532 0130 00 yesterday.", "DE89 3704 0044 0532 0130 00"),
-    ], "IBAN_CODE")
+    _assert_caught(
+        detector,
+        [
+            ("Transfer to IBAN ES54 4222 8769 3616 9878 1109 approved by finance.", "ES54 4222 8769 3616 9878 1109"),
+            ("Paid into DE89 3704 0044 0532 0130 00 yesterday.", "DE89 3704 0044 0532 0130 00"),
+        ],
+        "IBAN_CODE",
+    )

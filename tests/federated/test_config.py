@@ -11,7 +11,9 @@ BASE = {"data": {"path": "examples/clinical_notes.jsonl", "label_field": "label"
 def test_defaults_and_overrides(tmp_path):
     path = tmp_path / "f.toml"
     path.write_text('[data]\npath = "x.jsonl"\npartition = "field"\npartition_field = "site"\n', encoding="utf-8")
-    config = load_config(path, overrides=["dp.target_epsilon=2", "model.params.dim=32", "train.rounds=5", "canaries.repeats=[1, 4]"])
+    config = load_config(
+        path, overrides=["dp.target_epsilon=2", "model.params.dim=32", "train.rounds=5", "canaries.repeats=[1, 4]"]
+    )
     assert config.data.partition is Partition.field and config.data.task is Task.classification
     assert config.dp.target_epsilon == 2.0 and config.train.rounds == 5
     assert config.model.params == {"dim": 32} and config.canaries.repeats == (1, 4)
@@ -45,7 +47,11 @@ def test_bad_config_is_a_clear_error(data, message):
 def test_ledger_round_trip_and_statement():
     entry = ClientLedger("site-a", 200, "prv", 5e-4, 1.0, "ghost", False, 8.0)
     entry = entry.with_step(AccountingStep(1, 1.2, 0.16, 7), 1.5).with_step(AccountingStep(2, 1.2, 0.16, 7), 2.1)
-    ledger = PrivacyLedger().with_client(entry).with_client(ClientLedger("site-b", 90, "prv", 1e-3, 1.0, "ghost", False, 8.0))
+    ledger = (
+        PrivacyLedger()
+        .with_client(entry)
+        .with_client(ClientLedger("site-b", 90, "prv", 1e-3, 1.0, "ghost", False, 8.0))
+    )
     assert [c.client_id for c in ledger.clients] == ["site-a", "site-b"]
     assert ledger.client("site-a").opacus_history() == [(1.2, 0.16, 7), (1.2, 0.16, 7)]
     assert PrivacyLedger.from_json(json.loads(ledger.dumps())) == ledger

@@ -31,7 +31,14 @@ def federate(tmp_path, *overrides: str):
         (["dp.target_epsilon=0.01"], 8, "cannot reach epsilon 0.01"),
         (['data.partition="field"', 'data.partition_field="site"', "data.holdout=0.99"], 4, "client"),
     ],
-    ids=["unknown_model", "unknown_strategy", "bad_strategy_param", "missing_label", "unreachable_epsilon", "tiny_client"],
+    ids=[
+        "unknown_model",
+        "unknown_strategy",
+        "bad_strategy_param",
+        "missing_label",
+        "unreachable_epsilon",
+        "tiny_client",
+    ],
 )
 def test_bad_federate_input_fails_before_training(tmp_path, overrides, code, message):
     result = federate(tmp_path, *overrides)

@@ -30,8 +30,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing", "
 TEXTS = ["the patient was discharged home", "no acute distress", "follow up in two weeks", "a"]
 
 
-
-
 @pytest.fixture(scope="module")
 def hf_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Tiny local Hugging Face checkpoints (random weights, MiniLM tokenizer): nothing is downloaded."""
@@ -47,12 +45,25 @@ def hf_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("hf")
     torch.manual_seed(0)
     bert = BertForSequenceClassification(
-        BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                   intermediate_size=64, max_position_embeddings=64, num_labels=2)
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            num_labels=2,
+        )
     )
     gpt = GPT2LMHeadModel(
-        GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=64,
-                   pad_token_id=tokenizer.pad_token_id)
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=32,
+            n_layer=1,
+            n_head=2,
+            n_positions=64,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     )
     out = {}
     for name, model in (("bert", bert), ("gpt2", gpt)):
@@ -116,9 +127,14 @@ def test_one_dp_sgd_call_changes_only_trainable_weights(case: tuple, clipping: s
     label = (lambda i: i % 2) if bundle.task is Task.classification else (lambda i: None)
     examples = [Example(TEXTS[i % 3] + f" item {i}", label(i), i) for i in range(8)]
     result = train_client(
-        bundle, examples, train=TrainConfig(rounds=1, local_epochs=1, batch_size=4, lr=1e-2),
-        dp=DPConfig(target_epsilon=None, noise_multiplier=1.0, clipping=clipping), ledger=None, round=1,
-        global_state=None, max_length=16,
+        bundle,
+        examples,
+        train=TrainConfig(rounds=1, local_epochs=1, batch_size=4, lr=1e-2),
+        dp=DPConfig(target_epsilon=None, noise_multiplier=1.0, clipping=clipping),
+        ledger=None,
+        round=1,
+        global_state=None,
+        max_length=16,
     )
     after = trainable_state(bundle.model)
     assert result.stopped is None and result.steps == 2 and np.isfinite(result.loss)
@@ -161,8 +177,11 @@ def test_trainable_state_strips_the_opacus_wrapper_prefix(hf_dirs: dict[str, str
     data = torch.utils.data.TensorDataset(torch.zeros(4, 3, dtype=torch.long), torch.ones(4, 3, dtype=torch.long))
     optimizer = torch.optim.SGD(bundle.model.parameters(), lr=0.1)
     private = make_private(
-        bundle.model, optimizer, torch.utils.data.DataLoader(data, batch_size=2),
-        dp=DPConfig(target_epsilon=None, noise_multiplier=1.0, clipping="hooks"), noise_multiplier=1.0,
+        bundle.model,
+        optimizer,
+        torch.utils.data.DataLoader(data, batch_size=2),
+        dp=DPConfig(target_epsilon=None, noise_multiplier=1.0, clipping="hooks"),
+        noise_multiplier=1.0,
     )
     assert set(trainable_state(private.model)) == names
     load_trainable_state(private.model, trainable_state(bundle.model))
@@ -191,7 +210,10 @@ def test_save_and_load_give_identical_outputs(case: tuple, hf_dirs: dict[str, st
     assert not [p for p in tmp_path.iterdir() if p.name != "model"]  # no temp dir left behind
     loaded = load_model(target)
     assert (loaded.name, loaded.task, loaded.num_labels, loaded.params) == (
-        bundle.name, bundle.task, bundle.num_labels, bundle.params,
+        bundle.name,
+        bundle.task,
+        bundle.num_labels,
+        bundle.params,
     )
     if bundle.num_labels:
         assert loaded.label_names == ["no", "yes", "maybe"][: bundle.num_labels]
@@ -210,8 +232,9 @@ def test_model_task_mismatch_and_unknown_params_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="causal_lm"):
         build_model(ModelConfig(name="tiny-gpt"), task=Task.classification, num_labels=2, seed=0)
     with pytest.raises(ConfigError, match="widht"):
-        build_model(ModelConfig(name="tiny-classifier", params={"widht": 3}), task=Task.classification,
-                    num_labels=2, seed=0)
+        build_model(
+            ModelConfig(name="tiny-classifier", params={"widht": 3}), task=Task.classification, num_labels=2, seed=0
+        )
 
 
 def test_build_is_seeded() -> None:

@@ -13,9 +13,7 @@ from federated.config import DPConfig
 from federated.privacy import PrivacyError, default_delta, epsilon_of, make_private, noise_for_target
 from guard.core.errors import GuardError
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Full backward hook is firing", "ignore:Secure RNG turned off"
-)
+pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing", "ignore:Secure RNG turned off")
 
 DELTA = 1e-4
 ACCOUNTANTS = ["rdp", "prv"]

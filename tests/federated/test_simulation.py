@@ -23,7 +23,13 @@ pytestmark = pytest.mark.slow
 
 def _config(tmp_path: Path, **sections: dict) -> Path:
     base = {
-        "data": {"path": str(NOTES), "label_field": "label", "partition": "field", "partition_field": "site", "max_length": 48},
+        "data": {
+            "path": str(NOTES),
+            "label_field": "label",
+            "partition": "field",
+            "partition_field": "site",
+            "max_length": 48,
+        },
         "model": {"name": "tiny-classifier"},
         "train": {"rounds": 2, "batch_size": 16, "lr": 0.003},
         "dp": {"target_epsilon": 8.0},
@@ -96,7 +102,9 @@ def test_ten_simulated_clients_write_a_complete_run_directory(tmp_path):
 
 def test_a_client_that_crashes_is_recorded_and_the_round_goes_on(tmp_path):
     run = tmp_path / "run"
-    result = _guard("federate", "--config", str(_config(tmp_path)), "--out", str(run), env={"GUARD_FEDERATE_FAULT": "lakeside:1"})
+    result = _guard(
+        "federate", "--config", str(_config(tmp_path)), "--out", str(run), env={"GUARD_FEDERATE_FAULT": "lakeside:1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     failures = _read_jsonl(run / "failures.jsonl")
     assert len(failures) == 1 and failures[0]["round"] == 1 and failures[0]["client"] == "lakeside"
@@ -158,7 +166,9 @@ def test_fedprox_with_user_level_dp_and_fedadam_run(tmp_path):
     assert "user level" in ledger["statement"]
 
     adam = tmp_path / "adam"
-    config = _config(tmp_path, strategy={"name": "fedadam", "params": {"eta": 0.01}}, dp={"enabled": False, "target_epsilon": None})
+    config = _config(
+        tmp_path, strategy={"name": "fedadam", "params": {"eta": 0.01}}, dp={"enabled": False, "target_epsilon": None}
+    )
     result = _guard("federate", "--config", str(config), "--out", str(adam))
     assert result.returncode == 0, result.stderr[-3000:]
     ledger = json.loads((adam / "ledger.json").read_text(encoding="utf-8"))
@@ -167,10 +177,24 @@ def test_fedprox_with_user_level_dp_and_fedadam_run(tmp_path):
 
 def test_causal_lm_with_canaries_records_them_only_in_the_run_directory(tmp_path):
     run = tmp_path / "run"
-    config = _config(tmp_path, data={"task": "causal_lm", "max_length": 32}, model={"name": "tiny-gpt", "params": {"dim": 32}})
+    config = _config(
+        tmp_path, data={"task": "causal_lm", "max_length": 32}, model={"name": "tiny-gpt", "params": {"dim": 32}}
+    )
     result = _guard(
-        "federate", "--config", str(config), "--out", str(run), "--canaries", "2",
-        "--canary-repeats", "1", "--canary-repeats", "4", "--set", "canaries.references=3", "--json",
+        "federate",
+        "--config",
+        str(config),
+        "--out",
+        str(run),
+        "--canaries",
+        "2",
+        "--canary-repeats",
+        "1",
+        "--canary-repeats",
+        "4",
+        "--set",
+        "canaries.references=3",
+        "--json",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     canaries = json.loads((run / "canaries.json").read_text(encoding="utf-8"))["canaries"]
@@ -180,8 +204,13 @@ def test_causal_lm_with_canaries_records_them_only_in_the_run_directory(tmp_path
     summary = json.loads((run / "clients.json").read_text(encoding="utf-8"))["summary"]
     assert sum(c.get("canary_examples", 0) for c in summary["clients"]) == 10
     secrets = [c["secret"] for c in canaries]
-    outside = result.stdout + result.stderr + "".join(
-        (run / name).read_text(encoding="utf-8") for name in ("metrics.jsonl", "ledger.json", "clients.json", "config.json")
+    outside = (
+        result.stdout
+        + result.stderr
+        + "".join(
+            (run / name).read_text(encoding="utf-8")
+            for name in ("metrics.jsonl", "ledger.json", "clients.json", "config.json")
+        )
     )
     assert not any(s in outside for s in secrets)
     last = [r for r in _read_jsonl(run / "metrics.jsonl") if r["phase"] == "aggregate"][-1]

@@ -1,0 +1,227 @@
+"""What every audit returns: findings with a metric, a value, an optional
+threshold and pass/fail, plus data for plots. One JSON schema for the
+privacy, fairness and explanation audits, read by `guard report`/`guard check`.
+
+A finding never holds a raw PII value, a canary secret or training text: only
+ids, keyed or plain hashes, counts and rates (the evidence dict is checked by
+the tests that grep outputs for such values).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from guard.core.errors import GuardError, InputError
+from guard.core.files import package_versions
+from guard.core.io import write_text_atomic
+
+SCHEMA_VERSION = 1
+AuditName = Literal["privacy", "fairness", "explain"]
+Severity = Literal["info", "warning", "critical"]
+
+
+class AuditError(GuardError):
+    """An audit cannot run: unusable model, data or run directory."""
+
+    exit_code = 10
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    """One measured fact. `passed` is None when there is no threshold to judge by.
+
+    `check` names the test (e.g. "membership_loss"), `metric` what was measured
+    (e.g. "tpr_at_0.001_fpr"), `group` the group or subset it is about (a
+    sensitive-feature group, a canary repeat count, a client id) or None.
+    `evidence` holds what a reviewer needs to trust the value: sample sizes,
+    confidence intervals, ids and hashes. `severity` "critical" marks a result
+    that breaks a guarantee (e.g. an empirical epsilon above the claimed one).
+    """
+
+    audit: str
+    check: str
+    metric: str
+    value: float | None
+    threshold: float | None = None
+    passed: bool | None = None
+    group: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: Severity = "info"
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["value"] = _finite(self.value)
+        out["evidence"] = _clean(self.evidence)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditFinding:
+        return cls(
+            audit=str(data["audit"]),
+            check=str(data["check"]),
+            metric=str(data["metric"]),
+            value=None if data.get("value") is None else float(data["value"]),
+            threshold=None if data.get("threshold") is None else float(data["threshold"]),
+            passed=None if data.get("passed") is None else bool(data["passed"]),
+            group=None if data.get("group") is None else str(data["group"]),
+            evidence=dict(data.get("evidence") or {}),
+            severity=data.get("severity", "info"),
+            message=str(data.get("message", "")),
+        )
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The result of one audit run: findings, plot data and what was audited.
+
+    `subject` says what was audited (run directory or model path, model name,
+    config hash, data files by sha256); `plots` maps a plot name to its data
+    (e.g. {"roc_loss": {"fpr": [...], "tpr": [...]}}); `skipped` maps a check
+    to the reason it did not run (e.g. extraction on a classifier).
+    """
+
+    audit: str
+    subject: dict[str, Any]
+    findings: tuple[AuditFinding, ...]
+    plots: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    seconds: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def find(self, check: str, metric: str | None = None, group: str | None = None) -> list[AuditFinding]:
+        return [
+            f
+            for f in self.findings
+            if f.check == check and (metric is None or f.metric == metric) and (group is None or f.group == group)
+        ]
+
+    @property
+    def failed(self) -> list[AuditFinding]:
+        return [f for f in self.findings if f.passed is False]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "audit": self.audit,
+            "subject": _clean(self.subject),
+            "seed": self.seed,
+            "seconds": round(self.seconds, 3),
+            "versions": dict(self.versions),
+            "findings": [f.to_json() for f in self.findings],
+            "skipped": dict(self.skipped),
+            "plots": _clean(self.plots),
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write atomically (temp file, then rename)."""
+        path = Path(path)
+        write_text_atomic(path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, source: str = "<findings>") -> AuditReport:
+        if not isinstance(data, Mapping) or data.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(f"not a guard findings file (expected schema_version {SCHEMA_VERSION})", path=source)
+        try:
+            findings = tuple(AuditFinding.from_json(f) for f in data["findings"])
+            return cls(
+                audit=str(data["audit"]),
+                subject=dict(data.get("subject") or {}),
+                findings=findings,
+                plots=dict(data.get("plots") or {}),
+                skipped=dict(data.get("skipped") or {}),
+                seed=int(data.get("seed", 0)),
+                seconds=float(data.get("seconds", 0.0)),
+                versions=dict(data.get("versions") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"malformed findings file ({type(e).__name__}: {e})", path=source) from e
+
+    @classmethod
+    def read(cls, path: str | Path) -> AuditReport:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise InputError("findings file not found", path=str(path)) from e
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"not JSON ({e})", path=str(path)) from e
+        return cls.from_json(data, source=str(path))
+
+
+def audit_versions() -> dict[str, str]:
+    return package_versions(
+        "guard", "torch", "numpy", "scipy", "scikit-learn", "fairlearn", "captum", "shap", "transformers", "opacus"
+    )
+
+
+# -- registry -------------------------------------------------------------------
+
+AuditFn = Callable[..., AuditReport]
+_AUDITS: dict[str, AuditFn] = {}
+
+
+def register_audit(name: str) -> Callable[[AuditFn], AuditFn]:
+    """Register an audit entry point `fn(..., seed=...) -> AuditReport` under `name`."""
+
+    def wrap(fn: AuditFn) -> AuditFn:
+        if name in _AUDITS:
+            raise ValueError(f"audit {name!r} is already registered")
+        _AUDITS[name] = fn
+        return fn
+
+    return wrap
+
+
+def audit_names() -> list[str]:
+    return sorted(_AUDITS)
+
+
+def get_audit(name: str) -> AuditFn:
+    if name not in _AUDITS:
+        raise AuditError(f"unknown audit {name!r}; known: {audit_names()}")
+    return _AUDITS[name]
+
+
+# -- JSON hygiene -----------------------------------------------------------------
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _clean(obj: Any) -> Any:
+    """numpy scalars/arrays to plain JSON; NaN/inf to None."""
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return _clean(obj.tolist())
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return str(obj)
+
+
+def finding_table(findings: Sequence[AuditFinding]) -> list[tuple[str, str, str, str, str]]:
+    """Rows (check, metric, group, value, verdict) for a console table."""
+    rows = []
+    for f in findings:
+        value = "-" if f.value is None else f"{f.value:.4g}"
+        verdict = "" if f.passed is None else ("pass" if f.passed else "FAIL")
+        if f.threshold is not None:
+            verdict += f" (<= {f.threshold:g})" if verdict else ""
+        rows.append((f.check, f.metric, f.group or "", value, verdict))
+    return rows

@@ -2,6 +2,8 @@
 (how it treats groups) and explanations (why it decides). Each returns an
 `AuditReport` of `AuditFinding`s with one JSON schema."""
 
+from audits.explain import run_explain_audit
+from audits.fairness import run_fairness_audit
 from audits.findings import (
     SCHEMA_VERSION,
     AuditError,
@@ -20,4 +22,6 @@ __all__ = [
     "audit_names",
     "get_audit",
     "register_audit",
+    "run_fairness_audit",
+    "run_explain_audit",
 ]

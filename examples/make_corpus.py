@@ -33,7 +33,7 @@ N_NOTES = 480  # before the planted duplicates
 N_EXACT = 12  # planted exact copies (some differ only in case or whitespace)
 N_NEAR = 12  # planted near copies (a short edit at the end or start)
 CSV_ROWS = 50
-FIELDS = ["id", "patient_id", "site", "note_type", "label", "text"]
+FIELDS = ["id", "patient_id", "sex", "site", "note_type", "label", "text"]
 LABELS = ["cardiology", "oncology", "neurology", "orthopedics", "billing"]
 
 # -- sites: each one state and a skewed label mix, so federated silos are non-IID
@@ -559,8 +559,8 @@ class Generator:
         text = template.format(**ctx)
         words = len(text.split())
         assert 30 <= words <= 80, (label, note_type, words)
-        return {"patient_id": patient.pid, "site": patient.site, "note_type": note_type, "label": label,
-                "text": text}
+        return {"patient_id": patient.pid, "sex": patient.person.sex, "site": patient.site, "note_type": note_type,
+                "label": label, "text": text}
 
 
 def _ascii(text: str) -> str:

@@ -44,9 +44,10 @@ def print_findings(report, out: Path | None, *, as_json: bool) -> None:  # type:
 
 
 def register(app: typer.Typer) -> None:
-    from guard.cli import audit_privacy
+    from guard.cli import audit_fairness, audit_privacy
 
     audit_privacy.register(audit_app)
+    audit_fairness.register(audit_app)
     app.add_typer(audit_app)
 
 

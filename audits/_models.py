@@ -1,0 +1,528 @@
+"""Load what the fairness and explanation audits look at: a model and its data.
+
+Models (never an arbitrary pickle):
+
+- a `guard federate` run directory (`RUN_DIR/model`, data = the run's holdout);
+- a saved guard model folder (`guard_model.json`, as `federated.models.save_model` writes);
+- a local Hugging Face sequence-classification checkpoint folder (`config.json`);
+- a scikit-learn estimator saved with skops (`.skops`), loaded only when every type
+  in it is one skops trusts or comes from scikit-learn, numpy or scipy;
+- a torch tabular MLP in safetensors (`.safetensors`) whose header metadata key
+  `guard_tabular` holds `{"layers": [n_in, h1, ..., n_out], "features": [...],
+  "classes": [...], "activation": "relu"}` (optional tensors `mean`/`std`
+  standardise the inputs); `save_tabular_mlp` writes one.
+
+Data: the run's holdout records (reloaded from its config.json, sensitive
+columns read from the corpus records by line), or a data file (JSONL, CSV,
+Parquet) with a text field or feature columns, a label field and the
+sensitive fields. Every bad record fails with an InputError naming the file,
+the line and the field; a model that cannot be used fails with an AuditError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from audits.findings import AuditError
+from guard.core.errors import GuardError, InputError
+
+logger = logging.getLogger(__name__)
+
+ModelKind = Literal["text", "tabular"]
+TABULAR_META = "guard_tabular"
+_SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+_PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin"}
+
+
+@dataclass(frozen=True)
+class AuditModel:
+    """A classifier the audits can score: `predict_proba(inputs) -> (n, k)` over `classes`.
+
+    Text models take a sequence of strings and expose `bundle` (a federated
+    ModelBundle: `.model(input_ids, attention_mask) -> logits`, `.tokenizer`) and
+    `max_length`; tabular models take a 2-D float array in `feature_names` order.
+    """
+
+    kind: ModelKind
+    classes: tuple[str, ...]
+    subject: dict[str, Any]
+    predict_proba: Callable[[Any], np.ndarray] = field(repr=False)
+    bundle: Any = field(default=None, repr=False)
+    max_length: int = 128
+    feature_names: tuple[str, ...] = ()
+    run_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class AuditData:
+    """Records to audit. `y` holds class indices into the model's classes; `lines`
+    the 1-based source line (or Parquet row) of each record; `sensitive` one
+    string column per sensitive feature. Text is kept out of `repr`."""
+
+    source: str
+    lines: np.ndarray
+    y: np.ndarray
+    sensitive: Any  # pandas.DataFrame
+    texts: tuple[str, ...] | None = field(default=None, repr=False)
+    features: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def inputs(self) -> Any:
+        return self.texts if self.texts is not None else self.features
+
+    def subset(self, index: np.ndarray) -> AuditData:
+        index = np.asarray(index)
+        return AuditData(
+            source=self.source,
+            lines=self.lines[index],
+            y=self.y[index],
+            sensitive=self.sensitive.iloc[index].reset_index(drop=True),
+            texts=None if self.texts is None else tuple(self.texts[i] for i in index),
+            features=None if self.features is None else self.features[index],
+        )
+
+
+# -- models ---------------------------------------------------------------------------------------
+
+
+def _text_predictor(bundle: Any, max_length: int, batch_size: int = 64) -> Callable[[Sequence[str]], np.ndarray]:
+    import torch
+
+    from federated.models import encode
+
+    def predict(texts: Sequence[str]) -> np.ndarray:
+        out = []
+        bundle.model.eval()
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                enc = encode(bundle, list(texts[start : start + batch_size]), max_length)
+                out.append(torch.softmax(bundle.model(enc["input_ids"], enc["attention_mask"]).float(), -1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, bundle.num_labels or 0))
+
+    return predict
+
+
+def _text_model(bundle: Any, *, subject: dict[str, Any], max_length: int, run_dir: Path | None) -> AuditModel:
+    if str(getattr(bundle.task, "value", bundle.task)) != "classification":
+        raise AuditError(f"{subject['path']}: the fairness and explanation audits need a classifier, not a causal LM")
+    classes = tuple(str(x) for x in (bundle.label_names or range(bundle.num_labels or 0)))
+    if len(classes) < 2:
+        raise AuditError(f"{subject['path']}: the model has {len(classes)} class(es); a classifier needs at least 2")
+    return AuditModel(
+        kind="text",
+        classes=classes,
+        subject=subject,
+        predict_proba=_text_predictor(bundle, max_length),
+        bundle=bundle,
+        max_length=max_length,
+        run_dir=run_dir,
+    )
+
+
+def _guard_model_dir(path: Path, *, run_dir: Path | None, max_length: int) -> AuditModel:
+    from federated.models import load_model
+
+    try:
+        bundle = load_model(path)
+    except GuardError as e:
+        raise AuditError(f"{path}: cannot load the model ({e})") from e
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise AuditError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from e
+    subject = {"path": str(run_dir or path), "model": bundle.name, "kind": "run_dir" if run_dir else "guard_model"}
+    return _text_model(bundle, subject=subject, max_length=max_length, run_dir=run_dir)
+
+
+def _hf_dir(path: Path, *, max_length: int) -> AuditModel:
+    from federated.config import ModelConfig, Task
+    from federated.models import build_model
+
+    try:
+        hf_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise AuditError(f"{path / 'config.json'}: not a readable Hugging Face config ({e})") from e
+    id2label = hf_config.get("id2label") or {}
+    num_labels = len(id2label) or int(hf_config.get("num_labels") or 2)
+    try:
+        bundle = build_model(
+            ModelConfig(name="hf", params={"path": str(path)}), task=Task.classification, num_labels=num_labels, seed=0
+        )
+    except GuardError as e:
+        raise AuditError(f"{path}: cannot load a Hugging Face classifier ({e})") from e
+    bundle.label_names = [str(id2label.get(str(i), i)) for i in range(num_labels)] if id2label else None
+    bundle.model.eval()
+    subject = {"path": str(path), "model": "hf", "kind": "hf_checkpoint"}
+    return _text_model(bundle, subject=subject, max_length=max_length, run_dir=None)
+
+
+def _skops_model(path: Path) -> AuditModel:
+    try:
+        import skops.io as sio
+    except ImportError as e:  # pragma: no cover - declared dependency
+        from guard.core.errors import DependencyError
+
+        raise DependencyError("loading a scikit-learn model needs skops", hint="pip install skops") from e
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as e:  # skops raises several types for a bad file
+        raise AuditError(f"{path}: not a readable skops file ({type(e).__name__}: {e})") from e
+    refused = sorted(t for t in untrusted if not t.startswith(_SKOPS_TRUSTED_PREFIXES))
+    if refused:
+        raise AuditError(
+            f"{path}: the skops file holds types outside scikit-learn, numpy and scipy: {refused[:5]}; "
+            "guard loads only those (no arbitrary code)"
+        )
+    try:
+        estimator = sio.load(path, trusted=list(untrusted))
+    except Exception as e:
+        raise AuditError(f"{path}: cannot load the skops model ({type(e).__name__}: {e})") from e
+    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
+        raise AuditError(
+            f"{path}: {type(estimator).__name__} has no predict_proba/classes_ (is it a fitted classifier?)"
+        )
+    names = tuple(str(x) for x in getattr(estimator, "feature_names_in_", ()))
+    classes = tuple(str(x) for x in estimator.classes_)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        if names:
+            import pandas as pd
+
+            x = pd.DataFrame(np.asarray(x, dtype=float), columns=list(names))
+        return np.asarray(estimator.predict_proba(x), dtype=float)
+
+    subject = {"path": str(path), "model": type(estimator).__name__, "kind": "skops"}
+    return AuditModel(kind="tabular", classes=classes, subject=subject, predict_proba=predict, feature_names=names)
+
+
+def save_tabular_mlp(
+    model: Any, path: str | Path, *, features: Sequence[str], classes: Sequence[str], mean: Any = None, std: Any = None
+) -> Path:
+    """Save an `nn.Sequential` of Linear/ReLU layers as a guard tabular safetensors file."""
+    import torch
+    from safetensors.torch import save_file
+
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    layers = [linears[0].in_features] + [m.out_features for m in linears]
+    tensors = {}
+    for i, m in enumerate(linears):
+        tensors[f"layers.{i}.weight"] = m.weight.detach().contiguous().clone()
+        tensors[f"layers.{i}.bias"] = m.bias.detach().contiguous().clone()
+    if mean is not None:
+        tensors["mean"] = torch.as_tensor(np.asarray(mean, dtype=np.float32))
+        tensors["std"] = torch.as_tensor(np.asarray(std, dtype=np.float32))
+    meta = {"layers": layers, "features": list(features), "classes": [str(c) for c in classes], "activation": "relu"}
+    save_file(tensors, str(path), metadata={TABULAR_META: json.dumps(meta)})
+    return Path(path)
+
+
+def _safetensors_mlp(path: Path) -> AuditModel:
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta_raw = (fh.metadata() or {}).get(TABULAR_META)
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    except Exception as e:
+        raise AuditError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from e
+    if meta_raw is None:
+        raise AuditError(
+            f"{path}: safetensors metadata has no {TABULAR_META!r} entry (layers, features, classes); "
+            "save the model with audits._models.save_tabular_mlp"
+        )
+    try:
+        meta = json.loads(meta_raw)
+        layers = [int(x) for x in meta["layers"]]
+        features = tuple(str(x) for x in meta["features"])
+        classes = tuple(str(x) for x in meta["classes"])
+        modules: list[torch.nn.Module] = []
+        for i in range(len(layers) - 1):
+            lin = torch.nn.Linear(layers[i], layers[i + 1])
+            lin.load_state_dict({"weight": tensors[f"layers.{i}.weight"], "bias": tensors[f"layers.{i}.bias"]})
+            modules.append(lin)
+            if i < len(layers) - 2:
+                modules.append(torch.nn.ReLU())
+        net = torch.nn.Sequential(*modules).eval()
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise AuditError(f"{path}: the tabular model does not match its metadata ({type(e).__name__}: {e})") from e
+    if layers[0] != len(features) or layers[-1] != len(classes):
+        raise AuditError(f"{path}: layers {layers} do not fit {len(features)} features and {len(classes)} classes")
+    mean = tensors.get("mean")
+    std = tensors.get("std")
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if mean is not None and std is not None:
+            t = (t - mean) / std.clamp(min=1e-12)
+        with torch.no_grad():
+            return torch.softmax(net(t), -1).numpy().astype(float)
+
+    subject = {"path": str(path), "model": "torch-mlp", "kind": "safetensors"}
+    return AuditModel(kind="tabular", classes=classes, subject=subject, predict_proba=predict, feature_names=features)
+
+
+def load_audit_model(path: str | Path, *, max_length: int | None = None) -> AuditModel:
+    """Load a model for the audits from a run directory, a guard model folder, a local
+    HF checkpoint, a `.skops` file or a guard tabular `.safetensors` file."""
+    path = Path(path)
+    if not path.exists():
+        raise AuditError(f"{path}: no such model file or run directory")
+    if path.is_dir():
+        if (path / "config.json").is_file() and (path / "model").is_dir():
+            from federated.rundir import RunDir
+
+            try:
+                config = RunDir(path).load_config()
+            except GuardError as e:
+                raise AuditError(f"{path}: not a usable run directory ({e})") from e
+            return _guard_model_dir(path / "model", run_dir=path, max_length=max_length or config.data.max_length)
+        if (path / "guard_model.json").is_file():
+            return _guard_model_dir(path, run_dir=None, max_length=max_length or 128)
+        if (path / "config.json").is_file():
+            return _hf_dir(path, max_length=max_length or 128)
+        raise AuditError(
+            f"{path}: not a guard run directory (config.json + model/), a guard model (guard_model.json) "
+            "or a Hugging Face checkpoint (config.json)"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".skops":
+        return _skops_model(path)
+    if suffix == ".safetensors":
+        return _safetensors_mlp(path)
+    if suffix in _PICKLE_SUFFIXES:
+        raise AuditError(
+            f"{path}: guard never loads pickles (they can run arbitrary code); save a scikit-learn model "
+            "with skops (skops.io.dump) or a torch MLP as safetensors (audits._models.save_tabular_mlp)"
+        )
+    raise AuditError(f"{path}: unknown model format {suffix!r}; expected a run directory, .skops or .safetensors")
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+def _group_value(value: Any, *, path: str, line: int, name: str) -> str:
+    if (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    ):
+        raise InputError(
+            "the sensitive feature is missing or empty",
+            path=path,
+            line=line,
+            field=name,
+            hint="every audited record needs a value for each --sensitive feature",
+        )
+    if isinstance(value, (dict, list)):
+        raise InputError(f"the sensitive feature is a {type(value).__name__}", path=path, line=line, field=name)
+    return str(value)
+
+
+def _label_index(value: Any, classes: tuple[str, ...], *, path: str, line: int, name: str) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError("the label is missing or empty", path=path, line=line, field=name)
+    text = str(value).strip()
+    if text not in classes:
+        if isinstance(value, float) and value.is_integer() and str(int(value)) in classes:
+            return classes.index(str(int(value)))
+        raise InputError(
+            "the label is not one of the model's classes",
+            path=path,
+            line=line,
+            field=name,
+            hint=f"the model's classes: {list(classes)}",
+        )
+    return classes.index(text)
+
+
+def _frame(columns: dict[str, list[str]]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+
+
+def _read_corpus(path: str | Path, fmt: str | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+    from guard.core.io import CorpusReader
+    from guard.core.types import RecordError
+
+    lines, rows = [], []
+    for item in CorpusReader(path, fmt=fmt):
+        if isinstance(item, RecordError):
+            raise InputError(item.reason, path=str(path), line=item.line, field=item.field)
+        lines.append(item.line)
+        rows.append(item.data)
+    return lines, rows
+
+
+def run_holdout(
+    model: AuditModel, *, sensitive: Sequence[str], max_records: int | None = None, seed: int = 0
+) -> AuditData:
+    """The holdout records of the run `model` came from, with sensitive columns from the corpus."""
+    if model.run_dir is None:
+        raise AuditError(f"{model.subject['path']}: not a run directory; pass a data file")
+    from federated.data import load_federated_dataset
+    from federated.rundir import RunDir
+
+    config = RunDir(model.run_dir).load_config()
+    if config.data.task.value != "classification":
+        raise AuditError(f"{model.run_dir}: the run trained a causal LM; these audits need a classifier")
+    dataset = load_federated_dataset(config.data, seed=config.train.seed)
+    if tuple(dataset.labels) != model.classes:
+        raise AuditError(
+            f"{model.run_dir}: the corpus labels {list(dataset.labels)} do not match the model's classes "
+            f"{list(model.classes)} (was the corpus changed after training?)"
+        )
+    examples = sorted((e for c in dataset.clients for e in c.holdout), key=lambda e: e.line)
+    source = str(config.data.path)
+    lines, rows = _read_corpus(source, config.data.format)
+    by_line = dict(zip(lines, rows))
+    columns: dict[str, list[str]] = {name: [] for name in sensitive}
+    for e in examples:
+        record = by_line[e.line]
+        for name in sensitive:
+            if name not in record:
+                raise InputError(
+                    "the record has no such field",
+                    path=source,
+                    line=e.line,
+                    field=name,
+                    hint=f"fields: {sorted(record)}",
+                )
+            columns[name].append(_group_value(record[name], path=source, line=e.line, name=name))
+    data = AuditData(
+        source=source,
+        lines=np.array([e.line for e in examples], dtype=int),
+        y=np.array([int(e.label) for e in examples], dtype=int),  # type: ignore[arg-type]
+        sensitive=_frame(columns),
+        texts=tuple(e.text for e in examples),
+    )
+    return _limit(data, max_records, seed)
+
+
+def _limit(data: AuditData, max_records: int | None, seed: int) -> AuditData:
+    if max_records is None or len(data) <= max_records:
+        return data
+    index = np.sort(np.random.default_rng([seed, 7]).choice(len(data), size=max_records, replace=False))
+    return data.subset(index)
+
+
+def read_audit_data(
+    path: str | Path,
+    model: AuditModel,
+    *,
+    label_field: str,
+    sensitive: Sequence[str],
+    text_field: str = "text",
+    features: Sequence[str] | None = None,
+    fmt: str | None = None,
+    max_records: int | None = None,
+    seed: int = 0,
+) -> AuditData:
+    """Read a data file for `model`: text (text models) or feature columns (tabular models),
+    labels mapped onto the model's classes, sensitive features as strings."""
+    path = Path(path)
+    source = str(path)
+    lines, rows = _read_corpus(path, fmt)
+    feature_names = list(features or model.feature_names)
+    if model.kind == "tabular" and not feature_names:
+        raise AuditError(f"{model.subject['path']}: the model does not name its features; pass --feature for each")
+    needed = [label_field, *sensitive] + ([text_field] if model.kind == "text" else feature_names)
+    columns: dict[str, list[str]] = {name: [] for name in sensitive}
+    y, texts, matrix = [], [], []
+    for line, record in zip(lines, rows):
+        for name in needed:
+            if name not in record:
+                raise InputError(
+                    "the record has no such field",
+                    path=source,
+                    line=line,
+                    field=name,
+                    hint=f"fields: {sorted(record)[:20]}",
+                )
+        y.append(_label_index(record[label_field], model.classes, path=source, line=line, name=label_field))
+        for name in sensitive:
+            columns[name].append(_group_value(record[name], path=source, line=line, name=name))
+        if model.kind == "text":
+            text = record[text_field]
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(
+                    "the text field is missing, empty or not a string", path=source, line=line, field=text_field
+                )
+            texts.append(text)
+        else:
+            row = []
+            for name in feature_names:
+                try:
+                    value = float(record[name])
+                except (TypeError, ValueError):
+                    raise InputError("the feature is not a number", path=source, line=line, field=name) from None
+                if not np.isfinite(value):
+                    raise InputError("the feature is not a finite number", path=source, line=line, field=name)
+                row.append(value)
+            matrix.append(row)
+    data = AuditData(
+        source=source,
+        lines=np.array(lines, dtype=int),
+        y=np.array(y, dtype=int),
+        sensitive=_frame(columns),
+        texts=tuple(texts) if model.kind == "text" else None,
+        features=np.array(matrix, dtype=float) if model.kind == "tabular" else None,
+    )
+    return _limit(data, max_records, seed)
+
+
+def load_for_audit(
+    model: str | Path,
+    *,
+    data: str | Path | None,
+    sensitive: Sequence[str],
+    label_field: str | None,
+    text_field: str = "text",
+    features: Sequence[str] | None = None,
+    max_length: int | None = None,
+    max_records: int | None = None,
+    seed: int = 0,
+) -> tuple[AuditModel, AuditData]:
+    """The model and the records to audit it on (a run's holdout when `data` is None)."""
+    loaded = load_audit_model(model, max_length=max_length)
+    if data is None:
+        if loaded.run_dir is None:
+            raise AuditError(f"{model}: pass a data file (--data); only a run directory brings its own holdout")
+        return loaded, run_holdout(loaded, sensitive=sensitive, max_records=max_records, seed=seed)
+    if label_field is None:
+        if loaded.run_dir is not None:
+            from federated.rundir import RunDir
+
+            label_field = RunDir(loaded.run_dir).load_config().data.label_field or "label"
+            text_field = RunDir(loaded.run_dir).load_config().data.text_field
+        else:
+            label_field = "label"
+    return loaded, read_audit_data(
+        data,
+        loaded,
+        label_field=label_field,
+        sensitive=sensitive,
+        text_field=text_field,
+        features=features,
+        max_records=max_records,
+        seed=seed,
+    )
+
+
+__all__ = [
+    "AuditData",
+    "AuditModel",
+    "load_audit_model",
+    "load_for_audit",
+    "read_audit_data",
+    "run_holdout",
+    "save_tabular_mlp",
+]

@@ -1,0 +1,714 @@
+"""Explanation audit: which inputs drive a classifier's decisions, and which carry a group gap.
+
+Text models: token attributions with captum's LayerIntegratedGradients over the
+token-embedding layer (baseline: every non-special token replaced by the pad
+token, same attention mask), the completeness check (attributions sum to
+f(x) - f(baseline) of the target logit; the convergence delta is reported),
+cross-checked on a sample with shap's Partition explainer and a Text masker
+that masks with the same pad token (Spearman rank correlation per text and
+agreement of the top tokens); global top tokens per predicted class; and, per
+sensitive feature, the tokens that carry the gap in the focus class's mean logit
+between the groups with the highest and lowest mean. By completeness the mean
+logit of a group is its mean baseline logit plus the sum over tokens of the
+group's mean attribution, so the group difference splits exactly into token
+terms.
+
+Tabular models: shap values per feature (Exact explainer up to 12 features,
+Permutation above, Independent masker over a background sample), global
+importance (mean |shap|), the additivity check, and the same group gap split
+over features (shap values sum to f(x) - E f(background) for every record).
+
+Reports hold vocabulary tokens, counts and numbers only: never a whole text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audits.findings import AuditError, AuditFinding, AuditReport, audit_versions, register_audit
+
+logger = logging.getLogger(__name__)
+
+EXACT_MAX_FEATURES = 12
+
+
+@dataclass(frozen=True)
+class TokenAttributions:
+    """IG attributions for a batch of texts: per text its token ids and attributions (specials included)."""
+
+    ids: tuple[np.ndarray, ...]
+    values: tuple[np.ndarray, ...]
+    targets: np.ndarray
+    logits: np.ndarray  # f(x)[target]
+    baseline_logits: np.ndarray  # f(baseline)[target]
+    deltas: np.ndarray  # captum convergence delta: sum(attr) - (f(x) - f(baseline))
+    special: tuple[np.ndarray, ...] = field(repr=False, default=())
+
+
+def embedding_layer(model: Any) -> Any:
+    """The token-embedding module of a guard text model."""
+    from torch import nn
+
+    from federated.models import EncoderClassifier, HFLogits, TinyTransformer, unwrap
+
+    model = unwrap(model)
+    if isinstance(model, TinyTransformer):
+        return model.tokens
+    if isinstance(model, EncoderClassifier):
+        return model.encoder.get_input_embeddings()
+    if isinstance(model, HFLogits):
+        return model.model.get_input_embeddings()
+    if hasattr(model, "get_input_embeddings"):
+        return model.get_input_embeddings()
+    embeddings = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+    if not embeddings:
+        raise AuditError(f"{type(model).__name__} has no nn.Embedding to attribute over")
+    return max(embeddings, key=lambda m: m.num_embeddings)
+
+
+def truncate_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[str]:
+    """Each text cut after the last token the model sees, so IG and shap see the same tokens."""
+    out = []
+    for text in texts:
+        enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
+        ends = [end for (start, end) in enc["offset_mapping"] if end > start]
+        out.append(text[: ends[-1]] if ends else text)
+    return out
+
+
+def _special_ids(tokenizer: Any) -> set[int]:
+    return {int(i) for i in tokenizer.all_special_ids}
+
+
+def integrated_gradients(
+    model: Any, texts: Sequence[str], targets: Sequence[int], *, n_steps: int = 50, batch_size: int = 16
+) -> TokenAttributions:
+    """captum LayerIntegratedGradients over the embedding layer, one batch at a time."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    from federated.models import encode
+
+    bundle = model.bundle
+    net = bundle.model.eval()
+    tok = bundle.tokenizer
+    pad = int(tok.pad_token_id)
+    specials = _special_ids(tok) - {pad}
+
+    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return net(input_ids, attention_mask)
+
+    lig = LayerIntegratedGradients(forward, embedding_layer(net))
+    ids_out, values_out, special_out = [], [], []
+    logits_all, base_all, deltas_all = [], [], []
+    targets = np.asarray(targets, dtype=int)
+    for start in range(0, len(texts), batch_size):
+        chunk = list(texts[start : start + batch_size])
+        target = torch.as_tensor(targets[start : start + batch_size])
+        enc = encode(bundle, chunk, model.max_length)
+        input_ids, mask = enc["input_ids"], enc["attention_mask"]
+        keep = torch.zeros_like(input_ids, dtype=torch.bool)
+        for sid in specials:
+            keep |= input_ids == sid
+        baseline = torch.where(keep | (mask == 0), input_ids, torch.full_like(input_ids, pad))
+        attributions, delta = lig.attribute(
+            inputs=input_ids,
+            baselines=baseline,
+            target=target,
+            additional_forward_args=(mask,),
+            n_steps=n_steps,
+            internal_batch_size=max(len(chunk) * n_steps // 4, len(chunk)),
+            return_convergence_delta=True,
+        )
+        per_token = attributions.sum(-1).detach().numpy()
+        with torch.no_grad():
+            rows = torch.arange(len(chunk))
+            logits_all.append(net(input_ids, mask)[rows, target].numpy())
+            base_all.append(net(baseline, mask)[rows, target].numpy())
+        deltas_all.append(delta.detach().numpy())
+        for i in range(len(chunk)):
+            n = int(mask[i].sum())
+            ids_out.append(input_ids[i, :n].numpy())
+            values_out.append(per_token[i, :n].astype(float))
+            special_out.append(keep[i, :n].numpy())
+    return TokenAttributions(
+        ids=tuple(ids_out),
+        values=tuple(values_out),
+        targets=targets,
+        logits=np.concatenate(logits_all),
+        baseline_logits=np.concatenate(base_all),
+        deltas=np.concatenate(deltas_all).astype(float),
+        special=tuple(special_out),
+    )
+
+
+def shap_text_values(
+    model: Any, texts: Sequence[str], targets: Sequence[int], *, max_evals: int = 300, batch_size: int = 64
+) -> list[np.ndarray]:
+    """shap Partition explainer with a Text masker (mask = pad token) on the target logit."""
+    import shap
+    import torch
+
+    from federated.models import encode
+
+    bundle = model.bundle
+    tok = bundle.tokenizer
+
+    def f(batch: Any) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            items = list(batch)
+            for start in range(0, len(items), batch_size):
+                enc = encode(bundle, items[start : start + batch_size], model.max_length)
+                out.append(bundle.model(enc["input_ids"], enc["attention_mask"]).float().numpy())
+        return np.concatenate(out)
+
+    masker = shap.maskers.Text(tok, mask_token=tok.pad_token, collapse_mask_token=False)
+    explainer = shap.explainers.Partition(f, masker, output_names=list(model.classes))
+    explanation = explainer(list(texts), max_evals=max_evals, silent=True)
+    return [np.asarray(explanation[i].values)[:, int(t)] for i, t in enumerate(targets)]
+
+
+def _rank_agreement(ig: TokenAttributions, shap_values: Sequence[np.ndarray], top_k: int) -> dict[str, Any]:
+    from scipy.stats import spearmanr
+
+    rhos, top_hits, used, skipped = [], [], 0, 0
+    for _ids, values, special, sv in zip(ig.ids, ig.values, ig.special, shap_values):
+        if len(sv) != len(values):
+            skipped += 1
+            continue
+        real = ~special
+        a, b = values[real], np.asarray(sv)[real]
+        if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+            skipped += 1
+            continue
+        used += 1
+        rhos.append(float(spearmanr(a, b).statistic))
+        top_hits.append(int(np.argmax(a)) in set(np.argsort(-b)[:top_k].tolist()))
+    return {
+        "n": used,
+        "skipped": skipped,
+        "spearman": rhos,
+        "mean_spearman": float(np.mean(rhos)) if rhos else float("nan"),
+        "median_spearman": float(np.median(rhos)) if rhos else float("nan"),
+        "top_token_agreement": float(np.mean(top_hits)) if top_hits else float("nan"),
+    }
+
+
+def _token_table(tokenizer: Any, ig: TokenAttributions, rows: np.ndarray) -> dict[int, tuple[float, int]]:
+    """token id -> (sum of attributions, occurrences) over the texts in `rows`, specials left out."""
+    table: dict[int, list[float]] = {}
+    for i in rows:
+        for tid, value, special in zip(ig.ids[i], ig.values[i], ig.special[i]):
+            if special:
+                continue
+            entry = table.setdefault(int(tid), [0.0, 0])
+            entry[0] += float(value)
+            entry[1] += 1
+    return {k: (v[0], int(v[1])) for k, v in table.items()}
+
+
+def _identity_words() -> set[str]:
+    from audits.counterfactual import name_axes, term_axes
+
+    words = set()
+    for axis in (*term_axes(), *name_axes()):
+        for group in axis.words:
+            words.update(w.lower() for w in group)
+    return words
+
+
+def _focus_class(classes: Sequence[str], positive_label: str | None, pred: np.ndarray, sensitive: Any) -> int:
+    if positive_label is not None:
+        if positive_label not in classes:
+            raise AuditError(f"positive label {positive_label!r} is not one of the model's classes {list(classes)}")
+        return list(classes).index(positive_label)
+    if len(classes) == 2:
+        return 1
+    if sensitive is None or sensitive.shape[1] == 0:
+        return int(np.bincount(pred, minlength=len(classes)).argmax())
+    keys = sensitive.iloc[:, 0].astype(str).to_numpy()
+    gaps = []
+    for c in range(len(classes)):
+        rates = [float((pred[keys == g] == c).mean()) for g in np.unique(keys)]
+        gaps.append(max(rates) - min(rates))
+    return int(np.argmax(gaps))
+
+
+# -- text -----------------------------------------------------------------------------------------------
+
+
+def _explain_text(
+    model: Any,
+    records: Any,
+    *,
+    positive_label: str | None,
+    n_samples: int,
+    n_shap: int,
+    n_steps: int,
+    shap_max_evals: int,
+    top_k: int,
+    min_count: int,
+    completeness_tol: float,
+    agreement_min: float,
+    seed: int,
+) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str]]:
+    rng = np.random.default_rng([seed, 17])
+    n = min(n_samples, len(records))
+    index = np.sort(rng.choice(len(records), size=n, replace=False))
+    sample = records.subset(index)
+    tok = model.bundle.tokenizer
+    texts = truncate_texts(tok, sample.texts or (), model.max_length)
+    proba = model.predict_proba(texts)
+    pred = proba.argmax(1)
+    classes = list(model.classes)
+    findings: list[AuditFinding] = []
+    plots: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+
+    ig = integrated_gradients(model, texts, pred, n_steps=n_steps)
+    findings += _completeness(ig, completeness_tol, n_steps)
+
+    # shap cross-check on a sub-sample
+    m = min(n_shap, n)
+    if m > 0:
+        sub = np.sort(rng.choice(n, size=m, replace=False))
+        shap_values = shap_text_values(model, [texts[i] for i in sub], pred[sub], max_evals=shap_max_evals)
+        ig_sub = TokenAttributions(
+            ids=tuple(ig.ids[i] for i in sub),
+            values=tuple(ig.values[i] for i in sub),
+            targets=pred[sub],
+            logits=ig.logits[sub],
+            baseline_logits=ig.baseline_logits[sub],
+            deltas=ig.deltas[sub],
+            special=tuple(ig.special[i] for i in sub),
+        )
+        agreement = _rank_agreement(ig_sub, shap_values, top_k=3)
+        findings.append(
+            AuditFinding(
+                audit="explain",
+                check="shap_ig_agreement",
+                metric="mean_spearman",
+                value=agreement["mean_spearman"],
+                evidence={
+                    "n": agreement["n"],
+                    "skipped": agreement["skipped"],
+                    "median_spearman": agreement["median_spearman"],
+                    "max_evals": shap_max_evals,
+                    "explainer": "shap.explainers.Partition + maskers.Text(mask=pad)",
+                },
+            )
+        )
+        findings.append(
+            AuditFinding(
+                audit="explain",
+                check="shap_ig_agreement",
+                metric="top_token_agreement",
+                value=agreement["top_token_agreement"],
+                threshold=agreement_min,
+                passed=bool(agreement["top_token_agreement"] >= agreement_min)
+                if np.isfinite(agreement["top_token_agreement"])
+                else None,
+                evidence={"n": agreement["n"], "definition": "IG's top token is among shap's top 3"},
+                message=""
+                if agreement["top_token_agreement"] >= agreement_min
+                else "IG and shap disagree on the top token for most texts: read the attributions with care",
+            )
+        )
+        plots["shap_ig_spearman"] = {"spearman": agreement["spearman"]}
+    else:
+        skipped["shap_ig_agreement"] = "n_shap = 0"
+
+    # global top tokens per predicted class
+    identity = _identity_words()
+    heatmap_tokens: list[int] = []
+    per_class: dict[str, dict[int, tuple[float, int]]] = {}
+    for c, cls in enumerate(classes):
+        rows = np.flatnonzero(pred == c)
+        if len(rows) == 0:
+            continue
+        table = _token_table(tok, ig, rows)
+        per_class[cls] = table
+        ranked = sorted(((s / k, tid, k) for tid, (s, k) in table.items() if k >= min_count), reverse=True)[:top_k]
+        if not ranked:
+            continue
+        tokens = tok.convert_ids_to_tokens([r[1] for r in ranked])
+        heatmap_tokens += [r[1] for r in ranked]
+        findings.append(
+            AuditFinding(
+                audit="explain",
+                check="top_tokens",
+                metric="mean_attribution",
+                value=float(ranked[0][0]),
+                group=f"class={cls}",
+                evidence={
+                    "class": cls,
+                    "records": int(len(rows)),
+                    "tokens": tokens,
+                    "mean_attribution": [float(r[0]) for r in ranked],
+                    "count": [int(r[2]) for r in ranked],
+                    "identity_term": [t.lower() in identity for t in tokens],
+                    "min_count": min_count,
+                },
+            )
+        )
+    order = list(dict.fromkeys(heatmap_tokens))
+    plots["token_heatmap"] = {
+        "tokens": tok.convert_ids_to_tokens(order),
+        "classes": list(per_class),
+        "mean_attribution": [
+            [per_class[c][t][0] / per_class[c][t][1] if t in per_class[c] else 0.0 for c in per_class] for t in order
+        ],
+    }
+
+    # group gaps: IG toward the focus class for every record
+    if sample.sensitive.shape[1]:
+        focus = _focus_class(classes, positive_label, pred, sample.sensitive)
+        ig_focus = (
+            ig if np.all(pred == focus) else integrated_gradients(model, texts, np.full(n, focus), n_steps=n_steps)
+        )
+        if not np.all(pred == focus):
+            findings += [
+                AuditFinding(
+                    **{**f.__dict__, "metric": f"{f.metric}_focus", "evidence": {**f.evidence, "class": classes[focus]}}
+                )
+                for f in _completeness(ig_focus, completeness_tol, n_steps)
+            ]
+        for feature in sample.sensitive.columns:
+            f_new, plot = _text_gap(
+                tok,
+                ig_focus,
+                sample.sensitive[feature].astype(str).to_numpy(),
+                feature,
+                classes[focus],
+                top_k,
+                identity,
+            )
+            findings += f_new
+            plots.setdefault("gap_tokens", {})[feature] = plot
+    else:
+        skipped["gap_attribution"] = "no sensitive feature given"
+    return findings, plots, skipped
+
+
+def _completeness(ig: TokenAttributions, tol: float, n_steps: int) -> list[AuditFinding]:
+    diff = ig.logits - ig.baseline_logits
+    rel = np.abs(ig.deltas) / np.maximum(np.abs(diff), 1e-3)
+    return [
+        AuditFinding(
+            audit="explain",
+            check="ig_completeness",
+            metric="max_abs_delta",
+            value=float(np.abs(ig.deltas).max()),
+            evidence={
+                "n": len(ig.deltas),
+                "mean_abs_delta": float(np.abs(ig.deltas).mean()),
+                "n_steps": n_steps,
+                "mean_abs_output_difference": float(np.abs(diff).mean()),
+                "method": "gausslegendre",
+            },
+        ),
+        AuditFinding(
+            audit="explain",
+            check="ig_completeness",
+            metric="max_rel_delta",
+            value=float(rel.max()),
+            threshold=tol,
+            passed=bool(rel.max() <= tol),
+            evidence={
+                "n": len(rel),
+                "mean_rel_delta": float(rel.mean()),
+                "definition": "|sum(attr) - (f(x) - f(baseline))| / max(|f(x) - f(baseline)|, 1e-3)",
+            },
+            severity="info" if rel.max() <= tol else "warning",
+            message="" if rel.max() <= tol else "IG did not converge for some texts: raise n_steps",
+        ),
+    ]
+
+
+def _text_gap(
+    tok: Any, ig: TokenAttributions, keys: np.ndarray, feature: str, cls: str, top_k: int, identity: set[str]
+) -> tuple[list[AuditFinding], dict[str, Any]]:
+    groups = sorted(set(keys.tolist()))
+    if len(groups) < 2:
+        return [], {}
+    means = {g: float(ig.logits[keys == g].mean()) for g in groups}
+    hi = max(groups, key=lambda g: means[g])
+    lo = min(groups, key=lambda g: means[g])
+    contrib: dict[str, dict[int, float]] = {}
+    for g in (hi, lo):
+        rows = np.flatnonzero(keys == g)
+        table = _token_table(tok, ig, rows)
+        contrib[g] = {tid: s / len(rows) for tid, (s, _k) in table.items()}
+    tids = set(contrib[hi]) | set(contrib[lo])
+    delta = {t: contrib[hi].get(t, 0.0) - contrib[lo].get(t, 0.0) for t in tids}
+    ranked = sorted(delta.items(), key=lambda kv: -kv[1])[:top_k]
+    gap = means[hi] - means[lo]
+    token_sum = float(sum(delta.values()))
+    base_gap = float(ig.baseline_logits[keys == hi].mean() - ig.baseline_logits[keys == lo].mean())
+    delta_gap = float(ig.deltas[keys == hi].mean() - ig.deltas[keys == lo].mean())
+    tokens = tok.convert_ids_to_tokens([t for t, _ in ranked])
+    share = float(ranked[0][1] / gap) if ranked and abs(gap) > 1e-9 else float("nan")
+    finding = AuditFinding(
+        audit="explain",
+        check="gap_attribution",
+        metric="top_token_share",
+        value=share,
+        group=f"{feature}:{hi}>{lo}",
+        evidence={
+            "feature": feature,
+            "class": cls,
+            "high_group": hi,
+            "low_group": lo,
+            "logit_gap": gap,
+            "token_sum": token_sum,
+            "baseline_gap": base_gap,
+            "delta_gap": delta_gap,
+            "tokens": tokens,
+            "token_gap": [float(v) for _, v in ranked],
+            "identity_term": [t.lower() in identity for t in tokens],
+            "n": {g: int((keys == g).sum()) for g in (hi, lo)},
+        },
+        message=f"top token carrying the {feature} gap toward {cls}: {tokens[0] if tokens else '-'}",
+    )
+    plot = {
+        "class": cls,
+        "high_group": hi,
+        "low_group": lo,
+        "tokens": tokens,
+        "token_gap": [float(v) for _, v in ranked],
+        "logit_gap": gap,
+    }
+    return [finding], plot
+
+
+# -- tabular ----------------------------------------------------------------------------------------------
+
+
+def shap_tabular_values(
+    model: Any, x: np.ndarray, background: np.ndarray, target: int, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """shap values (n, features) of the target-class probability and the base values (n,)."""
+    import shap
+
+    def f(batch: np.ndarray) -> np.ndarray:
+        return model.predict_proba(np.asarray(batch, dtype=float))[:, target]
+
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    if x.shape[1] <= EXACT_MAX_FEATURES:
+        explainer = shap.explainers.Exact(f, masker, feature_names=list(model.feature_names) or None)
+        explanation = explainer(x, silent=True)
+    else:
+        explainer = shap.explainers.Permutation(f, masker, feature_names=list(model.feature_names) or None, seed=seed)
+        explanation = explainer(x, max_evals=2 * x.shape[1] + 1 + 10 * x.shape[1], silent=True)
+    return np.asarray(explanation.values, dtype=float), np.asarray(explanation.base_values, dtype=float)
+
+
+def _explain_tabular(
+    model: Any,
+    records: Any,
+    *,
+    feature_names: Sequence[str],
+    positive_label: str | None,
+    n_samples: int,
+    n_background: int,
+    top_k: int,
+    seed: int,
+) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str]]:
+    rng = np.random.default_rng([seed, 19])
+    x_all = np.asarray(records.features, dtype=float)
+    n = min(n_samples, len(records))
+    index = np.sort(rng.choice(len(records), size=n, replace=False))
+    background = x_all[np.sort(rng.choice(len(records), size=min(n_background, len(records)), replace=False))]
+    x = x_all[index]
+    sensitive = records.sensitive.iloc[index].reset_index(drop=True)
+    proba = model.predict_proba(x)
+    classes = list(model.classes)
+    focus = _focus_class(classes, positive_label, proba.argmax(1), sensitive)
+    values, base = shap_tabular_values(model, x, background, focus, seed=seed)
+    output = proba[:, focus]
+    additivity = np.abs(values.sum(1) + base - output)
+    names = list(feature_names)
+    importance = np.abs(values).mean(0)
+    order = np.argsort(-importance)
+    findings = [
+        AuditFinding(
+            audit="explain",
+            check="shap_additivity",
+            metric="max_abs_error",
+            value=float(additivity.max()),
+            threshold=1e-6,
+            passed=bool(additivity.max() <= 1e-6),
+            evidence={"n": n, "class": classes[focus], "definition": "|sum(shap) + base - f(x)|"},
+        )
+    ]
+    for rank, j in enumerate(order):
+        findings.append(
+            AuditFinding(
+                audit="explain",
+                check="feature_importance",
+                metric="mean_abs_shap",
+                value=float(importance[j]),
+                group=names[j],
+                evidence={"rank": rank + 1, "class": classes[focus], "n": n, "mean_shap": float(values[:, j].mean())},
+            )
+        )
+    plots: dict[str, Any] = {
+        "feature_importance": {
+            "features": [names[j] for j in order],
+            "mean_abs_shap": [float(importance[j]) for j in order],
+            "class": classes[focus],
+        }
+    }
+    for feature in sensitive.columns:
+        keys = sensitive[feature].astype(str).to_numpy()
+        groups = sorted(set(keys.tolist()))
+        if len(groups) < 2:
+            continue
+        means = {g: float(output[keys == g].mean()) for g in groups}
+        hi = max(groups, key=lambda g: means[g])
+        lo = min(groups, key=lambda g: means[g])
+        delta = values[keys == hi].mean(0) - values[keys == lo].mean(0)
+        ranked = np.argsort(-delta)[:top_k]
+        gap = means[hi] - means[lo]
+        findings.append(
+            AuditFinding(
+                audit="explain",
+                check="gap_attribution",
+                metric="top_feature_share",
+                value=float(delta[ranked[0]] / gap) if abs(gap) > 1e-12 else float("nan"),
+                group=f"{feature}:{hi}>{lo}",
+                evidence={
+                    "feature": feature,
+                    "class": classes[focus],
+                    "high_group": hi,
+                    "low_group": lo,
+                    "score_gap": gap,
+                    "feature_sum": float(delta.sum()),
+                    "features": [names[j] for j in ranked],
+                    "feature_gap": [float(delta[j]) for j in ranked],
+                    "n": {g: int((keys == g).sum()) for g in (hi, lo)},
+                },
+                message=f"feature carrying most of the {feature} gap: {names[ranked[0]]}",
+            )
+        )
+        plots.setdefault("gap_features", {})[feature] = {
+            "features": [names[j] for j in ranked],
+            "feature_gap": [float(delta[j]) for j in ranked],
+            "high_group": hi,
+            "low_group": lo,
+            "score_gap": gap,
+        }
+    return findings, plots, {}
+
+
+# -- entry point --------------------------------------------------------------------------------------------
+
+
+@register_audit("explain")
+def run_explain_audit(
+    model: str | Path,
+    *,
+    data: str | Path | None = None,
+    sensitive: Sequence[str] = (),
+    label_field: str | None = None,
+    text_field: str = "text",
+    features: Sequence[str] | None = None,
+    positive_label: str | None = None,
+    n_samples: int = 100,
+    n_shap: int = 20,
+    n_steps: int = 50,
+    shap_max_evals: int = 300,
+    n_background: int = 100,
+    top_k: int = 10,
+    min_count: int = 3,
+    completeness_tol: float = 0.05,
+    agreement_min: float = 0.5,
+    max_length: int | None = None,
+    seed: int = 0,
+) -> AuditReport:
+    """Explain `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
+    on `data` (default: the run's holdout), compared across `sensitive` groups."""
+    from audits._models import load_for_audit
+
+    started = time.perf_counter()
+    if n_samples < 1 or n_steps < 2 or n_shap < 0:
+        raise AuditError("n_samples must be >= 1, n_steps >= 2 and n_shap >= 0")
+    loaded, records = load_for_audit(
+        model,
+        data=data,
+        sensitive=list(sensitive),
+        label_field=label_field,
+        text_field=text_field,
+        features=features,
+        max_length=max_length,
+        seed=seed,
+    )
+    if loaded.kind == "text":
+        findings, plots, skipped = _explain_text(
+            loaded,
+            records,
+            positive_label=positive_label,
+            n_samples=n_samples,
+            n_shap=n_shap,
+            n_steps=n_steps,
+            shap_max_evals=shap_max_evals,
+            top_k=top_k,
+            min_count=min_count,
+            completeness_tol=completeness_tol,
+            agreement_min=agreement_min,
+            seed=seed,
+        )
+    else:
+        findings, plots, skipped = _explain_tabular(
+            loaded,
+            records,
+            feature_names=list(features or loaded.feature_names),
+            positive_label=positive_label,
+            n_samples=n_samples,
+            n_background=n_background,
+            top_k=top_k,
+            seed=seed,
+        )
+        skipped.update(
+            {
+                "ig_completeness": "tabular model: shap values only",
+                "shap_ig_agreement": "tabular model: shap values only",
+            }
+        )
+    subject = {
+        **loaded.subject,
+        "data": records.source,
+        "records": len(records),
+        "sensitive": list(sensitive),
+        "classes": list(loaded.classes),
+        "samples": min(n_samples, len(records)),
+    }
+    return AuditReport(
+        audit="explain",
+        subject=subject,
+        findings=tuple(findings),
+        plots=plots,
+        skipped=skipped,
+        seed=seed,
+        seconds=time.perf_counter() - started,
+        versions=audit_versions(),
+    )
+
+
+__all__ = [
+    "TokenAttributions",
+    "embedding_layer",
+    "integrated_gradients",
+    "run_explain_audit",
+    "shap_tabular_values",
+    "shap_text_values",
+    "truncate_texts",
+]

@@ -31,6 +31,14 @@ class AuditError(GuardError):
     exit_code = 10
 
 
+class PrivacyClaimViolated(AuditError):
+    """An audit measured more leakage than the claimed epsilon allows (a privacy bug).
+
+    Raised by the CLI after the findings are written, so the evidence is kept."""
+
+    exit_code = 13
+
+
 @dataclass(frozen=True)
 class AuditFinding:
     """One measured fact. `passed` is None when there is no threshold to judge by.

@@ -55,11 +55,9 @@ def _bundle(model_json: str, task: str, num_labels: int | None, seed: int) -> An
 
 
 def device_for(config: FederateConfig) -> str:
-    if config.train.device != "auto":
-        return config.train.device
-    import torch
+    from federated.task import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(config.train.device)
 
 
 def _context(config_json: str, canaries_json: str, partition_id: int, num_partitions: int | None) -> tuple[Any, Any, Any]:

@@ -145,7 +145,12 @@ def noise_multiplier_for(records: int, *, train: TrainConfig, dp: DPConfig, delt
         raise ConfigError("[dp] set exactly one of target_epsilon and noise_multiplier")
     _, steps, rate = plan(records, train)
     return noise_for_target(
-        dp.target_epsilon, delta, rate, train.rounds * steps, str(dp.accountant), client_id=client_id or None,
+        dp.target_epsilon,
+        delta,
+        rate,
+        train.rounds * steps,
+        str(dp.accountant),
+        client_id=client_id or None,
         records=records,
     )
 
@@ -203,8 +208,11 @@ def train_client(
         load_trainable_state(model, global_state)
     params = [p for p in model.parameters() if p.requires_grad]
     anchors = (
-        [torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
-         for name, p in model.named_parameters() if p.requires_grad]
+        [
+            torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
+            for name, p in model.named_parameters()
+            if p.requires_grad
+        ]
         if proximal_mu > 0 and global_state is not None
         else None
     )
@@ -217,8 +225,9 @@ def train_client(
     model.train()  # Opacus validates the module in training mode
     private = None
     if dp.enabled:
-        private = make_private(model, optimizer, loader, dp=dp, noise_multiplier=noise, history=history,
-                               criterion=criterion)
+        private = make_private(
+            model, optimizer, loader, dp=dp, noise_multiplier=noise, history=history, criterion=criterion
+        )
         run_model, optimizer, loader, criterion = private.model, private.optimizer, private.loader, private.criterion
         steps_before = sum(s for _, _, s in private.engine.accountant.history)
     else:
@@ -227,8 +236,17 @@ def train_client(
     run_model.train()
     try:
         steps, total_loss, seen, correct = _local_epochs(
-            run_model, loader, optimizer, criterion, task=task, device=device, epochs=train.local_epochs,
-            params=params, anchors=anchors, lr=train.lr, proximal_mu=proximal_mu,
+            run_model,
+            loader,
+            optimizer,
+            criterion,
+            task=task,
+            device=device,
+            epochs=train.local_epochs,
+            params=params,
+            anchors=anchors,
+            lr=train.lr,
+            proximal_mu=proximal_mu,
         )
     finally:
         if private is not None:
@@ -352,12 +370,82 @@ def evaluate(
     return out
 
 
+@dataclass(frozen=True)
+class ExampleScores:
+    """Per-example scores of a model on examples, in order (for the privacy audit).
+
+    `loss`: cross entropy of the label (classification) or mean next-token NLL
+    (causal LM); `nll_sum`: the same summed over tokens (equal to `loss` for
+    classification), which ranks texts that differ in length fairly; `phi`: the
+    logit-scaled confidence log(p / (1 - p)) of the label (classification) or the
+    mean token log-likelihood (causal LM), the statistic LiRA models as Gaussian.
+    """
+
+    loss: np.ndarray
+    nll_sum: np.ndarray
+    phi: np.ndarray
+
+
+@torch.no_grad()
+def example_scores(
+    bundle: ModelBundle,
+    examples: Sequence[Any],
+    *,
+    batch_size: int = 64,
+    device: str = "cpu",
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> ExampleScores:
+    task = Task(bundle.task)
+    model = unwrap(bundle.model).to(device)
+    model.eval()
+    losses: list[np.ndarray] = []
+    sums: list[np.ndarray] = []
+    phis: list[np.ndarray] = []
+    if not examples:
+        empty = np.zeros(0)
+        return ExampleScores(empty, empty, empty)
+    loader = DataLoader(_dataset(bundle, examples, max_length), batch_size=batch_size, shuffle=False)
+    for batch in loader:
+        ids, mask, y = _batch(batch, task, device)
+        logits = model(ids, mask).float()
+        if task is Task.classification:
+            ce = nn.functional.cross_entropy(logits, y, reduction="none")
+            true = logits.gather(1, y[:, None]).squeeze(1)
+            others = logits.scatter(1, y[:, None], float("-inf"))
+            phi = true - torch.logsumexp(others, dim=1) if logits.shape[1] > 1 else -ce
+            losses.append(ce.cpu().numpy())
+            sums.append(ce.cpu().numpy())
+            phis.append(phi.cpu().numpy())
+        else:
+            b, length, vocab = logits.shape
+            per_token = nn.functional.cross_entropy(
+                logits.reshape(b * length, vocab), y.reshape(-1), ignore_index=IGNORE, reduction="none"
+            ).view(b, length)
+            valid = (y != IGNORE).to(per_token.dtype)
+            total = (per_token * valid).sum(dim=1)
+            mean = total / valid.sum(dim=1).clamp(min=1.0)
+            losses.append(mean.cpu().numpy())
+            sums.append(total.cpu().numpy())
+            phis.append((-mean).cpu().numpy())
+    return ExampleScores(np.concatenate(losses), np.concatenate(sums), np.concatenate(phis))
+
+
+def resolve_device(name: str) -> str:
+    """ "auto": cuda when a GPU is there, else cpu."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
 __all__ = [
+    "ExampleScores",
     "SequenceLoss",
     "TrainResult",
     "evaluate",
+    "example_scores",
     "lm_targets",
     "noise_multiplier_for",
     "plan",
+    "resolve_device",
     "train_client",
 ]

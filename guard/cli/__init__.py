@@ -10,7 +10,7 @@ import click
 import typer
 from rich.markup import escape
 
-from guard.cli import deid, federate
+from guard.cli import audit, deid, federate, report
 from guard.cli._common import console_err
 from guard.core.errors import GuardError
 
@@ -49,6 +49,8 @@ def _root(
 
 deid.register(app)
 federate.register(app)
+audit.register(app)
+report.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,584 @@
+"""`guard audit privacy`: what a trained model memorizes and leaks, and whether
+an empirical epsilon lower bound stays below the ledger's claim.
+
+Checks (each an AuditFinding with audit="privacy"):
+- claimed_epsilon: the privacy ledger's claim (largest client epsilon, delta);
+- canary_exposure: Secret Sharer exposure per repeat count, and of unused
+  reference canaries (the no-memorization baseline);
+- membership_loss / membership_reference: loss-threshold attack and online LiRA
+  with K reference models; AUC and TPR at 1% and 0.1% FPR with 95% intervals;
+- extraction (causal LMs): exact suffix reproduction of training records vs
+  held-out ones, training PII values emitted, canaries extracted by greedy decoding;
+- empirical_epsilon: the largest lower bound over the attacks, flagged critical
+  when it exceeds the claimed epsilon (a privacy bug).
+Nothing here writes a canary secret or training text anywhere: only ids, counts,
+rates and hashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audits.exposure import canary_exposures
+from audits.extraction import extract, sample
+from audits.findings import AuditError, AuditFinding, AuditReport, audit_versions, register_audit
+from audits.membership import (
+    FPR_LEVELS,
+    AttackResult,
+    balanced_in_mask,
+    epsilon_lower_bound,
+    evaluate_attack,
+    lira_scores,
+)
+from audits.target import Target, load_model_target, load_run_target
+
+log = logging.getLogger(__name__)
+AUDIT = "privacy"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PrivacyAuditOptions:
+    references: int = 4  # K reference models for LiRA; 0 skips the reference attack
+    max_records: int = 2000  # members and non-members audited, each (a seeded sample)
+    exposure_samples: int = 4000  # candidates scored when the secret space is too big to enumerate
+    exposure_exact_max: int = 20_000
+    extraction_records: int = 200
+    prefix_tokens: int = 16
+    suffix_tokens: int = 8
+    confidence: float = 0.95
+    bootstrap: int = 200
+    batch_size: int = 128
+    device: str = "auto"
+    checks: tuple[str, ...] = ("exposure", "membership", "reference", "extraction")
+
+
+def _fmt_level(level: float) -> str:
+    return f"tpr_at_{level:g}_fpr"
+
+
+def _scores(
+    target: Target, examples: Sequence[Any], *, bundle: Any = None, options: PrivacyAuditOptions, device: str
+) -> Any:
+    from federated.task import example_scores
+
+    b = bundle or target.bundle
+    max_length = target.config.data.max_length if target.config is not None else 128
+    return example_scores(b, examples, batch_size=options.batch_size, device=device, max_length=max_length)
+
+
+def _attack_findings(check: str, result: AttackResult, evidence: dict[str, Any]) -> list[AuditFinding]:
+    base = {"members": result.members, "non_members": result.non_members, **evidence}
+    out = [
+        AuditFinding(
+            AUDIT,
+            check,
+            "auc",
+            result.auc,
+            evidence={**base, "ci95": list(result.auc_ci)},
+            message=f"ROC AUC {result.auc:.3f} (0.5 = chance)",
+        )
+    ]
+    for level in FPR_LEVELS:
+        tpr = result.tpr_at[level]
+        resolution = 1.0 / result.non_members
+        out.append(
+            AuditFinding(
+                AUDIT,
+                check,
+                _fmt_level(level),
+                tpr,
+                evidence={
+                    **base,
+                    "ci95": list(result.tpr_ci[level]),
+                    "fpr_level": level,
+                    "chance": level,
+                    "fpr_resolution": resolution,
+                },
+                message=f"TPR {tpr:.2%} at FPR {level:.1%} (chance: {level:.1%})"
+                + ("; fewer non-members than 1/FPR: this level is not resolved" if resolution > level else ""),
+            )
+        )
+    return out
+
+
+def _train_reference(target: Target, examples: Sequence[Any], k: int, device: str) -> Any:
+    """A fresh model trained on `examples` with the target's recipe, centrally: as many
+    passes over the data as the federation made (rounds x local epochs), the same
+    batch size, optimizer and learning rate, and DP-SGD with the target's noise and
+    clipping when the target used DP."""
+    from federated.models import build_model
+    from federated.task import train_client
+
+    cfg = target.config
+    bundle = build_model(
+        cfg.model, task=cfg.data.task, num_labels=target.bundle.num_labels, seed=cfg.train.seed + 1000 + k
+    )
+    train = replace(
+        cfg.train, local_epochs=cfg.train.rounds * cfg.train.local_epochs, rounds=1, seed=cfg.train.seed + 1000 + k
+    )
+    dp = cfg.dp
+    if dp.enabled:
+        noise = _target_noise(target)
+        dp = replace(dp, noise_multiplier=noise, target_epsilon=None)
+    train_client(
+        bundle,
+        list(examples),
+        train=train,
+        dp=dp,
+        ledger=None,
+        round=1,
+        global_state=None,
+        device=device,
+        max_length=cfg.data.max_length,
+    )
+    return bundle
+
+
+def _target_noise(target: Target) -> float:
+    steps = [s for c in (target.ledger.clients if target.ledger else ()) for s in c.history]
+    if not steps:
+        raise AuditError("the run used DP but its ledger has no accounting steps: cannot copy its noise")
+    return float(np.median([s.noise_multiplier for s in steps]))
+
+
+def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFinding]]:
+    ledger = target.ledger
+    if ledger is None:
+        return (
+            None,
+            None,
+            [
+                AuditFinding(
+                    AUDIT,
+                    "claimed_epsilon",
+                    "epsilon",
+                    None,
+                    evidence={"dp_enabled": None},
+                    message="no privacy ledger: no claim to check (model audited from files)",
+                )
+            ],
+        )
+    if not ledger.dp_enabled or not ledger.clients:
+        return (
+            None,
+            None,
+            [
+                AuditFinding(
+                    AUDIT,
+                    "claimed_epsilon",
+                    "epsilon",
+                    None,
+                    evidence={"dp_enabled": bool(ledger.dp_enabled)},
+                    severity="warning",
+                    message=ledger.statement(),
+                )
+            ],
+        )
+    worst = max(ledger.clients, key=lambda c: c.epsilon)
+    evidence = {
+        "dp_enabled": True,
+        "delta": worst.delta,
+        "accountant": worst.accountant,
+        "client": worst.client_id,
+        "per_client": {
+            c.client_id: {"epsilon": c.epsilon, "delta": c.delta, "records": c.records} for c in ledger.clients
+        },
+        "unit": "record",
+    }
+    if ledger.user_level is not None:
+        evidence["user_level"] = {"epsilon": ledger.user_level.epsilon, "delta": ledger.user_level.delta}
+    return (
+        worst.epsilon,
+        worst.delta,
+        [
+            AuditFinding(
+                AUDIT, "claimed_epsilon", "epsilon", worst.epsilon, evidence=evidence, message=ledger.statement()
+            )
+        ],
+    )
+
+
+def _exposure(
+    target: Target, options: PrivacyAuditOptions, device: str, seed: int
+) -> tuple[list[AuditFinding], dict[str, Any]]:
+    from federated.data import Example
+
+    if not target.canaries:
+        return [], {}
+    is_cls = target.task == "classification"
+
+    def score(texts: Sequence[str], labels: Sequence[int | None]) -> np.ndarray:
+        examples = [Example(t, (label if is_cls else None), 0) for t, label in zip(texts, labels)]
+        return _scores(target, examples, options=options, device=device).nll_sum
+
+    rows = [(c.canary_id, c.secret, c.repeats, target.canary_labels.get(c.canary_id)) for c in target.canaries]
+    results = canary_exposures(
+        rows,
+        template=target.canary_template,
+        digits=target.canary_digits,
+        score=score,
+        exact_max=options.exposure_exact_max,
+        samples=options.exposure_samples,
+        seed=seed,
+    )
+    space_bits = target.canary_digits * math.log2(10)
+    findings: list[AuditFinding] = []
+    plot: dict[str, list[Any]] = {"group": [], "repeats": [], "mean": [], "max": [], "n": []}
+    for repeats in sorted({r.repeats for r in results}):
+        group = [r for r in results if r.repeats == repeats]
+        values = np.array([r.exposure for r in group])
+        name = "reference" if repeats == 0 else f"repeats={repeats}"
+        evidence = {
+            "canaries": len(group),
+            "method": group[0].method,
+            "max_possible": space_bits,
+            "expected_unseen": math.log2(math.e),
+            "per_canary": {r.canary_id: round(r.exposure, 3) for r in group},
+        }
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                "canary_exposure",
+                "mean_exposure",
+                float(values.mean()),
+                group=name,
+                evidence=evidence,
+                message=f"{name}: mean exposure {values.mean():.2f} of {space_bits:.1f} bits",
+            )
+        )
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                "canary_exposure",
+                "max_exposure",
+                float(values.max()),
+                group=name,
+                evidence={"canaries": len(group), "max_possible": space_bits},
+            )
+        )
+        plot["group"].append(name)
+        plot["repeats"].append(repeats)
+        plot["mean"].append(float(values.mean()))
+        plot["max"].append(float(values.max()))
+        plot["n"].append(len(group))
+    plot["max_possible"] = space_bits
+    return findings, {"exposure_by_repeats": plot}
+
+
+def _membership(
+    target: Target,
+    members: Sequence[Any],
+    non_members: Sequence[Any],
+    options: PrivacyAuditOptions,
+    device: str,
+    seed: int,
+    claimed: tuple[float | None, float | None],
+    progress: Progress,
+) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str], list[tuple[str, float, Any]]]:
+    findings: list[AuditFinding] = []
+    plots: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    bounds: list[tuple[str, float, Any]] = []
+    _, delta = claimed
+    delta = delta if delta is not None else 0.0
+    attacks = int("membership" in options.checks) + int("reference" in options.checks and options.references > 0)
+    per_attack = 1 - (1 - options.confidence) / max(attacks, 1)  # Bonferroni over the attacks
+    target_m = _scores(target, members, options=options, device=device)
+    target_n = _scores(target, non_members, options=options, device=device)
+
+    if "membership" in options.checks:
+        progress("membership: loss attack")
+        started = time.perf_counter()
+        result = evaluate_attack("loss", -target_m.loss, -target_n.loss, bootstrap=options.bootstrap, seed=seed)
+        bound = epsilon_lower_bound(-target_m.loss, -target_n.loss, delta=delta, confidence=per_attack, seed=seed)
+        findings += _attack_findings(
+            "membership_loss",
+            result,
+            {"attack": "loss threshold (Yeom et al. 2018)", "seconds": round(time.perf_counter() - started, 2)},
+        )
+        plots["roc_membership_loss"] = result.roc | {"auc": result.auc}
+        plots["loss_histogram"] = _histogram(target_m.loss, target_n.loss)
+        bounds.append(("membership_loss", bound.lower_bound, bound))
+
+    if "reference" in options.checks:
+        if options.references == 0:
+            skipped["membership_reference"] = "no reference models asked for (--references 0)"
+        elif target.config is None:
+            skipped["membership_reference"] = (
+                "needs the training recipe to train reference models: audit a guard federate run directory"
+            )
+        else:
+            started = time.perf_counter()
+            population = list(members) + list(non_members)
+            mask = balanced_in_mask(len(population), options.references, seed=seed)
+            ref_phi = np.zeros((options.references, len(population)))
+            for k in range(options.references):
+                progress(f"membership: reference model {k + 1}/{options.references}")
+                chosen = [population[i] for i in np.flatnonzero(mask[k])]
+                ref = _train_reference(target, chosen, k, device)
+                ref_phi[k] = _scores(target, population, bundle=ref, options=options, device=device).phi
+            target_phi = np.r_[target_m.phi, target_n.phi]
+            scores = lira_scores(target_phi, ref_phi, mask)
+            m_scores, n_scores = scores[: len(members)], scores[len(members) :]
+            result = evaluate_attack("lira", m_scores, n_scores, bootstrap=options.bootstrap, seed=seed)
+            bound = epsilon_lower_bound(m_scores, n_scores, delta=delta, confidence=per_attack, seed=seed)
+            findings += _attack_findings(
+                "membership_reference",
+                result,
+                {
+                    "attack": "LiRA online, global variance (Carlini et al. 2022)",
+                    "references": options.references,
+                    "seconds": round(time.perf_counter() - started, 2),
+                },
+            )
+            plots["roc_membership_reference"] = result.roc | {"auc": result.auc}
+            bounds.append(("membership_reference", bound.lower_bound, bound))
+    return findings, plots, skipped, bounds
+
+
+def _histogram(members: np.ndarray, non_members: np.ndarray, bins: int = 40) -> dict[str, list[float]]:
+    both = np.r_[members, non_members]
+    lo, hi = float(np.percentile(both, 0.5)), float(np.percentile(both, 99.5))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    m, _ = np.histogram(np.clip(members, edges[0], edges[-1]), edges, density=True)
+    n, _ = np.histogram(np.clip(non_members, edges[0], edges[-1]), edges, density=True)
+    return {"edges": edges.round(5).tolist(), "members": m.round(5).tolist(), "non_members": n.round(5).tolist()}
+
+
+def _training_pii(texts: Sequence[str]) -> dict[str, str]:
+    """PII values the scrubber's detector finds in `texts`, by entity type (kept in memory only)."""
+    from guard.core.policy import Policy
+    from guard.deid.detector import Detector
+
+    detector = Detector(Policy())
+    values: dict[str, str] = {}
+    for text, found in zip(texts, detector.detect_batch(list(texts))):
+        for d in found:
+            values.setdefault(text[d.start : d.end].strip(), d.entity_type)
+    return values
+
+
+def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed: int) -> list[AuditFinding]:
+    members = sample([e.text for e in target.members], options.extraction_records, seed=seed, stream=21)
+    non_members = sample([e.text for e in target.non_members], options.extraction_records, seed=seed, stream=22)
+    pii = _training_pii([e.text for e in target.members])
+    prefix_text = target.canary_template.split("{secret}")[0].strip() if target.canary_template else ""
+    inserted = [(c.secret, c.repeats) for c in target.canaries if c.repeats > 0]
+    max_length = target.config.data.max_length if target.config is not None else 128
+    r = extract(
+        target.bundle,
+        members,
+        non_members,
+        pii=pii,
+        canaries=inserted,
+        canary_prefix=prefix_text,
+        prefix=options.prefix_tokens,
+        suffix=options.suffix_tokens,
+        max_length=max_length,
+        device=device,
+    )
+    findings = []
+    setup = {"prefix_tokens": r.prefix_tokens, "suffix_tokens": r.suffix_tokens, "decoding": "greedy"}
+    if r.members:
+        rate = r.member_exact / r.members
+        base = r.non_member_exact / r.non_members if r.non_members else None
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                "extraction",
+                "exact_suffix_rate",
+                rate,
+                evidence={
+                    **setup,
+                    "records": r.members,
+                    "exact": r.member_exact,
+                    "non_member_rate": base,
+                    "non_members": r.non_members,
+                },
+                message=f"{r.member_exact} of {r.members} training records continued verbatim "
+                f"(held-out records: {r.non_member_exact} of {r.non_members})",
+            )
+        )
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                "extraction",
+                "training_pii_emission_rate",
+                r.pii_emitting / r.pii_generations if r.pii_generations else 0.0,
+                evidence={
+                    "generations": r.pii_generations,
+                    "emitting": r.pii_emitting,
+                    "pii_values": r.pii_values,
+                    "by_entity": dict(r.pii_types),
+                    "detector": "guard scrub detector, default policy",
+                },
+                message=f"{r.pii_emitting} of {r.pii_generations} generations emitted a training PII value not in the prompt",
+            )
+        )
+    else:
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                "extraction",
+                "exact_suffix_rate",
+                None,
+                evidence=setup,
+                severity="warning",
+                message=f"no training record has {r.prefix_tokens + r.suffix_tokens} tokens: nothing to extract",
+            )
+        )
+    for repeats, (got, total) in sorted(r.canary_hits.items()):
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                "extraction",
+                "canary_extraction_rate",
+                got / total,
+                group=f"repeats={repeats}",
+                evidence={"canaries": total, "extracted": got, "decoding": "greedy"},
+            )
+        )
+    return findings
+
+
+def run_privacy_audit(
+    run_dir: str | Path | None = None,
+    *,
+    model_dir: str | Path | None = None,
+    train: str | Path | None = None,
+    holdout: str | Path | None = None,
+    task: str | None = None,
+    options: PrivacyAuditOptions = PrivacyAuditOptions(),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """Audit a `guard federate` run directory, or `model_dir` with its `train` and `holdout` files."""
+    from federated.task import _seed_everything, resolve_device
+
+    say = progress or (lambda msg: log.info("%s", msg))
+    started = time.perf_counter()
+    if run_dir is not None:
+        if model_dir is not None or train is not None or holdout is not None:
+            raise AuditError("give a run directory, or --model with --train and --holdout, not both")
+        target = load_run_target(run_dir)
+    elif model_dir is not None and train is not None and holdout is not None:
+        target = load_model_target(model_dir, train=train, holdout=holdout, task=task)
+    else:
+        raise AuditError("give a run directory, or --model DIR with --train FILE and --holdout FILE")
+    unknown = set(options.checks) - set(PrivacyAuditOptions().checks)
+    if unknown:
+        raise AuditError(f"unknown privacy check(s) {sorted(unknown)}; known: {sorted(PrivacyAuditOptions().checks)}")
+    if len(target.members) < 4 or len(target.non_members) < 4:
+        raise AuditError(
+            f"{target.subject.get('run_dir') or target.subject.get('model_dir')}: needs at least 4 members and 4 "
+            f"non-members (has {len(target.members)} and {len(target.non_members)}); set [data] holdout"
+        )
+    device = resolve_device(options.device)
+    _seed_everything(seed)
+    claimed_eps, delta, findings = _claim(target)
+    plots: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+
+    if "exposure" in options.checks:
+        if target.canaries:
+            say("canary exposure")
+            f, p = _exposure(target, options, device, seed)
+            findings += f
+            plots |= p
+        else:
+            skipped["canary_exposure"] = "no canaries were inserted (guard federate --canaries N)"
+
+    n = min(options.max_records, len(target.members), len(target.non_members))
+    members = sample(target.members, n, seed=seed, stream=31)
+    non_members = sample(target.non_members, n, seed=seed, stream=32)
+    bounds: list[tuple[str, float, Any]] = []
+    if "membership" in options.checks or "reference" in options.checks:
+        f, p, s, bounds = _membership(target, members, non_members, options, device, seed, (claimed_eps, delta), say)
+        findings += f
+        plots |= p
+        skipped |= s
+
+    if "extraction" in options.checks:
+        if target.task == "causal_lm":
+            say("extraction")
+            findings += _extraction(target, options, device, seed)
+        else:
+            skipped["extraction"] = "the model is a classifier: it generates no text to extract"
+
+    if bounds:
+        check, value, bound = max(bounds, key=lambda b: b[1])
+        evidence = {
+            "attack": check,
+            "confidence": options.confidence,
+            "per_attack": {c: round(v, 4) for c, v, _ in bounds},
+            "claimed_epsilon": claimed_eps,
+            "delta": delta,
+            "method": bound.method,
+            "tp": bound.tp,
+            "members": bound.members,
+            "fp": bound.fp,
+            "non_members": bound.non_members,
+        }
+        if claimed_eps is None:
+            findings.append(
+                AuditFinding(
+                    AUDIT,
+                    "empirical_epsilon",
+                    "lower_bound",
+                    value,
+                    evidence=evidence,
+                    message=f"empirical epsilon >= {value:.3f}; no DP claim to compare with",
+                )
+            )
+        else:
+            ok = value <= claimed_eps
+            findings.append(
+                AuditFinding(
+                    AUDIT,
+                    "empirical_epsilon",
+                    "lower_bound",
+                    value,
+                    threshold=claimed_eps,
+                    passed=ok,
+                    evidence=evidence,
+                    severity="info" if ok else "critical",
+                    message=(
+                        f"empirical epsilon >= {value:.3f}, below the claimed {claimed_eps:.3f}"
+                        if ok
+                        else f"PRIVACY BUG: empirical epsilon >= {value:.3f} exceeds the claimed {claimed_eps:.3f} "
+                        f"({options.confidence:.0%} confidence): the DP accounting or implementation is wrong"
+                    ),
+                )
+            )
+            if not ok:
+                log.error("privacy bug: empirical epsilon %.3f exceeds the claimed %.3f", value, claimed_eps)
+    subject = dict(target.subject)
+    subject["options"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.__dict__.items()}
+    subject["audited_members"] = len(members)
+    subject["audited_non_members"] = len(non_members)
+    subject["device"] = device
+    return AuditReport(
+        audit=AUDIT,
+        subject=subject,
+        findings=tuple(findings),
+        plots=plots,
+        skipped=skipped,
+        seed=seed,
+        seconds=time.perf_counter() - started,
+        versions=audit_versions(),
+    )
+
+
+register_audit(AUDIT)(run_privacy_audit)
+
+
+__all__ = ["PrivacyAuditOptions", "run_privacy_audit"]

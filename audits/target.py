@@ -1,0 +1,202 @@
+"""What an audit looks at: a trained model, its training records (members),
+held-out records of the same distribution (non-members), its canaries and its
+privacy claim. Built from a `guard federate` run directory, or from a local
+model folder and two data files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from audits.findings import AuditError
+from guard.core.errors import GuardError, InputError
+
+
+@dataclass(frozen=True)
+class Target:
+    bundle: Any  # federated.models.ModelBundle
+    members: tuple[Any, ...]  # federated.data.Example, canaries excluded
+    non_members: tuple[Any, ...]
+    canaries: tuple[Any, ...] = ()  # federated.data.Canary (inserted and reference)
+    canary_labels: dict[str, int | None] = field(default_factory=dict)  # canary id -> trained label
+    canary_template: str = ""
+    canary_digits: int = 0
+    config: Any = None  # FederateConfig when the model comes from a run directory
+    ledger: Any = None  # PrivacyLedger
+    subject: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return str(getattr(self.bundle.task, "value", self.bundle.task))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_run_target(run_dir: str | Path) -> Target:
+    """The final model of a finished `guard federate` run, with the exact split it trained on."""
+    from federated.data import CANARY_TEMPLATE, canaries_from_json, load_federated_dataset
+    from federated.models import load_model
+    from federated.rundir import RunDir
+
+    run = RunDir(run_dir)
+    try:
+        config = run.load_config()
+        state = run.read_state()
+        if not run.model_dir.is_dir():
+            raise AuditError(f"{run.path}: no final model (model/ is missing); finish the run with --resume first")
+        canaries = (
+            canaries_from_json(json.loads(run.canaries_file.read_text(encoding="utf-8")))
+            if run.canaries_file.is_file()
+            else []
+        )
+        dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
+        bundle = load_model(run.model_dir)
+        ledger = run.read_ledger()
+    except AuditError:
+        raise
+    except GuardError as e:
+        raise AuditError(f"{run.path}: cannot load the run: {e}") from e
+    members = tuple(e for c in dataset.clients for e in c.train if e.canary_id is None)
+    non_members = tuple(e for c in dataset.clients for e in c.holdout)
+    labels = {e.canary_id: e.label for c in dataset.clients for e in c.train if e.canary_id is not None}
+    canary_labels = {c.canary_id: labels.get(c.canary_id) for c in canaries}
+    if config.data.task.value == "classification" and canaries:
+        # reference canaries were never trained: score them with a fixed class
+        canary_labels = {k: (0 if v is None else v) for k, v in canary_labels.items()}
+    corpus = Path(config.data.path)
+    subject = {
+        "kind": "run",
+        "run_dir": str(run.path),
+        "model": bundle.name,
+        "task": config.data.task.value,
+        "config_hash": config.config_hash(),
+        "rounds_done": state.last_round,
+        "finished": state.finished,
+        "corpus": corpus.name,
+        "corpus_sha256": _sha256(corpus) if corpus.is_file() else None,
+        "members": len(members),
+        "non_members": len(non_members),
+        "canaries": len(canaries),
+    }
+    return Target(
+        bundle=bundle,
+        members=members,
+        non_members=non_members,
+        canaries=tuple(canaries),
+        canary_labels=canary_labels,
+        canary_template=CANARY_TEMPLATE,
+        canary_digits=config.canaries.digits,
+        config=config,
+        ledger=ledger,
+        subject=subject,
+    )
+
+
+def _read_examples(
+    path: Path, *, text_field: str, label_field: str | None, labels: Sequence[str] | None
+) -> tuple[Any, ...]:
+    from federated.data import Example
+    from guard.core.io import CorpusReader
+    from guard.core.types import RecordError
+
+    index = {name: i for i, name in enumerate(labels or [])}
+    out = []
+    for item in CorpusReader(path):
+        if isinstance(item, RecordError):
+            raise InputError(item.reason, path=str(path), line=item.line, field=item.field)
+        text = item.data.get(text_field)
+        if not isinstance(text, str):
+            raise InputError("missing or non-string text field", path=str(path), line=item.line, field=text_field)
+        label = None
+        if label_field is not None:
+            value = item.data.get(label_field)
+            if value is None or str(value) not in index:
+                raise InputError(
+                    f"label is not one of the model's classes {sorted(index)}",
+                    path=str(path),
+                    line=item.line,
+                    field=label_field,
+                )
+            label = index[str(value)]
+        out.append(Example(text, label, item.line))
+    if not out:
+        raise InputError("no records", path=str(path))
+    return tuple(out)
+
+
+def load_model_target(
+    model_dir: str | Path,
+    *,
+    train: str | Path,
+    holdout: str | Path,
+    task: str | None = None,
+    text_field: str = "text",
+    label_field: str | None = "label",
+) -> Target:
+    """A local model folder (saved by guard, or a Hugging Face checkpoint) and its data.
+
+    For a Hugging Face checkpoint pass `task` ("causal_lm" or "classification");
+    a classifier's class names come from its config's id2label.
+    """
+    from federated.config import ConfigError, ModelConfig, Task
+    from federated.models import META_FILE, build_model, load_model
+
+    model_dir = Path(model_dir)
+    try:
+        if (model_dir / META_FILE).is_file():
+            bundle = load_model(model_dir)
+        elif (model_dir / "config.json").is_file():
+            if task is None:
+                raise AuditError(f"{model_dir}: a Hugging Face checkpoint needs --task causal_lm or classification")
+            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+            id2label = config.get("id2label") or {}
+            names = [id2label[k] for k in sorted(id2label, key=int)] if Task(task) is Task.classification else None
+            bundle = build_model(
+                ModelConfig("hf", {"path": str(model_dir)}),
+                task=Task(task),
+                num_labels=len(names) if names else None,
+                seed=0,
+            )
+            bundle.label_names = names
+        else:
+            raise AuditError(f"{model_dir} is neither a guard model folder ({META_FILE}) nor a Hugging Face checkpoint")
+    except (ConfigError, ValueError) as e:
+        raise AuditError(f"{model_dir}: cannot load the model: {e}") from e
+    is_cls = str(getattr(bundle.task, "value", bundle.task)) == "classification"
+    if is_cls and not bundle.label_names:
+        raise AuditError(f"{model_dir}: the classifier does not name its classes; cannot match data labels")
+    lf = label_field if is_cls else None
+    members = _read_examples(Path(train), text_field=text_field, label_field=lf, labels=bundle.label_names)
+    non_members = _read_examples(Path(holdout), text_field=text_field, label_field=lf, labels=bundle.label_names)
+    bundle.model.eval()
+    subject = {
+        "kind": "model",
+        "model_dir": str(model_dir),
+        "model": bundle.name,
+        "task": str(getattr(bundle.task, "value", bundle.task)),
+        "train": Path(train).name,
+        "train_sha256": _sha256(Path(train)),
+        "holdout": Path(holdout).name,
+        "holdout_sha256": _sha256(Path(holdout)),
+        "members": len(members),
+        "non_members": len(non_members),
+        "canaries": 0,
+    }
+    return Target(bundle=bundle, members=members, non_members=non_members, subject=subject)
+
+
+def with_model(target: Target, bundle: Any) -> Target:
+    return replace(target, bundle=bundle)
+
+
+__all__ = ["Target", "load_model_target", "load_run_target", "with_model"]

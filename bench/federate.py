@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from _measure import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "redditbias_topics.jsonl"
@@ -146,76 +145,6 @@ def step_ratio(*, batch: int = 32, blocks: int = 4, steps_per_block: int = 4) ->
 # --- process-tree memory sampling --------------------------------------------------------------------------
 
 
-class TreeSampler:
-    """Polls RSS summed over a process and all its descendants (Ray's GCS, raylet, workers)."""
-
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.peak_rss = 0
-        self.peak_root = 0  # the driver alone (Flower's ServerApp: every reply's weights pass through it)
-        self.peak_procs = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not self._stop.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            total = 0
-            for p in procs:
-                try:
-                    rss = p.memory_info().rss
-                    total += rss
-                    if p.pid == self.pid:
-                        self.peak_root = max(self.peak_root, rss)
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            self.samples += 1
-            self.peak_rss = max(self.peak_rss, total)
-            self.peak_procs = max(self.peak_procs, len(procs))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _run_measured(cmd: list[str], *, log: Path) -> dict[str, Any]:
-    env = {**os.environ, "FLWR_DISABLE_UPDATE_CHECK": "1", "PYTHONHASHSEED": "0"}
-    start = time.perf_counter()
-    with log.open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        with TreeSampler(proc.pid) as sampler:
-            rc = proc.wait()
-    seconds = time.perf_counter() - start
-    if rc != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} exited {rc}; last lines:\n" + "\n".join(log.read_text().splitlines()[-30:])
-        )
-    return {
-        "seconds": seconds,
-        "peak_rss_mib": sampler.peak_rss / 2**20,
-        "peak_root_mib": sampler.peak_root / 2**20,
-        "peak_procs": sampler.peak_procs,
-        "samples": sampler.samples,
-        "wall_start": time.time() - seconds,
-    }
-
-
 # --- 2. federated vs centralized wall time ----------------------------------------------------------------
 
 
@@ -247,7 +176,7 @@ def federated(tmp: Path, name: str, *, rounds: int, clients: int, noise: float |
             "--clients",
             str(clients),
         ]
-    res = _run_measured(cmd, log=tmp / f"{name}.log")
+    res = run_measured(cmd, log=tmp / f"{name}.log")
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     agg = [r for r in rows if r["phase"] == "aggregate"]
     res["round_seconds"] = [r["seconds"] for r in agg]
@@ -272,7 +201,7 @@ def centralized(tmp: Path, *, rounds: int, clients: int) -> dict[str, Any]:
         "--clients",
         str(clients),
     ]
-    res = _run_measured(cmd, log=tmp / "central.log")
+    res = run_measured(cmd, log=tmp / "central.log")
     lines = (tmp / "central.log").read_text(encoding="utf-8").splitlines()
     res.update(json.loads(lines[-1]))
     return res

@@ -1,0 +1,411 @@
+"""`guard demo`: from the raw example corpus to a checked release report.
+
+    scrub -> dedup -> residual PII scan -> federated DP fine-tune -> privacy,
+    fairness and explanation audits -> report -> release check
+
+Every stage calls the same library functions as its own command
+(`guard scrub`, `guard dedup`, `guard scan`, `guard federate`,
+`guard audit ...`, `guard report`, `guard check`). The output folder:
+
+    OUT/data/       scrubbed and deduplicated corpus, scrub/dedup/residual reports
+    OUT/run/        the federate run directory (canaries.json holds secrets)
+    OUT/audits/     privacy.json, fairness.json, explain.json
+    OUT/report/     report.html, report.json, MODEL_CARD.md
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from audits.check import CheckOutcome, evaluate, load_release_policy
+from audits.findings import AuditReport
+from audits.report import RESIDUAL_KIND
+from guard.core.errors import InputError, OutputError
+from guard.core.io import CorpusReader, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+MARKER = ".guard-demo"
+STAGES = ("scrub", "dedup", "scan", "federate", "privacy", "fairness", "explain", "report", "check")
+SENSITIVE = ("sex", "site")
+SYNTHETIC_NOTE = (
+    "The demo corpus is synthetic (examples/clinical_notes.jsonl: 504 generated notes from 30 templates): "
+    "numbers here show the pipeline works, not how a model trained on real notes would behave."
+)
+
+# stage name, event ("start", "done", "skip"), detail
+Progress = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo runs on and how big it is. Tests shrink rounds and audits."""
+
+    corpus: Path = EXAMPLES / "clinical_notes.jsonl"
+    policy: Path = EXAMPLES / "policy.toml"
+    federate_config: Path = EXAMPLES / "demo_federate.toml"
+    release_policy: Path = EXAMPLES / "release-policy.toml"
+    overrides: tuple[str, ...] = ()  # extra `section.key=value` for the federate config
+    workers: int = 0  # scrub/scan worker processes (0: all cores)
+    references: int = 2  # LiRA reference models in the privacy audit
+    bootstrap: int = 200  # bootstrap replicates for the audits' intervals
+    explain_examples: int = 60  # records explained with integrated gradients
+    shap_examples: int = 8  # of which cross-checked with SHAP
+    sensitive: tuple[str, ...] = SENSITIVE
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StageTime:
+    stage: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    out_dir: Path
+    report_dir: Path
+    run_dir: Path
+    files: dict[str, Path]
+    check: CheckOutcome
+    stages: tuple[StageTime, ...]
+    missing_audits: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+
+# -- residual PII -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResidualPII:
+    """How many PII values the detector finds in the raw records survive, verbatim, in
+    the same records of the training corpus. Counts only: never a value."""
+
+    records: int
+    raw_values: int
+    surviving_values: int
+    by_entity: dict[str, dict[str, int]]
+    scan: dict[str, Any] | None = None
+    definition: str = (
+        "Each distinct value the detector finds in a raw record counts once; it survives when the same string "
+        "(word-bounded) occurs in that record's de-identified text."
+    )
+
+    @property
+    def rate(self) -> float | None:
+        return self.surviving_values / self.raw_values if self.raw_values else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": RESIDUAL_KIND,
+            "schema_version": 1,
+            "records": self.records,
+            "raw_values": self.raw_values,
+            "surviving_values": self.surviving_values,
+            "rate": self.rate,
+            "by_entity": self.by_entity,
+            "definition": self.definition,
+            "scan": self.scan,
+        }
+
+
+def _texts_by_id(path: Path, id_field: str, text_field: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in CorpusReader(path):
+        if not hasattr(item, "data"):
+            raise InputError(item.reason, path=str(path), line=item.line)
+        key, text = item.data.get(id_field), item.data.get(text_field)
+        if not isinstance(key, str) or not isinstance(text, str):
+            raise InputError(f"needs string fields {id_field!r} and {text_field!r}", path=str(path), line=item.line)
+        out[key] = text
+    return out
+
+
+def measure_residual_pii(
+    raw: str | Path,
+    scrubbed: str | Path,
+    *,
+    detector: Any,
+    id_field: str = "id",
+    text_field: str = "text",
+    scan: dict[str, Any] | None = None,
+) -> ResidualPII:
+    """Compare the raw and de-identified versions of each record kept in `scrubbed`
+    (matched by `id_field`) with `detector` (a guard.deid.Detector)."""
+    raw_texts = _texts_by_id(Path(raw), id_field, text_field)
+    clean_texts = _texts_by_id(Path(scrubbed), id_field, text_field)
+    missing = sorted(set(clean_texts) - set(raw_texts))
+    if missing:
+        raise InputError(f"{len(missing)} record id(s) of the scrubbed corpus are not in the raw corpus", path=str(raw))
+    ids = sorted(clean_texts)
+    found = detector.detect_batch([raw_texts[i] for i in ids])
+    raw_n: Counter[str] = Counter()
+    kept_n: Counter[str] = Counter()
+    for rid, detections in zip(ids, found):
+        text, clean = raw_texts[rid], clean_texts[rid]
+        values = {(d.entity_type, text[d.start : d.end].strip()) for d in detections}
+        for entity, value in values:
+            if not value:
+                continue
+            raw_n[entity] += 1
+            if re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", clean):
+                kept_n[entity] += 1
+    by_entity = {e: {"raw": raw_n[e], "surviving": kept_n[e]} for e in sorted(raw_n)}
+    return ResidualPII(len(ids), sum(raw_n.values()), sum(kept_n.values()), by_entity, scan=scan)
+
+
+# -- the pipeline -----------------------------------------------------------------------
+
+
+def _fields(path: Path) -> set[str]:
+    """Fields present in every record of a corpus."""
+    common: set[str] | None = None
+    for item in CorpusReader(path):
+        keys = set(getattr(item, "data", {}) or {})
+        common = keys if common is None else common & keys
+    return common or set()
+
+
+def _prepare_out(out: Path) -> None:
+    """A fresh demo folder, or one an earlier demo made (its outputs are replaced)."""
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise OutputError(f"{out} exists and was not made by guard demo; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by guard demo; its contents are replaced on the next run\n", encoding="utf-8")
+    for sub in ("run", "audits", "report"):
+        if (out / sub).exists():
+            shutil.rmtree(out / sub)
+
+
+class _Clock:
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress or (lambda stage, event, detail: log.info("%s %s %s", stage, event, detail))
+        self.times: list[StageTime] = []
+
+    def run(self, stage: str, fn: Callable[[], Any], summary: Callable[[Any], str] = lambda _: "") -> Any:
+        self.progress(stage, "start", "")
+        started = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - started
+        detail = summary(result)
+        self.times.append(StageTime(stage, seconds, detail))
+        self.progress(stage, "done", detail)
+        return result
+
+    def skip(self, stage: str, reason: str) -> None:
+        self.times.append(StageTime(stage, 0.0, f"skipped: {reason}"))
+        self.progress(stage, "skip", reason)
+
+
+def _available_audits() -> dict[str, Callable[..., AuditReport]]:
+    import importlib
+
+    out = {}
+    for name, module, fn in (
+        ("privacy", "audits.privacy", "run_privacy_audit"),
+        ("fairness", "audits.fairness", "run_fairness_audit"),
+        ("explain", "audits.explain", "run_explain_audit"),
+    ):
+        try:
+            out[name] = getattr(importlib.import_module(module), fn)
+        except ImportError as e:
+            if e.name != module:
+                raise
+    return out
+
+
+def run_demo(
+    out_dir: str | Path = "out/demo",
+    *,
+    settings: DemoSettings = DemoSettings(),
+    progress: Progress | None = None,
+) -> DemoResult:
+    """Run the whole pipeline into `out_dir` and return where the report is and the check result.
+
+    Needs the scrub key (`$GUARD_KEY` or the variable the scrub policy names) for
+    the keyed operators. Raises GuardError subclasses for bad inputs; a failing
+    release check is a result, not an error (see `DemoResult.check`).
+    """
+    from guard.core.policy import load_policy
+    from guard.deid import OnError, Scrubber, ScrubOptions
+    from guard.deid import dedup as do_dedup
+
+    out = Path(out_dir)
+    _prepare_out(out)
+    data, run_dir, audits_dir, report_dir = out / "data", out / "run", out / "audits", out / "report"
+    data.mkdir(exist_ok=True)
+    audits_dir.mkdir()
+    release_policy = load_release_policy(settings.release_policy)  # a bad policy fails before any work
+    clock = _Clock(progress)
+    scrub_policy = load_policy(settings.policy)
+    options = ScrubOptions(workers=settings.workers, on_error=OnError.fail)
+
+    scrubbed = data / "clinical_notes.scrubbed.jsonl"
+    deduped = data / "clinical_notes.dedup.jsonl"
+    files = {
+        "scrub": data / "scrub_report.json",
+        "dedup": data / "dedup_report.json",
+        "residual": data / "residual_pii.json",
+    }
+
+    def scrub() -> Any:
+        report = Scrubber(scrub_policy).run(settings.corpus, scrubbed, options=options)
+        write_text_atomic(files["scrub"], report.dumps() + "\n")
+        return report
+
+    clock.run("scrub", scrub, lambda r: f"{r.records_read} records, {sum(r.entities.values())} PII values replaced")
+
+    def dedup() -> Any:
+        report = do_dedup(scrubbed, deduped)
+        write_text_atomic(files["dedup"], report.dumps() + "\n")
+        return report
+
+    clock.run("dedup", dedup, lambda r: f"{r.records_kept} of {r.records_read} kept")
+
+    def scan() -> ResidualPII:
+        scanner = Scrubber(scrub_policy, key=b"", apply_operators=False)
+        scan_report = scanner.run(deduped, None, options=options)
+        residual = measure_residual_pii(
+            settings.corpus, deduped, detector=scanner.engine.detector, scan=scan_report.to_json()
+        )
+        write_text_atomic(files["residual"], json.dumps(residual.to_json(), indent=2, sort_keys=True) + "\n")
+        return residual
+
+    clock.run(
+        "scan",
+        scan,
+        lambda r: (
+            f"residual PII rate {r.rate:.4f} ({r.surviving_values} of {r.raw_values} values)"
+            if r.rate is not None
+            else "no PII in the raw records"
+        ),
+    )
+
+    def federate() -> Any:
+        from federated import load_config, run_federation
+
+        config = load_config(
+            settings.federate_config, overrides=[f"data.path={json.dumps(str(deduped.resolve()))}", *settings.overrides]
+        )
+        config = replace(config, train=replace(config.train, seed=settings.seed))
+        return run_federation(config, run_dir)
+
+    summary = clock.run(
+        "federate",
+        federate,
+        lambda s: (
+            f"{s.clients} clients, {s.rounds_done} rounds, epsilon {s.max_epsilon:.2f}, "
+            f"held-out accuracy {s.final_metrics.get('evaluate', {}).get('eval_accuracy', float('nan')):.3f}"
+        ),
+    )
+    del summary
+
+    available = _available_audits()
+    reports: list[AuditReport] = []
+
+    def audit(name: str, fn: Callable[[], AuditReport]) -> None:
+        if name not in available:
+            clock.skip(name, f"audits.{name} is not available in this version")
+            return
+        report = clock.run(name, fn, lambda r: f"{len(r.findings)} findings, {len(r.failed)} failed")
+        report.write(audits_dir / f"{name}.json")
+        reports.append(report)
+
+    def privacy() -> AuditReport:
+        from audits.privacy import PrivacyAuditOptions
+
+        opts = PrivacyAuditOptions(references=settings.references, bootstrap=settings.bootstrap)
+        return available["privacy"](run_dir, options=opts, seed=settings.seed)
+
+    fields = _fields(deduped)
+    sensitive = [f for f in settings.sensitive if f in fields]
+    notes = [SYNTHETIC_NOTE]
+    notes += [
+        f"The corpus has no {f!r} field: fairness across {f} is not audited."
+        for f in settings.sensitive
+        if f not in fields
+    ]
+
+    def fairness() -> AuditReport:
+        return available["fairness"](run_dir, sensitive=sensitive, n_boot=settings.bootstrap, seed=settings.seed)
+
+    def explain() -> AuditReport:
+        return available["explain"](
+            run_dir,
+            sensitive=sensitive,
+            n_samples=settings.explain_examples,
+            n_shap=settings.shap_examples,
+            seed=settings.seed,
+        )
+
+    audit("privacy", privacy)
+    if sensitive:
+        audit("fairness", fairness)
+    else:
+        clock.skip("fairness", f"none of the sensitive features {list(settings.sensitive)} is in the corpus")
+    audit("explain", explain)
+    missing = tuple(n for n in ("privacy", "fairness", "explain") if n not in available)
+
+    def report() -> Any:
+        from audits.report import build_report
+
+        built = build_report(
+            run_dir,
+            scrub_report=files["scrub"],
+            dedup_report=files["dedup"],
+            scan_report=files["residual"],
+            audits=reports,
+            policy=release_policy,
+            notes=notes,
+            title="Release report: guard demo (synthetic clinical notes)",
+        )
+        return built.write(report_dir)
+
+    written = clock.run("report", report, lambda paths: str(paths["report.html"]))
+
+    def check() -> CheckOutcome:
+        data_json = json.loads(written["report.json"].read_text(encoding="utf-8"))
+        return evaluate(release_policy, data_json["evidence"])
+
+    outcome = clock.run(
+        "check",
+        check,
+        lambda o: (
+            ("PASS" if o.passed else "FAIL") + f": {sum(r.passed for r in o.results)} of {len(o.results)} checks pass"
+        ),
+    )
+    return DemoResult(
+        out_dir=out,
+        report_dir=report_dir,
+        run_dir=run_dir,
+        files={**files, **written},
+        check=outcome,
+        stages=tuple(clock.times),
+        missing_audits=missing,
+    )
+
+
+__all__ = [
+    "STAGES",
+    "DemoResult",
+    "DemoSettings",
+    "ResidualPII",
+    "StageTime",
+    "measure_residual_pii",
+    "run_demo",
+]

@@ -1,0 +1,149 @@
+"""`guard report`, `guard check` and `guard demo`: the release report, its gate,
+and the whole pipeline on the bundled example corpus."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from guard.cli._common import console, console_err, emit_json
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="A guard federate run directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for report.html, report.json and MODEL_CARD.md."),
+    scrub_report: Optional[Path] = typer.Option(None, "--scrub-report", help="JSON report of guard scrub --report."),
+    dedup_report: Optional[Path] = typer.Option(None, "--dedup-report", help="JSON report of guard dedup --report."),
+    scan_report: Optional[Path] = typer.Option(
+        None, "--scan-report", help="Residual-PII scan of the training corpus (guard demo's, or guard scan --report)."
+    ),
+    audits: list[Path] = typer.Option([], "--audits", "-a", help="Findings file of guard audit (repeatable)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Release policy TOML: show its checks."),
+    as_json: bool = typer.Option(False, "--json", help="Print report.json on stdout too."),
+) -> None:
+    """Write the release report of a trained model: data, training, privacy, fairness, explanations."""
+    from audits.check import load_release_policy
+    from audits.report import write_report
+
+    release_policy = load_release_policy(policy) if policy is not None else None
+    built, paths = write_report(
+        run_dir,
+        out,
+        scrub_report=scrub_report,
+        dedup_report=dedup_report,
+        scan_report=scan_report,
+        audits=audits,
+        policy=release_policy,
+    )
+    if as_json:
+        emit_json(built.to_json())
+        return
+    for name, path in paths.items():
+        console.print(f"{name}: {path}", highlight=False)
+    checks = built.check
+    if checks is not None:
+        verdict = "PASS" if checks["passed"] else "FAIL"
+        console.print(
+            f"release checks: {verdict} (run guard check {paths['report.json']} --policy {policy})", highlight=False
+        )
+
+
+def _checks_table(outcome) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(title="release checks")
+    for column in ("check", "threshold", "value", "verdict", "reason"):
+        table.add_column(column)
+    for r in outcome.results:
+        value = "-" if r.value is None else f"{r.value:.4g}"
+        verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+        table.add_row(escape(r.name), escape(str(r.threshold)), value, verdict, escape(r.reason))
+    return table
+
+
+def check(
+    report_json: Path = typer.Argument(..., help="report.json written by guard report."),
+    policy: Path = typer.Option(..., "--policy", "-p", help="Release policy TOML (see examples/release-policy.toml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Gate a release: exit 0 when every threshold of the policy passes, 11 with the failures otherwise."""
+    from audits.check import check_report
+
+    outcome = check_report(report_json, policy)
+    if as_json:
+        emit_json(outcome.to_json())
+    else:
+        console.print(_checks_table(outcome))
+    outcome.raise_for_failures()
+    if not as_json:
+        console.print(f"release checks: PASS ({len(outcome.results)} of {len(outcome.results)})", highlight=False)
+
+
+def demo(
+    out: Path = typer.Option(
+        Path("out/demo"), "--out", "-o", help="Output folder (made by guard demo, replaced on rerun)."
+    ),
+    workers: int = typer.Option(0, "--workers", "-w", help="Scrub/scan worker processes (0: all cores)."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a key of examples/demo_federate.toml: section.key=value (repeatable)."
+    ),
+    references: int = typer.Option(2, "--references", help="Reference models for the LiRA membership attack."),
+    bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap replicates for the audits' intervals."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show the stage display."),
+) -> None:
+    """Scrub, dedup and scan the example notes, train a federated DP model, audit it, write and check the report."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from audits.demo import STAGES, DemoSettings, run_demo
+
+    show = sys.stderr.isatty() if progress is None else progress
+    started = time.perf_counter()
+    settings = DemoSettings(workers=workers, overrides=tuple(set_), references=references, bootstrap=bootstrap)
+    if show:
+        columns = (SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console_err, transient=False) as bar:
+            tasks = {s: bar.add_task(f"[dim]{s}[/]", total=1, start=False) for s in STAGES}
+
+            def on_stage(stage: str, event: str, detail: str) -> None:
+                task = tasks[stage]
+                if event == "start":
+                    bar.start_task(task)
+                    bar.update(task, description=f"[bold]{stage}[/]")
+                elif event == "done":
+                    bar.update(task, completed=1, description=f"{stage}: {escape(detail)}")
+                else:
+                    bar.update(task, completed=1, description=f"[yellow]{stage}: {escape(detail)}[/]")
+
+            result = run_demo(out, settings=settings, progress=on_stage)
+    else:
+
+        def on_stage(stage: str, event: str, detail: str) -> None:
+            if event != "start":
+                console_err.print(f"{stage}: {detail}", highlight=False)
+
+        result = run_demo(out, settings=settings, progress=on_stage)
+    console.print(_checks_table(result.check))
+    for s in result.stages:
+        console.print(f"  {s.stage:<9} {s.seconds:7.1f} s  {escape(s.detail)}", highlight=False)
+    if result.missing_audits:
+        console.print(f"[yellow]not run (not in this version): {', '.join(result.missing_audits)} audit(s)[/]")
+    verdict = "[green]PASS[/]" if result.check.passed else "[bold red]FAIL[/]"
+    console.print(f"release checks: {verdict}; demo took {time.perf_counter() - started:.0f} s")
+    console.print(f"report: {result.files['report.html']}", highlight=False)
+    console.print(f"model card: {result.files['MODEL_CARD.md']}", highlight=False)
+    console.print(
+        f"gate it: guard check {result.files['report.json']} --policy {DemoSettings().release_policy}", highlight=False
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
+    app.command()(check)
+    app.command()(demo)
+
+
+__all__ = ["register"]

@@ -39,6 +39,16 @@ logger = logging.getLogger(__name__)
 EXACT_MAX_FEATURES = 12
 
 
+def _shap() -> Any:
+    """Import shap; its matplotlib import warns (PendingDeprecationWarning) with matplotlib 3.10+."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import shap
+    return shap
+
+
 @dataclass(frozen=True)
 class TokenAttributions:
     """IG attributions for a batch of texts: per text its token ids and attributions (specials included)."""
@@ -153,8 +163,9 @@ def shap_text_values(
     model: Any, texts: Sequence[str], targets: Sequence[int], *, max_evals: int = 300, batch_size: int = 64
 ) -> list[np.ndarray]:
     """shap Partition explainer with a Text masker (mask = pad token) on the target logit."""
-    import shap
     import torch
+
+    shap = _shap()
 
     from federated.models import encode
 
@@ -496,7 +507,7 @@ def shap_tabular_values(
     model: Any, x: np.ndarray, background: np.ndarray, target: int, *, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """shap values (n, features) of the target-class probability and the base values (n,)."""
-    import shap
+    shap = _shap()
 
     def f(batch: np.ndarray) -> np.ndarray:
         return model.predict_proba(np.asarray(batch, dtype=float))[:, target]

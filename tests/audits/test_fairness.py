@@ -330,3 +330,77 @@ def test_cli_fairness_json_and_exit_codes(tmp_path, adult):
     pkl.write_bytes(b"x")
     refused = runner.invoke(app, ["audit", "fairness", str(pkl), "--data", str(data), "--sensitive", "sex"])
     assert refused.exit_code == 10
+
+
+# -- text models without a run directory -----------------------------------------------------------------
+
+NOTES = Path(__file__).resolve().parents[2] / "examples" / "clinical_notes.jsonl"
+NOTE_LABELS = ["billing", "cardiology", "neurology", "oncology", "orthopedics"]
+
+
+def test_clinical_notes_audit_by_patient_sex_and_site(tmp_path):
+    """The bundled corpus carries `sex`; a guard model folder is audited on it, one-vs-rest per class."""
+    import torch
+
+    from federated.config import ModelConfig, Task
+    from federated.models import build_model, save_model
+
+    torch.manual_seed(0)
+    bundle = build_model(
+        ModelConfig("tiny-classifier", {"dim": 16, "layers": 1}), task=Task.classification, num_labels=5, seed=0
+    )
+    bundle.label_names = NOTE_LABELS
+    path = save_model(bundle, tmp_path / "model")
+    report = run_fairness_audit(path, data=NOTES, sensitive=["sex", "site"], n_boot=50, counterfactual=False)
+    rows = [json.loads(line) for line in NOTES.read_text(encoding="utf-8").splitlines()]
+    assert {f.group for f in report.find("group_size", "n")} >= {"F", "M", "st-marys", "sex=F&site=lakeside"}
+    (female,) = report.find("group_size", "n", "F")
+    assert female.value == sum(r["sex"] == "F" for r in rows) == 226
+    for feature in ("sex", "site", "sex&site"):
+        assert len(report.find("demographic_parity", "difference", feature)) == 1
+        assert len(report.find("demographic_parity", "difference[oncology]", feature)) == 1
+        assert len(report.find("equalized_odds", "difference", feature)) == 1
+        assert len(report.find("group_size", "min_n", feature)) == 1
+    written = json.dumps(report.to_json())
+    assert not any(r["text"][:30] in written or r["patient_id"] in written for r in rows)  # no record content
+
+
+def test_local_hugging_face_checkpoint_is_audited(tmp_path):
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from federated.models import minilm_path
+
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        id2label={0: "neg", 1: "pos"},
+        label2id={"neg": 0, "pos": 1},
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "hf")
+    AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True).save_pretrained(tmp_path / "hf")
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "text": f"note {i} about the {w} account",
+            "label": ["neg", "pos"][i % 2],
+            "g": ["x", "y"][int(rng.integers(2))],
+        }
+        for i, w in enumerate(["billing", "payment", "visit", "plan"] * 15)
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    report = run_fairness_audit(tmp_path / "hf", data=data, sensitive=["g"], n_boot=30)
+    assert report.subject["kind"] == "hf_checkpoint" and report.subject["classes"] == ["neg", "pos"]
+    assert len(report.find("demographic_parity", "difference", "g")) == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "x", "label": "maybe", "g": "x"}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        run_fairness_audit(tmp_path / "hf", data=bad, sensitive=["g"])
+    assert e.value.line == 1 and e.value.field == "label"

@@ -88,10 +88,15 @@ def compas(tmp_path_factory: pytest.TempPathFactory) -> dict:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
     opt = torch.optim.Adam(net.parameters(), lr=0.02)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net((x - mean) / std), y).backward()
-        opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: more threads only contend on a shared machine
+    try:
+        for _ in range(150):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net((x - mean) / std), y).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     root = tmp_path_factory.mktemp("compas")
     path = save_tabular_mlp(
         net,

@@ -60,8 +60,8 @@ class DemoSettings:
     workers: int = 0  # scrub/scan worker processes (0: all cores)
     references: int = 2  # LiRA reference models in the privacy audit
     bootstrap: int = 200  # bootstrap replicates for the audits' intervals
-    explain_examples: int = 60  # records explained with integrated gradients
-    shap_examples: int = 8  # of which cross-checked with SHAP
+    explain_examples: int = 40  # held-out records explained with integrated gradients
+    shap_examples: int = 4  # of which cross-checked with SHAP (the slow part)
     sensitive: tuple[str, ...] = SENSITIVE
     seed: int = 0
 

@@ -287,7 +287,7 @@ def _training_section(
     canaries: dict[str, Any],
 ) -> dict[str, Any]:
     clients = [
-        {k: c.get(k) for k in ("client_id", "train", "holdout", "canary_examples", "train_labels")}
+        {k: c.get(k) for k in ("client_id", "train", "holdout", "canary_examples", "train_labels", "holdout_labels")}
         for c in clients_info.get("summary", {}).get("clients", [])
     ]
     rounds = []
@@ -668,6 +668,19 @@ def _limitations(content: Mapping[str, Any], audits: Mapping[str, AuditReport], 
         out.append(f"{len(training['failures'])} client training call(s) failed during the run (see training).")
     if not training["finished"]:
         out.append(f"The run stopped after round {training['rounds_done']} of {training['rounds_planned']}.")
+    accuracy = training["final"].get("eval_accuracy")
+    counts: dict[str, int] = {}
+    for c in training["clients"]:
+        for label, n in (c.get("holdout_labels") or {}).items():
+            counts[label] = counts.get(label, 0) + int(n)
+    if accuracy is not None and counts:
+        majority = max(counts.values()) / sum(counts.values())
+        if accuracy < majority + 0.1:
+            out.append(
+                f"Held-out accuracy {accuracy:.3f} is close to what always predicting the most frequent label gives "
+                f"({majority:.3f}): the model has learned little, and its fairness and explanation results describe "
+                "a weak model."
+            )
     holdout = training.get("holdout_records") or 0
     if holdout and holdout < 500:
         out.append(
@@ -1503,12 +1516,17 @@ def _render_card(report: ReleaseReport) -> str:
     lines += ["", "## Fairness", ""]
     f = c.get("fairness")
     if f:
-        for g in f["gaps"]:
-            lines.append(
-                f"- {g['check'].replace('_', ' ')} ({g['group'] or 'all'}): {g['metric']} {_fmt(g['value'])} (95% CI {_ci(g['ci'])})."
-            )
-        for g in f["groups"]:
-            lines.append(f"- {g['group']}: {g['metric']} {_fmt(g['value'])} (95% CI {_ci(g['ci'])}, n {_fmt(g['n'])}).")
+        diffs = [g for g in f["gaps"] if g["metric"] == "difference"]
+        if diffs:
+            lines += ["| gap | feature | value | 95% CI |", "|---|---|---|---|"]
+            lines += [
+                f"| {g['check'].replace('_', ' ')} | {g['group']} | {_fmt(g['value'])} | {_ci(g['ci'])} |"
+                for g in diffs
+            ]
+            lines.append("")
+        if f["groups"]:
+            lines += [f"| group | n | {f['metric']} | 95% CI |", "|---|---|---|---|"]
+            lines += [f"| {g['group']} | {_fmt(g['n'])} | {_fmt(g['value'])} | {_ci(g['ci'])} |" for g in f["groups"]]
     else:
         lines.append("- No fairness audit was supplied.")
     lines += ["", "## Explanations", ""]

@@ -93,6 +93,8 @@ def demo(
     ),
     references: int = typer.Option(2, "--references", help="Reference models for the LiRA membership attack."),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap replicates for the audits' intervals."),
+    explain_examples: int = typer.Option(40, "--explain-examples", help="Records explained (integrated gradients)."),
+    shap_examples: int = typer.Option(4, "--shap-examples", help="Of those, cross-checked with SHAP."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show the stage display."),
 ) -> None:
     """Scrub, dedup and scan the example notes, train a federated DP model, audit it, write and check the report."""
@@ -102,7 +104,14 @@ def demo(
 
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
-    settings = DemoSettings(workers=workers, overrides=tuple(set_), references=references, bootstrap=bootstrap)
+    settings = DemoSettings(
+        workers=workers,
+        overrides=tuple(set_),
+        references=references,
+        bootstrap=bootstrap,
+        explain_examples=explain_examples,
+        shap_examples=shap_examples,
+    )
     if show:
         columns = (SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console_err, transient=False) as bar:

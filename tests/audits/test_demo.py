@@ -1,0 +1,212 @@
+"""`guard demo` end to end on the bundled corpus (smaller: fewer rounds, one
+reference model), then what `guard report` and `guard check` make of it, and
+that no PII value, canary secret or training text reaches the report.
+
+The pipeline runs once per test session (`demo_out`), in its own process as a
+user runs it; test_report_browser.py reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audits.check import ReleaseCheckFailed
+from audits.report import SECTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTES = ROOT / "examples" / "clinical_notes.jsonl"
+RELEASE_POLICY = ROOT / "examples" / "release-policy.toml"
+DEMO_KEY = "guard-demo-key-not-secret-0000000000"
+# small but real: 2 rounds, 2 LiRA reference models, 100 bootstrap replicates, 20 records explained
+SMALL = (
+    "--set", "train.rounds=2",
+    "--references", "2",
+    "--bootstrap", "100",
+    "--explain-examples", "20",
+    "--shap-examples", "2",
+)  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+_CACHE: dict[str, object] = {}
+
+
+def _guard(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GUARD_KEY": DEMO_KEY, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "guard", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of one small `guard demo` run (shared by every test that imports this)."""
+    if "out" not in _CACHE:
+        out = tmp_path_factory.mktemp("demo") / "out"
+        proc = _guard("demo", "--out", str(out), "--no-progress", *SMALL)
+        _CACHE["proc"] = proc
+        _CACHE["out"] = out
+    proc = _CACHE["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return _CACHE["out"]  # type: ignore[return-value]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_demo_writes_every_stage_and_a_checked_report(demo_out):
+    proc = _CACHE["proc"]
+    for stage in ("scrub", "dedup", "scan", "federate", "privacy", "fairness", "explain", "report", "check"):
+        assert re.search(rf"^\s*{stage}\s+\d+\.\d s", proc.stdout, re.M), stage
+    assert f"report: {demo_out / 'report' / 'report.html'}" in proc.stdout
+    for name in ("report.html", "report.json", "MODEL_CARD.md"):
+        assert (demo_out / "report" / name).stat().st_size > 0
+    for name in ("privacy", "fairness", "explain"):
+        assert _read(demo_out / "audits" / f"{name}.json")["audit"] == name
+    report = _read(demo_out / "report" / "report.json")
+    assert report["kind"] == "guard.release_report" and report["schema_version"] == 1
+    # the numbers come from the run: ledger epsilon, audited values, measured residual PII
+    ledger = _read(demo_out / "run" / "ledger.json")
+    assert report["evidence"]["claimed_epsilon"]["value"] == pytest.approx(ledger["max_epsilon"])
+    assert 0 < ledger["max_epsilon"] <= 8.0
+    residual = _read(demo_out / "data" / "residual_pii.json")
+    assert residual["raw_values"] > 1000 and report["evidence"]["residual_pii_rate"]["value"] == residual["rate"]
+    assert report["data"]["scrub"]["records_read"] == 504 and report["data"]["dedup"]["records_kept"] < 504
+    privacy = _read(demo_out / "audits" / "privacy.json")
+    bound = [f for f in privacy["findings"] if f["check"] == "empirical_epsilon"][0]["value"]
+    assert report["evidence"]["empirical_epsilon_lower_bound"]["value"] == pytest.approx(bound)
+    checks = report["checks"]
+    assert len(checks["results"]) == 8 and {r["name"] for r in checks["results"]} >= {
+        "max_claimed_epsilon",
+        "min_group_size",
+    }
+    verdict = "PASS" if checks["passed"] else "FAIL"
+    assert f"release checks: {verdict}" in proc.stdout
+    assert set(report["figures"]) >= {
+        "data_entities",
+        "training_curves",
+        "privacy_epsilon",
+        "privacy_roc",
+        "fairness_groups",
+    }
+
+
+def test_report_html_is_self_contained_with_every_section(demo_out):
+    page = (demo_out / "report" / "report.html").read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f'<section id="{section}"' in page, section
+    assert page.count("data:image/png;base64,") >= 5
+    # nothing is fetched: no http(s) URL in any src/href, and a CSP that forbids it
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "default-src 'none'" in page
+
+
+def test_guard_check_passes_a_policy_the_run_meets_and_fails_one_it_breaks(demo_out, tmp_path):
+    report = demo_out / "report" / "report.json"
+    epsilon = _read(report)["evidence"]["claimed_epsilon"]["value"]
+    meets = tmp_path / "meets.toml"
+    meets.write_text("[privacy]\nmax_claimed_epsilon = 8.0\nempirical_within_claimed = true\n", encoding="utf-8")
+    ok = _guard("check", str(report), "--policy", str(meets))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    breaks = tmp_path / "breaks.toml"
+    breaks.write_text(f"[privacy]\nmax_claimed_epsilon = {epsilon / 2:.3f}\n", encoding="utf-8")
+    fail = _guard("check", str(report), "--policy", str(breaks))
+    assert fail.returncode == ReleaseCheckFailed.exit_code
+    assert "max_claimed_epsilon" in fail.stderr and f"{epsilon:.4g} >" in fail.stderr
+
+
+def test_a_run_without_dp_fails_the_epsilon_gate(demo_out, tmp_path):
+    """A real federation with DP off, reported and checked like the demo's."""
+    run = tmp_path / "nodp"
+    fed = _guard(
+        "federate",
+        "--config", str(ROOT / "examples" / "demo_federate.toml"),
+        "--set", f"data.path={json.dumps(str(demo_out / 'data' / 'clinical_notes.dedup.jsonl'))}",
+        "--set", "dp.enabled=false", "--set", "train.rounds=1", "--set", "canaries.count=0",
+        "--out", str(run),
+    )  # fmt: skip
+    assert fed.returncode == 0, fed.stderr[-3000:]
+    out = tmp_path / "nodp-report"
+    rep = _guard("report", str(run), "--out", str(out), "--scrub-report", str(demo_out / "data" / "scrub_report.json"))
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    report = _read(out / "report.json")
+    assert report["evidence"]["dp_enabled"]["value"] is False and report["evidence"]["claimed_epsilon"]["value"] is None
+    policy = tmp_path / "eps.toml"
+    policy.write_text("[privacy]\nmax_claimed_epsilon = 8.0\n", encoding="utf-8")
+    fail = _guard("check", str(out / "report.json"), "--policy", str(policy), "--json")
+    assert fail.returncode == ReleaseCheckFailed.exit_code
+    (result,) = json.loads(fail.stdout)["results"]
+    assert result["name"] == "max_claimed_epsilon" and not result["passed"]
+    assert "without differential privacy" in result["reason"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "No differential privacy" in page and "No privacy audit was supplied" in page
+
+
+def _pii_values() -> set[str]:
+    """Every identifier value the detector finds in the raw corpus (names, SSNs, phones, ...)."""
+    from guard.core.policy import load_policy
+    from guard.deid import Detector
+
+    texts = [json.loads(line)["text"] for line in NOTES.read_text(encoding="utf-8").splitlines()]
+    detector = Detector(load_policy(ROOT / "examples" / "policy.toml"))
+    skip = {"DATE_TIME", "AGE", "LOCATION", "NRP"}  # short generic values: "54", "2023", "Ohio"
+    values = set()
+    for text, found in zip(texts, detector.detect_batch(texts)):
+        for d in found:
+            value = text[d.start : d.end].strip()
+            if d.entity_type not in skip and len(value) >= 6:
+                values.add(value)
+    return values
+
+
+def _shingles(text: str, n: int = 8) -> set[str]:
+    words = re.findall(r"\w+", text.lower())
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_no_pii_canary_secret_or_training_text_in_the_report(demo_out):
+    outputs = {
+        name: (demo_out / "report" / name).read_text(encoding="utf-8")
+        for name in ("report.html", "report.json", "MODEL_CARD.md")
+    }
+    canaries = _read(demo_out / "run" / "canaries.json")["canaries"]
+    assert canaries, "the demo plants canaries"
+    values = _pii_values()
+    assert len(values) > 500  # names, emails, phones, SSNs, cards, IBANs, addresses, MRNs
+    corpus = demo_out / "data" / "clinical_notes.dedup.jsonl"
+    training = [json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()]
+    raw = [json.loads(line)["text"] for line in NOTES.read_text(encoding="utf-8").splitlines()]
+    text_shingles = set().union(*(_shingles(t) for t in training + raw))
+    for name, text in outputs.items():
+        for c in canaries:
+            assert c["secret"] not in text, f"canary secret in {name}"
+        leaked = sorted(v for v in values if v in text)
+        assert not leaked, f"{name} holds {len(leaked)} PII value(s)"
+        visible = re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", text)
+        assert not (_shingles(visible) & text_shingles), f"{name} holds a run of 8 words of corpus text"
+
+
+def test_a_report_refuses_to_write_a_canary_secret(demo_out, tmp_path):
+    """The report builder itself searches its output for the run's canary secrets."""
+    from audits import AuditError
+    from audits.findings import AuditFinding, AuditReport
+    from audits.report import build_report
+
+    secret = _read(demo_out / "run" / "canaries.json")["canaries"][0]["secret"]
+    leaky = AuditReport(
+        audit="privacy",
+        subject={},
+        findings=(AuditFinding("privacy", "canary_exposure", "max_exposure", 1.0, group="repeats=1", message=secret),),
+    )
+    report = build_report(demo_out / "run", audits=[leaky])
+    with pytest.raises(AuditError, match="canary secret"):
+        report.write(tmp_path / "leak")
+    assert not (tmp_path / "leak" / "report.html").exists()

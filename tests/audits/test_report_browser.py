@@ -1,0 +1,94 @@
+"""report.html in a real browser: headless Chromium opens the demo's report from
+a file, with no network, and every section renders, every chart loads, the
+console stays clean and no request leaves the page.
+
+Chromium is Debian's `chromium` package (`.ci/run` installs it). Without it the
+test skips locally and fails when GUARD_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from audits.report import SECTIONS
+from tests.audits.test_demo import demo_out  # noqa: F401  (the shared demo run)
+
+CHROMIUM = Path(os.environ.get("GUARD_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOT = Path("/tmp/guard_report.png")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def _browser_or_skip() -> None:
+    missing = []
+    if not CHROMIUM.is_file() and shutil.which(str(CHROMIUM)) is None:
+        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install -e '.[test]')")
+    if not missing:
+        return
+    message = "no browser for the report test: " + ", ".join(missing)
+    if os.environ.get("GUARD_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def test_report_renders_offline_in_headless_chromium(demo_out):  # noqa: F811
+    _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    page_file = (demo_out / "report" / "report.html").resolve()
+    url = page_file.as_uri()
+    requests: list[str] = []
+    failed: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            sections = page.eval_on_selector_all(
+                "section[data-section]",
+                "els => els.map(e => ({id: e.id, h: e.getBoundingClientRect().height, text: e.innerText.length}))",
+            )
+            images = page.eval_on_selector_all(
+                "img", "els => els.map(e => ({w: e.naturalWidth, h: e.naturalHeight, done: e.complete, alt: e.alt}))"
+            )
+            verdict = page.inner_text("#verdict")
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+
+    assert [s["id"] for s in sections] == list(SECTIONS)
+    for s in sections:
+        assert s["h"] > 40 and s["text"] > 30, s
+    assert len(images) >= 5
+    for img in images:
+        assert img["done"] and img["w"] > 0 and img["h"] > 0, img
+    assert "Release gate:" in verdict and ("PASS" in verdict or "FAIL" in verdict)
+    assert not errors, errors
+    assert not failed, failed
+    # the only request is the page itself: data: images are not fetched over any network
+    assert [r for r in requests if r != url and not r.startswith("data:")] == []
+    assert SCREENSHOT.stat().st_size > 50_000

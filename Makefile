@@ -22,14 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	mkdir -p $(DEMO_OUT)
-	GUARD_KEY=$${GUARD_KEY:-$(DEMO_KEY)} $(BIN)/guard scrub examples/clinical_notes.jsonl \
-		$(DEMO_OUT)/clinical_notes.scrubbed.jsonl --policy examples/policy.toml \
-		--report $(DEMO_OUT)/scrub_report.json
-	$(BIN)/guard dedup $(DEMO_OUT)/clinical_notes.scrubbed.jsonl $(DEMO_OUT)/clinical_notes.dedup.jsonl \
-		--report $(DEMO_OUT)/dedup_report.json
-	@echo "de-identified corpus: $(DEMO_OUT)/clinical_notes.dedup.jsonl"
-	@echo "reports: $(DEMO_OUT)/scrub_report.json $(DEMO_OUT)/dedup_report.json"
+	GUARD_KEY=$${GUARD_KEY:-$(DEMO_KEY)} $(BIN)/guard demo --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -89,6 +90,25 @@ class AuditData:
             texts=None if self.texts is None else tuple(self.texts[i] for i in index),
             features=None if self.features is None else self.features[index],
         )
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with `n` torch intra-op threads (None: leave torch's setting), restored afterwards.
+    On a small shared machine one thread can be several times faster for small models."""
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise AuditError(f"threads must be at least 1 (got {n})")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -525,4 +545,5 @@ __all__ = [
     "read_audit_data",
     "run_holdout",
     "save_tabular_mlp",
+    "torch_threads",
 ]

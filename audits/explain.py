@@ -643,75 +643,77 @@ def run_explain_audit(
     completeness_tol: float = 0.05,
     agreement_min: float = 0.5,
     max_length: int | None = None,
+    threads: int | None = None,
     seed: int = 0,
 ) -> AuditReport:
     """Explain `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
     on `data` (default: the run's holdout), compared across `sensitive` groups."""
-    from audits._models import load_for_audit
+    from audits._models import load_for_audit, torch_threads
 
     started = time.perf_counter()
     if n_samples < 1 or n_steps < 2 or n_shap < 0:
         raise AuditError("n_samples must be >= 1, n_steps >= 2 and n_shap >= 0")
-    loaded, records = load_for_audit(
-        model,
-        data=data,
-        sensitive=list(sensitive),
-        label_field=label_field,
-        text_field=text_field,
-        features=features,
-        max_length=max_length,
-        seed=seed,
-    )
-    if loaded.kind == "text":
-        findings, plots, skipped = _explain_text(
-            loaded,
-            records,
-            positive_label=positive_label,
-            n_samples=n_samples,
-            n_shap=n_shap,
-            n_steps=n_steps,
-            shap_max_evals=shap_max_evals,
-            top_k=top_k,
-            min_count=min_count,
-            completeness_tol=completeness_tol,
-            agreement_min=agreement_min,
+    with torch_threads(threads):
+        loaded, records = load_for_audit(
+            model,
+            data=data,
+            sensitive=list(sensitive),
+            label_field=label_field,
+            text_field=text_field,
+            features=features,
+            max_length=max_length,
             seed=seed,
         )
-    else:
-        findings, plots, skipped = _explain_tabular(
-            loaded,
-            records,
-            feature_names=list(features or loaded.feature_names),
-            positive_label=positive_label,
-            n_samples=n_samples,
-            n_background=n_background,
-            top_k=top_k,
+        if loaded.kind == "text":
+            findings, plots, skipped = _explain_text(
+                loaded,
+                records,
+                positive_label=positive_label,
+                n_samples=n_samples,
+                n_shap=n_shap,
+                n_steps=n_steps,
+                shap_max_evals=shap_max_evals,
+                top_k=top_k,
+                min_count=min_count,
+                completeness_tol=completeness_tol,
+                agreement_min=agreement_min,
+                seed=seed,
+            )
+        else:
+            findings, plots, skipped = _explain_tabular(
+                loaded,
+                records,
+                feature_names=list(features or loaded.feature_names),
+                positive_label=positive_label,
+                n_samples=n_samples,
+                n_background=n_background,
+                top_k=top_k,
+                seed=seed,
+            )
+            skipped.update(
+                {
+                    "ig_completeness": "tabular model: shap values only",
+                    "shap_ig_agreement": "tabular model: shap values only",
+                }
+            )
+        subject = {
+            **loaded.subject,
+            "data": records.source,
+            "records": len(records),
+            "sensitive": list(sensitive),
+            "classes": list(loaded.classes),
+            "samples": min(n_samples, len(records)),
+        }
+        return AuditReport(
+            audit="explain",
+            subject=subject,
+            findings=tuple(findings),
+            plots=plots,
+            skipped=skipped,
             seed=seed,
+            seconds=time.perf_counter() - started,
+            versions=audit_versions(),
         )
-        skipped.update(
-            {
-                "ig_completeness": "tabular model: shap values only",
-                "shap_ig_agreement": "tabular model: shap values only",
-            }
-        )
-    subject = {
-        **loaded.subject,
-        "data": records.source,
-        "records": len(records),
-        "sensitive": list(sensitive),
-        "classes": list(loaded.classes),
-        "samples": min(n_samples, len(records)),
-    }
-    return AuditReport(
-        audit="explain",
-        subject=subject,
-        findings=tuple(findings),
-        plots=plots,
-        skipped=skipped,
-        seed=seed,
-        seconds=time.perf_counter() - started,
-        versions=audit_versions(),
-    )
 
 
 __all__ = [

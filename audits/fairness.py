@@ -552,11 +552,12 @@ def run_fairness_audit(
     counterfactual: bool = True,
     max_records: int | None = None,
     max_length: int | None = None,
+    threads: int | None = None,
     seed: int = 0,
 ) -> AuditReport:
     """Audit `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
     for group gaps over `sensitive` features on `data` (default: the run's holdout)."""
-    from audits._models import load_for_audit
+    from audits._models import load_for_audit, torch_threads
 
     started = time.perf_counter()
     if not sensitive:
@@ -565,64 +566,65 @@ def run_fairness_audit(
         raise AuditError(f"sensitive features repeat a name: {list(sensitive)}")
     if n_boot < 10:
         raise AuditError(f"n_boot must be at least 10 (got {n_boot})")
-    loaded, records = load_for_audit(
-        model,
-        data=data,
-        sensitive=sensitive,
-        label_field=label_field,
-        text_field=text_field,
-        features=features,
-        max_length=max_length,
-        max_records=max_records,
-        seed=seed,
-    )
-    proba = loaded.predict_proba(records.inputs())
-    findings, plots = fairness_findings(
-        y_true=records.y,
-        proba=proba,
-        classes=loaded.classes,
-        sensitive=records.sensitive,
-        positive_label=positive_label,
-        intersections=intersections,
-        min_group_size=min_group_size,
-        n_boot=n_boot,
-        max_difference=max_difference,
-        lines=records.lines,
-        source=records.source,
-        seed=seed,
-    )
-    skipped: dict[str, str] = {}
-    if loaded.kind == "text" and counterfactual:
-        from audits.counterfactual import counterfactual_findings
+    with torch_threads(threads):
+        loaded, records = load_for_audit(
+            model,
+            data=data,
+            sensitive=sensitive,
+            label_field=label_field,
+            text_field=text_field,
+            features=features,
+            max_length=max_length,
+            max_records=max_records,
+            seed=seed,
+        )
+        proba = loaded.predict_proba(records.inputs())
+        findings, plots = fairness_findings(
+            y_true=records.y,
+            proba=proba,
+            classes=loaded.classes,
+            sensitive=records.sensitive,
+            positive_label=positive_label,
+            intersections=intersections,
+            min_group_size=min_group_size,
+            n_boot=n_boot,
+            max_difference=max_difference,
+            lines=records.lines,
+            source=records.source,
+            seed=seed,
+        )
+        skipped: dict[str, str] = {}
+        if loaded.kind == "text" and counterfactual:
+            from audits.counterfactual import counterfactual_findings
 
-        cf_findings, cf_plots = counterfactual_findings(loaded, records.texts or (), seed=seed)
-        findings += cf_findings
-        plots.update(cf_plots)
-        if not cf_findings:
-            skipped["counterfactual_flip"] = "no audited text holds a name or identity term from the swap lists"
-    elif loaded.kind != "text":
-        skipped["counterfactual_flip"] = "counterfactual swaps apply to text models only"
-    else:
-        skipped["counterfactual_flip"] = "turned off"
-    subject = {
-        **loaded.subject,
-        "data": records.source,
-        "records": len(records),
-        "sensitive": list(sensitive),
-        "classes": list(loaded.classes),
-        "positive_label": positive_label,
-        "data_sha256": _sha256(records.source),
-    }
-    return AuditReport(
-        audit="fairness",
-        subject=subject,
-        findings=tuple(findings),
-        plots=plots,
-        skipped=skipped,
-        seed=seed,
-        seconds=time.perf_counter() - started,
-        versions=audit_versions(),
-    )
+            cf_findings, cf_plots = counterfactual_findings(loaded, records.texts or (), seed=seed)
+            findings += cf_findings
+            plots.update(cf_plots)
+            if not cf_findings:
+                skipped["counterfactual_flip"] = "no audited text holds a name or identity term from the swap lists"
+        elif loaded.kind != "text":
+            skipped["counterfactual_flip"] = "counterfactual swaps apply to text models only"
+        else:
+            skipped["counterfactual_flip"] = "turned off"
+        subject = {
+            **loaded.subject,
+            "data": records.source,
+            "records": len(records),
+            "sensitive": list(sensitive),
+            "classes": list(loaded.classes),
+            "positive_label": positive_label,
+            "data_sha256": _sha256(records.source),
+        }
+        return AuditReport(
+            audit="fairness",
+            subject=subject,
+            findings=tuple(findings),
+            plots=plots,
+            skipped=skipped,
+            seed=seed,
+            seconds=time.perf_counter() - started,
+            versions=audit_versions(),
+        )
 
 
 def _sha256(path: str) -> str | None:

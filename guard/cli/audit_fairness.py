@@ -28,6 +28,9 @@ def fairness(
     max_difference: Optional[float] = typer.Option(None, "--max-difference", help="Fail DP/EO differences above this."),
     counterfactual: bool = typer.Option(True, "--counterfactual/--no-counterfactual", help="Name/identity swap test."),
     max_records: Optional[int] = typer.Option(None, "--max-records", help="Audit a seeded sample of this size."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="Torch threads while auditing (default: torch's; 1 is fastest on a busy small machine)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the findings JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
@@ -49,6 +52,7 @@ def fairness(
         max_difference=max_difference,
         counterfactual=counterfactual,
         max_records=max_records,
+        threads=threads,
         seed=seed,
     )
     if out is not None:
@@ -70,6 +74,9 @@ def explain(
     n_shap: int = typer.Option(20, "--shap-samples", help="Texts also explained with shap for the cross-check."),
     n_steps: int = typer.Option(50, "--steps", help="Integrated-gradients steps."),
     top_k: int = typer.Option(10, "--top-k", help="Tokens or features listed per class and gap."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="Torch threads while auditing (default: torch's; 1 is fastest on a busy small machine)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the findings JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
@@ -89,6 +96,7 @@ def explain(
         n_shap=n_shap,
         n_steps=n_steps,
         top_k=top_k,
+        threads=threads,
         seed=seed,
     )
     if out is not None:

@@ -159,12 +159,17 @@ def test_federated_text_model_explanations_are_complete_and_agree_with_shap(run_
             "8",
             "--steps",
             "32",
+            "--threads",
+            "2",
             "--out",
             str(out),
             "--json",
         ],
     )
     assert result.exit_code == 0, result.output
+    import torch
+
+    assert torch.get_num_threads() == 1  # --threads 2 held only while the audit ran
     report = json.loads(out.read_text(encoding="utf-8"))
     by = {(f["check"], f["metric"]): f for f in report["findings"]}
     assert by[("ig_completeness", "max_rel_delta")]["passed"] is True

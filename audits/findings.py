@@ -229,7 +229,7 @@ def finding_table(findings: Sequence[AuditFinding]) -> list[tuple[str, str, str,
     for f in findings:
         value = "-" if f.value is None else f"{f.value:.4g}"
         verdict = "" if f.passed is None else ("pass" if f.passed else "FAIL")
-        if f.threshold is not None:
-            verdict += f" (<= {f.threshold:g})" if verdict else ""
+        if f.threshold is not None and verdict:
+            verdict += f" (limit {f.threshold:g})"  # a limit may be a maximum or a minimum
         rows.append((f.check, f.metric, f.group or "", value, verdict))
     return rows

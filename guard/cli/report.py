@@ -98,7 +98,8 @@ def demo(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show the stage display."),
 ) -> None:
     """Scrub, dedup and scan the example notes, train a federated DP model, audit it, write and check the report."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     from audits.demo import STAGES, DemoSettings, run_demo
 
@@ -113,7 +114,18 @@ def demo(
         shap_examples=shap_examples,
     )
     if show:
-        columns = (SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"), TimeElapsedColumn())
+
+        class StageMark(ProgressColumn):
+            """A spinner for the running stage, a tick when done, a dot while waiting."""
+
+            spinner = SpinnerColumn(finished_text="[green]✓[/]")
+
+            def render(self, task):  # type: ignore[no-untyped-def]
+                if task.fields.get("skipped"):
+                    return Text("-", style="yellow")
+                return self.spinner.render(task) if task.started or task.finished else Text("·", style="dim")
+
+        columns = (StageMark(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console_err, transient=False) as bar:
             tasks = {s: bar.add_task(f"[dim]{s}[/]", total=1, start=False) for s in STAGES}
 
@@ -125,7 +137,7 @@ def demo(
                 elif event == "done":
                     bar.update(task, completed=1, description=f"{stage}: {escape(detail)}")
                 else:
-                    bar.update(task, completed=1, description=f"[yellow]{stage}: {escape(detail)}[/]")
+                    bar.update(task, completed=1, skipped=True, description=f"[yellow]{stage}: {escape(detail)}[/]")
 
             result = run_demo(out, settings=settings, progress=on_stage)
     else:

@@ -35,6 +35,7 @@ class CanaryExposure:
     exposure: float
     rank: float  # exact rank, or the extrapolated one (|S| * CDF)
     method: str  # "exact" | "extrapolated"
+    uncapped: float  # extrapolated: -log2 CDF before the log2 |S| cap (how far past "most likely" it is)
 
 
 def _candidates(digits: int, count: int, *, exclude: set[str], seed: int) -> list[str]:
@@ -84,14 +85,19 @@ def canary_exposures(
                 # ties count against the canary: rank = candidates at least as likely
                 rank = float(np.searchsorted(ordered, nll, side="right"))
                 rank = max(rank, 1.0)
-                out.append(CanaryExposure(c[0], c[2], math.log2(space) - math.log2(rank), rank, "exact"))
+                exposure = math.log2(space) - math.log2(rank)
+                out.append(CanaryExposure(c[0], c[2], exposure, rank, "exact", exposure))
         else:
             a, loc, scale = stats.skewnorm.fit(pool_nll)
             for c, nll in zip(group, own):
                 log_cdf = float(stats.skewnorm.logcdf(nll, a, loc, scale))
                 share = min(math.exp(log_cdf), 1.0)
                 exposure = min(-log_cdf / math.log(2), math.log2(space))
-                out.append(CanaryExposure(c[0], c[2], max(exposure, 0.0), max(share * space, 1.0), "extrapolated"))
+                out.append(
+                    CanaryExposure(
+                        c[0], c[2], max(exposure, 0.0), max(share * space, 1.0), "extrapolated", -log_cdf / math.log(2)
+                    )
+                )
     order = {c[0]: i for i, c in enumerate(canaries)}
     return sorted(out, key=lambda e: order[e.canary_id])
 

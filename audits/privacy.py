@@ -242,6 +242,8 @@ def _exposure(
             "method": group[0].method,
             "max_possible": space_bits,
             "expected_unseen": math.log2(math.e),
+            # past the cap the secret is likelier than any other; how far past still ranks repeats
+            "mean_uncapped": float(np.mean([r.uncapped for r in group])),
             "per_canary": {r.canary_id: round(r.exposure, 3) for r in group},
         }
         findings.append(

@@ -1,9 +1,12 @@
 """What `guard audit privacy` costs, beside one training run of the same model.
 
-    .venv/bin/python bench/audit_privacy.py     # about 30 min on 2 cores, alone
+    .venv/bin/python bench/audit_privacy.py [--full]
 
-The model: tiny-gpt fine-tuned by `guard federate` on 1,200 real Reddit comments
-(bench/configs/audit_privacy.toml: 2 silos, half of each held out, canaries, no DP).
+The model: tiny-gpt fine-tuned by `guard federate` on real Reddit comments
+(bench/configs/audit_privacy.toml: 2 silos, half of each held out, canaries, no DP),
+here on 600 comments and 2 rounds x 3 local epochs so the whole bench takes about
+15 minutes alone (`--full` keeps the config's 1,200 comments and 4 x 5 epochs; the
+ratios are what matter, and they do not depend much on the size).
 Each step is its own `guard` process, timed and sampled for peak memory over its
 process tree (tools in bench/_measure.py):
 
@@ -55,11 +58,19 @@ def _entry(name: str, value: float, baseline: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.parse_args()
+    parser.add_argument("--full", action="store_true", help="the config as written (about 4x longer)")
+    args = parser.parse_args()
+    size = (
+        []
+        if args.full
+        else ["--set", "data.max_records=600", "--set", "train.rounds=2", "--set", "train.local_epochs=3"]
+    )
     with tempfile.TemporaryDirectory(prefix="guard-bench-audit-") as tmp_name:
         tmp = Path(tmp_name)
         run = tmp / "run"
-        train = run_measured([*GUARD, "federate", "--config", str(CONFIG), "--out", str(run)], log=tmp / "train.log")
+        train = run_measured(
+            [*GUARD, "federate", "--config", str(CONFIG), "--out", str(run), *size], log=tmp / "train.log"
+        )
         results: dict[str, dict[str, Any]] = {}
         findings: dict[str, Any] = {}
         for name, extra in AUDITS.items():
@@ -69,7 +80,7 @@ def main() -> None:
             )
             findings[name] = json.loads(out.read_text(encoding="utf-8"))["findings"]
 
-    print(f"model: tiny-gpt on 1,200 RedditBias comments ({CONFIG.name}); one training run = baseline")
+    print(f"model: tiny-gpt on RedditBias comments ({CONFIG.name} {' '.join(size[1::2])}); one training run = baseline")
     print(f"{'step':24} {'seconds':>9} {'x train':>8} {'peak MiB':>9} {'x train':>8}")
     print(f"{'train (guard federate)':24} {train['seconds']:9.1f} {1.0:8.2f} {train['peak_rss_mib']:9.0f} {1.0:8.2f}")
     summary: dict[str, Any] = {}

@@ -58,6 +58,7 @@ class PrivacyAuditOptions:
     bootstrap: int = 200
     batch_size: int = 128
     device: str = "auto"
+    threads: int | None = None  # torch intra-op threads (None: torch's default, one per core)
     checks: tuple[str, ...] = ("exposure", "membership", "reference", "extraction")
 
 
@@ -464,7 +465,7 @@ def run_privacy_audit(
     progress: Progress | None = None,
 ) -> AuditReport:
     """Audit a `guard federate` run directory, or `model_dir` with its `train` and `holdout` files."""
-    from federated.task import _seed_everything, resolve_device
+    from audits._models import torch_threads
 
     say = progress or (lambda msg: log.info("%s", msg))
     started = time.perf_counter()
@@ -484,6 +485,13 @@ def run_privacy_audit(
             f"{target.subject.get('run_dir') or target.subject.get('model_dir')}: needs at least 4 members and 4 "
             f"non-members (has {len(target.members)} and {len(target.non_members)}); set [data] holdout"
         )
+    with torch_threads(options.threads):
+        return _run(target, options, seed=seed, say=say, started=started)
+
+
+def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progress, started: float) -> AuditReport:
+    from federated.task import _seed_everything, resolve_device
+
     device = resolve_device(options.device)
     _seed_everything(seed)
     claimed_eps, delta, findings = _claim(target)

@@ -31,6 +31,9 @@ def privacy(
     check: list[str] = typer.Option([], "--check", help=f"Run only these checks (repeatable): {', '.join(CHECKS)}."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="torch threads (default: one per core; 1 is often faster on a busy small machine)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
     """Measure what a trained model memorizes and leaks; check the claimed epsilon against an empirical lower bound.
@@ -45,7 +48,11 @@ def privacy(
             raise GuardError("--out FILE is needed with --model")
         out = run_dir / "audit_privacy.json"
     options = PrivacyAuditOptions(
-        references=references, max_records=max_records, device=device, **({"checks": tuple(check)} if check else {})
+        references=references,
+        max_records=max_records,
+        device=device,
+        threads=threads,
+        **({"checks": tuple(check)} if check else {}),
     )
 
     def progress(message: str) -> None:

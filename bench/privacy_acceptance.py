@@ -83,7 +83,19 @@ def main() -> None:
         lira = run / "audit_lira.json"
         if k and not lira.is_file():
             print(f"LiRA with {k} reference models on {name}", file=sys.stderr, flush=True)
-            _guard("audit", "privacy", str(run), "--check", "reference", "--references", str(k), "--out", str(lira))
+            _guard(
+                "audit",
+                "privacy",
+                str(run),
+                "--threads",
+                "1",
+                "--check",
+                "reference",
+                "--references",
+                str(k),
+                "--out",
+                str(lira),
+            )
         if k:
             rows += [
                 f

@@ -69,6 +69,8 @@ def main() -> None:
                 "audit",
                 "privacy",
                 str(run),
+                "--threads",
+                "1",
                 "--check",
                 "exposure",
                 "--check",

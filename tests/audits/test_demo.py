@@ -211,3 +211,29 @@ def test_a_report_refuses_to_write_a_canary_secret(demo_out, tmp_path):
     with pytest.raises(AuditError, match="canary secret"):
         report.write(tmp_path / "leak")
     assert not (tmp_path / "leak" / "report.html").exists()
+
+
+def test_report_lists_findings_of_an_unknown_audit_and_rejects_what_is_not_a_run(demo_out, tmp_path):
+    """Known checks get sections; any other finding is still listed, and bad inputs fail with a location."""
+    from audits.findings import AuditFinding, AuditReport
+    from audits.report import build_report
+
+    extra = AuditReport(
+        audit="robustness",
+        subject={"run": "demo"},
+        findings=(
+            AuditFinding("robustness", "typo_flip", "flip_rate", 0.125, threshold=0.1, passed=False, group="typos=2"),
+        ),
+    )
+    report = build_report(demo_out / "run", audits=[demo_out / "audits" / "privacy.json", extra])
+    page = report.html()
+    assert "robustness audit (1 findings" in page and "typo_flip" in page and "0.125" in page
+    assert "No fairness audit was supplied" in page
+    assert any("No fairness audit" in x for x in report.content["limitations"])
+    not_run = _guard("report", str(demo_out / "data"), "--out", str(tmp_path / "r"))
+    assert not_run.returncode == 4 and "not a guard federate run directory" in not_run.stderr
+    bad_audit = tmp_path / "bad.json"
+    bad_audit.write_text('{"schema_version": 99}', encoding="utf-8")
+    wrong = _guard("report", str(demo_out / "run"), "--out", str(tmp_path / "r"), "--audits", str(bad_audit))
+    assert wrong.returncode == 3 and str(bad_audit) in wrong.stderr
+    assert not (tmp_path / "r" / "report.html").exists()

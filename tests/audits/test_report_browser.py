@@ -33,7 +33,9 @@ ARGS = [
 pytestmark = pytest.mark.slow
 
 
-def _browser_or_skip() -> None:
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The browser, checked before the (slower) demo run is asked for."""
     missing = []
     if not CHROMIUM.is_file() and shutil.which(str(CHROMIUM)) is None:
         missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
@@ -42,15 +44,14 @@ def _browser_or_skip() -> None:
     except ImportError:
         missing.append("the playwright package (pip install -e '.[test]')")
     if not missing:
-        return
+        return CHROMIUM
     message = "no browser for the report test: " + ", ".join(missing)
     if os.environ.get("GUARD_REQUIRE_BROWSER") == "1":
         pytest.fail(message)
     pytest.skip(message)
 
 
-def test_report_renders_offline_in_headless_chromium(demo_out):  # noqa: F811
-    _browser_or_skip()
+def test_report_renders_offline_in_headless_chromium(chromium, demo_out):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     page_file = (demo_out / "report" / "report.html").resolve()
@@ -59,7 +60,7 @@ def test_report_renders_offline_in_headless_chromium(demo_out):  # noqa: F811
     failed: list[str] = []
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("request", lambda r: requests.append(r.url))

@@ -983,6 +983,7 @@ def _fig_gap_tokens(gaps: Sequence[Mapping[str, Any]]) -> bytes:
             color=[_COLORS[1] if i["gap"] > 0 else _COLORS[0] for i in items],
         )
         ax.axvline(0, color="black", lw=0.6)
+        ax.locator_params(axis="x", nbins=4)
         ax.set_title(f"{g['feature']}: {g['high_group']} vs {g['low_group']} ({g['class']})", fontsize=8)
         ax.set_xlabel("contribution to the logit gap")
     fig.suptitle("Tokens that carry the gap between groups", fontsize=9)

@@ -21,12 +21,12 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from audits._models import torch_threads
 from audits.check import CheckOutcome, evaluate, load_release_policy
 from audits.findings import AuditReport
 from audits.report import RESIDUAL_KIND
@@ -213,18 +213,6 @@ class _Clock:
         self.progress(stage, "skip", reason)
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _available_audits() -> dict[str, Callable[..., AuditReport]]:
     import importlib
 
@@ -369,7 +357,7 @@ def run_demo(
     # The audits train and score small models in this process. With torch's default of one
     # thread per core, a busy 2-core machine thrashes: the LiRA reference models trained
     # 35x slower on two threads than on one (542 s against 16 s, same result).
-    with _one_torch_thread():
+    with torch_threads(1):
         audit("privacy", privacy)
         if sensitive:
             audit("fairness", fairness)

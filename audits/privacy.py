@@ -480,6 +480,10 @@ def run_privacy_audit(
     unknown = set(options.checks) - set(PrivacyAuditOptions().checks)
     if unknown:
         raise AuditError(f"unknown privacy check(s) {sorted(unknown)}; known: {sorted(PrivacyAuditOptions().checks)}")
+    if options.references < 0 or options.references % 2:
+        raise AuditError(
+            f"references must be an even number (each record is IN for half of them), or 0 to skip; got {options.references}"
+        )
     if len(target.members) < 4 or len(target.non_members) < 4:
         raise AuditError(
             f"{target.subject.get('run_dir') or target.subject.get('model_dir')}: needs at least 4 members and 4 "

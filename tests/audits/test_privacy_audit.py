@@ -294,3 +294,14 @@ def test_options_reject_an_unknown_check(split, tmp_path) -> None:
             holdout=holdout,
             options=replace(FAST, checks=("membership", "telepathy")),
         )
+
+
+def test_an_odd_number_of_reference_models_is_refused(split, tmp_path) -> None:
+    train, holdout, rows = split
+    with pytest.raises(AuditError, match="even number"):
+        run_privacy_audit(
+            model_dir=_classifier(tmp_path / "m", rows, 0),
+            train=train,
+            holdout=holdout,
+            options=replace(FAST, references=1),
+        )

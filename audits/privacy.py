@@ -29,7 +29,7 @@ import numpy as np
 
 from audits.exposure import canary_exposures
 from audits.extraction import extract, sample
-from audits.findings import AuditError, AuditFinding, AuditReport, audit_versions, register_audit
+from audits.findings import AuditError, AuditFinding, AuditReport, Severity, audit_versions, register_audit
 from audits.membership import (
     FPR_LEVELS,
     AttackResult,
@@ -153,37 +153,19 @@ def _target_noise(target: Target) -> float:
 
 def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFinding]]:
     ledger = target.ledger
+
+    def no_claim(dp_enabled: bool | None, message: str, severity: Severity) -> list[AuditFinding]:
+        evidence = {"dp_enabled": dp_enabled}
+        return [
+            AuditFinding(
+                AUDIT, "claimed_epsilon", "epsilon", None, evidence=evidence, severity=severity, message=message
+            )
+        ]
+
     if ledger is None:
-        return (
-            None,
-            None,
-            [
-                AuditFinding(
-                    AUDIT,
-                    "claimed_epsilon",
-                    "epsilon",
-                    None,
-                    evidence={"dp_enabled": None},
-                    message="no privacy ledger: no claim to check (model audited from files)",
-                )
-            ],
-        )
+        return None, None, no_claim(None, "no privacy ledger: no claim to check (model audited from files)", "info")
     if not ledger.dp_enabled or not ledger.clients:
-        return (
-            None,
-            None,
-            [
-                AuditFinding(
-                    AUDIT,
-                    "claimed_epsilon",
-                    "epsilon",
-                    None,
-                    evidence={"dp_enabled": bool(ledger.dp_enabled)},
-                    severity="warning",
-                    message=ledger.statement(),
-                )
-            ],
-        )
+        return None, None, no_claim(bool(ledger.dp_enabled), ledger.statement(), "warning")
     worst = max(ledger.clients, key=lambda c: c.epsilon)
     evidence = {
         "dp_enabled": True,

@@ -98,7 +98,7 @@ def main() -> None:
                 "--out",
                 str(lira),
             )
-        if k:
+        if lira.is_file():  # also one made earlier with another K
             rows += [
                 f
                 for f in json.loads(lira.read_text(encoding="utf-8"))["findings"]

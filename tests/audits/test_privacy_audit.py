@@ -305,3 +305,42 @@ def test_an_odd_number_of_reference_models_is_refused(split, tmp_path) -> None:
             holdout=holdout,
             options=replace(FAST, references=1),
         )
+
+
+def test_a_local_hugging_face_causal_lm_is_audited_with_extraction(split, tmp_path) -> None:
+    """`--model` with a Hugging Face checkpoint folder (a tiny GPT-2 made here, offline)."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from federated.models import minilm_path
+
+    train, holdout, _ = split
+    folder = tmp_path / "hf-gpt2"
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=1, n_head=2)
+    ).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    out = tmp_path / "f.json"
+    r = _guard(
+        "audit",
+        "privacy",
+        "--model",
+        str(folder),
+        "--task",
+        "causal_lm",
+        "--train",
+        str(train),
+        "--holdout",
+        str(holdout),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = AuditReport.read(out)
+    assert report.subject["model"] == "hf" and report.subject["task"] == "causal_lm"
+    assert report.find("extraction", "exact_suffix_rate")[0].evidence["records"] > 0
+    assert "extraction" not in report.skipped
+    auc = report.find("membership_loss", "auc")[0]
+    assert auc.evidence["ci95"][0] < 0.5 < auc.evidence["ci95"][1]  # an untrained model: chance

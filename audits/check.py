@@ -23,7 +23,6 @@ a gate must not pass because a check did not run.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from guard.core.errors import GuardError, InputError, PolicyError
-from guard.core.files import read_toml
+from guard.core.files import read_json, read_toml
 
 REPORT_KIND = "guard.release_report"
 REPORT_SCHEMA_VERSION = 1
@@ -181,12 +180,7 @@ def load_release_policy(path: str | Path) -> ReleasePolicy:
 def read_report_json(path: str | Path) -> dict[str, Any]:
     """A report.json written by `guard report`, checked for kind and schema version."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise InputError("report file not found", path=str(path)) from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not JSON ({e})", path=str(path)) from e
+    data = read_json(path, what="report file")
     if not isinstance(data, dict) or data.get("kind") != REPORT_KIND:
         raise InputError(f"not a guard release report (expected kind {REPORT_KIND!r})", path=str(path))
     if data.get("schema_version") != REPORT_SCHEMA_VERSION:

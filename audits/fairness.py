@@ -31,6 +31,7 @@ import numpy as np
 
 from audits.findings import AuditError, AuditFinding, AuditReport, audit_versions, register_audit
 from guard.core.errors import InputError
+from guard.core.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -628,14 +629,8 @@ def run_fairness_audit(
 
 
 def _sha256(path: str) -> str | None:
-    import hashlib
-
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(path)
     except OSError:
         return None
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from guard.core.errors import GuardError, InputError
-from guard.core.files import package_versions
+from guard.core.files import package_versions, read_json
 from guard.core.io import write_text_atomic
 
 SCHEMA_VERSION = 1
@@ -154,14 +154,7 @@ class AuditReport:
 
     @classmethod
     def read(cls, path: str | Path) -> AuditReport:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise InputError("findings file not found", path=str(path)) from e
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"not JSON ({e})", path=str(path)) from e
-        return cls.from_json(data, source=str(path))
+        return cls.from_json(read_json(path, what="findings file"), source=str(path))
 
 
 def audit_versions() -> dict[str, str]:

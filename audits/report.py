@@ -28,7 +28,7 @@ from typing import Any
 from audits.check import REPORT_KIND, REPORT_SCHEMA_VERSION, CheckOutcome, ReleasePolicy, evaluate
 from audits.findings import AuditError, AuditFinding, AuditReport
 from guard.core.errors import InputError, OutputError
-from guard.core.files import package_versions
+from guard.core.files import package_versions, read_json
 from guard.core.io import write_text_atomic
 
 SECTIONS = ("summary", "data", "training", "privacy", "fairness", "explanations", "limitations", "checks", "findings")
@@ -85,16 +85,6 @@ def _refuse_secrets(name: str, text: str, secrets: Sequence[str]) -> None:
 
 
 # -- reading inputs -------------------------------------------------------------------
-
-
-def _read_json(path: str | Path, what: str) -> Any:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise InputError(f"{what} not found", path=str(path)) from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{what} is not JSON ({e})", path=str(path)) from e
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -177,13 +167,14 @@ def build_report(
     `policy`, its checks are judged and shown; `guard check` judges the
     written report.json the same way.
     """
+    from federated.data import canaries_from_json
     from federated.rundir import RunDir
 
     run = RunDir(run_dir)
     config = run.load_config()
     if not run.clients_file.is_file():
         raise InputError("not a complete guard federate run directory (no clients.json)", path=str(run.path))
-    clients_info = _read_json(run.clients_file, "clients.json")
+    clients_info = read_json(run.clients_file, what="clients.json")
     ledger = run.read_ledger()
     state = run.read_state()
     rows = _read_jsonl(run.metrics_file)
@@ -191,20 +182,20 @@ def build_report(
     secrets: tuple[str, ...] = ()
     canary_summary: dict[str, Any] = {"inserted": 0, "references": 0, "repeats": []}
     if run.canaries_file.is_file():
-        canaries = _read_json(run.canaries_file, "canaries.json").get("canaries", [])
-        secrets = tuple(str(c["secret"]) for c in canaries if c.get("secret"))
-        inserted = [c for c in canaries if c.get("client_id")]
+        canaries = canaries_from_json(read_json(run.canaries_file, what="canaries.json"))
+        secrets = tuple(c.secret for c in canaries if c.secret)
+        inserted = [c for c in canaries if c.inserted]
         canary_summary = {
             "inserted": len(inserted),
             "references": len(canaries) - len(inserted),
-            "repeats": sorted({int(c["repeats"]) for c in inserted}),
-            "clients": sorted({str(c["client_id"]) for c in inserted}),
+            "repeats": sorted({c.repeats for c in inserted}),
+            "clients": sorted({str(c.client_id) for c in inserted}),
         }
     model_meta = {}
     meta_file = run.model_dir / "guard_model.json"
     if meta_file.is_file():
-        model_meta = _read_json(meta_file, "guard_model.json")
-    run_versions = _read_json(run.config_file, "config.json").get("versions", {})
+        model_meta = read_json(meta_file, what="guard_model.json")
+    run_versions = read_json(run.config_file, what="config.json").get("versions", {})  # load_config drops them
 
     data = _data_section(scrub_report, dedup_report, scan_report)
     training = _training_section(config, clients_info, state, rows, failures, canary_summary)
@@ -228,7 +219,7 @@ def build_report(
             "task": str(config.data.task),
             "labels": list(clients_info.get("labels", [])),
             "params": {k: v for k, v in (model_meta.get("params") or config.model.params).items() if _plain(v)},
-            "config_hash": _read_json(run.config_file, "config.json").get("config_hash"),
+            "config_hash": config.config_hash(),  # load_config checked it against the recorded one
             "finished": state.finished,
         },
         "data": data,
@@ -270,11 +261,11 @@ def _clean(obj: Any) -> Any:
 def _data_section(scrub: str | Path | None, dedup: str | Path | None, scan: str | Path | None) -> dict[str, Any]:
     out: dict[str, Any] = {"scrub": None, "dedup": None, "residual": None}
     if scrub is not None:
-        out["scrub"] = _scrub_summary(_read_json(scrub, "scrub report"), str(scrub))
+        out["scrub"] = _scrub_summary(read_json(scrub, what="scrub report"), str(scrub))
     if dedup is not None:
-        out["dedup"] = _dedup_summary(_read_json(dedup, "dedup report"), str(dedup))
+        out["dedup"] = _dedup_summary(read_json(dedup, what="dedup report"), str(dedup))
     if scan is not None:
-        out["residual"] = _residual_summary(_read_json(scan, "scan report"), str(scan))
+        out["residual"] = _residual_summary(read_json(scan, what="scan report"), str(scan))
     return out
 
 

@@ -5,7 +5,6 @@ model folder and two data files."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -14,6 +13,7 @@ from typing import Any
 
 from audits.findings import AuditError
 from guard.core.errors import GuardError, InputError
+from guard.core.files import file_sha256
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,6 @@ class Target:
     @property
     def task(self) -> str:
         return str(getattr(self.bundle.task, "value", self.bundle.task))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_run_target(run_dir: str | Path) -> Target:
@@ -83,7 +75,7 @@ def load_run_target(run_dir: str | Path) -> Target:
         "rounds_done": state.last_round,
         "finished": state.finished,
         "corpus": corpus.name,
-        "corpus_sha256": _sha256(corpus) if corpus.is_file() else None,
+        "corpus_sha256": file_sha256(corpus) if corpus.is_file() else None,
         "members": len(members),
         "non_members": len(non_members),
         "canaries": len(canaries),
@@ -185,9 +177,9 @@ def load_model_target(
         "model": bundle.name,
         "task": str(getattr(bundle.task, "value", bundle.task)),
         "train": Path(train).name,
-        "train_sha256": _sha256(Path(train)),
+        "train_sha256": file_sha256(Path(train)),
         "holdout": Path(holdout).name,
-        "holdout_sha256": _sha256(Path(holdout)),
+        "holdout_sha256": file_sha256(Path(holdout)),
         "members": len(members),
         "non_members": len(non_members),
         "canaries": 0,

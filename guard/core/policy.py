@@ -5,9 +5,10 @@ checked against the registries in `guard.deid` (this module knows neither).
 
     [detect]
     entities = ["PERSON", "EMAIL_ADDRESS"]   # default: every supported entity
-    default_threshold = 0.4
+    default_threshold = 0.0                  # Presidio's default: act on every detection
     allow_list = ["Dr. Seuss"]               # values never treated as PII
-    phone_regions = ["DE", "FR"]             # more national phone formats (ISO 3166 codes)
+    phone_regions = ["FI", "DK"]             # bare digit runs read as these regions' numbers too
+    precision_rules = ["not_a_calendar_date"]  # default: all (guard.deid.precision); [] keeps every Presidio span
     [detect.thresholds]
     PERSON = 0.5
 
@@ -41,11 +42,13 @@ from guard.core.errors import PolicyError
 from guard.core.files import read_toml
 from guard.core.keys import DEFAULT_KEY_ENV
 
-DEFAULT_THRESHOLD = 0.4
-# Regions whose national phone formats libphonenumber (Presidio's PhoneRecognizer)
-# should match. guard's own recognizer already covers NANP, UK and +country-code
-# numbers, so by default libphonenumber does not run (it costs ~0.45 ms a document
-# per region group); name e.g. ["DE", "FR"] for other national formats.
+# Presidio's own default: every detection of every recognizer is acted on. guard is
+# recall-first (it must find at least what plain Presidio finds); a policy may raise
+# the threshold per entity, knowingly trading recall for precision.
+DEFAULT_THRESHOLD = 0.0
+# Regions, beyond Presidio's eight, whose numbers are recognised even as a bare run of
+# digits with no phone word near it. Numbers of every region are recognised anyway when
+# written like phone numbers (guard.deid.phones).
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ()
 
 
@@ -76,6 +79,7 @@ class Policy:
     thresholds: dict[str, float] = field(default_factory=dict)
     allow_list: tuple[str, ...] = ()
     phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
+    precision_rules: tuple[str, ...] | None = None  # None: every registered rule
     recognizers: tuple[RecognizerSpec, ...] = ()
     operators: dict[str, OperatorSpec] = field(default_factory=dict)
     default_operator: OperatorSpec = field(default_factory=lambda: OperatorSpec("tag"))
@@ -100,7 +104,7 @@ class Policy:
 
 
 _TOP_KEYS = {"detect", "recognizers", "operators", "keys"}
-_DETECT_KEYS = {"entities", "default_threshold", "thresholds", "allow_list", "phone_regions"}
+_DETECT_KEYS = {"entities", "default_threshold", "thresholds", "allow_list", "phone_regions", "precision_rules"}
 _RECOGNIZER_KEYS = {"name", "entity", "patterns", "terms", "score", "context"}
 
 
@@ -186,6 +190,11 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
         allow_list=_str_list(source, "detect.allow_list", detect.get("allow_list", [])),
         phone_regions=_str_list(
             source, "detect.phone_regions", detect.get("phone_regions", list(DEFAULT_PHONE_REGIONS))
+        ),
+        precision_rules=(
+            _str_list(source, "detect.precision_rules", detect["precision_rules"])
+            if "precision_rules" in detect
+            else None
         ),
         recognizers=tuple(recognizers),
         operators=operators,

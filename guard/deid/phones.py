@@ -1,0 +1,171 @@
+"""Phone numbers of every region, found cheaply.
+
+Presidio's PhoneRecognizer runs libphonenumber's matcher over the whole text once per
+region (eight by default), which is why guard once ran it for no region at all. Here
+the text is scanned once with libphonenumber's own candidate pattern; only the few
+candidates are looked at, each in a window one character wider than itself:
+
+1. Presidio's regions (`PRESIDIO_REGIONS`, leniency VALID): the very matches Presidio's
+   recognizer returns, with its score, so guard is never below it (tested on every
+   evaluation set against Presidio's recognizer itself).
+2. Every other region libphonenumber knows: a candidate that is a valid number of some
+   region is a phone when it is written like one (grouped by spaces, dashes, dots or
+   parentheses, or with a + / 00 prefix) or a phone word stands near it ("tel", "fax",
+   "mob", "office", ...). A bare run of digits with no such word is left to step 1,
+   and dates, clock times, amounts and IP addresses are never phones.
+
+Validity is checked only for the regions whose number pattern fits the digits
+(a precompiled prefilter), so a candidate costs tens of microseconds, not the 20 to
+60 ms of trying all 245 regions.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneMetadata, PhoneNumberMatcher
+from phonenumbers.phonenumbermatcher import _PATTERN as _CANDIDATE
+from phonenumbers.phonenumbermatcher import _SECOND_NUMBER_START_PATTERN
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+PRESIDIO_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # Presidio's PhoneRecognizer default
+PRESIDIO_SCORE = 0.4
+ANY_REGION_SCORE = 0.6
+# Words that make a digit group a phone number when they stand just before it (any
+# language the evaluation sets or users wrote; matched on whole words, case-insensitive).
+_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:tel|tél|tlf|telf|teléfono|telefone|telefon|telefono|puh|puhelin|phone|ph|mob|mobile|mobil|"
+    r"móvil|cell|cellphone|handy|gsm|fax|office|work|home|direct|call|ring|text|sms|whatsapp|wa|zap|contact|"
+    r"reach|hotline|helpline|landline|number|no|nr|n[ºo°])\b|☎|📞)[\s.:#()\-/]*(?:\+?\d[\d\s]*)?$"
+)
+# Written like a phone number with no phone word near it: an area code in parentheses,
+# a trunk 0 followed by groups, or four or more groups of two to four digits
+# ("60 12 34 56"). Product codes and references ("100-2245-03", "2024-11873") are not.
+_WRITTEN_AS_PHONE = re.compile(
+    r"^(?:\(\d{1,5}\)[\s.-]?\d{2,}(?:[\s.-]\d{2,})*"
+    r"|0\d{1,4}(?:[\s.-]\d{2,5}){1,4}"
+    r"|\d{2,4}(?:([\s.-])\d{2,4})(?:\1\d{2,4}){2,})$"
+)
+_DATE = re.compile(
+    r"^(?:(?:19|20)\d\d[\s./-](?:0?[1-9]|1[0-2])[\s./-](?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[\s./-](?:0?[1-9]|1[0-2])[\s./-](?:(?:19|20)?\d\d)"
+    r"|(?:0?[1-9]|1[0-2])[\s./-](?:0?[1-9]|[12]\d|3[01])[\s./-](?:(?:19|20)?\d\d))$"
+)
+_YEAR_RANGE = re.compile(r"^(?:19|20)\d\d\s?[-–/]\s?(?:(?:19|20)?\d\d)$")
+_IP = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_MONEY_BEFORE = re.compile(r"[$€£¥₹₽₩₺]\s?$|\b(?:USD|EUR|GBP|CHF|SEK|NOK|DKK|PLN|CZK|HUF|INR|JPY|R\$|Rs\.?)\s?$")
+_UNIT_AFTER = re.compile(r"^\s?(?:%|‰|°|mg|kg|km|g\b|ml|mm|cm|m²|sq|EUR|USD|€|\$)", re.I)
+
+
+@functools.cache
+def _region_patterns() -> tuple[tuple[str, re.Pattern[str], tuple[int, ...], str], ...]:
+    """(region, national number pattern, possible lengths, national prefix) for every region."""
+    out = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        md = PhoneMetadata.metadata_for_region(region)
+        desc = md.general_desc if md else None
+        if desc is None or not desc.national_number_pattern:
+            continue
+        lengths = tuple(desc.possible_length or ())
+        out.append((region, re.compile(desc.national_number_pattern), lengths, md.national_prefix or ""))
+    return tuple(out)
+
+
+def valid_regions(number: str) -> list[str]:
+    """Regions in which `number` (national or international format) is a valid phone number."""
+    digits = re.sub(r"\D", "", number)
+    if number.lstrip().startswith(("+", "00")):
+        intl = "+" + (digits[2:] if number.lstrip().startswith("00") else digits)
+        try:
+            parsed = phonenumbers.parse(intl, None)
+        except phonenumbers.NumberParseException:
+            return []
+        region = phonenumbers.region_code_for_number(parsed)
+        return [region] if region and phonenumbers.is_valid_number(parsed) else []
+    out = []
+    for region, pattern, lengths, prefix in _region_patterns():
+        national = digits[len(prefix) :] if prefix and digits.startswith(prefix) else digits
+        if (lengths and len(national) not in lengths) or not pattern.fullmatch(national):
+            continue
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number_for_region(parsed, region):
+            out.append(region)
+    return out
+
+
+class FastPhoneRecognizer(EntityRecognizer):
+    """PHONE_NUMBER: Presidio's regional matches plus valid numbers of any region written
+    like phone numbers. Registered under Presidio's name, which it replaces."""
+
+    def __init__(self, *, regions: tuple[str, ...] = PRESIDIO_REGIONS, any_region: bool = True) -> None:
+        self.regions = regions
+        self.any_region = any_region
+        super().__init__(
+            supported_entities=["PHONE_NUMBER"],
+            name="PhoneRecognizer",
+            context=["phone", "number", "telephone", "cell", "cellphone", "mobile", "call"],
+        )
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if entities and "PHONE_NUMBER" not in entities:
+            return []
+        out: list[RecognizerResult] = []
+        seen: set[tuple[int, int]] = set()
+        index = 0
+        while (cand := _CANDIDATE.search(text, index)) is not None:
+            # libphonenumber's own walk: trim at a second number's start, go on after it
+            s = cand.start()
+            value = cand.group()
+            second = _SECOND_NUMBER_START_PATTERN.search(value)
+            e = s + (second.start() if second else len(value))
+            index = max(e, s + 1)
+            lo = max(0, s - 1)
+            window = text[lo : e + 1]
+            found = False
+            for region in self.regions:
+                for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID):
+                    span = (lo + m.start, lo + m.end)
+                    found = True
+                    if span not in seen:
+                        seen.add(span)
+                        out.append(self._result(*span, PRESIDIO_SCORE, f"libphonenumber:{region}"))
+            if not found and self.any_region and sum(c.isdigit() for c in text[s:e]) >= 7:
+                span = self._any_region(text, s, e)
+                if span and span not in seen:
+                    seen.add(span)
+                    out.append(self._result(*span, ANY_REGION_SCORE, "libphonenumber:any_region"))
+        return out
+
+    def _any_region(self, text: str, s: int, e: int) -> tuple[int, int] | None:
+        value = text[s:e].rstrip(" -./")
+        e = s + len(value)
+        core = value.strip("()[] ")
+        digits = sum(c.isdigit() for c in value)
+        if not 7 <= digits <= 15 or _DATE.match(core) or _YEAR_RANGE.match(core) or _IP.match(core):
+            return None
+        before, after = text[max(0, s - 40) : s], text[e : e + 6]
+        if _MONEY_BEFORE.search(before) or _UNIT_AFTER.match(after) or (e < len(text) and text[e].isalnum()):
+            return None
+        context = _CONTEXT.search(before) is not None
+        if not (context or value.startswith(("+", "00")) or _WRITTEN_AS_PHONE.match(value)):
+            return None
+        return (s, e) if valid_regions(value) else None
+
+    def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
+        from guard.deid.recognizers import make_result
+
+        return make_result(self, "PHONE_NUMBER", start, end, score, rule)
+
+
+__all__ = ["PRESIDIO_REGIONS", "FastPhoneRecognizer", "valid_regions"]

@@ -1,0 +1,333 @@
+"""The international address and postal-code recognizers (guard.deid.addresses).
+
+Every address here is invented and written the way the country's post office asks for
+it (number before or after the street, unit and floor conventions, postcode before or
+after the town). A case passes when every word of the address is covered by the spans
+of the two recognizers together, so no part of it would be left in the clear.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from guard.deid.addresses import find_addresses, postal_code, street_address
+
+# country -> addresses on one line, as written in running text or a form
+ONE_LINE: dict[str, list[str]] = {
+    "united_states": [
+        "2217 Birchwood Drive, Apt 5C, Columbus, OH 43215",
+        "418 W 23rd St Suite 210, Austin, TX 78705",
+        "PSC 3421, Box 118, APO AE 09021",
+        "Unit 2205 Box 77, DPO AP 96520",
+        "P.O. Box 9914, Boise, ID 83707",
+    ],
+    "united_kingdom": ["Flat 2, 14 Ashgrove Road, Leeds LS6 3HD", "9 Kingsmead Close, Norwich NR5 8BU"],
+    "canada": ["88 Queen St W, Unit 1204, Toronto ON M5H 2N2", "350 rue Sainte-Catherine Ouest, Montréal QC H3B 1A7"],
+    "ireland": ["Apartment 6, 22 Grattan Street, Cork T12 X8RY"],
+    "australia": ["Unit 4, 17 Banksia Avenue, Brunswick VIC 3056", "PO Box 812, Darwin NT 0801"],
+    "new_zealand": ["46 Kauri Road, RD 3, Whangarei 0173"],
+    "south_africa": ["14 Protea Street, Rondebosch, Cape Town 7700"],
+    "france": ["8 rue des Lilas, 69003 Lyon", "24 bis avenue de la République, 33000 Bordeaux"],
+    "belgium": ["Rue du Marché 21 bte 4, 4000 Liège", "Veldstraat 78 bus 2, 9000 Gent"],
+    "germany": ["Lindenstraße 42, 10969 Berlin", "Postfach 3120, 70176 Stuttgart", "Am Sonnenhang 5, 79100 Freiburg"],
+    "austria": ["Herrengasse 9, Stiege 2, Top 5, 8010 Graz", "Ungargasse 14/3/12, 1030 Wien"],
+    "switzerland": ["Seefeldstrasse 88, CH-8008 Zürich", "Rue du Rhône 14, 1204 Genève"],
+    "netherlands": ["Stationsweg 12, 2312 AV Leiden", "Postbus 4410, 3006 AK Rotterdam"],
+    "denmark": ["Østerbrogade 45, 2. th., 2100 København Ø", "Vestergade 9, 8000 Aarhus C"],
+    "norway": ["Thorvald Meyers gate 34, 0555 Oslo", "Storgata 12, 9008 Tromsø"],
+    "sweden": ["Sveavägen 44, lgh 1102, 113 59 Stockholm", "Linnégatan 7, 413 04 Göteborg"],
+    "finland": ["Hämeenkatu 18 B 24, 33200 Tampere", "Koivukuja 3 as. 4, 90500 Oulu"],
+    "iceland": ["Skólavörðustígur 21, 101 Reykjavík", "Hafnarstræti 5, 600 Akureyri"],
+    "estonia": ["Pärnu mnt 22-5, 10141 Tallinn", "Riia tn 14, 51010 Tartu"],
+    "latvia": ["Elizabetes iela 21-7, Rīga, LV-1010", "Krišjāņa Valdemāra iela 5, LV-1010 Rīga"],
+    "lithuania": ["Konstitucijos pr. 7-31, LT-09308 Vilnius", "Laisvės al. 53, LT-44309 Kaunas"],
+    "poland": ["ul. Piotrkowska 104/12, 90-004 Łódź", "al. Jana Pawła II 27 m. 8, 00-867 Warszawa"],
+    "czechia": ["náměstí Míru 9, 120 00 Praha 2", "třída Kpt. Jaroše 12, 602 00 Brno"],
+    "hungary": ["Andrássy út 60, 1062 Budapest", "Kossuth Lajos utca 7. 2. em. 3., 6720 Szeged"],
+    "romania": [
+        "Bd. Unirii nr. 15, bl. 7, sc. A, et. 3, ap. 12, 030833 București",
+        "Strada Republicii 44, 400015 Cluj-Napoca",
+    ],
+    "greece": ["Οδός Αιόλου 32, 105 51 Αθήνα", "Λεωφόρος Νίκης 14, 546 22 Θεσσαλονίκη", "Πατησίων 76, 104 34 Αθήνα"],
+    "russia": ["ул. Большая Садовая, д. 10, кв. 50, Москва, 123001", "Невский проспект, д. 48, Санкт-Петербург, 191011"],
+    "ukraine": ["вул. Шевченка, 12, кв. 7, Львів, 79005"],
+    "turkey": ["İstiklal Caddesi No: 45 D: 3, 34433 Beyoğlu/İstanbul", "Gül Sokak No:7 Kat:2, 06690 Çankaya/Ankara"],
+    "spain": [
+        "Calle de Serrano 41, 3º izda., 28001 Madrid",
+        "Avda. Diagonal 640, 08017 Barcelona",
+        "Apartado de Correos 1045, 46080 Valencia",
+    ],
+    "portugal": ["Rua Garrett 19, 1.º Dto, 1200-203 Lisboa", "Travessa da Boa Hora 6, r/c, 1200-066 Lisboa"],
+    "italy": ["Via dei Mille 23, 80121 Napoli NA", "Piazza San Marco 1, 30124 Venezia"],
+    "brazil": [
+        "Rua das Flores, 245 - Apto 31, Curitiba - PR, 80020-090",
+        "Caixa Postal 2231, 70040-970 Brasília - DF",
+    ],
+    "mexico": ["Calle Madero 32, Int. 4, Col. Centro, 06000 Ciudad de México, CDMX"],
+    "argentina": ["Av. Santa Fe 1860, piso 5, depto. A, C1123AAN Buenos Aires"],
+    "colombia": ["Carrera 7 # 32-16, Apto 502, Bogotá", "Calle 10 # 42-28, Medellín"],
+    "chile": ["Av. Providencia 1208, depto 34, Providencia, Santiago"],
+    "india": ["House No. 221, Sector 15, Chandigarh 160015", "Flat 302, 12th Cross, Indiranagar, Bengaluru 560038"],
+    "japan": ["3-7-1 Kita-Aoyama, Minato-ku, Tokyo 107-0061", "〒150-0002 東京都渋谷区渋谷2丁目21-1"],
+    "south_korea": ["27 Sejong-daero, Jung-gu, Seoul 04519", "서울특별시 종로구 세종대로 175"],
+    "indonesia": ["Jl. Gatot Subroto No. 42, Jakarta Selatan 12930", "Jalan Malioboro No. 15, Yogyakarta 55213"],
+    "malaysia": ["No. 8, Jalan Bukit Bintang, 55100 Kuala Lumpur"],
+    "singapore": ["Blk 123 Ang Mo Kio Avenue 6, #05-234, Singapore 560123"],
+    "philippines": ["Unit 1502, 88 Ayala Avenue, Makati City 1226"],
+    "thailand": ["55/7 Moo 3, Soi Ari 4, Phaya Thai, Bangkok 10400"],
+    "vietnam": ["Số 18, đường Lý Thường Kiệt, Quận Hoàn Kiếm, Hà Nội"],
+}
+
+# country -> an address over several lines, as on an envelope (the name line is not part of it)
+MULTI_LINE: dict[str, str] = {
+    "united_states": "418 Willow Bend Rd\nSuite 210\nAustin, TX 78704\nUSA",
+    "united_states_military": "PSC 1187, Box 42\nAPO AP 96338",
+    "united_kingdom": "27 Holloway Lane\nClifton\nBristol\nBS8 4RT",
+    "france": "Bât. B, Esc. 1\n24 avenue de la République\n33000 Bordeaux",
+    "germany": "Schillerweg 7\n04105 Leipzig",
+    "netherlands": "Prinsengracht 311-2\n1016 GW Amsterdam",
+    "finland": "Mannerheimintie 12 A 5\n00100 Helsinki\nFINLAND",
+    "portugal": "Avenida dos Aliados 107\n4000-066 Porto\nPortugal",
+    "brazil": "Rua Augusta, 1508\nApto 72\nSão Paulo - SP\n01304-001",
+    "spain": "C/ Mayor, 18, 2º B\n28013 Madrid",
+    "greece": "Ερμού 40\n105 63 Αθήνα",
+    "russia": "ул. Ленина, д. 24, кв. 3\nЕкатеринбург\n620014",
+    "japan": "3-7-1 Kita-Aoyama\nMinato-ku, Tokyo 107-0061\nJAPAN",
+    "new_zealand": "221 Matai Road\nRD 1\nTe Awamutu 3879",
+}
+
+# country -> how the address turns up in lower-case chat
+CHAT: dict[str, tuple[str, str]] = {
+    "united_states": ("meet me at 45 elm st after work", "45 elm st"),
+    "finland": ("olen kotona, 12 kirkkokatu, tuu käymään", "12 kirkkokatu"),
+    "iceland": ("við erum á hverfisgata 42 í kvöld", "hverfisgata 42"),
+    "germany": ("bin in der goethestr. 12 hinterhaus", "goethestr. 12"),
+    "portugal": ("estou na rua do carmo 86 agora", "rua do carmo 86"),
+    "spain": ("quedamos en calle toledo 42 a las 8", "calle toledo 42"),
+    "netherlands": ("we zitten op kerkstraat 12, kom je?", "kerkstraat 12"),
+    "hungary": ("a váci utca 20 előtt várok", "váci utca 20"),
+}
+
+# Text with numbers next to capitalised words that is no address.
+NOT_ADDRESSES = {
+    "date": "The hearing is on 12 March 2024 at 10:00 in the main hall.",
+    "date_us": "Signed on October 9, 1990 and filed on May 20, 2019.",
+    "amount": "The total was 1250 EUR and the deposit 3 950 000 kr.",
+    "duration": "It took 45 minutes to drive there and 2 hours to park.",
+    "version": "Upgrade Route Planner to version 2.14 before Friday.",
+    "suite_of_software": "Suite 200 of the software passed all checks.",
+    "year_before_town": "In 1990 Paris was a different city.",
+    "year_after_town": "Paris 2024 was a great summer.",
+    "room_alone": "Room 214 is on the left.",
+    "floor_in_prose": "We shipped 3 boxes on the second floor.",
+    "dose": "Take 500 mg twice a day for 10 days.",
+    "invoice": "Invoice 48213 is overdue.",
+    "order": "Order 12345 left the warehouse via DHL 2 days ago.",
+    "product_code": "Product code HT-24-250, batch 2304-118, best before 2026.",
+    "employee_id": "Employee ID E-20417 starts on Monday.",
+    "street_word_alone": "He walked down the street for 20 minutes and crossed the road.",
+    "street_name_in_prose": "The Main Street festival draws 30000 visitors every year.",
+    "chat_blocks": "i walked 5 blocks down the road and took 2 hours on the highway",
+    "chapter": "Chapter 12 covers the history of Rome.",
+    "phone": "Call me on 0905-447-1862 or +44 20 7946 0958.",
+    "power": "Drill model TP-750, 750 W, 2 year warranty.",
+    "map_sheet": "Map 1:25'000, Blatt 1229.",
+    "dutch_function": "In dienst sinds 2010   Functie: adviseur",
+    "email_label": "Email address: 12 messages unread",
+}
+
+
+def _covered(text: str, value: str) -> list[str]:
+    """The words of `value` (first occurrence in `text`) that no span covers."""
+    start = text.index(value)
+    spans = [(f.start, f.end) for f in find_addresses(text)]
+    return [
+        m.group()
+        for m in re.finditer(r"\w+", value)
+        if not any(s <= start + m.start() and start + m.end() <= e for s, e in spans)
+    ]
+
+
+def _cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(country, value) for country, values in table.items() for value in values]
+
+
+def _ids(table: dict[str, list[str]]) -> list[str]:
+    return [f"{country}-{i}" for country, values in table.items() for i in range(len(values))]
+
+
+def test_covers_at_least_25_countries() -> None:
+    countries = set(ONE_LINE) | set(MULTI_LINE) | set(CHAT)
+    assert len(countries) >= 25
+
+
+@pytest.mark.parametrize(("country", "address"), _cases(ONE_LINE), ids=_ids(ONE_LINE))
+def test_one_line_address_in_a_sentence_is_covered_whole(country: str, address: str) -> None:
+    text = f"Please send the signed copy to {address}. Thank you."
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize(("country", "address"), _cases(ONE_LINE), ids=_ids(ONE_LINE))
+def test_one_line_address_in_a_form_field_is_covered_whole(country: str, address: str) -> None:
+    text = f"Name: Alex Doe\nAddress: {address}\nPhone: 555 0100"
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize("country", sorted(MULTI_LINE))
+def test_address_over_several_lines_is_covered_whole(country: str) -> None:
+    address = MULTI_LINE[country]
+    text = f"Deliver to:\nAlex Doe\n{address}\n\nThanks for your order."
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize("country", sorted(MULTI_LINE))
+def test_address_block_keeps_one_span_per_line(country: str) -> None:
+    text = f"Alex Doe\n{MULTI_LINE[country]}\n\nKind regards"
+    for f in find_addresses(text):
+        assert "\n" not in text[f.start : f.end]
+
+
+@pytest.mark.parametrize("country", sorted(CHAT))
+def test_lower_case_chat_address_is_covered(country: str) -> None:
+    text, address = CHAT[country]
+    assert _covered(text, address) == []
+
+
+def test_unit_line_on_its_own_joins_the_street_line() -> None:
+    text = "J. Roe\n77 Larkspur Court\nApt. 9B\nDenver, CO 80203"
+    assert _covered(text, "Apt. 9B") == []
+    assert _covered(text, "77 Larkspur Court") == []
+
+
+def test_unit_line_before_the_street_line_joins_it() -> None:
+    text = "Flat 3\n61 Mill Road\nCambridge CB1 2AD"
+    assert _covered(text, "Flat 3") == []
+
+
+def test_ship_name_line_joins_its_fpo_line() -> None:
+    text = "SN Pat Lee\nUSS Ronald Reagan (CVN 76)\nFPO AP 96616-1150"
+    assert _covered(text, "FPO AP 96616-1150") == []
+
+
+def test_address_field_covers_place_names_without_numbers() -> None:
+    text = "Address: Little Wittenham, Abingdon, Oxfordshire\nTel: 01235 000000"
+    assert _covered(text, "Little Wittenham, Abingdon, Oxfordshire") == []
+
+
+def test_address_field_value_stops_before_the_next_field() -> None:
+    text = "Address: 12 Elm Street, Dover   Phone: 555 0100"
+    for f in find_addresses(text):
+        assert "Phone" not in text[f.start : f.end]
+
+
+def test_address_phrase_covers_a_number_and_capitalised_name() -> None:
+    text = "She lives at 221B Baker and works nearby."
+    assert _covered(text, "221B Baker") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Postcode: SW1A 2AA", "SW1A 2AA"),
+        ("PLZ 80331", "80331"),
+        ("CEP: 01310-100", "01310-100"),
+        ("C.P. 44100", "44100"),
+        ("PIN 560038", "560038"),
+        ("Postinumero: 00100", "00100"),
+        ("ZIP code 30301-1234", "30301-1234"),
+    ],
+    ids=["uk_label", "germany_label", "brazil_label", "mexico_label", "india_label", "finland_label", "us_label"],
+)
+def test_labelled_postal_code_is_found(text: str, code: str) -> None:
+    codes = [text[f.start : f.end] for f in find_addresses(text) if f.entity == "POSTAL_CODE"]
+    assert code in codes
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Postinumero ja toimipaikka: 00180 Helsinki", "00180"),
+        ("Springfield, IL 62704", "62704"),
+        ("KALGOORLIE WA 6430", "6430"),
+        ("Portugal 1100-148", "1100-148"),
+        ("Torino, 10121", "10121"),
+        ("〒530-0001", "〒530-0001"),
+        ("Wohnort: 1010 Wien", "1010"),
+        ("Ottawa ON K1A 0B1", "K1A 0B1"),
+    ],
+    ids=["code_then_town", "us_region", "australia_region", "country_then_code", "town_comma_code", "japan_mark",
+         "code_then_town_in_field", "canada_region"],
+)
+def test_postal_code_next_to_a_town_or_region_is_found(text: str, code: str) -> None:
+    assert _covered(text, code) == []
+
+
+@pytest.mark.parametrize("case", sorted(NOT_ADDRESSES))
+def test_no_address_is_flagged_in_text_without_one(case: str) -> None:
+    text = NOT_ADDRESSES[case]
+    assert [(text[f.start : f.end], f.entity) for f in find_addresses(text)] == []
+
+
+def test_street_type_word_without_house_number_is_no_address() -> None:
+    for text in ("Turn left at the rue principale.", "The via is closed.", "Walk along Park Lane today."):
+        assert find_addresses(text) == []
+
+
+def test_scores_are_high_for_clear_shapes_and_lower_for_weak_ones() -> None:
+    clear = find_addresses("Kirkkokatu 14 B 22, 00170 Helsinki")
+    assert max(f.score for f in clear if f.entity == "STREET_ADDRESS") == pytest.approx(0.85)
+    weak = find_addresses("Ερμού 25, 105 63 Αθήνα")
+    assert 0.5 <= max(f.score for f in weak if f.entity == "STREET_ADDRESS") < 0.85
+
+
+def test_recognizers_split_the_two_entity_types() -> None:
+    text = "Lindenstraße 42, 10969 Berlin"
+    streets = street_address().analyze(text, [], None)
+    codes = postal_code().analyze(text, [], None)
+    assert {r.entity_type for r in streets} == {"STREET_ADDRESS"}
+    assert {r.entity_type for r in codes} == {"POSTAL_CODE"}
+    assert postal_code().analyze(text, ["STREET_ADDRESS"], None) == []
+
+
+# --- through the detector: the merged span covers the whole address --------------------------
+
+
+@pytest.fixture(scope="module")
+def detector():  # type: ignore[no-untyped-def]
+    from guard.core.policy import Policy
+    from guard.deid.detector import Detector
+
+    return Detector(Policy())
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Ship to: Hämeenkatu 18 B 24, 33200 Tampere, Finland.", "Hämeenkatu 18 B 24, 33200 Tampere"),
+        ("Our new office: Rua Garrett 19, 1.º Dto, 1200-203 Lisboa.", "Rua Garrett 19, 1.º Dto, 1200-203 Lisboa"),
+        ("Mail it to PSC 3421, Box 118, APO AE 09021 by Friday.", "PSC 3421, Box 118, APO AE 09021"),
+    ],
+    ids=["finland", "portugal", "us_military"],
+)
+def test_detector_span_covers_the_whole_one_line_address(detector, text: str, address: str) -> None:  # type: ignore[no-untyped-def]
+    start = text.index(address)
+    end = start + len(address)
+    dets = detector.detect(text)
+    for m in re.finditer(r"\w+", address):
+        assert any(d.start <= start + m.start() and start + m.end() <= d.end for d in dets), m.start()
+
+
+def test_detector_covers_every_line_of_an_envelope(detector) -> None:  # type: ignore[no-untyped-def]
+    address = MULTI_LINE["finland"]
+    text = f"Alex Doe\n{address}\n\nThanks!"
+    start = text.index(address)
+    dets = detector.detect(text)
+    for m in re.finditer(r"\w+", address):
+        assert any(d.start <= start + m.start() and start + m.end() <= d.end for d in dets), m.start()
+
+
+def test_detector_leaves_years_next_to_towns_alone(detector) -> None:  # type: ignore[no-untyped-def]
+    text = "In 1990 Paris was a different city."
+    assert [d for d in detector.detect(text) if d.entity_type in ("STREET_ADDRESS", "POSTAL_CODE")] == []

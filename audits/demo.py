@@ -102,6 +102,7 @@ class ResidualPII:
     surviving_values: int
     by_entity: dict[str, dict[str, int]]
     scan: dict[str, Any] | None = None
+    second_opinion: dict[str, Any] | None = None  # plain Presidio's scan of the training corpus
     definition: str = (
         "Each distinct value the detector finds in a raw record counts once; it survives when the same string "
         "(word-bounded) occurs in that record's de-identified text."
@@ -122,6 +123,7 @@ class ResidualPII:
             "by_entity": self.by_entity,
             "definition": self.definition,
             "scan": self.scan,
+            "second_opinion": self.second_opinion,
         }
 
 
@@ -145,6 +147,7 @@ def measure_residual_pii(
     id_field: str = "id",
     text_field: str = "text",
     scan: dict[str, Any] | None = None,
+    second_opinion: dict[str, Any] | None = None,
 ) -> ResidualPII:
     """Compare the raw and de-identified versions of each record kept in `scrubbed`
     (matched by `id_field`) with `detector` (a guard.deid.Detector)."""
@@ -167,7 +170,9 @@ def measure_residual_pii(
             if re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", clean):
                 kept_n[entity] += 1
     by_entity = {e: {"raw": raw_n[e], "surviving": kept_n[e]} for e in sorted(raw_n)}
-    return ResidualPII(len(ids), sum(raw_n.values()), sum(kept_n.values()), by_entity, scan=scan)
+    return ResidualPII(
+        len(ids), sum(raw_n.values()), sum(kept_n.values()), by_entity, scan=scan, second_opinion=second_opinion
+    )
 
 
 # -- the pipeline -----------------------------------------------------------------------
@@ -243,7 +248,7 @@ def run_demo(
     release check is a result, not an error (see `DemoResult.check`).
     """
     from guard.core.policy import load_policy
-    from guard.deid import OnError, Scrubber, ScrubOptions
+    from guard.deid import DetectorName, OnError, Scrubber, ScrubOptions
     from guard.deid import dedup as do_dedup
 
     out = Path(out_dir)
@@ -281,8 +286,15 @@ def run_demo(
     def scan() -> ResidualPII:
         scanner = Scrubber(scrub_policy, key=b"", apply_operators=False)
         scan_report = scanner.run(deduped, None, options=options)
+        # a second opinion that does not share guard's blind spots: plain Presidio
+        presidio = Scrubber(scrub_policy, key=b"", apply_operators=False, detector=DetectorName.presidio)
+        second = presidio.run(deduped, None, options=options)
         residual = measure_residual_pii(
-            settings.corpus, deduped, detector=scanner.engine.detector, scan=scan_report.to_json()
+            settings.corpus,
+            deduped,
+            detector=scanner.engine.detector,
+            scan=scan_report.to_json(),
+            second_opinion=second.to_json(),
         )
         write_text_atomic(files["residual"], json.dumps(residual.to_json(), indent=2, sort_keys=True) + "\n")
         return residual

@@ -108,6 +108,7 @@ def _scrub_summary(data: Mapping[str, Any], source: str) -> dict[str, Any]:
         raise InputError("not a guard scrub/scan report (no entities or records_read)", path=source)
     return {
         "command": data.get("command"),
+        "detector": data.get("detector", "guard"),
         "records_read": data.get("records_read"),
         "records_changed": data.get("records_changed"),
         "records_failed": data.get("records_failed"),
@@ -132,8 +133,30 @@ def _residual_summary(data: Mapping[str, Any], source: str) -> dict[str, Any]:
         keys = ("records", "raw_values", "surviving_values", "rate", "by_entity", "definition")
         out = {k: data.get(k) for k in keys}
         out["scan"] = _scrub_summary(data.get("scan") or {}, source) if data.get("scan") else None
+        second = data.get("second_opinion")
+        out["second_opinion"] = _scrub_summary(second, source) if second else None
         return out
-    return {"scan": _scrub_summary(data, source), "rate": None}
+    summary = _scrub_summary(data, source)
+    if isinstance(data, Mapping) and data.get("detector") == "presidio":
+        return {"scan": None, "second_opinion": summary, "rate": None}
+    return {"scan": summary, "second_opinion": None, "rate": None}
+
+
+def _detector_recall() -> dict[str, Any] | None:
+    """The detector's recall per entity type on the labelled evaluation sets, as shipped."""
+    from guard.deid import detector_recall
+
+    try:
+        data = detector_recall()
+    except (OSError, ValueError):
+        return None
+    return {
+        "measured_on": data.get("measured_on"),
+        "split": data.get("split"),
+        "definition": data.get("definition"),
+        "command": data.get("command"),
+        "sets": data.get("sets") or {},
+    }
 
 
 def _audit_inputs(audits: Sequence[str | Path | AuditReport]) -> list[AuditReport]:
@@ -156,6 +179,7 @@ def build_report(
     scrub_report: str | Path | None = None,
     dedup_report: str | Path | None = None,
     scan_report: str | Path | None = None,
+    second_opinion: str | Path | None = None,
     audits: Sequence[str | Path | AuditReport] = (),
     policy: ReleasePolicy | None = None,
     notes: Sequence[str] = (),
@@ -197,7 +221,7 @@ def build_report(
         model_meta = read_json(meta_file, what="guard_model.json")
     run_versions = read_json(run.config_file, what="config.json").get("versions", {})  # load_config drops them
 
-    data = _data_section(scrub_report, dedup_report, scan_report)
+    data = _data_section(scrub_report, dedup_report, scan_report, second_opinion)
     training = _training_section(config, clients_info, state, rows, failures, canary_summary)
     audit_reports = _audit_inputs(audits)
     by_name = {a.audit: a for a in audit_reports}
@@ -258,14 +282,23 @@ def _clean(obj: Any) -> Any:
     return str(obj)
 
 
-def _data_section(scrub: str | Path | None, dedup: str | Path | None, scan: str | Path | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"scrub": None, "dedup": None, "residual": None}
+def _data_section(
+    scrub: str | Path | None, dedup: str | Path | None, scan: str | Path | None, second: str | Path | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"scrub": None, "dedup": None, "residual": None, "detector_recall": _detector_recall()}
     if scrub is not None:
         out["scrub"] = _scrub_summary(read_json(scrub, what="scrub report"), str(scrub))
     if dedup is not None:
         out["dedup"] = _dedup_summary(read_json(dedup, what="dedup report"), str(dedup))
     if scan is not None:
         out["residual"] = _residual_summary(read_json(scan, what="scan report"), str(scan))
+    if second is not None:
+        summary = _scrub_summary(read_json(second, what="second-opinion scan"), str(second))
+        if summary["detector"] != "presidio":
+            raise InputError(
+                "not a plain Presidio scan (make it with guard scan --detector presidio)", path=str(second)
+            )
+        out["residual"] = {**(out["residual"] or {"scan": None, "rate": None}), "second_opinion": summary}
     return out
 
 
@@ -635,7 +668,8 @@ def _limitations(content: Mapping[str, Any], audits: Mapping[str, AuditReport], 
     else:
         out.append(
             "Residual PII is measured with the same detector that de-identified the corpus: PII the detector "
-            "misses in the raw text is invisible to this measurement, so the true residual rate can be higher."
+            "misses in the raw text is invisible to this measurement, so the true residual rate can be higher. "
+            "The detector's measured recall per entity type and plain Presidio's second opinion are shown beside it."
         )
     privacy = content["privacy"]
     if not privacy.get("dp_enabled"):
@@ -1189,7 +1223,43 @@ def _html_data(report: ReleaseReport) -> str:
                 "surrogate, date-shift and mask operators are counted, so this is an upper bound on what a detector flags, "
                 "not a leak count.</p>"
             )
+        second = res.get("second_opinion")
+        if second:
+            body.append(
+                "<h3>Second opinion: plain Presidio</h3><p>The residual rate above is measured with the detector "
+                "that de-identified the corpus, so it cannot see what that detector misses. Plain Presidio (its "
+                "default recognizers on the same spaCy model) run over the training corpus "
+                f"({_fmt(second['records_read'])} records) flags {_fmt(sum(second['entities'].values()))} values. "
+                "Surrogates, shifted dates and masks count here too: read it as where to look, not as a leak count.</p>"
+            )
+            body.append(_table(("entity type (Presidio)", "values flagged"), sorted(second["entities"].items())))
+    body.append(_html_detector_recall(d.get("detector_recall")))
     return _section("data", "Data and de-identification", "".join(body))
+
+
+def _html_detector_recall(recall: Mapping[str, Any] | None) -> str:
+    """The detector's recall per entity type, measured on named evaluation sets."""
+    if not recall or not recall.get("sets"):
+        return "<p>The detector's measured recall is not available in this installation.</p>"
+    sets = recall["sets"]
+    names = list(sets)
+    entities = sorted({e for s in sets.values() for e in s.get("by_entity", {})})
+    rows = []
+    for e in entities:
+        cells = []
+        for n in names:
+            v = sets[n].get("by_entity", {}).get(e)
+            cells.append(f"{_fmt(v['recall'])} ({_fmt(v['labels'])})" if v else "-")
+        rows.append((e, *cells))
+    rows.append(("value survival (all direct identifiers)", *(_fmt(sets[n].get("value_survival")) for n in names)))
+    rows.append(("plain Presidio's value survival", *(_fmt(sets[n].get("presidio_value_survival")) for n in names)))
+    described = "".join(f"<li><b>{_e(n)}</b>: {_e(str(sets[n].get('description', '')))}</li>" for n in names)
+    return (
+        "<h3>Detector recall, measured</h3><p>Share of labelled values the detector finds, per entity type "
+        f"(labelled values in brackets), on the {_e(str(recall.get('split')))} split of each evaluation set, "
+        f"measured {_e(str(recall.get('measured_on')))} with <code>{_e(str(recall.get('command')))}</code>. "
+        f"{_e(str(recall.get('definition') or ''))}.</p><ul>{described}</ul>" + _table(("entity type", *names), rows)
+    )
 
 
 def _html_training(report: ReleaseReport) -> str:
@@ -1490,7 +1560,24 @@ def _render_card(report: ReleaseReport) -> str:
             f"- Deduplicated: {dd['records_kept']} of {dd['records_read']} records kept ({dd['exact_dropped']} exact, {dd['near_dropped']} near duplicates dropped)."
         )
     if "residual_pii_rate" in ev:
-        lines.append(f"- Residual PII rate in the training corpus: {_fmt(ev['residual_pii_rate']['value'])}.")
+        lines.append(
+            f"- Residual PII rate in the training corpus: {_fmt(ev['residual_pii_rate']['value'])} "
+            "(measured with the detector that de-identified it, so blind to what it misses)."
+        )
+    second = (d.get("residual") or {}).get("second_opinion")
+    if second:
+        flagged = ", ".join(f"{k} {v}" for k, v in sorted(second["entities"].items())) or "nothing"
+        lines.append(f"- Second opinion, plain Presidio over the training corpus: {flagged} (surrogates included).")
+    recall = d.get("detector_recall") or {}
+    if recall.get("sets"):
+        lines.append(
+            f"- Detector value survival measured on labelled sets ({recall.get('split')} split, {recall.get('measured_on')}): "
+            + "; ".join(
+                f"{n} {_fmt(v.get('value_survival'))} (plain Presidio {_fmt(v.get('presidio_value_survival'))})"
+                for n, v in recall["sets"].items()
+            )
+            + "."
+        )
     lines += ["", "## Privacy", "", f"- {p['statement']}"]
     if p.get("clients"):
         for cl in p["clients"]:
@@ -1550,6 +1637,7 @@ def write_report(
     scrub_report: str | Path | None = None,
     dedup_report: str | Path | None = None,
     scan_report: str | Path | None = None,
+    second_opinion: str | Path | None = None,
     audits: Sequence[str | Path | AuditReport] = (),
     policy: ReleasePolicy | None = None,
     notes: Sequence[str] = (),
@@ -1560,6 +1648,7 @@ def write_report(
         scrub_report=scrub_report,
         dedup_report=dedup_report,
         scan_report=scan_report,
+        second_opinion=second_opinion,
         audits=audits,
         policy=policy,
         notes=notes,

@@ -10,7 +10,7 @@ import typer
 
 from guard.cli._common import console, emit_json, record_progress
 from guard.core.io import Format
-from guard.deid.scrubber import OnError
+from guard.deid.scrubber import DetectorName, OnError
 
 TEXT_FIELD_HELP = "Field to de-identify (repeatable). Every other field passes through unchanged."
 
@@ -89,6 +89,12 @@ def scan(
     on_error: OnError = typer.Option(OnError.fail, "--on-error", help="fail: stop. skip: count bad records and go on."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    detector: DetectorName = typer.Option(
+        DetectorName.guard,
+        "--detector",
+        help="guard: the scrubber's own detector. presidio: plain Presidio, a second opinion on a scrubbed corpus "
+        "that does not share guard's blind spots.",
+    ),
 ) -> None:
     """Count PII per entity type and field without changing anything."""
     from guard.core.io import write_text_atomic
@@ -98,7 +104,7 @@ def scan(
     options = ScrubOptions(
         text_fields=tuple(text_field), fmt=fmt, workers=workers, max_chars=max_chars, on_error=on_error
     )
-    scanner = Scrubber(load_policy(policy), apply_operators=False)
+    scanner = Scrubber(load_policy(policy), apply_operators=False, detector=detector)
     with record_progress("scan", enabled=_progress_enabled(progress)) as update:
         result = scanner.run(input, None, options=options, progress=update)
     if report is not None:

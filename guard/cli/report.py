@@ -23,6 +23,9 @@ def report(
     scan_report: Optional[Path] = typer.Option(
         None, "--scan-report", help="Residual-PII scan of the training corpus (guard demo's, or guard scan --report)."
     ),
+    second_opinion: Optional[Path] = typer.Option(
+        None, "--second-opinion", help="guard scan --detector presidio --report of the training corpus."
+    ),
     audits: list[Path] = typer.Option([], "--audits", "-a", help="Findings file of guard audit (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Release policy TOML: show its checks."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json on stdout too."),
@@ -38,6 +41,7 @@ def report(
         scrub_report=scrub_report,
         dedup_report=dedup_report,
         scan_report=scan_report,
+        second_opinion=second_opinion,
         audits=audits,
         policy=release_policy,
     )

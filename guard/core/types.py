@@ -52,6 +52,7 @@ class ScrubReport:
     seconds: float
     workers: int
     failures: list[dict[str, Any]] = field(default_factory=list)
+    detector: str = "guard"  # "presidio": plain Presidio's second opinion (guard scan --detector presidio)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:

@@ -5,11 +5,22 @@ from guard.deid.dedup import dedup
 from guard.deid.detector import Detection, Detector
 from guard.deid.operators import OpContext, Operator, operator_names, register_operator
 from guard.deid.restore import RestoreReport, restore
-from guard.deid.scrubber import OnError, Scrubber, ScrubOptions, versions
+from guard.deid.scrubber import DetectorName, OnError, Scrubber, ScrubOptions, versions
+
+
+def detector_recall() -> dict:  # type: ignore[type-arg]
+    """The detector's recall per entity type, measured on the labelled evaluation sets
+    (bench/deid_eval.py --write-recall; the sets are named and described inside)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("guard.deid").joinpath("data/detector_recall.json").read_text("utf-8"))
+
 
 __all__ = [
     "Detection",
     "Detector",
+    "DetectorName",
     "OnError",
     "OpContext",
     "Operator",
@@ -17,6 +28,7 @@ __all__ = [
     "ScrubOptions",
     "Scrubber",
     "dedup",
+    "detector_recall",
     "operator_names",
     "register_operator",
     "restore",

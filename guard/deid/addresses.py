@@ -4,8 +4,11 @@ One engine serves two recognizers: `street_address()` (entity STREET_ADDRESS: st
 lines, unit and building lines, PO boxes, US military mail) and `postal_code()`
 (entity POSTAL_CODE: postal codes that stand in address context).
 
-How it works, once per document, with a few compiled regexes (the `regex` module,
-for Unicode letter classes):
+How it works, once per document. One pass splits the text into words and looks each
+up in the word tables (a set lookup per word); the shape regexes (the `regex` module,
+for Unicode letter classes) are then tried only at the few words where they can start:
+at a street-type, unit or box word, or at one of the words just before it on its line.
+No regex runs a long alternation at every position of the text.
 
 1. Atoms. Regexes built from per-language word tables find the pieces of an address:
    - street: a house number before or after a street name that carries a street-type
@@ -23,13 +26,14 @@ for Unicode letter classes):
    holds a street, box or military atom, a house with another part, or two units
    (one of them a flat, suite or floor); a weak street needs a postal code, a unit or
    a house next to it.
-3. Blocks. The rest of the run's line when it is a town, postcode or country, and
-   the lines after it that are ("00170 Helsinki", "Curitiba - PR", "PORTUGAL"), join
-   the run; so do unit lines just before it ("Flat 3"). Each line is one span, so
-   the text keeps its line breaks when redacted.
+3. Blocks. Runs cross line breaks (not blank lines): a unit line before or after the
+   street line, town and region lines, the postcode line ("Curitiba - PR", "00170
+   Helsinki"); the rest of the last line when it is a town, region, postcode or
+   country, and a country line under it ("PORTUGAL"). Each line is one span, so the
+   text keeps its line breaks when redacted.
 4. Labels. "Address:", "Anschrift:", "Διεύθυνση:", "ship to" ... cover the rest of
-   their line (or the lines under a label that ends its line) when it looks like an
-   address: a digit or an atom in it.
+   their line (or the lines under a label that ends its line) when it holds an
+   address part, or only place names ("Address: Negril, Westmoreland").
 5. Postal codes: a code inside a run, after a postal label ("PLZ", "CEP", "zip"),
    next to a town at the start of a line or after a comma ("00170 Helsinki",
    "Helsinki 00170") or next to a place spaCy found, or a code whose shape is
@@ -250,7 +254,8 @@ NOT_NAME_LOWER = (
     "he|she|it|they|me|us|them|what|which|who|when|where|why|how|lane|lanes|mile|miles|km|minute|minutes|min|"
     "mins|hour|hours|hr|hrs|day|days|week|weeks|month|months|year|years|yr|yrs|time|times|people|person|car|"
     "cars|way|ways|story|storey|stories|bedroom|bed|bath|block|blocks|door|doors|stop|stops|step|steps|"
-    "kids|dogs|cats|friends|guys|of|just|very|too|also|down|up|over|across|along|off"
+    "kids|dogs|cats|friends|guys|of|just|very|too|also|down|up|over|across|along|off|between|around|before|after|"
+    "until|till|today|tomorrow|tonight|yesterday|then|now|later|soon|there|here"
 )
 # Lower-case street-type words unambiguous enough for chat: "45 main st".
 CHAT_SUFFIXES = (
@@ -326,7 +331,9 @@ HNUM = (
     r"(?:[ \t]?[/-][ \t]?(?:\d{1,5}[A-Za-z]?|[A-Z]|[IVX]{2,4}|hs|bis)(?![\p{L}\p{M}\d]))*"
     r"(?:[ \t](?:bis|ter|quater|[A-Z](?:[ \t]\d{1,3})?)(?![\p{L}\p{M}\d]))?"
 )
-NUMBER_MARK = r"(?:(?i:no|nr|nro|n|nº|n°|n\.º|núm|num)\.?[ \t]?[:.]?[ \t]?|#[ \t]?|№[ \t]?|д\.[ \t]?|дом[ \t]|(?i:số)[ \t])"
+NUMBER_MARK = (
+    r"(?:(?i:no|nr|nro|n|nº|n°|n\.º|núm|num)\.?[ \t]?[:.]?[ \t]?|#[ \t]?|№[ \t]?|д\.[ \t]?|дом[ \t]|(?i:số)[ \t])"
+)
 NUM_END = rf"(?![ \t]?(?i:{NOT_AFTER_NUMBER}))(?!(?:st|nd|rd|th)\b)(?![ \t]\d)"
 # a number after the street name: "Via Roma 10", "Calle Mayor, 5", "Bağdat Cad. No: 123"
 NUMPART = rf"(?:,[ \t]?|[ \t]+)(?:{NUMBER_MARK})?{HNUM}{NUM_END}"
@@ -342,18 +349,20 @@ CHAT_PREFIX = (
     r"ul\.|jalan|jl\.|jln\.|lorong|ул\.|улица|вул\.|вулиця|проспект|οδός|λεωφόρος|đường|phố|ngõ|hẻm|soi)"
 )
 SUFFIX = rf"(?i:{_alt(_words(SUFFIX_TYPES['en']), dot_required=frozenset())}|{_alt(_words(*list(SUFFIX_TYPES.values())[1:]))}){RB}"
-AMBIGUOUS = (
-    rf"(?:{_alt(_words(AMBIGUOUS_SUFFIXES), frozenset())}|{_alt([w.upper() for w in _words(AMBIGUOUS_SUFFIXES)], frozenset())}){RB}"
-)
+AMBIGUOUS = rf"(?:{_alt(_words(AMBIGUOUS_SUFFIXES), frozenset())}|{_alt([w.upper() for w in _words(AMBIGUOUS_SUFFIXES)], frozenset())}){RB}"
 CHAT_SUFFIX = rf"(?:{_alt_bar(CHAT_SUFFIXES)}){RB}"
-CHAT_SUFFIX_FOREIGN = r"(?i:utca|út|tér|iela|gatvė|tänav|maantee|caddesi|cad\.|sokak|sok\.|bulvarı|prospekt|проспект|улица)"
+CHAT_SUFFIX_FOREIGN = (
+    r"(?i:utca|út|tér|iela|gatvė|tänav|maantee|caddesi|cad\.|sokak|sok\.|bulvarı|prospekt|проспект|улица)"
+)
 COMPOUND_TAIL = rf"(?i:{_alt(_words(*COMPOUND_SUFFIXES.values()))})"
 COMPOUND = (
     rf"{LB}(?!(?i:{_alt(_words(NOT_COMPOUND))}|[\p{{L}}-]*{NOT_COMPOUND_ENDINGS}){RB})"
     rf"[\p{{L}}][\p{{L}}\p{{M}}'’-]{{2,40}}?{COMPOUND_TAIL}(?![\p{{L}}\p{{M}}\p{{N}}_])"
 )
 NORDIC_GENITIVE = rf"(?:{CAP}[ \t]+)?[\p{{Lu}}][\p{{L}}]+s[ \t]+(?i:{_alt(_words(NORDIC_GENITIVE_TYPES))}){RB}"
-GERMAN_PREFIX = r"(?:Am|An[ \t]+der|An[ \t]+den|Auf[ \t]+der|Auf[ \t]+dem|Im|In[ \t]+der|Zum|Zur|Unter[ \t]+den|Hinter[ \t]+der)"
+GERMAN_PREFIX = (
+    r"(?:Am|An[ \t]+der|An[ \t]+den|Auf[ \t]+der|Auf[ \t]+dem|Im|In[ \t]+der|Zum|Zur|Unter[ \t]+den|Hinter[ \t]+der)"
+)
 HOUSE = rf"(?i:{_alt(_words(*HOUSE_WORDS.values()))})"
 NUMBER_MARK_WORDS = rf"(?i:{_alt(_words(NUMBER_WORDS))})"
 UNIT = rf"(?i:{_alt(_words(*UNIT_WORDS.values()))})"
@@ -481,9 +490,7 @@ COUNTRY = rf"(?i:{_alt_bar(COUNTRIES)}){RB}"
 # inside a place name a word ends with a dot only when it is a short abbreviation
 # ("St. Albans", "TP. Hồ Chí Minh"): "JLT. Our" is the end of a sentence
 PLACE_INNER = rf"(?:{CAP_WORD}(?<=(?:^|[^\p{{L}}])[\p{{Lu}}][\p{{L}}]?)\.|{CAP_WORD})"
-PLACE_WORDS = (
-    rf"(?!{STOP})(?=\S\S)(?:{PLACE_INNER}(?:[ \t]+|[ \t]?/[ \t]?)(?:{CONN}[ \t]+)?(?!{STOP})){{0,3}}{CAP}"
-)
+PLACE_WORDS = rf"(?!{STOP})(?=\S\S)(?:{PLACE_INNER}(?:[ \t]+|[ \t]?/[ \t]?)(?:{CONN}[ \t]+)?(?!{STOP})){{0,3}}{CAP}"
 PLACE = rf"(?:{PLACE_WORDS}(?:[ \t]+\d{{1,3}}{RB})?)"
 # what separates the parts of an address on one line
 SEP = r"(?:[ \t]*[,;،][ \t]*|[ \t]+[-–—|·][ \t]+|[ \t]*[–—][ \t]*|[ \t]+)"
@@ -554,7 +561,9 @@ _TAIL_END = (
     rf"[ \t]*(?:$|\n|[.;:!?)\]|]|,?[ \t]+(?:\p{{Ll}}|\p{{N}}|{STOP}|\(|(?:My|The|I|We|He|She|It|They|You|Our|This|"
     r"That|Then|But|And|So|If|When|Please)\b)|,[ \t]*$)"
 )
-_TAIL_RX = regex.compile(rf"(?:(?:[ \t]*[,;،][ \t]*|[ \t]*[-–—/][ \t]*|(?<!\.)[ \t]+){_TAIL_ITEM}){{1,5}}(?={_TAIL_END})")
+_TAIL_RX = regex.compile(
+    rf"(?:(?:[ \t]*[,;،][ \t]*|[ \t]*[-–—/][ \t]*|(?<!\.)[ \t]+){_TAIL_ITEM}){{1,5}}(?={_TAIL_END})"
+)
 _TAIL_COMMA_RX = regex.compile(rf"(?:[ \t]*[,;،][ \t]*{_TAIL_ITEM}){{1,5}}(?={_TAIL_END})")
 _COUNTRY_LINE_RX = regex.compile(rf"\n[ \t]*(?:{POSTAL}[ \t]+)?{COUNTRY}[ \t.]*(?=\n|$)")
 _CODE_TOWN_BEFORE_RX = regex.compile(r"(?:^|[,;،:：][ \t]*|[ \t][-–—][ \t]*|\n[ \t]*)$")
@@ -575,7 +584,9 @@ _ANY_LABEL_RX = regex.compile(
     rf"(?i:{_alt_bar(POSTAL_LABELS)}|{_alt_bar(TOWN_LABELS)}|{_alt(_words(*ADDRESS_LABELS.values()))})"
 )
 _ALONE_BEFORE_RX = regex.compile(r"(?:^|\n)[ \t]*(?:CP|C\.P\.|CEP|PLZ)?[ \t]*$")
-_LABEL_CUT_RX = regex.compile(rf"[ \t]{{2,}}[\p{{L}}][\p{{L}} .]{{0,24}}:|[ \t]*\|[ \t]|\t|(?<=\d)\.[ \t]+(?=\p{{Lu}})|[ \t,;]+(?={PHONE_LABEL})")
+_LABEL_CUT_RX = regex.compile(
+    rf"[ \t]{{2,}}[\p{{L}}][\p{{L}} .]{{0,24}}:|[ \t]*\|[ \t]|\t|(?<=\d)\.[ \t]+(?=\p{{Lu}})|[ \t,;]+(?={PHONE_LABEL})"
+)
 _LABEL_LINE_RX = regex.compile(r"[ \t]*[\p{L}][\p{L} .'/]{0,25}[:：](?![0-9])")
 _PLACES_ONLY_RX = regex.compile(rf"{PLACE}(?:{SEP}(?:{PLACE}|{REGION}|{COUNTRY})){{1,5}}[ \t.]*")
 _STOP_LINE_RX = regex.compile(rf"[ \t]*{STOP}")
@@ -588,7 +599,16 @@ _PARTS_SCORE = {"street": 0.85, "box": 0.85, "mil": 0.85, "chat": 0.7}
 _STRONG_UNIT_RX = regex.compile(rf"(?i:{'|'.join(sorted(STRONG_UNITS, key=len, reverse=True))})\b")
 _SHORT_UNIT_RX = regex.compile(r"\p{L}\b")
 _UNTYPED = frozenset({"name_number", "number_name", "lower_name_number"})
-_FLOOR_RULES = {"floor", "hebrew_unit", "turkish_unit", "ordinal_floor_letter", "hash_unit", "floor_slash", "korean_unit", "cjk_unit"}
+_FLOOR_RULES = {
+    "floor",
+    "hebrew_unit",
+    "turkish_unit",
+    "ordinal_floor_letter",
+    "hash_unit",
+    "floor_slash",
+    "korean_unit",
+    "cjk_unit",
+}
 
 
 class _Token(NamedTuple):
@@ -615,17 +635,27 @@ def _role_table() -> dict[str, frozenset[str]]:
     add(_words(*SUFFIX_TYPES.values(), AMBIGUOUS_SUFFIXES, NORDIC_GENITIVE_TYPES), "suffix")
     add(CHAT_SUFFIXES.split("|"), "suffix")
     add("am an auf im in zum zur unter hinter".split(), "german")
-    add(_words(*ADDRESS_LABELS.values()) + ["perm.", "present", "home", "ship", "deliver", "send", "mail", "bill"], "label")
+    add(
+        _words(*ADDRESS_LABELS.values()) + ["perm.", "present", "home", "ship", "deliver", "send", "mail", "bill"],
+        "label",
+    )
     add([p.split()[0] for p in ADDRESS_PHRASES.split("|")] + ["domiciliado", "domiciliada"], "phrase")
-    add(_words(*HOUSE_WORDS.values(), NUMBER_WORDS, *UNIT_WORDS.values()), "part")
+    add(_words(STRONG_BOXES) + "psc cmr unit apo fpo dpo uss usns uscgc".split(), "box")
+    # the parts: each role names the shape tried at the word (or at the word before it)
+    add(_words(*HOUSE_WORDS.values()), "house")
+    add(_words(NUMBER_WORDS), "house_number")
+    add(_words(*UNIT_WORDS.values()), "unit")
     add(_words(FLOOR_WORDS) + ["r/c", "bajo", "eg", "og", "fsz"], "floor")
-    add(_words(STRONG_BOXES, WEAK_BOXES) + "box bag psc cmr unit apo fpo dpo uss usns uscgc".split(), "box")
+    add(_words(WEAK_BOXES) + ["box", "bag"], "weak_box")
     add(
         "phường quận huyện sector zona zone district colonia col. barrio bo. barangay brgy. purok sitio phase "
-        "ward sektor kecamatan kec. kelurahan kel. rt rw sec. road street avenue lane block gali soi moo cross "
-        "main d k daire kat blok כניסה קומה דירה".split(),
-        "part",
+        "ward sektor kecamatan kec. kelurahan kel. rt rw sec.".split(),
+        "district",
     )
+    add("road street avenue lane block sector gali soi moo".split(), "road_number")
+    add("cross main block stage phase sector".split(), "indian_cross")
+    add("d k daire kat blok".split(), "turkish_unit")
+    add("כניסה קומה דירה".split(), "hebrew_unit")
     return {k: frozenset(v) for k, v in roles.items()}
 
 
@@ -686,10 +716,13 @@ _WEAK_ANCHORED = {
     "compound": _rx(WEAK_SHAPES, "compound"),
 }
 _BOX_SHAPES = [("box", regex.compile(BOX)), ("military", regex.compile(MILITARY)), ("ship", regex.compile(SHIP))]
-_PART_ANCHORED = _rx(
-    PART_SHAPES,
-    "house house_number unit district road_number indian_cross turkish_unit hebrew_unit weak_box floor",
+# part shape -> compiled regex; floors and "14th Cross" start at the number before the word
+_PART_ANCHORED = dict(
+    _rx(
+        PART_SHAPES, "house house_number unit district road_number indian_cross turkish_unit hebrew_unit weak_box floor"
+    )
 )
+_PART_FROM_BEFORE = frozenset({"floor", "indian_cross"})
 # cheap shapes that start with a digit or a sign, run over the whole text
 _PART_SCAN = [
     *_rx(PART_SHAPES, "ordinal_floor_letter hash_unit floor_slash lead_number hash"),
@@ -751,7 +784,9 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
                 for rule, rx in _ANCHORED[role]:
                     if role != "korean" and (
                         (rule in _NUMBER_FIRST) != numberish
-                        or not numberish and lower != rule.startswith("chat_") and t is not tok
+                        or not numberish
+                        and lower != rule.startswith("chat_")
+                        and t is not tok
                     ):
                         continue
                     m = rx.match(text, t.start)
@@ -774,12 +809,12 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
                 m = rx.match(text, tok.start)
                 if m:
                     add(rule, m)
-        if "part" in tok.roles or "floor" in tok.roles or "box" in tok.roles:
-            for t in [*before[-1:], tok]:  # "2nd Floor", "14th Cross"
-                for rule, rx in _PART_ANCHORED:
-                    m = rx.match(text, t.start)
-                    if m and m.end() > tok.start:
-                        add(rule, m)
+        for rule in tok.roles & _PART_ANCHORED.keys():
+            rx = _PART_ANCHORED[rule]
+            for t in [*before[-1:], tok] if rule in _PART_FROM_BEFORE else [tok]:
+                m = rx.match(text, t.start)
+                if m and m.end() > tok.start:
+                    add(rule, m)
     for rule, rx in _PART_SCAN:
         for m in rx.finditer(text):
             add(rule, m)
@@ -799,7 +834,13 @@ def _untyped_atoms(text: str, tokens: list[_Token]) -> list[Atom]:
             continue
         ls = _line_start(text, tok.start)
         for t in [*[t for t in tokens[max(0, i - 3) : i] if t.start >= ls], tok]:
-            for rule, rx in _UNTYPED_SHAPES:
+            if t is tok:
+                shapes = _UNTYPED_SHAPES[1:2]  # number_name
+            elif t.text[0].islower():
+                shapes = _UNTYPED_SHAPES[2:]  # lower_name_number
+            else:
+                shapes = _UNTYPED_SHAPES[:1]  # name_number
+            for rule, rx in shapes:
                 m = rx.match(text, t.start)
                 if m and m.end() > tok.start and m.start() <= tok.start:
                     found.setdefault(m.span(), Atom(m.start(), m.end(), "weak", rule))
@@ -833,7 +874,9 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
             return "region_code"
         if m and _FIELD_WORD_RX.match(m.group("town") or ""):
             return None  # "Batch 2304-118", "Order 12345"
-        if m and _TOWN_START_RX.search(text[max(ls, m.start() + (start - len(before)) - 4) : m.start() + start - len(before)]):
+        if m and _TOWN_START_RX.search(
+            text[max(ls, m.start() + (start - len(before)) - 4) : m.start() + start - len(before)]
+        ):
             return "town_code"
         if _ALONE_BEFORE_RX.search(text[max(0, ls - 1) : start]) or before.rstrip().endswith(","):
             return "alone"
@@ -950,7 +993,7 @@ def _find_cached(text: str, places: tuple[tuple[int, int], ...]) -> tuple[Found,
         score = 0.0 if (a.start, a.end) in done else _postal_score(text, a, shape, places)
         if score:
             out.append(Found(a.start, a.end, "POSTAL_CODE", score, f"postal_{shape}_{a.rule}"))
-    return tuple(out)
+    return tuple(dict.fromkeys(out))
 
 
 def _settle(text: str, atoms: list[Atom], postal: list[tuple[Atom, str]]) -> tuple[list[Atom], list[tuple[Atom, str]]]:
@@ -992,10 +1035,25 @@ def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tupl
         end = _extend_tail(text, run_end)
         rule = max(run, key=lambda a: (_PARTS_SCORE.get(a.kind, 0.0), a.end - a.start)).rule
         for s, e in _line_spans(text, start, end):
-            out.append(Found(s, e, "STREET_ADDRESS", score, rule))
             covered.append((s, e))
-        out += [Found(s, e, "POSTAL_CODE", 0.85, "postal_in_address") for s, e in _run_codes(text, run, start, run_end, end)]
+            # "APO AE 09876" and "Código postal 2430000": only the code is identifying
+            m = _MILITARY_POST_RX.fullmatch(text, s, e) or _LABELLED_CODE_LINE_RX.fullmatch(text, s, e)
+            if m:
+                out.append(Found(m.start("code"), m.end("code"), "POSTAL_CODE", 0.85, "postal_in_address"))
+                if m.groupdict().get("town"):
+                    out.append(Found(m.start("town"), m.end("town"), "STREET_ADDRESS", score, rule))
+                continue
+            out.append(Found(s, e, "STREET_ADDRESS", score, rule))
+        out += [
+            Found(s, e, "POSTAL_CODE", 0.85, "postal_in_address") for s, e in _run_codes(text, run, start, run_end, end)
+        ]
     return out, covered
+
+
+_MILITARY_POST_RX = regex.compile(r"(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+(?P<code>\d{5}(?:-\d{4})?)")
+_LABELLED_CODE_LINE_RX = regex.compile(
+    rf"(?i:{_alt_bar(POSTAL_LABELS)})[ \t]*[:#.]?[ \t]*(?P<code>{POSTAL})(?:[ \t]+(?P<town>{PLACE}))?[ \t.]*"
+)
 
 
 def _run_codes(text: str, run: list[Atom], start: int, run_end: int, end: int) -> list[tuple[int, int]]:
@@ -1066,7 +1124,7 @@ def _label_values(text: str, labels: list[regex.Match], atoms: list[Atom]) -> li
 
 
 def _phrase_values(text: str, covered: list[tuple[int, int]]) -> list[Found]:
-    """"lives at 221B Baker" : a number and capitalised words after an address phrase."""
+    """ "lives at 221B Baker" : a number and capitalised words after an address phrase."""
     out = []
     for m in _PHRASE_RX.finditer(text):
         v = _PHRASE_VALUE_RX.match(text, m.end())

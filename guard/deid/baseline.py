@@ -13,6 +13,7 @@ default score threshold (0).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -68,4 +69,31 @@ def presidio_results(engine: Any, analyzer: Any, texts: list[str], *, batch_size
     return out
 
 
-__all__ = ["ner_model_configuration", "plain_presidio", "presidio_nlp_configuration", "presidio_results"]
+class PresidioDetector:
+    """Plain Presidio behind guard's detector interface (`entities`, `detect_batch`):
+    the second opinion `guard scan --detector presidio` gives on a scrubbed corpus."""
+
+    name = "presidio"
+
+    def __init__(self) -> None:
+        self.engine, self.analyzer = plain_presidio()
+        self.entities = tuple(sorted(self.analyzer.get_supported_entities(language=LANGUAGE)))
+
+    def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Any]]:
+        from guard.deid.detector import Detection, resolve_overlaps
+
+        return [
+            resolve_overlaps(
+                [Detection(r.start, r.end, r.entity_type, float(r.score), "presidio") for r in res if r.end > r.start]
+            )
+            for res in presidio_results(self.engine, self.analyzer, list(texts), batch_size=batch_size)
+        ]
+
+
+__all__ = [
+    "PresidioDetector",
+    "ner_model_configuration",
+    "plain_presidio",
+    "presidio_nlp_configuration",
+    "presidio_results",
+]

@@ -211,7 +211,7 @@ def english_dictionary() -> frozenset[str]:
 
 
 def _strip_possessive(word: str) -> str:
-    return re.sub(r"['’]s$", "", word)
+    return word[:-2] if word.endswith(("'s", "’s")) else word
 
 
 def _is_cap(word: str) -> bool:
@@ -396,6 +396,15 @@ class PersonNameRecognizer(EntityRecognizer):
             if not w.islower():
                 continue
             low = _strip_possessive(w)
+            nxt = words[i + 1] if i + 1 < n and text[e : words[i + 1][0]] == " " else None
+            prev = words[i - 1][2].lower() if i and text[words[i - 1][1] : s].strip(" ,") == "" else ""
+            after = nxt[2].lower() if nxt else ""
+            cued = prev in _CHAT_CUES or after in _SPEECH_AFTER
+            if self._strong_first(low) and cued:
+                # "this is ingrid", "alba said": the cue decides, even for a name that is
+                # also a word in some language
+                out.append(self._result(s, e, 0.6, "lower_given_name"))
+                continue
             if low in self._foreign:
                 continue
             if not self._strong_first(low):
@@ -408,7 +417,6 @@ class PersonNameRecognizer(EntityRecognizer):
                 ):
                     out.append(self._result(s, e, 0.5, "lower_surname_alone"))
                 continue
-            nxt = words[i + 1] if i + 1 < n and text[e : words[i + 1][0]] == " " else None
             nxt_low = _strip_possessive(nxt[2]) if nxt else ""
             if (
                 nxt
@@ -418,10 +426,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 and nxt_low not in self._foreign
             ):
                 out.append(self._result(s, nxt[1], 0.7, "lower_full_name"))
-                continue
-            prev = words[i - 1][2].lower() if i and text[words[i - 1][1] : s].strip(" ,") == "" else ""
-            after = nxt[2].lower() if nxt else ""
-            if prev in _CHAT_CUES or after in _SPEECH_AFTER or w.endswith(("'s", "’s")):
+            elif w.endswith(("'s", "’s")):
                 out.append(self._result(s, e, 0.6, "lower_given_name"))
             elif lower_text and len(low) > 3:
                 out.append(self._result(s, e, 0.5, "lower_given_name_alone"))

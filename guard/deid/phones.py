@@ -7,7 +7,8 @@ candidates are looked at, each in a window one character wider than itself:
 
 1. Presidio's regions (`PRESIDIO_REGIONS`, leniency VALID): the very matches Presidio's
    recognizer returns, with its score, so guard is never below it (tested on every
-   evaluation set against Presidio's recognizer itself).
+   evaluation set against Presidio's recognizer itself). One matcher per calling code
+   (US and CA share +1), and one for a number written with "+".
 2. Every other region libphonenumber knows: a candidate that is a valid number of some
    region is a phone when it is written like one (grouped by spaces, dashes, dots or
    parentheses, or with a + / 00 prefix) or a phone word stands near it ("tel", "fax",
@@ -74,6 +75,11 @@ def _region_patterns() -> tuple[tuple[str, re.Pattern[str], tuple[int, ...], str
     return tuple(out)
 
 
+def _all_digits_in(window: str, matches: list) -> bool:  # type: ignore[type-arg]
+    covered = {i for m in matches for i in range(m.start, m.end)}
+    return all(i in covered for i, c in enumerate(window) if c.isdigit())
+
+
 def valid_regions(number: str) -> list[str]:
     """Regions in which `number` (national or international format) is a valid phone number."""
     digits = re.sub(r"\D", "", number)
@@ -106,6 +112,10 @@ class FastPhoneRecognizer(EntityRecognizer):
     def __init__(self, *, regions: tuple[str, ...] = PRESIDIO_REGIONS, any_region: bool = True) -> None:
         self.regions = regions
         self.any_region = any_region
+        codes: dict[int, str] = {}
+        for region in regions:
+            codes.setdefault(phonenumbers.country_code_for_region(region), region)
+        self._matchers = tuple(codes.values())
         super().__init__(
             supported_entities=["PHONE_NUMBER"],
             name="PhoneRecognizer",
@@ -133,13 +143,19 @@ class FastPhoneRecognizer(EntityRecognizer):
             lo = max(0, s - 1)
             window = text[lo : e + 1]
             found = False
-            for region in self.regions:
-                for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID):
+            # Regions sharing a calling code (US, CA) give the same matches: one matcher each.
+            # A number written with "+" parses the same for every default region: when the
+            # first region's matches cover every digit of the candidate, the rest add nothing.
+            for k, region in enumerate(self._matchers):
+                matches = list(PhoneNumberMatcher(window, region, leniency=Leniency.VALID))
+                for m in matches:
                     span = (lo + m.start, lo + m.end)
                     found = True
                     if span not in seen:
                         seen.add(span)
                         out.append(self._result(*span, PRESIDIO_SCORE, f"libphonenumber:{region}"))
+                if k == 0 and text[s] in "+＋" and _all_digits_in(window, matches):
+                    break
             if not found and self.any_region and sum(c.isdigit() for c in text[s:e]) >= 7:
                 span = self._any_region(text, s, e)
                 if span and span not in seen:

@@ -41,6 +41,13 @@ class OnError(StrEnum):
     skip = "skip"
 
 
+class DetectorName(StrEnum):
+    """guard's recall-first detector, or plain Presidio (a second opinion for `guard scan`)."""
+
+    guard = "guard"
+    presidio = "presidio"
+
+
 @dataclass(frozen=True)
 class ScrubOptions:
     text_fields: tuple[str, ...] = ("text",)
@@ -80,9 +87,21 @@ def versions() -> dict[str, str]:
 class Engine:
     """Detector plus one operator per entity: the per-process state of a scrub."""
 
-    def __init__(self, policy: Policy, key: bytes | None, *, apply_operators: bool) -> None:
+    def __init__(
+        self, policy: Policy, key: bytes | None, *, apply_operators: bool, detector: DetectorName = DetectorName.guard
+    ) -> None:
         self.policy = policy
-        self.detector = Detector(policy)
+        self.detector_name = DetectorName(detector)
+        if self.detector_name is DetectorName.presidio:
+            if apply_operators:
+                raise GuardError(
+                    "plain Presidio is a second opinion for `guard scan`; `guard scrub` uses guard's detector"
+                )
+            from guard.deid.baseline import PresidioDetector
+
+            self.detector: Detector | PresidioDetector = PresidioDetector()
+        else:
+            self.detector = Detector(policy)
         self.apply_operators = apply_operators
         self.operators: dict[str, Operator] = {}
         if apply_operators:
@@ -199,11 +218,12 @@ class Scrubber:
         key: bytes | None = None,
         key_file: str | Path | None = None,
         apply_operators: bool = True,
+        detector: DetectorName = DetectorName.guard,
     ) -> None:
         if key is None:
             key = load_key(env=policy.key_env, key_file=key_file)
         self.policy = policy
-        self.engine = Engine(policy, key, apply_operators=apply_operators)
+        self.engine = Engine(policy, key, apply_operators=apply_operators, detector=detector)
 
     # -- small inputs -------------------------------------------------------
     def scrub_texts(self, texts: Sequence[str]) -> list[str]:
@@ -306,6 +326,7 @@ class Scrubber:
             seconds=round(time.perf_counter() - started, 3),
             workers=resolve_workers(options.workers),
             failures=failures,
+            detector=str(self.engine.detector_name),
         )
 
 
@@ -336,4 +357,4 @@ def _write_quarantine(path: Path, errors: list[RecordError]) -> None:
             writer.write(err.to_json())
 
 
-__all__ = ["DEFAULT_MAX_CHARS", "OnError", "ScrubOptions", "Scrubber", "resolve_workers", "versions"]
+__all__ = ["DEFAULT_MAX_CHARS", "DetectorName", "OnError", "ScrubOptions", "Scrubber", "resolve_workers", "versions"]

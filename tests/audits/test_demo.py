@@ -81,6 +81,13 @@ def test_demo_writes_every_stage_and_a_checked_report(demo_out):
     residual = _read(demo_out / "data" / "residual_pii.json")
     assert residual["raw_values"] > 1000 and report["evidence"]["residual_pii_rate"]["value"] == residual["rate"]
     assert report["data"]["scrub"]["records_read"] == 504 and report["data"]["dedup"]["records_kept"] < 504
+    # beside the residual rate: plain Presidio's second opinion and the detector's measured recall
+    second = report["data"]["residual"]["second_opinion"]
+    assert second["detector"] == "presidio" and second["records_read"] == report["data"]["dedup"]["records_kept"]
+    assert residual["second_opinion"]["entities"] == second["entities"]
+    recall = report["data"]["detector_recall"]
+    assert {"blind", "reddit", "gap", "templated"} <= set(recall["sets"]) and recall["split"] == "test"
+    assert 0 < recall["sets"]["blind"]["by_entity"]["PERSON"]["recall"] <= 1
     privacy = _read(demo_out / "audits" / "privacy.json")
     bound = [f for f in privacy["findings"] if f["check"] == "empirical_epsilon"][0]["value"]
     assert report["evidence"]["empirical_epsilon_lower_bound"]["value"] == pytest.approx(bound)
@@ -105,6 +112,7 @@ def test_report_html_is_self_contained_with_every_section(demo_out):
     for section in SECTIONS:
         assert f'<section id="{section}"' in page, section
     assert page.count("data:image/png;base64,") >= 5
+    assert "Second opinion: plain Presidio" in page and "Detector recall, measured" in page
     # nothing is fetched: no http(s) URL in any src/href, and a CSP that forbids it
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "default-src 'none'" in page

@@ -51,7 +51,10 @@ ONE_LINE: dict[str, list[str]] = {
         "Strada Republicii 44, 400015 Cluj-Napoca",
     ],
     "greece": ["Οδός Αιόλου 32, 105 51 Αθήνα", "Λεωφόρος Νίκης 14, 546 22 Θεσσαλονίκη", "Πατησίων 76, 104 34 Αθήνα"],
-    "russia": ["ул. Большая Садовая, д. 10, кв. 50, Москва, 123001", "Невский проспект, д. 48, Санкт-Петербург, 191011"],
+    "russia": [
+        "ул. Большая Садовая, д. 10, кв. 50, Москва, 123001",
+        "Невский проспект, д. 48, Санкт-Петербург, 191011",
+    ],
     "ukraine": ["вул. Шевченка, 12, кв. 7, Львів, 79005"],
     "turkey": ["İstiklal Caddesi No: 45 D: 3, 34433 Beyoğlu/İstanbul", "Gül Sokak No:7 Kat:2, 06690 Çankaya/Ankara"],
     "spain": [
@@ -206,9 +209,11 @@ def test_unit_line_before_the_street_line_joins_it() -> None:
     assert _covered(text, "Flat 3") == []
 
 
-def test_ship_name_line_joins_its_fpo_line() -> None:
+def test_ship_name_line_joins_its_fpo_line_and_its_zip_code() -> None:
     text = "SN Pat Lee\nUSS Ronald Reagan (CVN 76)\nFPO AP 96616-1150"
-    assert _covered(text, "FPO AP 96616-1150") == []
+    assert _covered(text, "USS Ronald Reagan (CVN 76)") == []
+    codes = [text[f.start : f.end] for f in find_addresses(text) if f.entity == "POSTAL_CODE"]
+    assert codes == ["96616-1150"]
 
 
 def test_address_field_covers_place_names_without_numbers() -> None:
@@ -257,8 +262,16 @@ def test_labelled_postal_code_is_found(text: str, code: str) -> None:
         ("Wohnort: 1010 Wien", "1010"),
         ("Ottawa ON K1A 0B1", "K1A 0B1"),
     ],
-    ids=["code_then_town", "us_region", "australia_region", "country_then_code", "town_comma_code", "japan_mark",
-         "code_then_town_in_field", "canada_region"],
+    ids=[
+        "code_then_town",
+        "us_region",
+        "australia_region",
+        "country_then_code",
+        "town_comma_code",
+        "japan_mark",
+        "code_then_town_in_field",
+        "canada_region",
+    ],
 )
 def test_postal_code_next_to_a_town_or_region_is_found(text: str, code: str) -> None:
     assert _covered(text, code) == []
@@ -313,7 +326,6 @@ def detector():  # type: ignore[no-untyped-def]
 )
 def test_detector_span_covers_the_whole_one_line_address(detector, text: str, address: str) -> None:  # type: ignore[no-untyped-def]
     start = text.index(address)
-    end = start + len(address)
     dets = detector.detect(text)
     for m in re.finditer(r"\w+", address):
         assert any(d.start <= start + m.start() and start + m.end() <= d.end for d in dets), m.start()

@@ -1,0 +1,204 @@
+"""Names, phones, dates, ages, labelled identifiers and card numbers as people in many
+countries write them. Every value is made up for these tests from the formats'
+conventions (none is copied from the evaluation sets); test names carry no values.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guard.core.policy import Policy
+from guard.deid.detector import Detector
+from guard.deid.phones import FastPhoneRecognizer, valid_regions
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(Policy())
+
+
+def _uncovered(detector: Detector, text: str, value: str) -> str:
+    """The characters of `value` that no detection covers ('' when all are covered)."""
+    start = text.index(value)
+    dets = detector.detect(text)
+    return "".join(c for i, c in enumerate(value, start) if c.isalnum() and not any(d.start <= i < d.end for d in dets))
+
+
+def _assert_all_covered(detector: Detector, cases: list[tuple[str, str]]) -> None:
+    for text, value in cases:
+        left = _uncovered(detector, text, value)
+        assert not left, f"{len(left)} characters left of a value at offset {text.index(value)}"
+
+
+def _assert_untouched(detector: Detector, texts: list[str], entities: set[str]) -> None:
+    for text in texts:
+        hits = [(d.start, d.end, d.entity_type) for d in detector.detect(text) if d.entity_type in entities]
+        assert not hits, hits
+
+
+# --- phones --------------------------------------------------------------------------------
+
+
+def test_national_phone_formats_of_regions_presidio_does_not_scan_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Soita minulle numeroon 040 765 4321 huomenna.", "040 765 4321"),  # Finland, mobile
+            ("Ring venligst på tlf. 31 42 53 64.", "31 42 53 64"),  # Denmark, 8 digits in pairs
+            ("Tel. (85) 234-567, ask for the front desk.", "(85) 234-567"),  # area code in brackets
+            ("Mob: 0470 98 76 54 (Belgium)", "0470 98 76 54"),
+            ("Office 06-87-65-43-21, fax 01 23 45 67 89", "06-87-65-43-21"),
+            ("WhatsApp +62 812-3456-7890", "+62 812-3456-7890"),
+        ],
+    )
+
+
+def test_amounts_dates_versions_and_references_are_not_phones() -> None:
+    phones = FastPhoneRecognizer()
+    for text in (
+        "Total due EUR 1 234 567 by the end of the quarter.",
+        "Released on 2021-03-04 as build 4.2.17.3.",
+        "Reference 2024-11873 was closed.",
+        "Part 100-2245-03 is back in stock.",
+    ):
+        assert [
+            r for r in phones.analyze(text, ["PHONE_NUMBER"]) if r.recognition_metadata["rule"].endswith("any_region")
+        ] == []
+
+
+def test_valid_regions_checks_each_region_only_when_its_number_pattern_fits() -> None:
+    assert "FI" in valid_regions("040 765 4321")
+    assert valid_regions("+44 20 7946 0000") == ["GB"]
+    assert valid_regions("12") == []
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def test_lower_case_names_in_chat_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("hey this is ingrid, can u call me back", "ingrid"),
+            ("i met kowalczyk maria yesterday lol", "maria"),
+            ("lunch with tomasz nowak tmrw?", "tomasz nowak"),
+        ],
+    )
+
+
+def test_speaker_labels_of_a_chat_are_names_in_any_case(detector: Detector) -> None:
+    chat = "ilona: are you home?\nbence: yes till 6\nilona: ok coming\nbence: bring bread"
+    _assert_all_covered(detector, [(chat, "ilona"), (chat, "bence")])
+
+
+def test_form_labels_at_line_starts_are_not_speakers(detector: Detector) -> None:
+    form = "Adresse: rue des Lilas\nContact: front desk\nAdresse: annexe"
+    hits = [form[d.start : d.end] for d in detector.detect(form) if d.entity_type == "PERSON"]
+    assert "Adresse" not in hits and "Contact" not in hits
+
+
+def test_surnames_alone_in_a_list_with_a_known_name_are_all_found(detector: Detector) -> None:
+    text = "The studio was founded by Lindqvist, Haraldsen and Birgitta Nyqvist in 1994."
+    _assert_all_covered(detector, [(text, "Lindqvist"), (text, "Haraldsen"), (text, "Birgitta Nyqvist")])
+
+
+def test_a_later_mention_of_a_found_name_is_found_too(detector: Detector) -> None:
+    text = "Ottilie Brandvold joined the orchestra in 1971. Two years later Brandvold became its leader."
+    start = text.rindex("Brandvold")
+    assert any(d.start <= start and start + 9 <= d.end for d in detector.detect(text))
+
+
+def test_names_in_greek_and_cyrillic_script_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Ο ασθενής Γεώργιος Παπαδόπουλος προσήλθε σήμερα.", "Γεώργιος Παπαδόπουλος"),
+            ("Пациент Иванов Сергей Петрович поступил утром.", "Иванов Сергей Петрович"),
+        ],
+    )
+
+
+def test_name_fields_of_forms_in_several_languages_and_scripts(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Nom : LEFEBVRE   Prénom : Anaïs", "LEFEBVRE"),
+            ("Nombre: Ximena Alvarado Quispe / Fecha: hoy", "Ximena Alvarado Quispe"),
+            ("姓名：王秀兰 / 性别：女", "王秀兰"),
+            ("이름: 김서준 / 나이: 31", "김서준"),
+            ("Passenger: VASQUEZ/ELENA MS  Seat 12A", "VASQUEZ/ELENA"),
+        ],
+    )
+
+
+def test_all_caps_names_need_a_known_name(detector: Detector) -> None:
+    _assert_all_covered(detector, [("TRANSFER FROM MARGUERITE OKAFOR RECEIVED", "MARGUERITE OKAFOR")])
+    _assert_untouched(detector, ["PLEASE READ THE SAFETY NOTICE BEFORE USE."], {"PERSON"})
+
+
+# --- dates and ages --------------------------------------------------------------------------
+
+
+def test_dates_with_times_and_in_other_languages_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Admitted 14/02/2023 06:45 via ambulance.", "14/02/2023 06:45"),
+            ("La cita es el martes 9 de mayo de 2023 a las 10:15.", "9 de mayo de 2023"),
+            ("Termin am 3. Oktober 2022 um 14:30 Uhr.", "3. Oktober 2022"),
+            ("入院日：2020年11月3日", "2020年11月3日"),
+            ("Flight on 07SEP23 at 06:10.", "07SEP23"),
+            ("Worked there Aug 2015 – Feb 2019.", "Feb 2019"),
+        ],
+    )
+
+
+def test_durations_and_times_of_day_alone_are_not_calendar_dates(detector: Detector) -> None:
+    text = "Take it daily for two weeks; the test took 4 minutes 30 seconds this afternoon."
+    dates = [text[d.start : d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]
+    assert dates == []
+
+
+def test_ages_in_words_and_other_languages_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("The winner, Halvard Brekke, forty-two, thanked his family.", "forty-two"),
+            ("Paciente de 67 años con dolor torácico.", "67 años"),
+            ("Die 58-jährige Patientin klagt über Schwindel.", "58-jährige"),
+            ("A ninety-one-year-old man was rescued.", "ninety-one-year-old"),
+            ("Age/Sex: 44/M", "44"),
+        ],
+    )
+    _assert_untouched(detector, ["The bridge took 3 years to build."], {"AGE"})
+
+
+# --- identifiers and cards ---------------------------------------------------------------------
+
+
+def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Titular: DNI 31.456.789, domicilio en Rosario.", "31.456.789"),
+            ("Applicant NRIC: T0123456Z", "T0123456Z"),
+            ("Henkilötunnus: 150385-123X", "150385-123X"),
+            ("HN: 12-34-567890 / Ward 7", "12-34-567890"),
+            ("Booking reference: 7XK2QP   Seat 14C", "7XK2QP"),
+            ("WeChat: lily_chen_88", "lily_chen_88"),
+        ],
+    )
+    _assert_untouched(detector, ["I run 5 km and pan 2 eggs."], {"ID_NUMBER", "MEDICAL_RECORD_NUMBER"})
+
+
+def test_card_numbers_of_12_to_19_digits_in_any_grouping_are_found(detector: Detector) -> None:
+    # each passes the Luhn check; none is a real card
+    _assert_all_covered(
+        detector,
+        [
+            ("Maestro 6759 0000 0000 0000 ok", "6759 0000 0000 0000"),
+            ("paid with 3530-1113-3330-0000", "3530-1113-3330-0000"),
+            ("card 4000.0000.0000.0002 declined", "4000.0000.0000.0002"),
+            ("UnionPay 6250941006528599 approved", "6250941006528599"),
+        ],
+    )

@@ -39,12 +39,14 @@ LABELS: dict[str, str] = {
         r"passport|pasaporte|passaporte|passeport|reisepass|paspoort|paszport|passnummer|"
         r"residence\s+(?:card|permit)|work\s+(?:pass|permit)|visa\s+no|"
         # accounts, memberships, staff and bookings
-        r"account|acct|a/c|customer\s+(?:id|no|number|code)|client\s+(?:id|no|number)|member(?:ship)?\s+(?:id|no|number)|"
+        r"account|acct|a/c|(?:vertrags)?konto(?:nummer)?|customer\s+(?:id|no|number|code)|client\s+(?:id|no|number)|member(?:ship)?\s+(?:id|no|number)|"
         r"policy\s+(?:no|number)|employee\s+(?:id|no|number|code)|emp\.?\s+(?:code|id|no)|staff\s+(?:id|no|number)|"
         r"payroll\s+(?:no|number)|student\s+(?:id|no|number)|matricule|matr[íi]cula|legajo|personalnummer|"
+        r"n[°º]\s+personnel|n\.?[°º]\s+mecanogr[áa]fico|mecanogr[áa]fico|os\.\s*č|osobn[íi]\s+[čc][íi]slo|"
+        r"n\.?[°º]?\s+utente(?:\s+sns)?|utente\s+sns|"
         r"personeelsnummer|社員番号|booking\s+(?:ref(?:erence)?|no|number|code)|pnr|localizador|"
         r"confirmation\s+(?:no|number|code)|e-?ticket(?:\s+(?:no|number))?|ticket\s+(?:no|number)|frequent\s+flyer|"
-        r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|"
+        r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|saga\s+club|flying\s+blue|"
         # vehicles
         r"(?:licen[cs]e|number)\s+plate|plate|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
         r"placas?|dominio|targa|plaque|immatriculation|vin"
@@ -60,7 +62,7 @@ LABELS: dict[str, str] = {
         r"f[üu]hrerschein(?:-nr)?|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
         r"k[øo]rekort|f[øo]rerkort"
     ),
-    "USERNAME": r"user\s*name|user\s+id|login|handle|wechat|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
+    "USERNAME": r"user\s*name|user\s+id|user|login|handle|wechat|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
 }
 _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
 # Labels whose values are short codes with few digits (booking references, plates).
@@ -68,7 +70,7 @@ _FEW_DIGITS = regex.compile(
     r"(?i)booking|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|targa|plaque|"
     r"immatriculation|nhi|nis"
 )
-_NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|№|#|code|ref)\.?)?"
+_NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|n\.º|№|#|code|ref|č)\.?)?"
 _CHUNK = r"[\p{Lu}\d][\p{Lu}\d./()\-]*"
 _VALUE = {
     "USERNAME": r"@?[\w][\w.@-]{2,40}",
@@ -78,8 +80,8 @@ _VALUE = {
 def _compile(entity: str) -> regex.Pattern[str]:
     value = _VALUE.get(entity, rf"{_CHUNK}(?:[ ]{_CHUNK}){{0,5}}")
     return regex.compile(
-        rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])(?P<no>{_NUMBER_WORD}))"
-        rf"[ \t]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t.]*(?P<v>{value})",
+        rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])\.?(?P<no>{_NUMBER_WORD}))"
+        rf"[ \t]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t.:]*(?P<v>{value})",
         regex.V0,
     )
 
@@ -109,7 +111,8 @@ class LabelledIdRecognizer(EntityRecognizer):
             for m in rx.finditer(text):
                 value = _TRAILING.sub("", m.group("v"))
                 digits = sum(c.isdigit() for c in value)
-                marked = bool(m.group("sep") or m.group("no").strip())
+                # a ":" or "No." after the label, or the label written in capitals ("NHI")
+                marked = bool(m.group("sep") or m.group("no").strip() or m.group("label").isupper())
                 need = 1 if _FEW_DIGITS.match(m.group("label")) and marked else _MIN_DIGITS[entity]
                 if len(value) < 3 or digits < need:
                     continue

@@ -38,7 +38,8 @@ _TITLES = frozenset(
     "captain professor doctor madam mister messrs mme mlle herr frau sra srta sig sig.ra dott avv ing "
     "pan pani hr fru fr dhr mevr mw gospodin gospođa господин госпожа κ κος κα eng ing lic lcdo lcda arq dipl "
     "mag hon sheikh shaikh sayyid ustaz ustazah haji hajjah tuan puan encik cik datuk dato ông bà anh chị "
-    "shri shrimati smt sri km kumari".split()
+    "shri shrimati smt sri km kumari emperor empress king queen prince princess president senator governor "
+    "general colonel detective inspector sergeant pope cardinal bishop".split()
 )
 # Words that precede a name: kin, roles, salutations, form labels, chat phrases.
 _CUES = frozenset(
@@ -244,6 +245,28 @@ def _with_initials(text: str, results: list[RecognizerResult]) -> list[Recognize
     return results
 
 
+_SUBJECT_AFTER = re.compile(
+    r"^(?:'s|’s)?\s+(?:was|is|had|has|said|says|told|wrote|married|became|died|led|joined|left|won|lost|"
+    r"played|started|served|reported|claimed|discovered|described|returned|refused|retired|decided|agreed|"
+    r"explained|announced|appeared|worked|lived|moved|recorded|released|argued|believed|\w+ed\s+(?:the|a|an|his|her|to))\b"
+)
+_SUBJECT_BEFORE = re.compile(r"(?:\baccording\s+to|\bthat|\bby|\bwith|\binvited|\bwhen|\bafter|\bbefore)\s+$", re.I)
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    before = text[max(0, start - 20) : start].rstrip(" \t\"“'(")
+    return not before or before[-1] in ".!?:\n"
+
+
+def _acts_as_subject(text: str, start: int, end: int) -> bool:
+    """A capitalised word used as a person: mid-sentence, and a verb of a person's doing
+    follows it, or a word that introduces a person precedes it."""
+    if _sentence_initial(text, start):
+        return False  # at a sentence start a capital says nothing
+    before = text[max(0, start - 20) : start]
+    return bool(_SUBJECT_AFTER.match(text[end : end + 40]) or _SUBJECT_BEFORE.search(before))
+
+
 def _cap_or_caseless(word: str) -> bool:
     """Capitalised, or in a script without case (Arabic, Hebrew, CJK, Thai...)."""
     return word[0].isupper() or word[0].lower() == word[0].upper()
@@ -269,6 +292,10 @@ class PersonNameRecognizer(EntityRecognizer):
 
     def _known(self, low: str) -> bool:
         return low in self._first or low in self._last
+
+    def _not_a_word(self, low: str) -> bool:
+        """Neither an English dictionary word nor a frequent word of 25 languages."""
+        return low not in self._words and low not in english_dictionary() and low not in self._foreign
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -321,7 +348,9 @@ class PersonNameRecognizer(EntityRecognizer):
             toks = [w for w in words if ent.start_char <= w[0] and w[1] <= ent.end_char]
             if not 2 <= len(toks) <= 3 or toks[0][0] != ent.start_char or toks[-1][1] != ent.end_char:
                 continue
-            if all(_is_cap(w) and w.lower() not in _NOT_NAME and w.lower() not in _ORG_WORDS for _, _, w in toks):
+            if all(
+                _is_cap(w) and w.lower() not in _NOT_NAME and w.lower() not in _ORG_WORDS for _, _, w in toks
+            ) and any(self._known(w.lower()) and self._not_a_word(w.lower()) for _, _, w in toks):
                 out.append(self._result(ent.start_char, ent.end_char, 0.5, "org_shaped_name"))
         return out
 
@@ -372,8 +401,8 @@ class PersonNameRecognizer(EntityRecognizer):
             return 0.85
         if len(tokens) >= 2 and known and prev in _CUES:
             return 0.85
-        if len(tokens) >= 2 and len(known) == len(tokens) and any(t not in self._foreign for t in low):
-            return 0.7
+        if len(tokens) >= 2 and len(known) == len(tokens) and any(self._not_a_word(t) for t in low):
+            return 0.7  # every word a known name, one of them no everyday word ("Staff Nurse" is not)
         if shouting:
             return 0.0
         if len(tokens) >= 2 and any(t in self._last and t not in self._common for t in (low[0], low[-1])):
@@ -517,13 +546,15 @@ class PersonNameRecognizer(EntityRecognizer):
             if not _is_cap(w):
                 continue
             low = _strip_possessive(w.lower())
-            if len(low) < 3 or low not in self._last or low in self._common or low in self._foreign:
+            if len(low) < 3 or low not in self._last or low in self._foreign:
                 continue
-            if low in english_dictionary():
-                continue  # "Billing", "Brew": English words that are also surnames
             if any(a <= s and e <= b for a, b in other) or any(r.start <= s and e <= r.end for r in found):
                 continue
-            out.append(self._result(s, e, 0.5, "surname_alone"))
+            if low not in self._common and low not in english_dictionary():
+                out.append(self._result(s, e, 0.5, "surname_alone"))
+            elif _acts_as_subject(text, s, e):
+                # "Palmer was a villain", "according to Costa": a surname that is also a word
+                out.append(self._result(s, e, 0.5, "surname_as_subject"))
         return out
 
     def _lists(self, text: str, spacy_persons: list[tuple[int, int]]) -> list[RecognizerResult]:
@@ -562,17 +593,20 @@ class PersonNameRecognizer(EntityRecognizer):
             trusted = (a, b) in ours or len(toks) > 1
             for w in toks:
                 low = w.lower()
-                if len(w) > 2 and _is_cap(w) and low not in _NOT_NAME and low not in self._common:
-                    if trusted or self._known(low):
-                        names.add(w)
+                if len(w) > 2 and _is_cap(w) and low not in _NOT_NAME and (trusted or self._known(low)):
+                    names.add(w)
         spans = ours + spacy_persons
         if not names:
             return []
         covered = spans
         out = []
         for s, e, w in words:
-            if _strip_possessive(w) in names and not any(a <= s and e <= b for a, b in covered):
-                out.append(self._result(s, e, 0.6, "same_name_again"))
+            name = _strip_possessive(w)
+            if name not in names or any(a <= s and e <= b for a, b in covered):
+                continue
+            if name.lower() in self._common and _sentence_initial(text, s):
+                continue  # "Rose" at a sentence start may be the flower
+            out.append(self._result(s, e, 0.6, "same_name_again"))
         return out
 
     def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:

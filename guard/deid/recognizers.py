@@ -152,6 +152,11 @@ _AGE_UNIT = (
     r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
     r"ปี|سنة|عاما|عامًا|שנים|साल|वर्ष|বছর)"
 )
+# Units that say "years old" by themselves: no context needed ("85 yaşındaki", "66 éves", "63岁").
+_AGE_ONLY_UNIT = (
+    r"(?:y/o|y\.o\.|yrs?\.?\s+old|years?[\s-]+old|años\s+de\s+edad|ára|éves|évesen|vuotias|aastane|"
+    r"yaşında(?:ki)?|岁|歲|歳|세|살|tuổi)"
+)
 # Words just before "N years" that make it an age, not a duration ("de 58 años", "is 34").
 _AGE_BEFORE = (
     r"(?:de|di|of|is|was|am|i'm|im|are|turns|turned|turning|aged|ist|est|a|tiene|tem|tenía|ha|har|er|on|è|ma|"
@@ -192,6 +197,8 @@ def age() -> RegexRecognizer:
                 0.6,
                 re.I | re.M,
             ),
+            Rule("n_age_unit", rf"(?<![\w.,/-])(?P<v>(?:1[01]\d|\d{{1,2}})\s?{_AGE_ONLY_UNIT})(?!\w)", 0.7, re.I),
+            Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
                 "labelled",
                 rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}})(?:\s?{_AGE_UNIT})?(?!\s?(?:%|mg|kg|cm|mm|ml|days?|weeks?|months?|min))(?!\d|[.,]\d)",
@@ -298,6 +305,16 @@ def calendar_date() -> RegexRecognizer:
             Rule("cjk", r"(?:民國|民国)?\d{2,4}\s?年\s?\d{1,2}\s?月(?:\s?\d{1,2}\s?[日号])?", 0.7),
             Rule("roc_numeric", r"(?<![\d/])1[01]\d/[01]\d/[0-3]\d(?:\s\d{1,2}:\d{2})?(?![\d/])", 0.5),
             Rule("hijri", rf"(?<!\w){_DAY}\s(?:{_MONTHS})\s1[34]\d\d\s?(?:H|AH|هـ)?\b", 0.6, re.I),
+            # a year that dates something: "in 1953", "born 1987", "(1900 --", "1580--1656"
+            Rule(
+                "year_in_context",
+                r"(?:(?<=\b(?:in|since|from|to|until|till|by|born|during|circa|c\.|ca\.|around|year|of|the|between|and|"
+                r"el|en|de|im|seit|ab|från|vuonna|em|dal|al|nel)\s)|(?<=[(–—-]))(?P<v>1[5-9]\d\d|20\d\d)(?![\d.,:/]\d)"
+                r"(?!\s?(?:mg|kg|km|m|cm|ml|g|kcal|people|persons|euros?|dollars?|units|pcs|cc|°|%|x\b))",
+                0.5,
+                re.I,
+            ),
+            Rule("year_range", r"(?<![\d.,-])(?P<v>1[5-9]\d\d|20\d\d)(?=\s?(?:--?|–|—)\s?(?:1[5-9]\d\d|20\d\d|\d\d)\b)", 0.5),
         ],
     )
 

@@ -197,7 +197,8 @@ def test_no_pii_canary_secret_or_training_text_in_the_report(demo_out):
     for name, text in outputs.items():
         for c in canaries:
             assert c["secret"] not in text, f"canary secret in {name}"
-        leaked = sorted(v for v in values if v in text)
+        # word-bounded: an MRN's digits inside a float such as 0.21719901502988 are no leak
+        leaked = sorted(v for v in values if re.search(r"(?<![\w.])" + re.escape(v) + r"(?![\w])", text))
         assert not leaked, f"{name} holds {len(leaked)} PII value(s)"
         visible = re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", text)
         assert not (_shingles(visible) & text_shingles), f"{name} holds a run of 8 words of corpus text"

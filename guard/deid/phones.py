@@ -8,7 +8,8 @@ candidates are looked at, each in a window one character wider than itself:
 1. Presidio's regions (`PRESIDIO_REGIONS`, leniency VALID): the very matches Presidio's
    recognizer returns, with its score, so guard is never below it (tested on every
    evaluation set against Presidio's recognizer itself). One matcher per calling code
-   (US and CA share +1), and one for a number written with "+".
+   (US and CA share +1); none for a region whose shortest valid number has more
+   digits than the candidate; one for a number written with "+".
 2. Every other region libphonenumber knows: a candidate that is a valid number of some
    region is a phone when it is written like one (grouped by spaces, dashes, dots or
    parentheses, or with a + / 00 prefix) or a phone word stands near it ("tel", "fax",
@@ -113,9 +114,15 @@ class FastPhoneRecognizer(EntityRecognizer):
         self.regions = regions
         self.any_region = any_region
         codes: dict[int, str] = {}
+        shortest: dict[int, int] = {}
         for region in regions:
-            codes.setdefault(phonenumbers.country_code_for_region(region), region)
+            code = phonenumbers.country_code_for_region(region)
+            codes.setdefault(code, region)
+            lengths = PhoneMetadata.metadata_for_region(region).general_desc.possible_length or (1,)
+            shortest[code] = min(shortest.get(code, 99), *lengths)
         self._matchers = tuple(codes.values())
+        # the fewest digits a valid national number of any region sharing the calling code has
+        self._min_digits = {region: shortest[code] for code, region in codes.items()}
         super().__init__(
             supported_entities=["PHONE_NUMBER"],
             name="PhoneRecognizer",
@@ -146,7 +153,11 @@ class FastPhoneRecognizer(EntityRecognizer):
             # Regions sharing a calling code (US, CA) give the same matches: one matcher each.
             # A number written with "+" parses the same for every default region: when the
             # first region's matches cover every digit of the candidate, the rest add nothing.
+            digits = sum(c.isdigit() for c in text[s:e])
+            plus = "+" in text[s:e] or "＋" in text[s:e]
             for k, region in enumerate(self._matchers):
+                if not plus and digits < self._min_digits[region]:
+                    continue  # too few digits for any valid national number of the region
                 matches = list(PhoneNumberMatcher(window, region, leniency=Leniency.VALID))
                 for m in matches:
                     span = (lo + m.start, lo + m.end)
@@ -156,7 +167,7 @@ class FastPhoneRecognizer(EntityRecognizer):
                         out.append(self._result(*span, PRESIDIO_SCORE, f"libphonenumber:{region}"))
                 if k == 0 and text[s] in "+＋" and _all_digits_in(window, matches):
                     break
-            if not found and self.any_region and sum(c.isdigit() for c in text[s:e]) >= 7:
+            if not found and self.any_region and digits >= 7:
                 span = self._any_region(text, s, e)
                 if span and span not in seen:
                     seen.add(span)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from guard.core.errors import GuardError, InputError
+from guard.core.errors import InputError, RunError
 from guard.core.files import package_versions, read_json
 from guard.core.io import write_text_atomic
 
@@ -25,10 +25,9 @@ AuditName = Literal["privacy", "fairness", "explain"]
 Severity = Literal["info", "warning", "critical"]
 
 
-class AuditError(GuardError):
-    """An audit cannot run: unusable model, data or run directory."""
-
-    exit_code = 10
+class AuditError(RunError):
+    """An audit cannot run: unusable model, data or run directory (exit 10, as every
+    run-directory error)."""
 
 
 class PrivacyClaimViolated(AuditError):

@@ -65,16 +65,67 @@ class DependencyError(GuardError):
 
 
 class OutputError(GuardError):
-    """The output cannot be written (exists, unwritable, same as input)."""
+    """The output cannot be written: unwritable, disk full, or it is (a link to) the input
+    or another output of the same command."""
 
     exit_code = 7
 
 
+class RunError(GuardError):
+    """A run directory or one of its files is missing, damaged, or belongs to another run
+    (its content hash differs). The same code for every command."""
+
+    exit_code = 10
+
+
+class UntrustedModelError(GuardError):
+    """A model file would run code or holds types guard does not allow; nothing was loaded."""
+
+    exit_code = 12
+
+
+class Interrupted(GuardError):
+    """SIGINT or SIGTERM: the command stopped cleanly; exit code 128 + the signal number."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.exit_code = 128 + signum
+        super().__init__(message)
+
+
+# Every exit code any guard command returns, in one place (README "Exit codes" and
+# tests/cli/test_exit_codes.py check against it). Error classes elsewhere
+# (federated.privacy.PrivacyError, federated.server.FederateError,
+# audits.findings.AuditError/PrivacyClaimViolated, audits.check.ReleaseCheckFailed)
+# use these numbers.
+EXIT_CODES: dict[int, str] = {
+    0: "done",
+    1: "other guard error (bad option value)",
+    2: "command-line usage error",
+    3: "bad input file (where: file:line, field)",
+    4: "bad policy or config file",
+    5: "key missing, too short or readable by others",
+    6: "dependency or offline model missing",
+    7: "output cannot be written (unwritable, disk full, or it is the input or another output)",
+    8: "privacy budget cannot be met or is spent",
+    9: "federated run cannot go on",
+    10: "run directory or run file missing, damaged, or of another run",
+    11: "release checks failed",
+    12: "model file refused (it could run code, or holds types guard does not allow)",
+    13: "privacy bug: measured leakage above the claimed epsilon",
+    130: "interrupted by SIGINT (Ctrl-C); temporary files removed, earlier outputs kept",
+    143: "terminated by SIGTERM; temporary files removed, earlier outputs kept",
+}
+
+
 __all__ = [
+    "EXIT_CODES",
     "DependencyError",
     "GuardError",
     "InputError",
+    "Interrupted",
     "KeyMissingError",
     "OutputError",
     "PolicyError",
+    "RunError",
+    "UntrustedModelError",
 ]

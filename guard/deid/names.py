@@ -140,6 +140,12 @@ _NAME_FIELD = regex.compile(
     r"(?P<v>(?:\p{L}[\p{L}\p{M}'’.\-/]*)(?:[ \t](?:\p{L}[\p{L}\p{M}'’.\-/]*|\([\p{L} ]{1,20}\)|\"[\p{L} ]{1,20}\")){0,5})"
 )
 _NAME_LABEL_RX = regex.compile(_NAME_LABELS, regex.I)
+# "my name is X" names X whatever X is; "this is X" / "i'm X" only when X looks like a name.
+_INTRODUCTION = re.compile(
+    r"(?i)\b(?:(?P<strong>my\s+name\s+is|my\s+name's|name's|call\s+me|me\s+llamo|mi\s+nombre\s+es|je\s+m'appelle|"
+    r"ich\s+heiße|mi\s+chiamo|meu\s+nome\s+é|jag\s+heter|jeg\s+heter|mijn\s+naam\s+is|nazywam\s+się|"
+    r"меня\s+зовут)|this\s+is|i\s+am|i'm|im|ich\s+bin|eu\s+sou|ik\s+ben)\s+"
+)
 # Generic role labels: the value must look like a name (capitalised or caseless script).
 _GENERIC_LABELS = frozenset(
     "patient passenger guest pax holder beneficiary payee recipient addressee contact applicant insured tenant "
@@ -322,6 +328,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 out.append(self._result(m.start("v"), m.end("v"), score, rule))
         out.extend(self._proper_noun_runs(text, words, nlp_artifacts))
         out.extend(self._lower_case(text, words))
+        out.extend(self._introduced(text))
         out.extend(self._non_latin_names(text, words))
         out.extend(self._fields(text))
         out.extend(self._speakers(text))
@@ -461,6 +468,29 @@ class PersonNameRecognizer(EntityRecognizer):
                 out.append(self._result(s, e, 0.5, "lower_given_name_alone"))
         return out
 
+    def _introduced(self, text: str) -> list[RecognizerResult]:
+        """The words after "my name is", "this is", "i'm", "call me": one to three words up to
+        punctuation or an everyday word, in any case ("hi my name is andrius mockus, ...")."""
+        out = []
+        for m in _INTRODUCTION.finditer(text):
+            toks = []
+            for w in _WORD.finditer(text, m.end(), min(len(text), m.end() + 60)):
+                gap = text[toks[-1][1] : w.start()] if toks else text[m.end() : w.start()]
+                low = w.group().lower()
+                if gap.strip() or low in _NOT_NAME or (low in self._words and not self._known(low)):
+                    break
+                toks.append((w.start(), w.end()))
+                if len(toks) == 3:
+                    break
+            if toks and not m.group("strong"):
+                first = text[toks[0][0] : toks[0][1]]
+                low = first.lower()
+                if not (_is_cap(first) or (self._strong_first(low) and low not in english_dictionary())):
+                    continue  # "i am happy", "this is the best"
+            if toks:
+                out.append(self._result(toks[0][0], toks[-1][1], 0.7, "introduced"))
+        return out
+
     def _non_latin_names(self, text: str, words: list[tuple[int, int, str]]) -> list[RecognizerResult]:
         """Names in Greek, Cyrillic, Arabic, Hebrew, CJK...: lexicon words, and capitalised
         Greek/Cyrillic pairs with a typical surname ending."""
@@ -518,6 +548,10 @@ class PersonNameRecognizer(EntityRecognizer):
         seen: dict[str, int] = {}
         for _, v, _ in labels:
             seen[v.lower()] = seen.get(v.lower(), 0) + 1
+        # a dialogue: few labels, one of them back on a later line ("ana: ... / ben: ... / ana: ...");
+        # there every one-word label is a speaker, also one that speaks only once
+        distinct = {v.lower() for _, v, _ in labels}
+        dialogue = 2 <= len(distinct) <= 4 and any(n >= 2 for n in seen.values())
         out = []
         for a, v, stamped in labels:
             low = v.lower()
@@ -526,7 +560,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 continue
             if _NAME_LABEL_RX.fullmatch(low):
                 continue  # a form field label ("Guest:"), not a speaker
-            chat = stamped or seen[low] >= 2  # "[10:43] Rose: ..." or a label used on two lines
+            chat = stamped or seen[low] >= 2 or (dialogue and len(toks) == 1)
             if chat and not any(t in self._words and not self._known(t) for t in toks):
                 out.append(self._result(a, a + len(v), 0.6, "speaker"))
             elif self._strong_first(toks[0]) and not any(t in self._words for t in toks):

@@ -4,6 +4,7 @@ inside commands so `guard --help` stays fast."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -11,19 +12,28 @@ import typer
 from rich.markup import escape
 
 from guard.cli import audit, deid, federate, report
-from guard.cli._common import console_err
-from guard.core.errors import GuardError
+from guard.cli._common import console, console_err
+from guard.core.errors import GuardError, Interrupted
 
 
 class _GuardGroup(typer.core.TyperGroup):
-    """Turns library errors into a one-line message and the error's exit code."""
+    """Turns library errors into a one-line message and the error's exit code; Ctrl-C
+    that no command handled into exit 130."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            self._fail(ctx, Interrupted(signum, f"stopped by {signal.Signals(signum).name}"))
         except GuardError as e:
-            console_err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-            ctx.exit(e.exit_code)
+            self._fail(ctx, e)
+        return None
+
+    @staticmethod
+    def _fail(ctx: click.Context, e: GuardError) -> None:
+        console_err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        ctx.exit(e.exit_code)
 
 
 app = typer.Typer(
@@ -39,8 +49,9 @@ app = typer.Typer(
 @app.callback()
 def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors (and what --json asks for)."),
 ) -> None:
+    console.quiet = quiet  # summaries and progress; errors go to console_err
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("presidio-analyzer", "presidio-anonymizer"):

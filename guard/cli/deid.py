@@ -10,6 +10,7 @@ import typer
 
 from guard.cli._common import console, emit_json, record_progress
 from guard.core.io import Format
+from guard.core.signals import stop_on_signals
 from guard.deid.scrubber import DetectorName, OnError
 
 TEXT_FIELD_HELP = "Field to de-identify (repeatable). Every other field passes through unchanged."
@@ -27,12 +28,22 @@ def _summary(report: dict, *, as_json: bool, extra: dict | None = None) -> None:
         highlight=False,
     )
     console.print(f"entities found: {entities}", highlight=False)
+    for note in report.get("notes", []):
+        console.print(f"note: {note}", highlight=False)
     for label, value in (extra or {}).items():
         console.print(f"{label}: {value}", highlight=False)
 
 
 def _progress_enabled(progress: Optional[bool]) -> bool:
+    if console.quiet:  # -q: only errors
+        return False
     return sys.stderr.isatty() if progress is None else progress
+
+
+def _quarantine_path(output: Path, quarantine: Optional[Path], on_error: OnError) -> Optional[Path]:
+    if on_error is not OnError.skip:
+        return None
+    return quarantine or output.with_name(output.name + ".quarantine.jsonl")
 
 
 def scrub(
@@ -49,11 +60,16 @@ def scrub(
     ),
     quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Where skipped records go (JSONL)."),
     max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longest text accepted in one field."),
+    drop_fields: bool = typer.Option(
+        False,
+        "--drop-fields",
+        help="Let an output format that cannot hold every field drop the others (a .txt output keeps only the "
+        "text; CSV and Parquet keep the first record's columns). Without it such a conversion is refused.",
+    ),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """De-identify a corpus with Presidio + spaCy, offline."""
-    from guard.core.io import write_text_atomic
     from guard.core.policy import load_policy
     from guard.deid import Scrubber, ScrubOptions
 
@@ -64,17 +80,18 @@ def scrub(
         on_error=on_error,
         quarantine=quarantine,
         max_chars=max_chars,
+        drop_fields=drop_fields,
     )
-    scrubber = Scrubber(load_policy(policy), key_file=key_file)
-    with record_progress("scrub", enabled=_progress_enabled(progress)) as update:
-        result = scrubber.run(input, output, options=options, progress=update)
-    if report is not None:
-        write_text_atomic(report, result.dumps() + "\n")
+    quarantine_path = _quarantine_path(output, quarantine, on_error)
+    with stop_on_signals([output, report, quarantine_path]):
+        scrubber = Scrubber(load_policy(policy), key_file=key_file)
+        with record_progress("scrub", enabled=_progress_enabled(progress)) as update:
+            result = scrubber.run(input, output, options=options, progress=update, report=report)
     extra = {"output": str(output)}
     if report is not None:
         extra["report"] = str(report)
-    if result.records_failed and on_error is OnError.skip:
-        extra["quarantine"] = str(quarantine or output.with_name(output.name + ".quarantine.jsonl"))
+    if result.records_failed and quarantine_path is not None:
+        extra["quarantine"] = str(quarantine_path)
     _summary(result.to_json(), as_json=as_json, extra=extra)
 
 
@@ -97,18 +114,16 @@ def scan(
     ),
 ) -> None:
     """Count PII per entity type and field without changing anything."""
-    from guard.core.io import write_text_atomic
     from guard.core.policy import load_policy
     from guard.deid import Scrubber, ScrubOptions
 
     options = ScrubOptions(
         text_fields=tuple(text_field), fmt=fmt, workers=workers, max_chars=max_chars, on_error=on_error
     )
-    scanner = Scrubber(load_policy(policy), apply_operators=False, detector=detector)
-    with record_progress("scan", enabled=_progress_enabled(progress)) as update:
-        result = scanner.run(input, None, options=options, progress=update)
-    if report is not None:
-        write_text_atomic(report, result.dumps() + "\n")
+    with stop_on_signals([report]):
+        scanner = Scrubber(load_policy(policy), apply_operators=False, detector=detector)
+        with record_progress("scan", enabled=_progress_enabled(progress)) as update:
+            result = scanner.run(input, None, options=options, progress=update, report=report)
     _summary(result.to_json(), as_json=as_json, extra={"report": str(report)} if report else None)
 
 
@@ -124,7 +139,8 @@ def restore(
     """Decrypt values written by the `encrypt` operator, with the same key."""
     from guard.deid import restore as do_restore
 
-    result = do_restore(input, output, text_fields=tuple(text_field), fmt=fmt, key_env=key_env, key_file=key_file)
+    with stop_on_signals([output]):
+        result = do_restore(input, output, text_fields=tuple(text_field), fmt=fmt, key_env=key_env, key_file=key_file)
     counts = {"records": result.records, "values_restored": result.values_restored, "output": str(output)}
     if as_json:
         emit_json(counts)
@@ -149,21 +165,20 @@ def dedup(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Drop exact and near-duplicate records (MinHash LSH); duplicated text is what models memorize most."""
-    from guard.core.io import write_text_atomic
     from guard.deid import dedup as do_dedup
 
-    result = do_dedup(
-        input,
-        output,
-        text_fields=tuple(text_field),
-        fmt=fmt,
-        threshold=threshold,
-        num_perm=num_perm,
-        shingle_size=shingle_size,
-        id_field=id_field,
-    )
-    if report is not None:
-        write_text_atomic(report, result.dumps() + "\n")
+    with stop_on_signals([output, report]):
+        result = do_dedup(
+            input,
+            output,
+            text_fields=tuple(text_field),
+            fmt=fmt,
+            threshold=threshold,
+            num_perm=num_perm,
+            shingle_size=shingle_size,
+            id_field=id_field,
+            report=report,
+        )
     if as_json:
         emit_json(result.to_json())
         return
@@ -174,6 +189,8 @@ def dedup(
     )
     if report is not None:
         console.print(f"report: {report}", highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,7 @@ def load_key(*, env: str = DEFAULT_KEY_ENV, key_file: str | Path | None = None) 
         path = Path(key_file)
         if not path.is_file():
             raise KeyMissingError(f"key file {path} not found", hint="create it or set the key variable")
+        check_key_file_mode(path)
         key = path.read_bytes().strip()
         source = f"key file {path}"
     else:
@@ -40,6 +41,19 @@ def load_key(*, env: str = DEFAULT_KEY_ENV, key_file: str | Path | None = None) 
     return key
 
 
+def check_key_file_mode(path: Path) -> None:
+    """Refuse a key file that others can read or write (as ssh refuses such a private key):
+    anyone who can read it can undo the hash, surrogate and encrypt operators."""
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise KeyMissingError(
+            f"key file {path} is accessible by others (mode {mode:04o}); a key must be private",
+            hint=f"chmod 600 {path}",
+        )
+
+
 def derive(key: bytes, purpose: str) -> bytes:
     """A 32-byte sub-key for one purpose (e.g. 'hash', 'surrogate')."""
     return hmac.new(key, b"guard/v1/" + purpose.encode("utf-8"), hashlib.sha256).digest()
@@ -50,4 +64,4 @@ def keyed_digest(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
-__all__ = ["DEFAULT_KEY_ENV", "MIN_KEY_BYTES", "derive", "keyed_digest", "load_key"]
+__all__ = ["DEFAULT_KEY_ENV", "MIN_KEY_BYTES", "check_key_file_mode", "derive", "keyed_digest", "load_key"]

@@ -31,9 +31,9 @@ checked against the registries in `guard.deid` (this module knows neither).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,13 @@ DEFAULT_THRESHOLD = 0.0
 # digits with no phone word near it. Numbers of every region are recognised anyway when
 # written like phone numbers (guard.deid.phones).
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ()
+# A custom recognizer's regex may run this long on one text (one field of one record).
+# A pattern that backtracks catastrophically ("(a+)+$") is stopped and the run fails with
+# PatternTimeout (exit 4) naming the recognizer and the record, instead of stalling the
+# scrub or, as Presidio does after 60 s, skipping the pattern and missing what it finds.
+REGEX_TIMEOUT_S = 1.0
+# The flags Presidio's PatternRecognizer compiles with (the `regex` module, not `re`).
+REGEX_FLAGS_NAMES = ("DOTALL", "MULTILINE", "IGNORECASE")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,57 @@ class RecognizerSpec:
     terms: tuple[str, ...] = ()
     score: float = 0.85
     context: tuple[str, ...] = ()
+
+
+class PatternTimeout(PolicyError):
+    """A custom recognizer's regex ran past REGEX_TIMEOUT_S on one text: the policy, not
+    the record, is at fault (exit 4). `path`, `line` and `field` name the text once known."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        recognizer: str,
+        pattern: str,
+        seconds: float,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.details = {
+            "source": source,
+            "recognizer": recognizer,
+            "pattern": pattern,
+            "seconds": seconds,
+            "path": path,
+            "line": line,
+            "field": field,
+        }
+        self.recognizer, self.line, self.field = recognizer, line, field
+        where = "one text"
+        if line is not None:
+            where = f"{path}:{line}" if path is not None else f"line {line}"
+            where += f", field {field!r}" if field is not None else ""
+        super().__init__(
+            f"{source}: recognizer {recognizer!r}: {pattern} ran longer than {seconds:g} s on {where} and was "
+            "stopped; it backtracks catastrophically (nested quantifiers such as (a+)+, or overlapping "
+            "alternatives under a repeat)",
+            hint="simplify the pattern, e.g. with possessive quantifiers (a++) or atomic groups (?>...)",
+        )
+
+    def located(self, **where: Any) -> PatternTimeout:
+        """The same error naming the text: path, line, field."""
+        return PatternTimeout(**(self.details | where))
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]  # raised in a worker process, re-raised in the parent
+        return (functools.partial(PatternTimeout, **self.details), ())
+
+
+def regex_flags() -> int:
+    """Presidio's PatternRecognizer flags, for the `regex` module."""
+    import regex
+
+    return functools.reduce(lambda a, b: a | b, (getattr(regex, n) for n in REGEX_FLAGS_NAMES))
 
 
 @dataclass(frozen=True)
@@ -158,10 +216,12 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
         terms = _str_list(source, where + ".terms", spec.get("terms", []))
         if not patterns and not terms:
             raise _fail(source, where, 'needs "patterns" (regexes) or "terms" (a deny-list)')
+        import regex
+
         for j, rx in enumerate(patterns):
-            try:
-                re.compile(rx)
-            except re.error as e:
+            try:  # with the module and flags Presidio runs them with
+                regex.compile(rx, flags=regex_flags())
+            except regex.error as e:
                 raise _fail(
                     source, where, f"recognizer {spec['name']!r}: pattern {j + 1} is not a valid regex: {e}"
                 ) from e
@@ -211,4 +271,14 @@ def load_policy(path: str | Path | None) -> Policy:
     return parse_policy(read_toml(path, error=PolicyError, what="policy"), source=str(path))
 
 
-__all__ = ["DEFAULT_THRESHOLD", "OperatorSpec", "Policy", "RecognizerSpec", "load_policy", "parse_policy"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "REGEX_TIMEOUT_S",
+    "OperatorSpec",
+    "PatternTimeout",
+    "Policy",
+    "RecognizerSpec",
+    "load_policy",
+    "parse_policy",
+    "regex_flags",
+]

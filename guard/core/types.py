@@ -53,6 +53,7 @@ class ScrubReport:
     workers: int
     failures: list[dict[str, Any]] = field(default_factory=list)
     detector: str = "guard"  # "presidio": plain Presidio's second opinion (guard scan --detector presidio)
+    notes: list[str] = field(default_factory=list)  # what the reader accepted (a byte-order mark)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +79,7 @@ class DedupReport:
     dropped: list[dict[str, Any]]
     versions: dict[str, str]
     seconds: float
+    notes: list[str] = field(default_factory=list)  # what the reader accepted (a byte-order mark)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:

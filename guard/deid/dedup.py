@@ -24,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from guard import __version__
-from guard.core.errors import DependencyError, GuardError, InputError, OutputError
-from guard.core.io import CorpusReader, CorpusWriter, Format
+from guard.core.errors import DependencyError, GuardError, InputError
+from guard.core.io import CorpusReader, Format, Outputs, check_distinct
 from guard.core.types import DedupReport, Record, RecordError
 
 logger = logging.getLogger(__name__)
@@ -84,16 +84,19 @@ def dedup(
     shingle_size: int = 3,
     id_field: str | None = "id",
     seed: int = 1,
+    report: str | Path | None = None,
 ) -> DedupReport:
     """Copy `input_path` to `output_path` without exact and near duplicates.
 
     Records keep their order; the first of a group of duplicates is kept. The
-    output has the input's format (or `fmt`) and is written atomically: a run
-    that fails leaves no output file.
+    output has the input's format (or `fmt`) and, with the JSON report at
+    `report`, is written atomically: a run that fails leaves no output file and
+    an earlier one as it was.
 
     Raises `InputError` (naming file, line and field) for an unreadable
     record or a missing or non-string text field, `OutputError` when the
-    output is the input, `GuardError` for an out-of-range parameter.
+    output or report is the input (or each other) or cannot be written,
+    `GuardError` for an out-of-range parameter.
     """
     _check_params(text_fields=text_fields, threshold=threshold, num_perm=num_perm, shingle_size=shingle_size)
     try:
@@ -103,10 +106,7 @@ def dedup(
         raise DependencyError("guard dedup needs datasketch", hint="pip install datasketch") from e
 
     input_path, output_path = Path(input_path), Path(output_path)
-    if output_path.resolve() == input_path.resolve():
-        raise OutputError(
-            f"{output_path}: the output is the input file", hint="write the deduplicated corpus to a new path"
-        )
+    check_distinct({"input": input_path, "output": output_path, "report": report})
     started = time.perf_counter()
     reader = CorpusReader(input_path, fmt=fmt)
 
@@ -118,7 +118,10 @@ def dedup(
     dropped: list[dict[str, Any]] = []
     records_read = 0
 
-    with CorpusWriter(output_path, fmt=reader.format, columns=reader.columns, schema=reader.schema) as writer:
+    with Outputs() as outputs:
+        writer = outputs.corpus(
+            output_path, fmt=reader.format, columns=reader.columns, schema=reader.schema, source=input_path
+        )
         for item in reader:
             record = _require_record(item, input_path)
             records_read += 1
@@ -149,33 +152,37 @@ def dedup(
             seen[digest] = _Seen(key, "exact", 1.0)
             if grams:
                 lsh.insert(key, minhash, check_duplication=False)
-            writer.write(record.data)
+            writer.write(record.data, line=record.line)
 
-    seconds = time.perf_counter() - started
-    exact_dropped = sum(d["reason"] == "exact" for d in dropped)
-    near_dropped = len(dropped) - exact_dropped
-    logger.info(
-        "dedup read %d records, kept %d, dropped %d exact and %d near duplicates in %.2fs",
-        records_read,
-        len(kept),
-        exact_dropped,
-        near_dropped,
-        seconds,
-    )
-    return DedupReport(
-        input=str(input_path),
-        output=str(output_path),
-        records_read=records_read,
-        records_kept=len(kept),
-        exact_dropped=exact_dropped,
-        near_dropped=near_dropped,
-        threshold=threshold,
-        num_perm=num_perm,
-        shingle_size=shingle_size,
-        dropped=dropped,
-        versions={"datasketch": str(datasketch.__version__), "guard": __version__},
-        seconds=round(seconds, 4),
-    )
+        seconds = time.perf_counter() - started
+        exact_dropped = sum(d["reason"] == "exact" for d in dropped)
+        near_dropped = len(dropped) - exact_dropped
+        logger.info(
+            "dedup read %d records, kept %d, dropped %d exact and %d near duplicates in %.2fs",
+            records_read,
+            len(kept),
+            exact_dropped,
+            near_dropped,
+            seconds,
+        )
+        summary = DedupReport(
+            input=str(input_path),
+            output=str(output_path),
+            records_read=records_read,
+            records_kept=len(kept),
+            exact_dropped=exact_dropped,
+            near_dropped=near_dropped,
+            threshold=threshold,
+            num_perm=num_perm,
+            shingle_size=shingle_size,
+            dropped=dropped,
+            versions={"datasketch": str(datasketch.__version__), "guard": __version__},
+            seconds=round(seconds, 4),
+            notes=reader.notes,
+        )
+        if report is not None:
+            outputs.text(report, summary.dumps() + "\n")
+    return summary
 
 
 def _check_params(*, text_fields: tuple[str, ...], threshold: float, num_perm: int, shingle_size: int) -> None:

@@ -202,14 +202,44 @@ def _build_nlp_engine(exclude: Sequence[str]):  # type: ignore[no-untyped-def]
 
 
 def _policy_recognizers(policy: Policy) -> list:  # type: ignore[type-arg]
+    """The policy's `[[recognizers]]`: Presidio PatternRecognizers whose regexes stop after
+    REGEX_TIMEOUT_S on one text and raise PatternTimeout (exit 4) naming the recognizer.
+    Presidio's own timeout (60 s) would stall the scrub, then skip the pattern silently."""
     from presidio_analyzer import Pattern, PatternRecognizer
+
+    from guard.core.policy import REGEX_TIMEOUT_S, PatternTimeout
+
+    class _TimedRegex:
+        def __init__(self, compiled, recognizer: str, pattern: str) -> None:  # type: ignore[no-untyped-def]
+            self.compiled, self.recognizer, self.pattern = compiled, recognizer, pattern
+
+        def finditer(self, text: str, timeout: float | None = None):  # type: ignore[no-untyped-def]
+            try:
+                yield from self.compiled.finditer(text, timeout=REGEX_TIMEOUT_S)
+            except TimeoutError as e:
+                raise PatternTimeout(
+                    source=policy.source, recognizer=self.recognizer, pattern=self.pattern, seconds=REGEX_TIMEOUT_S
+                ) from e
+
+    class _PolicyRecognizer(PatternRecognizer):
+        def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # type: ignore[no-untyped-def]
+            import regex
+
+            flags = regex_flags or self.global_regex_flags
+            for number, pattern in enumerate(self.patterns, start=1):
+                if not isinstance(pattern.compiled_regex, _TimedRegex) or pattern.compiled_with_flags != flags:
+                    label = "the deny list (terms)" if pattern.name == "deny_list" else f"pattern {number}"
+                    compiled = regex.compile(pattern.regex, flags=flags)
+                    pattern.compiled_regex = _TimedRegex(compiled, self.name, label)
+                    pattern.compiled_with_flags = flags
+            return super().analyze(text, entities, nlp_artifacts, regex_flags)
 
     out = []
     for spec in policy.recognizers:
         patterns = [Pattern(name=f"{spec.name}_{i}", regex=rx, score=spec.score) for i, rx in enumerate(spec.patterns)]
         try:
             out.append(
-                PatternRecognizer(
+                _PolicyRecognizer(
                     supported_entity=spec.entity,
                     name=spec.name,
                     patterns=patterns or None,

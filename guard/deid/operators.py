@@ -61,6 +61,26 @@ class Operator(ABC):
             raise PolicyError(f"{self.source}: operator {self.name!r}: {name} must be {kind}")
         return value
 
+    def _int_option(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
+        """An integer parameter checked against its range when the policy loads."""
+        value = int(self._option(name, default, int))
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise PolicyError(f"{self.source}: operator {self.name!r}: {name} must be {bounds}, not {value}")
+        return value
+
+    def _template_option(self, name: str, default: str, **fields: str) -> str:
+        """A str.format template checked, when the policy loads, to use only `fields`."""
+        template = str(self._option(name, default, str))
+        try:
+            template.format(**fields)
+        except (KeyError, IndexError, ValueError) as e:
+            raise PolicyError(
+                f"{self.source}: operator {self.name!r}: {name} {template!r} is not a valid template ({e})",
+                hint=f"it may use {', '.join('{' + f + '}' for f in sorted(fields))}",
+            ) from e
+        return template
+
     @abstractmethod
     def apply(self, value: str, ctx: OpContext) -> str: ...
 
@@ -102,8 +122,12 @@ class Tag(Operator):
     name = "tag"
     params = frozenset({"template"})
 
+    def __init__(self, params: Mapping[str, Any], *, key: bytes | None, source: str = "<policy>") -> None:
+        super().__init__(params, key=key, source=source)
+        self.template = self._template_option("template", "<{entity}>", entity="PERSON")
+
     def apply(self, value: str, ctx: OpContext) -> str:
-        return str(self._option("template", "<{entity}>", str)).format(entity=ctx.entity_type)
+        return self.template.format(entity=ctx.entity_type)
 
 
 @register_operator
@@ -118,18 +142,29 @@ class Redact(Operator):
 
 @register_operator
 class Mask(Operator):
-    """Replace letters and digits with a character, keeping separators and optionally the last N."""
+    """Replace letters and digits with a character, keeping separators and optionally the
+    first and last N. Never more than half of a value's letters and digits stay visible:
+    `keep_last = 4` shows the last 4 of a card number, but only 2 of a 5-digit value."""
 
     name = "mask"
     params = frozenset({"char", "keep_last", "keep_first"})
+    max_revealed = 0.5  # share of a value's letters and digits that may stay visible
+
+    def __init__(self, params: Mapping[str, Any], *, key: bytes | None, source: str = "<policy>") -> None:
+        super().__init__(params, key=key, source=source)
+        self.char = str(self._option("char", "*", str))
+        if len(self.char) != 1:
+            raise PolicyError(f"{source}: operator 'mask': char must be one character, not {len(self.char)}")
+        self.first = self._int_option("keep_first", 0, low=0)
+        self.last = self._int_option("keep_last", 0, low=0)
 
     def apply(self, value: str, ctx: OpContext) -> str:
-        char = self._option("char", "*", str)
-        first = self._option("keep_first", 0, int)
-        last = self._option("keep_last", 0, int)
         positions = [i for i, c in enumerate(value) if c.isalnum()]
+        budget = int(len(positions) * self.max_revealed)
+        last = min(self.last, budget)
+        first = min(self.first, budget - last)
         keep = set(positions[:first]) | set(positions[len(positions) - last :] if last else [])
-        return "".join(c if (not c.isalnum() or i in keep) else char for i, c in enumerate(value))
+        return "".join(c if (not c.isalnum() or i in keep) else self.char for i, c in enumerate(value))
 
 
 @register_operator
@@ -140,12 +175,17 @@ class Hash(Operator):
     params = frozenset({"length", "template", "case_sensitive"})
     needs_key = True
 
+    def __init__(self, params: Mapping[str, Any], *, key: bytes | None, source: str = "<policy>") -> None:
+        super().__init__(params, key=key, source=source)
+        self.length = self._int_option("length", 16, low=8, high=64)  # hex digits of the HMAC
+        self.case_sensitive = bool(self._option("case_sensitive", False, bool))
+        self.template = self._template_option("template", "<{entity}:{hash}>", entity="PERSON", hash="0")
+
     def apply(self, value: str, ctx: OpContext) -> str:
         assert self.key is not None
-        length = self._option("length", 16, int)
-        text = value if self._option("case_sensitive", False, bool) else _normalize(value)
-        digest = keyed_digest(derive(self.key, "hash"), f"{ctx.entity_type}\x1f{text}").hex()[:length]
-        return str(self._option("template", "<{entity}:{hash}>", str)).format(entity=ctx.entity_type, hash=digest)
+        text = value if self.case_sensitive else _normalize(value)
+        digest = keyed_digest(derive(self.key, "hash"), f"{ctx.entity_type}\x1f{text}").hex()[: self.length]
+        return self.template.format(entity=ctx.entity_type, hash=digest)
 
 
 # --------------------------------------------------------------------------- encrypt
@@ -328,7 +368,13 @@ class Surrogate(Operator):
         super().__init__(params, key=key, source=source)
         from faker import Faker
 
-        self._fake = Faker(self._option("locale", "en_US", str))
+        locale = self._option("locale", "en_US", str)
+        try:
+            self._fake = Faker(locale)
+        except AttributeError as e:  # Faker's answer to an unknown locale
+            raise PolicyError(
+                f"{source}: operator 'surrogate': unknown locale {locale!r}", hint="e.g. en_US, de_DE"
+            ) from e
         assert self.key is not None
         self._key = derive(self.key, "surrogate")
 
@@ -391,9 +437,7 @@ class DateShift(Operator):
         if not isinstance(self.options.get("field"), str):
             raise PolicyError(f'{source}: operator "date_shift" needs field = "<record field>", e.g. "patient_id"')
         self.field = self.options["field"]
-        self.max_days = self._option("max_days", 365, int)
-        if self.max_days < 1:
-            raise PolicyError(f"{source}: operator 'date_shift': max_days must be at least 1")
+        self.max_days = self._int_option("max_days", 365, low=1, high=36_500)
         assert self.key is not None
         self._key = derive(self.key, "date-shift")
 

@@ -4,36 +4,52 @@ processes, apply the policy's operators, write atomically, report counts.
 Memory is bounded by (workers x chunk) records in flight, whatever the file
 size. Output order is input order, and output is identical for any number of
 workers because every operator is deterministic.
+
+Nothing is written until everything is: the output, the quarantine file and
+the report are committed together (`guard.core.io.Outputs`). Worker processes
+die with their parent, even after SIGKILL, and are stopped when the run fails
+or is interrupted.
+
+A text longer than the spaCy pipeline's `max_length` (1,000,000 characters)
+is detected in overlapping windows cut at white space, the windows' spans
+shifted back and merged (`resolve_overlaps`), so memory stays spaCy's and
+`--max-chars` may go above a million. Every value shorter than the overlap is
+seen whole in some window; evidence that spans windows (a name first seen a
+million characters earlier) is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from guard.core.errors import GuardError, InputError, OutputError
+from guard.core.errors import GuardError, InputError
 from guard.core.files import package_versions
-from guard.core.io import CorpusReader, CorpusWriter, Format, detect_format
+from guard.core.io import DEFAULT_MAX_CHARS, CorpusReader, Format, Outputs, check_distinct, detect_format
 from guard.core.keys import load_key
-from guard.core.policy import Policy
+from guard.core.policy import PatternTimeout, Policy
 from guard.core.types import Record, RecordError, ScrubReport
-from guard.deid.detector import SPACY_MODEL, Detection, Detector
+from guard.deid.detector import SPACY_MODEL, Detection, Detector, resolve_overlaps
 from guard.deid.operators import OpContext, Operator, make_operator, operator_fingerprint
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_CHARS = 1_000_000  # spaCy's own max_length
 CHUNK = 32  # records sent to a worker at a time: small, so no worker idles long at the end
+WINDOW_OVERLAP = 2_000  # characters two detection windows of one long text share
 
 
 class OnError(StrEnum):
@@ -57,6 +73,7 @@ class ScrubOptions:
     quarantine: Path | None = None
     max_chars: int = DEFAULT_MAX_CHARS
     chunk: int = CHUNK
+    drop_fields: bool = False  # let an output format that cannot hold every field drop the others
 
 
 @dataclass
@@ -126,6 +143,33 @@ class Engine:
         parts.append(text[last:])
         return "".join(parts)
 
+    def detect(self, texts: Sequence[str]) -> list[list[Detection]]:
+        """The detector's spans for each text; texts longer than the pipeline's limit in windows."""
+        window = _window_chars(self.detector)
+        if all(len(t) <= window for t in texts):
+            return self.detector.detect_batch(texts)
+        pieces: list[str] = []
+        owners: list[tuple[int, int]] = []  # (text index, offset of the piece)
+        for k, text in enumerate(texts):
+            for start, end in windows(text, size=window, overlap=min(WINDOW_OVERLAP, window // 4)):
+                pieces.append(text[start:end])
+                owners.append((k, start))
+        spans: list[list[Detection]] = [[] for _ in texts]
+        for (k, offset), found in zip(owners, self.detector.detect_batch(pieces)):
+            spans[k].extend(replace(d, start=d.start + offset, end=d.end + offset) for d in found)
+        return [resolve_overlaps(s) for s in spans]
+
+    def _locate_timeout(
+        self, error: PatternTimeout, jobs: list[tuple[int, str, str]], results: list[_Result]
+    ) -> PatternTimeout:
+        """Find the text that made a custom regex time out (one text at a time)."""
+        for i, fname, text in jobs:
+            try:
+                self.detect([text])
+            except PatternTimeout:
+                return error.located(line=results[i].line, field=fname)
+        return error
+
     def process(self, items: Sequence[Record | RecordError], options: ScrubOptions) -> list[_Result]:
         results: list[_Result] = []
         jobs: list[tuple[int, str, str]] = []  # (result index, field, text)
@@ -137,7 +181,10 @@ class Engine:
             results.append(_Result(item.line, item.data, error=error))
             if error is None:
                 jobs.extend((len(results) - 1, f, item.data[f]) for f in options.text_fields)
-        found = self.detector.detect_batch([text for _, _, text in jobs])
+        try:
+            found = self.detect([text for _, _, text in jobs])
+        except PatternTimeout as e:
+            raise self._locate_timeout(e, jobs, results) from None
         new_data: dict[int, dict[str, Any]] = {}
         for (i, fname, text), detections in zip(jobs, found):
             result = results[i]
@@ -188,8 +235,72 @@ def _check_fields(record: Record, options: ScrubOptions) -> RecordError | None:
     return None
 
 
+def _window_chars(detector: Any) -> int:
+    """The longest text the detector's spaCy pipeline takes in one piece."""
+    nlp = getattr(detector, "_nlp", None)
+    if nlp is None:
+        engine = getattr(detector, "nlp_engine", None)
+        nlp = getattr(engine, "nlp", {}).get("en") if engine is not None else None
+    return int(getattr(nlp, "max_length", DEFAULT_MAX_CHARS))
+
+
+def _last_space(text: str, lo: int, hi: int) -> int:
+    return max(text.rfind(c, lo, hi) for c in " \n\t")
+
+
+def windows(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Cover `text` with windows of at most `size` characters, each sharing about
+    `overlap` characters with the next (`overlap` <= size / 4), cut at white space
+    where there is some nearby, so no word is split where a window starts or ends."""
+    if len(text) <= size:
+        return [(0, len(text))]
+    out = []
+    start = 0
+    while start + size < len(text):
+        end = start + size
+        cut = _last_space(text, start + size // 2, end)
+        end = cut if cut > start else end
+        out.append((start, end))
+        nxt = end - overlap  # > start: a window is at least size / 2 long
+        space = _last_space(text, max(start + 1, nxt - overlap), nxt)
+        start = space + 1 if space >= 0 else nxt
+    out.append((start, len(text)))
+    return out
+
+
 # Worker processes inherit the engine built in the parent (fork): no model reload.
 _ENGINE: Engine | None = None
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent: int) -> None:
+    """Run first in each worker: die with the parent, even when it is killed with SIGKILL
+    (Linux: prctl PR_SET_PDEATHSIG), and leave SIGINT/SIGTERM to the parent's clean-up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler came with the fork
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            log.debug("prctl(PR_SET_PDEATHSIG) unavailable; workers rely on the parent check")
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, pending: Iterable[Future[Any]]) -> None:
+    """Stop the workers now (a failed or interrupted run): cancel what is queued,
+    terminate what is running, wait for them to go."""
+    for future in pending:
+        future.cancel()
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # CPython's worker table
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=5)
 
 
 def _work(items: list[Record | RecordError], options: ScrubOptions) -> list[_Result]:
@@ -249,14 +360,27 @@ class Scrubber:
         global _ENGINE
         _ENGINE = self.engine
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            pending: deque[Future[list[_Result]]] = deque()
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        )
+        pending: deque[Future[list[_Result]]] = deque()
+        try:
             for chunk in chunks:
                 pending.append(pool.submit(_work, chunk, options))
                 if len(pending) >= 2 * workers:
                     yield from pending.popleft().result()
             while pending:
                 yield from pending.popleft().result()
+        except BrokenProcessPool as e:
+            _stop_pool(pool, pending)
+            raise GuardError(
+                "a worker process stopped unexpectedly (killed, or out of memory); nothing written",
+                hint="try fewer --workers",
+            ) from e
+        except BaseException:  # a bad record, a signal, or the consumer closing this generator
+            _stop_pool(pool, pending)
+            raise
+        pool.shutdown(wait=True)
 
     def run(
         self,
@@ -265,77 +389,97 @@ class Scrubber:
         *,
         options: ScrubOptions = ScrubOptions(),
         progress: Callable[[int], None] | None = None,
+        report: str | Path | None = None,
     ) -> ScrubReport:
-        """Scrub `input_path` into `output_path` (or only count, when output is None)."""
+        """Scrub `input_path` into `output_path` (or only count, when output is None) and
+        write the JSON report to `report`. Output, quarantine file and report are committed
+        together, only when the whole input went through."""
         started = time.perf_counter()
-        reader = CorpusReader(input_path, fmt=options.fmt)
-        if output_path is not None and Path(output_path).resolve() == Path(input_path).resolve():
-            raise OutputError(f"{output_path}: output would overwrite the input; choose another path")
-        out_fmt = reader.format if output_path is None else _output_format(output_path, reader.format)
+        if options.max_chars < 1:
+            raise GuardError(f"--max-chars must be at least 1, not {options.max_chars}")
         if options.on_error is OnError.skip and options.quarantine is None and output_path is not None:
             options = _with_quarantine(options, Path(output_path))
+        quarantine = options.quarantine if options.on_error is OnError.skip else None
+        check_distinct({"input": input_path, "output": output_path, "quarantine": quarantine, "report": report})
+        reader = CorpusReader(input_path, fmt=options.fmt, max_chars=options.max_chars)
+        out_fmt = reader.format if output_path is None else _output_format(output_path, reader.format)
         counts: Counter[tuple[str, str]] = Counter()
         read = changed = failed = 0
         failures: list[dict[str, Any]] = []
         bad: list[RecordError] = []
-        writer = (
-            CorpusWriter(output_path, fmt=out_fmt, columns=reader.columns, schema=reader.schema)
-            if output_path is not None
-            else None
-        )
-        with writer if writer is not None else _Nothing():
-            for result in self._results(reader, options):
-                read += 1
-                if result.error is not None:
-                    failed += 1
-                    err = result.error
-                    if options.on_error is OnError.fail:
-                        raise InputError(err.reason, path=str(input_path), line=err.line, field=err.field)
-                    failures.append({"line": err.line, "field": err.field, "reason": err.reason})
-                    bad.append(err)
-                    continue
-                counts.update(result.counts)
-                changed += result.changed
-                if writer is not None:
-                    assert result.data is not None
-                    writer.write(result.data)
-                if progress is not None:
-                    progress(read)
-            if bad and options.quarantine is not None:
-                _write_quarantine(options.quarantine, bad)
-        log.info("%s: %d records read, %d changed, %d failed", input_path, read, changed, failed)
-        by_field: dict[str, dict[str, int]] = {}
-        for (fname, entity), n in sorted(counts.items()):
-            by_field.setdefault(fname, {})[entity] = n
-        entities: Counter[str] = Counter()
-        for (_, entity), n in counts.items():
-            entities[entity] += n
-        return ScrubReport(
-            command="scrub" if self.engine.apply_operators else "scan",
-            input=str(input_path),
-            output=None if output_path is None else str(output_path),
-            records_read=read,
-            records_changed=changed,
-            records_failed=failed,
-            entities=dict(sorted(entities.items())),
-            entities_by_field=by_field,
-            operators=self.engine.operator_names(),
-            thresholds={e: self.policy.threshold(e) for e in self.engine.detector.entities},
-            versions=versions(),
-            config_hash=self.policy.config_hash(),
-            seconds=round(time.perf_counter() - started, 3),
-            workers=resolve_workers(options.workers),
-            failures=failures,
-            detector=str(self.engine.detector_name),
-        )
+        with Outputs() as outputs:
+            writer = None
+            if output_path is not None:
+                writer = outputs.corpus(
+                    output_path,
+                    fmt=out_fmt,
+                    columns=reader.columns,
+                    schema=reader.schema,
+                    text_field=options.text_fields[0],
+                    drop_fields=options.drop_fields,
+                    source=input_path,
+                )
+                if reader.columns is not None or reader.schema is not None:
+                    writer.check_fields(list(reader.columns or reader.schema.names))  # refuse before any work
+            with contextlib.closing(self._results(reader, options)) as results, _located_timeouts(input_path):
+                for result in results:
+                    read += 1
+                    if result.error is not None:
+                        failed += 1
+                        err = result.error
+                        if options.on_error is OnError.fail:
+                            raise InputError(err.reason, path=str(input_path), line=err.line, field=err.field)
+                        failures.append({"line": err.line, "field": err.field, "reason": err.reason})
+                        bad.append(err)
+                        continue
+                    counts.update(result.counts)
+                    changed += result.changed
+                    if writer is not None:
+                        assert result.data is not None
+                        writer.write(result.data, line=result.line)
+                    if progress is not None:
+                        progress(read)
+            if bad and quarantine is not None:
+                quarantined = outputs.corpus(quarantine, fmt=Format.jsonl)
+                for err in bad:
+                    quarantined.write(err.to_json())
+            log.info("%s: %d records read, %d changed, %d failed", input_path, read, changed, failed)
+            by_field: dict[str, dict[str, int]] = {}
+            for (fname, entity), n in sorted(counts.items()):
+                by_field.setdefault(fname, {})[entity] = n
+            entities: Counter[str] = Counter()
+            for (_, entity), n in counts.items():
+                entities[entity] += n
+            summary = ScrubReport(
+                command="scrub" if self.engine.apply_operators else "scan",
+                input=str(input_path),
+                output=None if output_path is None else str(output_path),
+                records_read=read,
+                records_changed=changed,
+                records_failed=failed,
+                entities=dict(sorted(entities.items())),
+                entities_by_field=by_field,
+                operators=self.engine.operator_names(),
+                thresholds={e: self.policy.threshold(e) for e in self.engine.detector.entities},
+                versions=versions(),
+                config_hash=self.policy.config_hash(),
+                seconds=round(time.perf_counter() - started, 3),
+                workers=resolve_workers(options.workers),
+                failures=failures,
+                detector=str(self.engine.detector_name),
+                notes=reader.notes,
+            )
+            if report is not None:
+                outputs.text(report, summary.dumps() + "\n")
+        return summary
 
 
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+@contextlib.contextmanager
+def _located_timeouts(path: str | Path) -> Iterator[None]:
+    try:
+        yield
+    except PatternTimeout as e:
+        raise e.located(path=str(path)) from None
 
 
 def _output_format(path: str | Path, default: Format) -> Format:
@@ -346,15 +490,16 @@ def _output_format(path: str | Path, default: Format) -> Format:
 
 
 def _with_quarantine(options: ScrubOptions, output: Path) -> ScrubOptions:
-    from dataclasses import replace
-
     return replace(options, quarantine=output.with_name(output.name + ".quarantine.jsonl"))
 
 
-def _write_quarantine(path: Path, errors: list[RecordError]) -> None:
-    with CorpusWriter(path, fmt=Format.jsonl) as writer:
-        for err in errors:
-            writer.write(err.to_json())
-
-
-__all__ = ["DEFAULT_MAX_CHARS", "DetectorName", "OnError", "ScrubOptions", "Scrubber", "resolve_workers", "versions"]
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "DetectorName",
+    "OnError",
+    "ScrubOptions",
+    "Scrubber",
+    "resolve_workers",
+    "versions",
+    "windows",
+]

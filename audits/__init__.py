@@ -2,6 +2,7 @@
 (how it treats groups) and explanations (why it decides). Each returns an
 `AuditReport` of `AuditFinding`s with one JSON schema."""
 
+from audits._run import run_content_hash
 from audits.check import ReleaseCheckFailed, ReleasePolicy, check_report, load_release_policy
 from audits.demo import DemoSettings, run_demo
 from audits.explain import run_explain_audit
@@ -41,4 +42,5 @@ __all__ = [
     "write_report",
     "run_fairness_audit",
     "run_explain_audit",
+    "run_content_hash",
 ]

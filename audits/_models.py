@@ -6,7 +6,8 @@ Models (never an arbitrary pickle):
 - a saved guard model folder (`guard_model.json`, as `federated.models.save_model` writes);
 - a local Hugging Face sequence-classification checkpoint folder (`config.json`);
 - a scikit-learn estimator saved with skops (`.skops`), loaded only when every type
-  in it is one skops trusts or comes from scikit-learn, numpy or scipy;
+  in it is on guard's allow-list (`audits._trust`: no callables), unless the caller
+  passes `trust_model=True` (`--trust-model`), which the findings' subject records;
 - a torch tabular MLP in safetensors (`.safetensors`) whose header metadata key
   `guard_tabular` holds `{"layers": [n_in, h1, ..., n_out], "features": [...],
   "classes": [...], "activation": "relu"}` (optional tensors `mean`/`std`
@@ -16,7 +17,9 @@ Data: the run's holdout records (reloaded from its config.json, sensitive
 columns read from the corpus records by line), or a data file (JSONL, CSV,
 Parquet) with a text field or feature columns, a label field and the
 sensitive fields. Every bad record fails with an InputError naming the file,
-the line and the field; a model that cannot be used fails with an AuditError.
+the line and the field. A damaged model file given by the user is an InputError
+(exit 3), a damaged run file a RunError (exit 10), a refused model file an
+UntrustedModelError (exit 12); a model that cannot be used is an AuditError.
 """
 
 from __future__ import annotations
@@ -31,15 +34,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from audits._trust import PICKLE_SUFFIXES, check_guard_model, check_hf_checkpoint, load_skops
 from audits.findings import AuditError
-from guard.core.errors import GuardError, InputError
+from guard.core.errors import GuardError, InputError, UntrustedModelError
 
 logger = logging.getLogger(__name__)
 
 ModelKind = Literal["text", "tabular"]
 TABULAR_META = "guard_tabular"
-_SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-_PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin"}
 
 
 @dataclass(frozen=True)
@@ -148,17 +150,34 @@ def _text_model(bundle: Any, *, subject: dict[str, Any], max_length: int, run_di
     )
 
 
-def _guard_model_dir(path: Path, *, run_dir: Path | None, max_length: int) -> AuditModel:
+def _guard_model_dir(path: Path, *, max_length: int) -> AuditModel:
     from federated.models import load_model
 
+    check_guard_model(path)
     try:
         bundle = load_model(path)
     except GuardError as e:
         raise AuditError(f"{path}: cannot load the model ({e})") from e
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise AuditError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from e
-    subject = {"path": str(run_dir or path), "model": bundle.name, "kind": "run_dir" if run_dir else "guard_model"}
-    return _text_model(bundle, subject=subject, max_length=max_length, run_dir=run_dir)
+    except Exception as e:  # safetensors, tokenizers and torch raise their own types for a damaged file
+        raise InputError(f"the model is damaged ({type(e).__name__}: {e})", path=str(path)) from e
+    subject = {"path": str(path), "model": bundle.name, "kind": "guard_model"}
+    return _text_model(bundle, subject=subject, max_length=max_length, run_dir=None)
+
+
+def _run_model(path: Path, *, max_length: int | None) -> AuditModel:
+    from audits._run import load_run_model, open_run, run_config, run_content_hash
+
+    run = open_run(path)
+    config = run_config(run)
+    bundle = load_run_model(run)
+    subject = {
+        "path": str(path),
+        "model": bundle.name,
+        "kind": "run_dir",
+        "config_hash": config.config_hash(),
+        "run_hash": run_content_hash(path),
+    }
+    return _text_model(bundle, subject=subject, max_length=max_length or config.data.max_length, run_dir=path)
 
 
 def _hf_dir(path: Path, *, max_length: int) -> AuditModel:
@@ -167,8 +186,11 @@ def _hf_dir(path: Path, *, max_length: int) -> AuditModel:
 
     try:
         hf_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise AuditError(f"{path / 'config.json'}: not a readable Hugging Face config ({e})") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"not a readable Hugging Face config ({e})", path=str(path / "config.json")) from e
+    if not isinstance(hf_config, dict):
+        raise InputError("not a Hugging Face config (not a JSON object)", path=str(path / "config.json"))
+    check_hf_checkpoint(path)
     id2label = hf_config.get("id2label") or {}
     num_labels = len(id2label) or int(hf_config.get("num_labels") or 2)
     try:
@@ -183,27 +205,14 @@ def _hf_dir(path: Path, *, max_length: int) -> AuditModel:
     return _text_model(bundle, subject=subject, max_length=max_length, run_dir=None)
 
 
-def _skops_model(path: Path) -> AuditModel:
+def _skops_model(path: Path, *, trust_model: bool) -> AuditModel:
     try:
-        import skops.io as sio
+        import skops.io  # noqa: F401
     except ImportError as e:  # pragma: no cover - declared dependency
         from guard.core.errors import DependencyError
 
         raise DependencyError("loading a scikit-learn model needs skops", hint="pip install skops") from e
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as e:  # skops raises several types for a bad file
-        raise AuditError(f"{path}: not a readable skops file ({type(e).__name__}: {e})") from e
-    refused = sorted(t for t in untrusted if not t.startswith(_SKOPS_TRUSTED_PREFIXES))
-    if refused:
-        raise AuditError(
-            f"{path}: the skops file holds types outside scikit-learn, numpy and scipy: {refused[:5]}; "
-            "guard loads only those (no arbitrary code)"
-        )
-    try:
-        estimator = sio.load(path, trusted=list(untrusted))
-    except Exception as e:
-        raise AuditError(f"{path}: cannot load the skops model ({type(e).__name__}: {e})") from e
+    estimator, contents = load_skops(path, trust_model=trust_model)
     if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
         raise AuditError(
             f"{path}: {type(estimator).__name__} has no predict_proba/classes_ (is it a fitted classifier?)"
@@ -218,7 +227,13 @@ def _skops_model(path: Path) -> AuditModel:
             x = pd.DataFrame(np.asarray(x, dtype=float), columns=list(names))
         return np.asarray(estimator.predict_proba(x), dtype=float)
 
-    subject = {"path": str(path), "model": type(estimator).__name__, "kind": "skops"}
+    subject = {
+        "path": str(path),
+        "model": type(estimator).__name__,
+        "kind": "skops",
+        # what the report shows: whether guard's allow-list was lifted, and for which types
+        "model_trust": {"trusted_by_user": bool(trust_model), "outside_allow_list": list(contents.refused)},
+    }
     return AuditModel(kind="tabular", classes=classes, subject=subject, predict_proba=predict, feature_names=names)
 
 
@@ -252,7 +267,7 @@ def _safetensors_mlp(path: Path) -> AuditModel:
             meta_raw = (fh.metadata() or {}).get(TABULAR_META)
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
     except Exception as e:
-        raise AuditError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from e
+        raise InputError(f"not a readable safetensors file ({type(e).__name__}: {e})", path=str(path)) from e
     if meta_raw is None:
         raise AuditError(
             f"{path}: safetensors metadata has no {TABULAR_META!r} entry (layers, features, classes); "
@@ -272,7 +287,9 @@ def _safetensors_mlp(path: Path) -> AuditModel:
                 modules.append(torch.nn.ReLU())
         net = torch.nn.Sequential(*modules).eval()
     except (KeyError, ValueError, TypeError, RuntimeError) as e:
-        raise AuditError(f"{path}: the tabular model does not match its metadata ({type(e).__name__}: {e})") from e
+        raise InputError(
+            f"the tabular model does not match its metadata ({type(e).__name__}: {e})", path=str(path)
+        ) from e
     if layers[0] != len(features) or layers[-1] != len(classes):
         raise AuditError(f"{path}: layers {layers} do not fit {len(features)} features and {len(classes)} classes")
     mean = tensors.get("mean")
@@ -289,23 +306,19 @@ def _safetensors_mlp(path: Path) -> AuditModel:
     return AuditModel(kind="tabular", classes=classes, subject=subject, predict_proba=predict, feature_names=features)
 
 
-def load_audit_model(path: str | Path, *, max_length: int | None = None) -> AuditModel:
+def load_audit_model(path: str | Path, *, max_length: int | None = None, trust_model: bool = False) -> AuditModel:
     """Load a model for the audits from a run directory, a guard model folder, a local
-    HF checkpoint, a `.skops` file or a guard tabular `.safetensors` file."""
+    HF checkpoint, a `.skops` file or a guard tabular `.safetensors` file.
+
+    `trust_model` lifts the skops allow-list (never the pickle or remote-code refusals)."""
     path = Path(path)
     if not path.exists():
         raise AuditError(f"{path}: no such model file or run directory")
     if path.is_dir():
         if (path / "config.json").is_file() and (path / "model").is_dir():
-            from federated.rundir import RunDir
-
-            try:
-                config = RunDir(path).load_config()
-            except GuardError as e:
-                raise AuditError(f"{path}: not a usable run directory ({e})") from e
-            return _guard_model_dir(path / "model", run_dir=path, max_length=max_length or config.data.max_length)
+            return _run_model(path, max_length=max_length)
         if (path / "guard_model.json").is_file():
-            return _guard_model_dir(path, run_dir=None, max_length=max_length or 128)
+            return _guard_model_dir(path, max_length=max_length or 128)
         if (path / "config.json").is_file():
             return _hf_dir(path, max_length=max_length or 128)
         raise AuditError(
@@ -314,12 +327,12 @@ def load_audit_model(path: str | Path, *, max_length: int | None = None) -> Audi
         )
     suffix = path.suffix.lower()
     if suffix == ".skops":
-        return _skops_model(path)
+        return _skops_model(path, trust_model=trust_model)
     if suffix == ".safetensors":
         return _safetensors_mlp(path)
-    if suffix in _PICKLE_SUFFIXES:
-        raise AuditError(
-            f"{path}: guard never loads pickles (they can run arbitrary code); save a scikit-learn model "
+    if suffix in PICKLE_SUFFIXES:
+        raise UntrustedModelError(
+            f"{path}: refused: guard never loads pickles (they can run arbitrary code); save a scikit-learn model "
             "with skops (skops.io.dump) or a torch MLP as safetensors (audits._models.save_tabular_mlp)"
         )
     raise AuditError(f"{path}: unknown model format {suffix!r}; expected a run directory, .skops or .safetensors")
@@ -388,10 +401,10 @@ def run_holdout(
     """The holdout records of the run `model` came from, with sensitive columns from the corpus."""
     if model.run_dir is None:
         raise AuditError(f"{model.subject['path']}: not a run directory; pass a data file")
+    from audits._run import open_run, run_config
     from federated.data import load_federated_dataset
-    from federated.rundir import RunDir
 
-    config = RunDir(model.run_dir).load_config()
+    config = run_config(open_run(model.run_dir))
     if config.data.task.value != "classification":
         raise AuditError(f"{model.run_dir}: the run trained a causal LM; these audits need a classifier")
     dataset = load_federated_dataset(config.data, seed=config.train.seed)
@@ -510,19 +523,21 @@ def load_for_audit(
     max_length: int | None = None,
     max_records: int | None = None,
     seed: int = 0,
+    trust_model: bool = False,
 ) -> tuple[AuditModel, AuditData]:
     """The model and the records to audit it on (a run's holdout when `data` is None)."""
-    loaded = load_audit_model(model, max_length=max_length)
+    loaded = load_audit_model(model, max_length=max_length, trust_model=trust_model)
     if data is None:
         if loaded.run_dir is None:
             raise AuditError(f"{model}: pass a data file (--data); only a run directory brings its own holdout")
         return loaded, run_holdout(loaded, sensitive=sensitive, max_records=max_records, seed=seed)
     if label_field is None:
         if loaded.run_dir is not None:
-            from federated.rundir import RunDir
+            from audits._run import open_run, run_config
 
-            label_field = RunDir(loaded.run_dir).load_config().data.label_field or "label"
-            text_field = RunDir(loaded.run_dir).load_config().data.text_field
+            run_data = run_config(open_run(loaded.run_dir)).data
+            label_field = run_data.label_field or "label"
+            text_field = run_data.text_field
         else:
             label_field = "label"
     return loaded, read_audit_data(

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from audits._models import torch_threads
-from audits.check import CheckOutcome, evaluate, load_release_policy
+from audits.check import CheckOutcome, check_report, load_release_policy
 from audits.findings import AuditReport
 from audits.report import RESIDUAL_KIND
 from guard.core.errors import InputError, OutputError
@@ -329,15 +329,14 @@ def run_demo(
     del summary
 
     available = _available_audits()
-    reports: list[AuditReport] = []
+    reports: list[Path] = []  # findings files: the report records each one's path and sha256
 
     def audit(name: str, fn: Callable[[], AuditReport]) -> None:
         if name not in available:
             clock.skip(name, f"audits.{name} is not available in this version")
             return
         report = clock.run(name, fn, lambda r: f"{len(r.findings)} findings, {len(r.failed)} failed")
-        report.write(audits_dir / f"{name}.json")
-        reports.append(report)
+        reports.append(report.write(audits_dir / f"{name}.json"))
 
     def privacy() -> AuditReport:
         from audits.privacy import PrivacyAuditOptions
@@ -378,6 +377,10 @@ def run_demo(
         audit("explain", explain)
     missing = tuple(n for n in ("privacy", "fairness", "explain") if n not in available)
 
+    from guard.core.keys import load_key
+
+    key = load_key()  # report.json is signed when the guard key is set, and verified by the check below
+
     def report() -> Any:
         from audits.report import build_report
 
@@ -391,19 +394,21 @@ def run_demo(
             notes=notes,
             title="Release report: guard demo (synthetic clinical notes)",
         )
-        return built.write(report_dir)
+        return built.write(report_dir, key=key)
 
     written = clock.run("report", report, lambda paths: str(paths["report.html"]))
 
     def check() -> CheckOutcome:
-        data_json = json.loads(written["report.json"].read_text(encoding="utf-8"))
-        return evaluate(release_policy, data_json["evidence"])
+        # as guard check does: the evidence is recomputed from the run before the thresholds are judged
+        return check_report(written["report.json"], settings.release_policy, key=key)
 
     outcome = clock.run(
         "check",
         check,
         lambda o: (
-            ("PASS" if o.passed else "FAIL") + f": {sum(r.passed for r in o.results)} of {len(o.results)} checks pass"
+            ("PASS" if o.passed else "FAIL")
+            + f": {sum(r.passed for r in o.results)} of {len(o.results)} checks pass, "
+            + f"{sum(r.passed for r in o.integrity)} of {len(o.integrity)} values match the run"
         ),
     )
     return DemoResult(

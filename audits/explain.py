@@ -645,9 +645,13 @@ def run_explain_audit(
     max_length: int | None = None,
     threads: int | None = None,
     seed: int = 0,
+    trust_model: bool = False,
 ) -> AuditReport:
     """Explain `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
-    on `data` (default: the run's holdout), compared across `sensitive` groups."""
+    on `data` (default: the run's holdout), compared across `sensitive` groups.
+
+    `trust_model` loads a .skops file that holds types outside guard's allow-list
+    (functions included); the findings' subject records it."""
     from audits._models import load_for_audit, torch_threads
 
     started = time.perf_counter()
@@ -663,6 +667,7 @@ def run_explain_audit(
             features=features,
             max_length=max_length,
             seed=seed,
+            trust_model=trust_model,
         )
         if loaded.kind == "text":
             findings, plots, skipped = _explain_text(

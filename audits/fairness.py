@@ -555,9 +555,13 @@ def run_fairness_audit(
     max_length: int | None = None,
     threads: int | None = None,
     seed: int = 0,
+    trust_model: bool = False,
 ) -> AuditReport:
     """Audit `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
-    for group gaps over `sensitive` features on `data` (default: the run's holdout)."""
+    for group gaps over `sensitive` features on `data` (default: the run's holdout).
+
+    `trust_model` loads a .skops file that holds types outside guard's allow-list
+    (functions included); the findings' subject records it."""
     from audits._models import load_for_audit, torch_threads
 
     started = time.perf_counter()
@@ -578,6 +582,7 @@ def run_fairness_audit(
             max_length=max_length,
             max_records=max_records,
             seed=seed,
+            trust_model=trust_model,
         )
         proba = loaded.predict_proba(records.inputs())
         findings, plots = fairness_findings(

@@ -5,6 +5,11 @@ privacy, fairness and explanation audits, read by `guard report`/`guard check`.
 A finding never holds a raw PII value, a canary secret or training text: only
 ids, keyed or plain hashes, counts and rates (the evidence dict is checked by
 the tests that grep outputs for such values).
+
+An audit of a run directory names the run's content hash (`subject["run_hash"]`,
+see audits._run), and every findings file carries its own `sha256` (of its
+canonical JSON without that field): `guard report` refuses a file that was edited
+or torn after it was written, and findings of another run.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from audits._integrity import seal_matches, sealed
 from guard.core.errors import InputError, RunError
 from guard.core.files import package_versions, read_json
 from guard.core.io import write_text_atomic
@@ -113,18 +119,27 @@ class AuditReport:
     def failed(self) -> list[AuditFinding]:
         return [f for f in self.findings if f.passed is False]
 
+    @property
+    def run_hash(self) -> str | None:
+        """The content hash of the run audited (None: not a run directory)."""
+        value = self.subject.get("run_hash")
+        return value if isinstance(value, str) and value else None
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "audit": self.audit,
-            "subject": _clean(self.subject),
-            "seed": self.seed,
-            "seconds": round(self.seconds, 3),
-            "versions": dict(self.versions),
-            "findings": [f.to_json() for f in self.findings],
-            "skipped": dict(self.skipped),
-            "plots": _clean(self.plots),
-        }
+        """The findings file's content, sealed with its own sha256."""
+        return sealed(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "audit": self.audit,
+                "subject": _clean(self.subject),
+                "seed": self.seed,
+                "seconds": round(self.seconds, 3),
+                "versions": dict(self.versions),
+                "findings": [f.to_json() for f in self.findings],
+                "skipped": dict(self.skipped),
+                "plots": _clean(self.plots),
+            }
+        )
 
     def write(self, path: str | Path) -> Path:
         """Write atomically (temp file, then rename)."""
@@ -153,7 +168,18 @@ class AuditReport:
 
     @classmethod
     def read(cls, path: str | Path) -> AuditReport:
-        return cls.from_json(read_json(path, what="findings file"), source=str(path))
+        """Read a findings file written by `write`; one edited or torn since is an InputError."""
+        data = read_json(path, what="findings file")
+        report = cls.from_json(data, source=str(path))
+        ok, recorded, actual = seal_matches(data)
+        if not ok:
+            reason = (
+                "has no sha256 seal (written by an older guard, or by hand)"
+                if recorded is None
+                else f"was changed after guard wrote it (sha256 {str(recorded)[:12]} recorded, {actual[:12]} now)"
+            )
+            raise InputError(f"the findings file {reason}", path=str(path), hint="re-run the audit")
+        return report
 
 
 def audit_versions() -> dict[str, str]:

@@ -9,6 +9,12 @@ reports and the audits' findings files, and writes
 The report holds aggregates, ids, hashes and rates only. It never reads the
 corpus, and before anything is written every output is searched for the run's
 canary secrets; finding one is an error, not a warning.
+
+report.json names the run (its folder and content hash, audits._run), the files
+it was built from (path and sha256) and carries its own sha256; with the guard
+key it is also signed (HMAC-SHA256). Findings of another run are refused (exit
+10); findings that name no run (an audit of a model file) are shown but not used
+as release evidence. `guard check` recomputes the evidence from these sources.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audits._integrity import sealed
+from audits._run import short
 from audits.check import REPORT_KIND, REPORT_SCHEMA_VERSION, CheckOutcome, ReleasePolicy, evaluate
 from audits.findings import AuditError, AuditFinding, AuditReport
-from guard.core.errors import InputError, OutputError
-from guard.core.files import package_versions, read_json
+from guard.core.errors import InputError, OutputError, RunError
+from guard.core.files import file_sha256, package_versions, read_json
 from guard.core.io import write_text_atomic
 
 SECTIONS = ("summary", "data", "training", "privacy", "fairness", "explanations", "limitations", "checks", "findings")
@@ -48,8 +56,9 @@ class ReleaseReport:
     def check(self) -> dict[str, Any] | None:
         return self.content.get("checks")
 
-    def to_json(self) -> dict[str, Any]:
-        return self.content
+    def to_json(self, *, key: bytes | None = None) -> dict[str, Any]:
+        """report.json's content with its sha256 (and, with the guard key, its signature)."""
+        return sealed(self.content, key=key)
 
     def html(self) -> str:
         return _render_html(self)
@@ -57,15 +66,16 @@ class ReleaseReport:
     def model_card(self) -> str:
         return _render_card(self)
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write report.html, report.json and MODEL_CARD.md into `out_dir`, each atomically."""
+    def write(self, out_dir: str | Path, *, key: bytes | None = None) -> dict[str, Path]:
+        """Write report.html, report.json and MODEL_CARD.md into `out_dir`, each atomically.
+        With `key` (the guard key) report.json is signed."""
         out = Path(out_dir)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(f"{out}: cannot create the report folder ({e.strerror})") from e
         texts = {
-            "report.json": json.dumps(self.content, indent=2, sort_keys=True, allow_nan=False) + "\n",
+            "report.json": json.dumps(self.to_json(key=key), indent=2, sort_keys=True, allow_nan=False) + "\n",
             "report.html": self.html(),
             "MODEL_CARD.md": self.model_card(),
         }
@@ -85,12 +95,6 @@ def _refuse_secrets(name: str, text: str, secrets: Sequence[str]) -> None:
 
 
 # -- reading inputs -------------------------------------------------------------------
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _num(x: Any) -> float | None:
@@ -159,15 +163,48 @@ def _detector_recall() -> dict[str, Any] | None:
     }
 
 
-def _audit_inputs(audits: Sequence[str | Path | AuditReport]) -> list[AuditReport]:
+@dataclass(frozen=True)
+class _AuditInput:
+    report: AuditReport
+    source: dict[str, Any]  # {"path", "sha256"} of the findings file (path None when passed in memory)
+
+    @property
+    def of_this_run(self) -> bool:
+        return self.report.run_hash is not None
+
+
+def _audit_inputs(audits: Sequence[str | Path | AuditReport], *, run_hash: str) -> list[_AuditInput]:
+    """Read the findings; refuse those of another run (RunError naming the audit and both hashes)."""
     out = []
     for item in audits:
-        out.append(item if isinstance(item, AuditReport) else AuditReport.read(item))
-    names = [a.audit for a in out]
+        if isinstance(item, AuditReport):
+            report, where = item, f"the {item.audit} audit"
+            source = {"path": None, "sha256": item.to_json()["sha256"]}
+        else:
+            report = AuditReport.read(item)
+            where = f"the {report.audit} audit ({item})"
+            source = {"path": str(Path(item).resolve()), "sha256": report.to_json()["sha256"]}
+        if report.run_hash is not None and report.run_hash != run_hash:
+            raise RunError(
+                f"{where} is of another run: it audited run {short(report.run_hash)}, this run is {short(run_hash)}",
+                hint="audit this run directory again, or report on the run the audit was made of",
+            )
+        out.append(_AuditInput(report, source))
+    names = [a.report.audit for a in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InputError(f"more than one findings file for the {dupes} audit(s); give one each")
     return out
+
+
+def _source(path: str | Path | None) -> dict[str, Any] | None:
+    """Where an input file was and its sha256, so guard check can find and trust it again."""
+    if path is None:
+        return None
+    try:
+        return {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
+    except OSError as e:
+        raise InputError(f"cannot read the file ({e.strerror})", path=str(path)) from e
 
 
 # -- building -------------------------------------------------------------------------
@@ -191,22 +228,31 @@ def build_report(
     `policy`, its checks are judged and shown; `guard check` judges the
     written report.json the same way.
     """
-    from federated.data import canaries_from_json
-    from federated.rundir import RunDir
+    from audits._run import (
+        open_run,
+        run_canaries,
+        run_clients,
+        run_config,
+        run_config_payload,
+        run_content_hash,
+        run_jsonl,
+        run_ledger,
+        run_model_meta,
+        run_state,
+    )
 
-    run = RunDir(run_dir)
-    config = run.load_config()
-    if not run.clients_file.is_file():
-        raise InputError("not a complete guard federate run directory (no clients.json)", path=str(run.path))
-    clients_info = read_json(run.clients_file, what="clients.json")
-    ledger = run.read_ledger()
-    state = run.read_state()
-    rows = _read_jsonl(run.metrics_file)
-    failures = _read_jsonl(run.failures_file)
+    run = open_run(run_dir)
+    config = run_config(run)
+    clients_info = run_clients(run)
+    ledger = run_ledger(run)
+    state = run_state(run)
+    rows = run_jsonl(run, run.metrics_file, "metrics log")
+    failures = run_jsonl(run, run.failures_file, "failures log")
+    run_hash = run_content_hash(run.path)
     secrets: tuple[str, ...] = ()
     canary_summary: dict[str, Any] = {"inserted": 0, "references": 0, "repeats": []}
-    if run.canaries_file.is_file():
-        canaries = canaries_from_json(read_json(run.canaries_file, what="canaries.json"))
+    canaries = run_canaries(run)
+    if canaries:
         secrets = tuple(c.secret for c in canaries if c.secret)
         inserted = [c for c in canaries if c.inserted]
         canary_summary = {
@@ -215,24 +261,26 @@ def build_report(
             "repeats": sorted({c.repeats for c in inserted}),
             "clients": sorted({str(c.client_id) for c in inserted}),
         }
-    model_meta = {}
-    meta_file = run.model_dir / "guard_model.json"
-    if meta_file.is_file():
-        model_meta = read_json(meta_file, what="guard_model.json")
-    run_versions = read_json(run.config_file, what="config.json").get("versions", {})  # load_config drops them
+    model_meta = run_model_meta(run)
+    run_versions = run_config_payload(run).get("versions") or {}  # load_config drops them
+    if not isinstance(run_versions, dict):
+        run_versions = {}
 
     data = _data_section(scrub_report, dedup_report, scan_report, second_opinion)
     training = _training_section(config, clients_info, state, rows, failures, canary_summary)
-    audit_reports = _audit_inputs(audits)
-    by_name = {a.audit: a for a in audit_reports}
+    inputs = _audit_inputs(audits, run_hash=run_hash)
+    by_name = {a.report.audit: a.report for a in inputs}
+    bound = {a.report.audit: a.report for a in inputs if a.of_this_run}  # the only audits that are evidence
     privacy = _privacy_section(ledger, by_name.get("privacy"))
     fairness = _fairness_section(by_name.get("fairness"))
     explain = _explain_section(by_name.get("explain"))
-    evidence = _evidence(data, privacy, fairness, by_name)
+    evidence = _evidence(data, privacy, bound)
     content: dict[str, Any] = {
         "kind": REPORT_KIND,
         "schema_version": REPORT_SCHEMA_VERSION,
         "title": title or f"Release report: {config.model.name} ({run.path.name})",
+        # what guard check finds and recomputes: the run (folder and content hash) and the input files
+        "run": {"dir": str(run.path.resolve()), "hash": run_hash},
         "generated": {
             "at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "versions": package_versions("guard", "matplotlib") | {k: str(v) for k, v in run_versions.items()},
@@ -251,14 +299,14 @@ def build_report(
         "privacy": privacy,
         "fairness": fairness,
         "explanations": explain,
-        "audits": [_audit_json(a) for a in audit_reports],
+        "audits": [_audit_json(a) for a in inputs],
         "evidence": evidence,
     }
     if policy is not None:
         content["checks"] = evaluate(policy, evidence).to_json()
     else:
         content["checks"] = None
-    content["limitations"] = _limitations(content, by_name, notes)
+    content["limitations"] = _limitations(content, by_name, notes, unbound=[a for a in inputs if not a.of_this_run])
     figures = _figures(content, by_name)
     content["figures"] = sorted(figures)
     return ReleaseReport(content=_clean(content), figures=figures, secrets=secrets)
@@ -282,23 +330,45 @@ def _clean(obj: Any) -> Any:
     return str(obj)
 
 
+def _summary(path: str | Path, what: str, summarize: Any) -> dict[str, Any]:
+    """Read a data report and summarise it; malformed content is an InputError naming the file."""
+    data = read_json(path, what=what)
+    try:
+        return summarize(data, str(path))
+    except InputError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise InputError(f"malformed {what} ({type(e).__name__}: {e})", path=str(path)) from e
+
+
+def residual_summary(path: str | Path) -> dict[str, Any]:
+    """The residual-PII summary of a scan file (`guard demo`'s residual_pii.json or a `guard scan` report)."""
+    return _summary(path, "scan report", _residual_summary)
+
+
 def _data_section(
     scrub: str | Path | None, dedup: str | Path | None, scan: str | Path | None, second: str | Path | None = None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"scrub": None, "dedup": None, "residual": None, "detector_recall": _detector_recall()}
     if scrub is not None:
-        out["scrub"] = _scrub_summary(read_json(scrub, what="scrub report"), str(scrub))
+        out["scrub"] = _summary(scrub, "scrub report", _scrub_summary)
     if dedup is not None:
-        out["dedup"] = _dedup_summary(read_json(dedup, what="dedup report"), str(dedup))
+        out["dedup"] = _summary(dedup, "dedup report", _dedup_summary)
     if scan is not None:
-        out["residual"] = _residual_summary(read_json(scan, what="scan report"), str(scan))
+        out["residual"] = residual_summary(scan)
     if second is not None:
-        summary = _scrub_summary(read_json(second, what="second-opinion scan"), str(second))
+        summary = _summary(second, "second-opinion scan", _scrub_summary)
         if summary["detector"] != "presidio":
             raise InputError(
                 "not a plain Presidio scan (make it with guard scan --detector presidio)", path=str(second)
             )
         out["residual"] = {**(out["residual"] or {"scan": None, "rate": None}), "second_opinion": summary}
+    # where each input was and its sha256: guard check reads the scan again to recompute the residual rate
+    out["sources"] = {
+        name: _source(path)
+        for name, path in (("scrub", scrub), ("dedup", dedup), ("scan", scan), ("second_opinion", second))
+        if path is not None
+    }
     return out
 
 
@@ -592,10 +662,14 @@ def _explain_section(audit: AuditReport | None) -> dict[str, Any] | None:
     return {"top_tokens": top, "quality": quality, "gaps": gaps, "skipped": dict(audit.skipped)}
 
 
-def _audit_json(audit: AuditReport) -> dict[str, Any]:
-    data = audit.to_json()
+def _audit_json(item: _AuditInput) -> dict[str, Any]:
+    data = item.report.to_json()
+    data.pop("sha256", None)  # it sealed the file with its plots; the file's is kept in "source"
     data.pop("plots", None)  # charts are drawn from them; the raw arrays stay in the findings files
-    data["plots"] = sorted(audit.plots)
+    data["plots"] = sorted(item.report.plots)
+    data["source"] = item.source
+    data["run_hash"] = item.report.run_hash
+    data["of_this_run"] = item.of_this_run
     return data
 
 
@@ -615,14 +689,37 @@ def _where(f: AuditFinding | None) -> str:
 
 
 def _evidence(
-    data: Mapping[str, Any], privacy: Mapping[str, Any], fairness: Any, audits: Mapping[str, AuditReport]
+    data: Mapping[str, Any], privacy: Mapping[str, Any], audits: Mapping[str, AuditReport]
 ) -> dict[str, dict[str, Any]]:
-    """The numbers the release policy judges, each with where it came from."""
+    """The numbers the release policy judges, each with where it came from. `audits`: only
+    those of this run."""
     ev: dict[str, dict[str, Any]] = {}
     ev["dp_enabled"] = {"value": bool(privacy.get("dp_enabled")), "source": "ledger.json"}
     overall = privacy.get("overall") or {}
     ev["claimed_epsilon"] = {"value": overall.get("epsilon"), "source": "ledger.json: largest client epsilon"}
     ev["claimed_delta"] = {"value": overall.get("delta"), "source": "ledger.json: largest client delta"}
+    rate = residual_rate(data.get("residual"))
+    if rate is not None:
+        ev["residual_pii_rate"] = {
+            "value": rate,
+            "source": "residual PII scan: raw-corpus PII values found verbatim in the training corpus",
+        }
+    return ev | audit_evidence(audits)
+
+
+def residual_rate(residual: Mapping[str, Any] | None) -> float | None:
+    """The residual-PII rate of a residual summary: surviving / raw values (None without a measurement)."""
+    if not residual or residual.get("rate") is None:
+        return None
+    raw, surviving = _num(residual.get("raw_values")), _num(residual.get("surviving_values"))
+    if raw is not None and surviving is not None and raw > 0:
+        return surviving / raw
+    return _num(residual.get("rate"))
+
+
+def audit_evidence(audits: Mapping[str, AuditReport]) -> dict[str, dict[str, Any]]:
+    """The release evidence that comes from audit findings (privacy and fairness)."""
+    ev: dict[str, dict[str, Any]] = {}
     p = audits.get("privacy")
     if p is not None:
         v, f = _max_value(p.find("empirical_epsilon", "lower_bound"))
@@ -636,12 +733,6 @@ def _evidence(
             ev[f"membership_tpr_at_{level}_fpr"] = {"value": v, "source": _where(f)}
         v, f = _max_value([f for f in p.findings if f.check.startswith("membership") and f.metric == "auc"])
         ev["membership_auc"] = {"value": v, "source": _where(f)}
-    residual = data.get("residual") or {}
-    if residual.get("rate") is not None:
-        ev["residual_pii_rate"] = {
-            "value": residual["rate"],
-            "source": "residual PII scan: raw-corpus PII values found verbatim in the training corpus",
-        }
     fa = audits.get("fairness")
     if fa is not None:
         for key, check in (("demographic_parity_gap", "demographic_parity"), ("equalized_odds_gap", "equalized_odds")):
@@ -654,8 +745,28 @@ def _evidence(
     return ev
 
 
-def _limitations(content: Mapping[str, Any], audits: Mapping[str, AuditReport], notes: Sequence[str]) -> list[str]:
+def _limitations(
+    content: Mapping[str, Any],
+    audits: Mapping[str, AuditReport],
+    notes: Sequence[str],
+    *,
+    unbound: Sequence[_AuditInput] = (),
+) -> list[str]:
     out = list(notes)
+    for item in unbound:
+        what = item.report.subject.get("path") or item.report.subject.get("model_dir") or "a model file"
+        out.append(
+            f"The {item.report.audit} audit names no run (it audited {what}): its findings are shown but are not "
+            "evidence about this run's model, and the release checks do not use them."
+        )
+    for name, report in sorted(audits.items()):
+        trust = report.subject.get("model_trust")
+        if isinstance(trust, Mapping) and trust.get("trusted_by_user"):
+            types = ", ".join(str(t) for t in trust.get("outside_allow_list") or []) or "none"
+            out.append(
+                f"The {name} audit loaded its model with --trust-model: guard's model allow-list was lifted by the "
+                f"user for these types: {types}."
+            )
     for name, what in (("privacy", "privacy leakage"), ("fairness", "group fairness"), ("explain", "explanations")):
         if name not in audits:
             out.append(f"No {name} audit was supplied: {what} of this model is not assessed in this report.")
@@ -853,7 +964,8 @@ def _fig_epsilon(training: Mapping[str, Any], privacy: Mapping[str, Any]) -> byt
     ax.set_xlabel("round")
     ax.set_ylabel("cumulative epsilon")
     ax.set_title("Privacy spent per client (accountant: " + ", ".join(privacy["overall"]["accountants"]) + ")")
-    ax.legend(fontsize=7, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # a run without metrics rows has no curve to label
+        ax.legend(fontsize=7, ncol=2)
     return _png(fig)
 
 
@@ -1145,7 +1257,8 @@ def _html_header(c: Mapping[str, Any]) -> str:
     return (
         f"<header><h1>{_e(c['title'])}</h1>"
         f'<p class="meta">Model <b>{_e(m["name"])}</b> ({_e(m["task"])}, labels: {_e(", ".join(m["labels"]))}), '
-        f"run <code>{_e(m['run'])}</code>, config sha256 <code>{_e(str(m['config_hash'])[:16])}</code></p>"
+        f"run <code>{_e(m['run'])}</code> (content sha256 <code>{_e(str((c.get('run') or {}).get('hash'))[:16])}</code>), "
+        f"config sha256 <code>{_e(str(m['config_hash'])[:16])}</code></p>"
         f'<div class="verdict {cls}" id="verdict">Release gate: {word} ({_e(text)})</div></header>'
     )
 
@@ -1529,7 +1642,7 @@ def _render_card(report: ReleaseReport) -> str:
         f"- Architecture: `{m['name']}` for {m['task']} over {len(m['labels'])} labels ({', '.join(m['labels'])}).",
         f"- Trained with guard {c['generated']['versions'].get('guard', '?')} by federated learning: {len(t['clients'])} clients "
         f"({t['partition']}), {t['strategy']}, {t['rounds_done']} of {t['rounds_planned']} rounds.",
-        f"- Config sha256: `{m['config_hash']}`.",
+        f"- Config sha256: `{m['config_hash']}`; run content sha256: `{(c.get('run') or {}).get('hash')}`.",
         f"- Held-out accuracy after the final round: {_fmt(t['final'].get('eval_accuracy'))} "
         f"({t['holdout_records']} held-out records).",
         "",
@@ -1641,8 +1754,9 @@ def write_report(
     audits: Sequence[str | Path | AuditReport] = (),
     policy: ReleasePolicy | None = None,
     notes: Sequence[str] = (),
+    key: bytes | None = None,
 ) -> tuple[ReleaseReport, dict[str, Path]]:
-    """Build the report and write its three files into `out_dir`."""
+    """Build the report and write its three files into `out_dir` (report.json signed with `key`)."""
     report = build_report(
         run_dir,
         scrub_report=scrub_report,
@@ -1653,7 +1767,17 @@ def write_report(
         policy=policy,
         notes=notes,
     )
-    return report, report.write(out_dir)
+    return report, report.write(out_dir, key=key)
 
 
-__all__ = ["FILES", "SECTIONS", "CheckOutcome", "ReleaseReport", "build_report", "write_report"]
+__all__ = [
+    "FILES",
+    "SECTIONS",
+    "CheckOutcome",
+    "ReleaseReport",
+    "audit_evidence",
+    "build_report",
+    "residual_rate",
+    "residual_summary",
+    "write_report",
+]

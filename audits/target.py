@@ -35,29 +35,34 @@ class Target:
 
 
 def load_run_target(run_dir: str | Path) -> Target:
-    """The final model of a finished `guard federate` run, with the exact split it trained on."""
-    from federated.data import CANARY_TEMPLATE, canaries_from_json, load_federated_dataset
-    from federated.models import load_model
-    from federated.rundir import RunDir
+    """The final model of a finished `guard federate` run, with the exact split it trained on.
 
-    run = RunDir(run_dir)
+    A missing or damaged run file is a RunError naming it (exit 10)."""
+    from audits._run import (
+        load_run_model,
+        open_run,
+        run_canaries,
+        run_config,
+        run_content_hash,
+        run_ledger,
+        run_state,
+    )
+    from federated.data import CANARY_TEMPLATE, load_federated_dataset
+
+    run = open_run(run_dir)
+    config = run_config(run)
+    state = run_state(run)
+    if not run.model_dir.is_dir():
+        raise AuditError(f"{run.path}: no final model (model/ is missing); finish the run with --resume first")
+    canaries = run_canaries(run)
+    ledger = run_ledger(run)
     try:
-        config = run.load_config()
-        state = run.read_state()
-        if not run.model_dir.is_dir():
-            raise AuditError(f"{run.path}: no final model (model/ is missing); finish the run with --resume first")
-        canaries = (
-            canaries_from_json(json.loads(run.canaries_file.read_text(encoding="utf-8")))
-            if run.canaries_file.is_file()
-            else []
-        )
         dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
-        bundle = load_model(run.model_dir)
-        ledger = run.read_ledger()
-    except AuditError:
-        raise
+    except InputError:
+        raise  # the corpus: a user file, located by its reader
     except GuardError as e:
-        raise AuditError(f"{run.path}: cannot load the run: {e}") from e
+        raise AuditError(f"{run.path}: cannot load the run's data: {e}") from e
+    bundle = load_run_model(run)
     members = tuple(e for c in dataset.clients for e in c.train if e.canary_id is None)
     non_members = tuple(e for c in dataset.clients for e in c.holdout)
     labels = {e.canary_id: e.label for c in dataset.clients for e in c.train if e.canary_id is not None}
@@ -72,6 +77,7 @@ def load_run_target(run_dir: str | Path) -> Target:
         "model": bundle.name,
         "task": config.data.task.value,
         "config_hash": config.config_hash(),
+        "run_hash": run_content_hash(run.path),
         "rounds_done": state.last_round,
         "finished": state.finished,
         "corpus": corpus.name,
@@ -140,17 +146,25 @@ def load_model_target(
     For a Hugging Face checkpoint pass `task` ("causal_lm" or "classification");
     a classifier's class names come from its config's id2label.
     """
+    from audits._trust import check_guard_model, check_hf_checkpoint
     from federated.config import ConfigError, ModelConfig, Task
     from federated.models import META_FILE, build_model, load_model
 
     model_dir = Path(model_dir)
     try:
         if (model_dir / META_FILE).is_file():
+            check_guard_model(model_dir)
             bundle = load_model(model_dir)
         elif (model_dir / "config.json").is_file():
             if task is None:
                 raise AuditError(f"{model_dir}: a Hugging Face checkpoint needs --task causal_lm or classification")
-            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+            check_hf_checkpoint(model_dir)
+            try:
+                config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise InputError(
+                    f"not a readable Hugging Face config ({e})", path=str(model_dir / "config.json")
+                ) from e
             id2label = config.get("id2label") or {}
             names = [id2label[k] for k in sorted(id2label, key=int)] if Task(task) is Task.classification else None
             bundle = build_model(
@@ -164,6 +178,10 @@ def load_model_target(
             raise AuditError(f"{model_dir} is neither a guard model folder ({META_FILE}) nor a Hugging Face checkpoint")
     except (ConfigError, ValueError) as e:
         raise AuditError(f"{model_dir}: cannot load the model: {e}") from e
+    except GuardError:
+        raise
+    except Exception as e:  # safetensors, tokenizers and torch raise their own types for a damaged file
+        raise InputError(f"the model is damaged ({type(e).__name__}: {e})", path=str(model_dir)) from e
     is_cls = str(getattr(bundle.task, "value", bundle.task)) == "classification"
     if is_cls and not bundle.label_names:
         raise AuditError(f"{model_dir}: the classifier does not name its classes; cannot match data labels")

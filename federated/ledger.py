@@ -3,7 +3,14 @@
 Each client's entry keeps the accountant's history, shaped like an Opacus
 accountant's `history` ((noise_multiplier, sample_rate, steps) per training
 call), so its epsilon can always be recomputed by a fresh Opacus accountant
-and checkpointed. The ledger holds no data values, only numbers and ids.
+and checkpointed. The ledger holds no data values, only numbers, ids and hashes.
+
+`segments` says which data the rounds were trained on: the first segment starts
+at round 1 with the corpus the run was started with; `guard federate --resume
+--allow-data-change` after the corpus changed adds one from the next round on,
+with the new corpus hash and every client's record counts. Each client's
+accounting stays one cumulative history across segments (a changed sample rate
+is simply a new history entry, as in an Opacus accountant).
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: data segments
+_READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,50 @@ class UserLevelLedger:
 
 
 @dataclass(frozen=True)
+class PartitionFingerprint:
+    """One client's data in a segment: counts and a hash, never a text.
+
+    `train` counts the training examples the client runs DP-SGD on (canary copies
+    included: each is a record to the accountant); `sha256` covers the corpus
+    records only (source line, split, label and a sha256 of each text, in order),
+    not the canaries. `duplicates`: training records whose text equals an earlier
+    training record of the same client (record-level DP counts each copy as its
+    own record); `holdout_in_train`: held-out records whose text is also in the
+    training split (they are no clean non-members for a membership audit).
+    """
+
+    client_id: str
+    train: int
+    holdout: int
+    canary_examples: int
+    sha256: str
+    duplicates: int = 0
+    holdout_in_train: int = 0
+
+
+@dataclass(frozen=True)
+class DataSegment:
+    """The data the rounds from `from_round` on were trained on."""
+
+    from_round: int
+    corpus_sha256: str  # sha256 of the corpus file
+    clients: tuple[PartitionFingerprint, ...]
+    changes: tuple[str, ...] = ()  # what changed from the previous segment; () for the first
+
+    def client(self, client_id: str) -> PartitionFingerprint | None:
+        return next((c for c in self.clients if c.client_id == client_id), None)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DataSegment:
+        return cls(
+            from_round=int(data["from_round"]),
+            corpus_sha256=str(data["corpus_sha256"]),
+            clients=tuple(PartitionFingerprint(**c) for c in data["clients"]),
+            changes=tuple(str(x) for x in data.get("changes", ())),
+        )
+
+
+@dataclass(frozen=True)
 class PrivacyLedger:
     mechanism: str = "DP-SGD (Opacus), record-level, per client"
     clients: tuple[ClientLedger, ...] = ()
@@ -73,6 +125,20 @@ class PrivacyLedger:
     dp_enabled: bool = True
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    segments: tuple[DataSegment, ...] = ()
+
+    @property
+    def segment(self) -> DataSegment | None:
+        """The data segment the next round trains on (the last one)."""
+        return self.segments[-1] if self.segments else None
+
+    def with_segment(self, segment: DataSegment) -> PrivacyLedger:
+        """A new data segment; each client's `records` becomes its training count in it."""
+        clients = tuple(
+            replace(c, records=part.train) if (part := segment.client(c.client_id)) is not None else c
+            for c in self.clients
+        )
+        return replace(self, clients=clients, segments=(*self.segments, segment))
 
     def client(self, client_id: str) -> ClientLedger | None:
         return next((c for c in self.clients if c.client_id == client_id), None)
@@ -117,18 +183,28 @@ class PrivacyLedger:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PrivacyLedger:
-        clients = tuple(
-            ClientLedger.from_json(c) for c in data["clients"]
-        )
+        """Read a ledger written by `to_json` (schema 1 or 2; read as the current one).
+        Raises ValueError, KeyError or TypeError on a damaged ledger."""
+        if data["schema_version"] not in _READABLE_VERSIONS:
+            raise ValueError(f"schema_version {data['schema_version']!r} is not one of {list(_READABLE_VERSIONS)}")
+        clients = tuple(ClientLedger.from_json(c) for c in data["clients"])
         user = data.get("user_level")
         return cls(
             mechanism=data["mechanism"],
             clients=clients,
             user_level=UserLevelLedger(**user) if user else None,
             dp_enabled=data["dp_enabled"],
-            schema_version=data["schema_version"],
             extra=data.get("extra", {}),
+            segments=tuple(DataSegment.from_json(s) for s in data.get("segments", ())),
         )
 
 
-__all__ = ["SCHEMA_VERSION", "AccountingStep", "ClientLedger", "PrivacyLedger", "UserLevelLedger"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AccountingStep",
+    "ClientLedger",
+    "DataSegment",
+    "PartitionFingerprint",
+    "PrivacyLedger",
+    "UserLevelLedger",
+]

@@ -100,7 +100,7 @@ def _load_tokenizer(path: str) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     if tokenizer.pad_token is None:  # GPT-style checkpoints
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -108,9 +108,7 @@ def _load_tokenizer(path: str) -> Any:
 
 def encode(bundle: ModelBundle, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
     """Tokenize `texts`: padded to the longest in the batch, truncated to `max_length`."""
-    out = bundle.tokenizer(
-        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-    )
+    out = bundle.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"]}
 
 
@@ -209,11 +207,13 @@ _TINY_DEFAULTS = {"dim": 64, "layers": 2, "heads": 4, "max_positions": 512, "dro
 def _tiny(params: dict[str, Any], *, task: Task, num_labels: int | None, name: str, causal: bool) -> ModelBundle:
     unknown = set(params) - set(_TINY_DEFAULTS)
     if unknown:
-        raise ConfigError(f"[model.params] unknown key(s) {sorted(unknown)} for {name}; known: {sorted(_TINY_DEFAULTS)}")
+        raise ConfigError(
+            f"[model.params] unknown key(s) {sorted(unknown)} for {name}; known: {sorted(_TINY_DEFAULTS)}"
+        )
     if causal and task is not Task.causal_lm:
-        raise ConfigError(f"[model] {name} is a causal LM: set [data] task = \"causal_lm\" or use tiny-classifier")
+        raise ConfigError(f'[model] {name} is a causal LM: set [data] task = "causal_lm" or use tiny-classifier')
     if not causal and task is not Task.classification:
-        raise ConfigError(f"[model] {name} is a classifier: set [data] task = \"classification\" or use tiny-gpt")
+        raise ConfigError(f'[model] {name} is a classifier: set [data] task = "classification" or use tiny-gpt')
     full = {**_TINY_DEFAULTS, **params}
     tokenizer = _load_tokenizer(minilm_path())
     vocab = len(tokenizer)
@@ -271,8 +271,13 @@ def _apply_lora(encoder: nn.Module, params: dict[str, Any]) -> nn.Module:
         raise DependencyError("[model.params] lora = true needs peft", hint="pip install peft")
     from peft import LoraConfig, inject_adapter_in_model
 
-    config = LoraConfig(r=int(params["lora_r"]), lora_alpha=int(params["lora_alpha"]), lora_dropout=0.0,
-                        target_modules=_LORA_TARGETS, bias="none")
+    config = LoraConfig(
+        r=int(params["lora_r"]),
+        lora_alpha=int(params["lora_alpha"]),
+        lora_dropout=0.0,
+        target_modules=_LORA_TARGETS,
+        bias="none",
+    )
     encoder = inject_adapter_in_model(config, encoder)  # in place: names stay encoder.*, plus lora_A/lora_B
     for name, p in encoder.named_parameters():
         p.requires_grad_("lora_" in name)
@@ -290,7 +295,9 @@ def _minilm(params: dict[str, Any], *, task: Task, num_labels: int | None) -> Mo
     """
     unknown = set(params) - set(_MINILM_DEFAULTS)
     if unknown:
-        raise ConfigError(f"[model.params] unknown key(s) {sorted(unknown)} for minilm; known: {sorted(_MINILM_DEFAULTS)}")
+        raise ConfigError(
+            f"[model.params] unknown key(s) {sorted(unknown)} for minilm; known: {sorted(_MINILM_DEFAULTS)}"
+        )
     if task is not Task.classification:
         raise ConfigError('[model] minilm is an encoder: it needs [data] task = "classification"')
     full = {**_MINILM_DEFAULTS, **params}
@@ -298,7 +305,7 @@ def _minilm(params: dict[str, Any], *, task: Task, num_labels: int | None) -> Mo
     from transformers import AutoModel
 
     # the checkpoint's pooler is loaded (so transformers reports no unexpected keys) but unused and frozen
-    encoder = AutoModel.from_pretrained(path, local_files_only=True)
+    encoder = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True, trust_remote_code=False)
     n_layers = len(encoder.encoder.layer)
     train_layers = int(full["train_layers"])
     if not 0 <= train_layers <= n_layers:
@@ -312,8 +319,9 @@ def _minilm(params: dict[str, Any], *, task: Task, num_labels: int | None) -> Mo
         if train_layers == n_layers:
             encoder.embeddings.requires_grad_(True)
     model = EncoderClassifier(encoder, int(num_labels or 0))
-    return ModelBundle(model=model, tokenizer=_load_tokenizer(path), task=task, name="minilm", params=full,
-                       num_labels=num_labels)
+    return ModelBundle(
+        model=model, tokenizer=_load_tokenizer(path), task=task, name="minilm", params=full, num_labels=num_labels
+    )
 
 
 # --- any local Hugging Face checkpoint --------------------------------------------------------------------
@@ -354,13 +362,13 @@ def _hf(params: dict[str, Any], *, task: Task, num_labels: int | None) -> ModelB
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    # weights from safetensors only (a pickle could run code) and never the checkpoint's own code
+    safe = {"local_files_only": True, "use_safetensors": True, "trust_remote_code": False}
     try:
         if task is Task.classification:
-            inner = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=num_labels, local_files_only=True
-            )
+            inner = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **safe)
         else:
-            inner = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+            inner = AutoModelForCausalLM.from_pretrained(path, **safe)
     except (OSError, ValueError) as e:
         raise ConfigError(f"[model.params] cannot load a {task.value} model from {path}: {e}") from e
     tokenizer = _load_tokenizer(path)
@@ -368,8 +376,14 @@ def _hf(params: dict[str, Any], *, task: Task, num_labels: int | None) -> ModelB
         inner.config.pad_token_id = tokenizer.pad_token_id
     if getattr(inner.config, "tie_word_embeddings", False) and task is Task.causal_lm:
         _untie(inner)
-    return ModelBundle(model=HFLogits(inner), tokenizer=tokenizer, task=task, name="hf", params={"path": str(path)},
-                       num_labels=num_labels)
+    return ModelBundle(
+        model=HFLogits(inner),
+        tokenizer=tokenizer,
+        task=task,
+        name="hf",
+        params={"path": str(path)},
+        num_labels=num_labels,
+    )
 
 
 def _untie(model: nn.Module) -> None:
@@ -414,7 +428,9 @@ def load_trainable_state(model: nn.Module, state: dict[str, np.ndarray]) -> None
         for name, p in params.items():
             value = torch.as_tensor(np.asarray(state[name]))
             if tuple(value.shape) != tuple(p.shape):
-                raise ConfigError(f"trainable weight {name!r} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+                raise ConfigError(
+                    f"trainable weight {name!r} has shape {tuple(value.shape)}, expected {tuple(p.shape)}"
+                )
             p.copy_(value.to(p.device, p.dtype))
 
 
@@ -467,8 +483,10 @@ def load_model(directory: str | Path) -> ModelBundle:
         raise ConfigError(f"{directory} is not a saved guard model ({META_FILE} missing)")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     bundle = build_model(
-        ModelConfig(name=meta["name"], params=meta["params"]), task=Task(meta["task"]),
-        num_labels=meta["num_labels"], seed=0,
+        ModelConfig(name=meta["name"], params=meta["params"]),
+        task=Task(meta["task"]),
+        num_labels=meta["num_labels"],
+        seed=0,
     )
     state = load_file(str(directory / WEIGHTS_FILE))
     result = bundle.model.load_state_dict(state, strict=False)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from federated import wire
 from federated.config import FederateConfig, Task
 from federated.ledger import ClientLedger, PrivacyLedger, UserLevelLedger
 from federated.rundir import RunDir, RunState
-from guard.core.errors import GuardError
+from federated.stopping import STOP, RunStopped
+from guard.core.errors import GuardError, RunError
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +62,21 @@ def plan_privacy(config: FederateConfig, dataset: Any) -> dict[str, dict[str, fl
     return out
 
 
-def prepare_run(config: FederateConfig | None, run: RunDir, *, resume: bool) -> FederateConfig:
-    """Create (or check, on resume) the run directory; return the run's config."""
+def prepare_run(
+    config: FederateConfig | None, run: RunDir, *, resume: bool, allow_data_change: bool = False
+) -> FederateConfig:
+    """Create (or check, on resume) the run directory; return the run's config.
+
+    A new run records its data (corpus hash, each client's counts and record hash)
+    as the ledger's first data segment. On resume every run file is read and checked
+    first (RunError naming the file on damage), then the corpus: when it changed,
+    resume refuses (RunError) unless `allow_data_change`, which starts a new data
+    segment from the next round."""
     if resume:
-        config = run.load_config()
-        state = run.read_state()
-        if state.finished:
-            raise FederateError(f"{run.path}: the run finished all {state.rounds} rounds; nothing to resume")
-        log.info("resuming %s after round %d", run.path, state.last_round)
-        return config
+        return _prepare_resume(run, allow_data_change=allow_data_change)
     assert config is not None
     from federated.data import canaries_to_json, make_canaries, with_canaries
+    from federated.integrity import data_segment
     from federated.models import build_model
     from federated.strategies import build_strategy
 
@@ -82,15 +87,123 @@ def prepare_run(config: FederateConfig | None, run: RunDir, *, resume: bool) -> 
     canaries = make_canaries(config.canaries, client_ids=[c.client_id for c in dataset.clients], seed=config.train.seed)
     dataset = with_canaries(dataset, canaries, seed=config.train.seed) if canaries else dataset
     privacy = plan_privacy(config, dataset)
-    run.create(config)
-    run.write_json(run.clients_file, {"summary": dataset.summary(), "labels": list(dataset.labels), "privacy_plan": privacy})
+    segment = data_segment(dataset, config.data.path, from_round=1)
+    _warn_duplicates(segment)
+    run.create()
+    ledger = PrivacyLedger(dp_enabled=config.dp.enabled, segments=(segment,))
+    run.write_json(run.clients_file, _clients_json(dataset, privacy, ledger))
     run.write_json(run.canaries_file, canaries_to_json(canaries))
-    run.write_ledger(PrivacyLedger(dp_enabled=config.dp.enabled))
+    run.write_ledger(ledger)
+    run.write_state(RunState(0, config.train.rounds, config.config_hash(), corpus_sha256=segment.corpus_sha256))
+    run.write_config(config)  # last: only now is this folder a run
+    return config
+
+
+def _clients_json(dataset: Any, privacy: dict[str, Any], ledger: PrivacyLedger) -> dict[str, Any]:
+    return {
+        "summary": dataset.summary(),
+        "labels": list(dataset.labels),
+        "privacy_plan": privacy,
+        "segments": [asdict(s) for s in ledger.segments],
+    }
+
+
+def _warn_duplicates(segment: Any) -> None:
+    for c in segment.clients:
+        if c.duplicates or c.holdout_in_train:
+            log.warning(
+                "client %s: %d training record(s) repeat an earlier text and %d held-out record(s) are also in "
+                "training; record-level DP counts every copy as its own record",
+                c.client_id,
+                c.duplicates,
+                c.holdout_in_train,
+            )
+
+
+def _prepare_resume(run: RunDir, *, allow_data_change: bool) -> FederateConfig:
+    from dataclasses import replace as replace_dc
+
+    from federated.data import load_federated_dataset
+    from federated.integrity import clients_changed, data_segment, describe_changes, short
+
+    # every file first, read-only: a damaged run fails here, naming the file, before anything changes
+    run.require()
+    config = run.load_config()
+    if not run.state_file.is_file():
+        raise RunError(f"{run.state_file}: the run state is missing", hint="a run cannot be resumed without it")
+    state = run.read_state()
+    if state.config_hash != config.config_hash():
+        raise RunError(f"{run.state_file}: the run state belongs to another config (its config hash differs)")
+    if state.finished:
+        raise FederateError(f"{run.path}: the run finished all {state.rounds} rounds; nothing to resume")
+    clients_info = run.read_clients()
+    ledger = run.read_ledger()
+    if ledger is None:
+        raise RunError(f"{run.ledger_file}: the privacy ledger is missing", hint="a run cannot be resumed without it")
+    canaries = run.read_canaries()
+    if state.last_round:
+        run.load_checkpoint(state.last_round)
+    run.read_jsonl(run.metrics_file)  # damage before the last line fails here
+    run.read_jsonl(run.failures_file)
+
+    # the data
+    dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
+    now = data_segment(dataset, config.data.path, from_round=state.last_round + 1)
+    before = ledger.segment
+    if before is None:  # a run from before data segments: nothing to compare with
+        log.warning(
+            "%s records no data fingerprint; recording the current corpus from round %d on", run.path, now.from_round
+        )
+        ledger = ledger.with_segment(now)
+    else:
+        changes = describe_changes(before, now)
+        labels_changed = list(dataset.labels) != list(clients_info["labels"])
+        if changes or labels_changed:
+            what = "; ".join(changes) if changes else "the labels changed"
+            since = f"since round {before.from_round}" if before.from_round > 1 else "since the run started"
+            message = f"{run.path}: the training corpus {config.data.path} changed {since}: {what}"
+            if clients_changed(before, now) or labels_changed:
+                raise RunError(
+                    message,
+                    hint="a different set of clients or labels needs a new run: restore the corpus or start one",
+                )
+            if not allow_data_change:
+                raise RunError(
+                    message,
+                    hint="the privacy ledger, sample rates and held-out split were made for the old data: restore "
+                    "it, start a new run, or pass --allow-data-change to go on with a new ledger segment",
+                )
+            now = replace_dc(now, changes=changes)
+            ledger = ledger.with_segment(now)
+            _warn_duplicates(now)
+            log.warning(
+                "%s: the corpus changed (sha256 %s -> %s); --allow-data-change: new data segment from round %d",
+                run.path,
+                short(before.corpus_sha256),
+                short(now.corpus_sha256),
+                now.from_round,
+            )
+
+    # now the writes: repaired logs, then the new segment (clients.json before the ledger:
+    # cut short in between, the next resume sees the change again)
+    run.truncate_after(state.last_round)
+    if [asdict(s) for s in ledger.segments] != clients_info.get("segments") or ledger.segment is not before:
+        privacy = clients_info.get("privacy_plan", {})
+        run.write_json(run.clients_file, _clients_json(dataset, privacy, ledger))
+        run.write_ledger(ledger)
+    if state.corpus_sha256 != now.corpus_sha256:
+        run.write_state(replace_dc(state, corpus_sha256=now.corpus_sha256))
+    log.info("resuming %s after round %d", run.path, state.last_round)
     return config
 
 
 def _client_row(round_: int, phase: str, client_id: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    return {"round": round_, "phase": phase, "client": client_id, **{k.replace("-", "_"): v for k, v in metrics.items()}}
+    return {
+        "round": round_,
+        "phase": phase,
+        "client": client_id,
+        **{k.replace("-", "_"): v for k, v in metrics.items()},
+    }
 
 
 def _weighted(replies: list[dict[str, float]]) -> dict[str, float]:
@@ -108,7 +221,12 @@ def _weighted(replies: list[dict[str, float]]) -> dict[str, float]:
 def _failure(rnd: int, phase: str, msg: Any) -> dict[str, Any]:
     # A Ray/Flower error reason is a whole traceback; its last line says what happened.
     lines = [line.strip() for line in str(msg.error.reason).splitlines() if line.strip()]
-    return {"round": rnd, "phase": phase, "node": int(msg.metadata.src_node_id), "reason": (lines[-1] if lines else "")[:500]}
+    return {
+        "round": rnd,
+        "phase": phase,
+        "node": int(msg.metadata.src_node_id),
+        "reason": (lines[-1] if lines else "")[:500],
+    }
 
 
 def _write_failures(run: RunDir, failures: list[dict[str, Any]], node_clients: dict[int, str]) -> None:
@@ -116,7 +234,9 @@ def _write_failures(run: RunDir, failures: list[dict[str, Any]], node_clients: d
         return
     rows = [{**f, "client": node_clients.get(f["node"])} for f in failures]
     run.append_jsonl(run.failures_file, rows)
-    log.warning("round %d: %d client(s) failed: %s", rows[0]["round"], len(rows), sorted(str(r["client"]) for r in rows))
+    log.warning(
+        "round %d: %d client(s) failed: %s", rows[0]["round"], len(rows), sorted(str(r["client"]) for r in rows)
+    )
 
 
 def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> UserLevelLedger | None:
@@ -130,11 +250,44 @@ def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> U
     delta = user.delta if user.delta is not None else 1.0 / (10 * num_clients)
     q = sampled / num_clients
     eps = epsilon_of([(user.noise_multiplier, q, rounds_done)], delta, "rdp") if rounds_done else 0.0
-    return UserLevelLedger(user.clipping, user.noise_multiplier, user.clipping_norm, sampled, num_clients, rounds_done, delta, eps)
+    return UserLevelLedger(
+        user.clipping, user.noise_multiplier, user.clipping_norm, sampled, num_clients, rounds_done, delta, eps
+    )
+
+
+def _exchange(grid: Any, messages: list[Any], *, timeout: float) -> tuple[list[Any], bool]:
+    """`grid.send_and_receive` that also returns when a stop is requested (SIGINT/SIGTERM):
+    (replies received, stopped). Replies that arrive after the stop are dropped unless they
+    carry a result (a killed client's error is no failure of the run)."""
+    ids = {i for i in grid.push_messages(messages) if i}
+    replies: list[Any] = []
+    interval = min(float(getattr(grid, "pull_interval", 1.0)), 1.0)
+    end = time.monotonic() + timeout
+    while ids and time.monotonic() < end:
+        if STOP.is_set():
+            return replies, True
+        got = list(grid.pull_messages(ids))
+        if STOP.is_set():
+            return replies + [m for m in got if not m.has_error()], True
+        replies.extend(got)
+        ids -= {m.metadata.reply_to_message_id for m in got}
+        if ids:
+            STOP.wait(interval)
+    return replies, STOP.is_set()
 
 
 def serve(grid: Any, run: RunDir) -> RunState:
-    """Drive the remaining rounds of the run in `run` over `grid`."""
+    """Drive the remaining rounds of the run in `run` over `grid`.
+
+    When a stop is requested (`federated.stopping.STOP`, set on SIGINT/SIGTERM) it
+    stops at its next wait for replies: the rounds finished so far stay as written,
+    what the replies already in say a client spent is added to the ledger, and it
+    raises RunStopped."""
+    with STOP.serving():
+        return _serve(grid, run)
+
+
+def _serve(grid: Any, run: RunDir) -> RunState:
     from flwr.app import ConfigRecord
 
     from federated.models import build_model, load_trainable_state, save_model, trainable_state
@@ -142,7 +295,7 @@ def serve(grid: Any, run: RunDir) -> RunState:
 
     config = run.load_config()
     state = run.read_state()
-    clients_info = json.loads(run.clients_file.read_text(encoding="utf-8"))
+    clients_info = run.read_clients()
     num_clients = len(clients_info["summary"]["clients"])
     labels = clients_info["labels"]
     num_labels = len(labels) if config.data.task is Task.classification else None
@@ -170,8 +323,10 @@ def serve(grid: Any, run: RunDir) -> RunState:
                 "lr": config.train.lr,
             }
         )
+        if STOP.is_set():
+            raise RunStopped(f"stopped before round {rnd}")
         messages = list(strategy.configure_train(rnd, wire.to_arrays(weights), train_cfg, grid))
-        replies = list(grid.send_and_receive(messages, timeout=timeout))
+        replies, stopping = _exchange(grid, messages, timeout=timeout)
         trained, rows, failures = [], [], []
         for msg in replies:
             if msg.has_error():
@@ -190,6 +345,8 @@ def serve(grid: Any, run: RunDir) -> RunState:
         # Privacy spent is recorded as soon as the replies are in, before anything
         # else can fail: a round re-run after a crash is counted twice, never zero times.
         run.write_ledger(ledger)
+        if stopping:
+            raise RunStopped(f"stopped during round {rnd} (training)")
         if len(trained) < config.train.min_train_clients:
             _write_failures(run, failures, node_clients)
             run.append_jsonl(run.metrics_file, rows)
@@ -208,7 +365,11 @@ def serve(grid: Any, run: RunDir) -> RunState:
         weights = wire.from_arrays(new_arrays)
 
         eval_cfg = ConfigRecord({wire.CONFIG: config_json, wire.CANARIES: canaries_json})
-        eval_replies = list(grid.send_and_receive(list(strategy.configure_evaluate(rnd, new_arrays, eval_cfg, grid)), timeout=timeout))
+        eval_replies, stopping = _exchange(
+            grid, list(strategy.configure_evaluate(rnd, new_arrays, eval_cfg, grid)), timeout=timeout
+        )
+        if stopping:
+            raise RunStopped(f"stopped during round {rnd} (evaluation)")
         evals = []
         for msg in eval_replies:
             if msg.has_error():
@@ -219,9 +380,17 @@ def serve(grid: Any, run: RunDir) -> RunState:
             evals.append(metrics)
             rows.append(_client_row(rnd, "evaluate", str(msg.content[wire.GUARD_RECORD][wire.CLIENT_ID]), metrics))
         train_metrics = [dict(m.content["metrics"]) for m in trained]
-        rows.append({"round": rnd, "phase": "aggregate", "train": _weighted(train_metrics), "evaluate": _weighted(evals),
-                     "clients_trained": len(trained), "clients_failed": len(failures),
-                     "seconds": round(time.perf_counter() - started, 3)})
+        rows.append(
+            {
+                "round": rnd,
+                "phase": "aggregate",
+                "train": _weighted(train_metrics),
+                "evaluate": _weighted(evals),
+                "clients_trained": len(trained),
+                "clients_failed": len(failures),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
         user = _user_level(config, num_clients, rnd)
         if user is not None:
             ledger = replace(ledger, user_level=user)
@@ -229,12 +398,13 @@ def serve(grid: Any, run: RunDir) -> RunState:
         run.save_checkpoint(rnd, weights)
         run.write_ledger(ledger)
         run.append_jsonl(run.metrics_file, rows)
-        state = RunState(rnd, config.train.rounds, config.config_hash())
+        state = replace(state, last_round=rnd)
         run.write_state(state)
         log.info("round %d done: %s", rnd, rows[-1])
 
     load_trainable_state(bundle.model, weights)
     save_model(bundle, run.model_dir, labels=labels)
+    run.make_private(run.model_dir)
     state = replace(state, finished=True)
     run.write_state(state)
     return state

@@ -3,7 +3,9 @@
 With `guard federate` (Simulation Engine) the run directory comes from the
 GUARD_RUN_DIR variable; with `flwr run . <federation>` (Deployment Engine) from
 the run config: `--run-config 'run-dir="/abs/run" config="/abs/federate.toml"'`.
-A new run directory is prepared from the config; an existing one is resumed.
+A new run directory is prepared from the config; an existing one is resumed after
+the checks of `guard federate --resume` (run files, corpus; add
+`allow-data-change=true` to the run config to go on with a changed corpus).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ def main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
     run_dir = str(cfg.get("run-dir") or os.environ.get(RUN_DIR_ENV, ""))
     if not run_dir:
-        raise RuntimeError(f'no run directory: pass --run-config \'run-dir="..."\' or set {RUN_DIR_ENV}')
+        raise RuntimeError(f"no run directory: pass --run-config 'run-dir=\"...\"' or set {RUN_DIR_ENV}")
     run = RunDir(run_dir)
     if not run.config_file.exists():
         from federated.config import load_config
 
         config_path = str(cfg.get("config", ""))
         prepare_run(load_config(config_path or None), run, resume=False)
+    elif cfg.get("run-dir"):  # `flwr run` continues a run: the checks of `guard federate --resume`
+        prepare_run(None, run, resume=True, allow_data_change=bool(cfg.get("allow-data-change", False)))
     serve(grid, run)

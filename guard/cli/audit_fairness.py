@@ -32,6 +32,12 @@ def fairness(
         None, "--threads", help="Torch threads while auditing (default: torch's; 1 is fastest on a busy small machine)."
     ),
     seed: int = typer.Option(0, "--seed"),
+    trust_model: bool = typer.Option(
+        False,
+        "--trust-model",
+        help="Load a .skops model even if it holds types outside guard's allow-list (e.g. functions, which "
+        "run code when the model predicts). Only for a file whose maker you trust; the findings record it.",
+    ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the findings JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
@@ -54,6 +60,7 @@ def fairness(
         max_records=max_records,
         threads=threads,
         seed=seed,
+        trust_model=trust_model,
     )
     if out is not None:
         report.write(out)
@@ -78,6 +85,12 @@ def explain(
         None, "--threads", help="Torch threads while auditing (default: torch's; 1 is fastest on a busy small machine)."
     ),
     seed: int = typer.Option(0, "--seed"),
+    trust_model: bool = typer.Option(
+        False,
+        "--trust-model",
+        help="Load a .skops model even if it holds types outside guard's allow-list (e.g. functions, which "
+        "run code when the model predicts). Only for a file whose maker you trust; the findings record it.",
+    ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the findings JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
@@ -98,6 +111,7 @@ def explain(
         top_k=top_k,
         threads=threads,
         seed=seed,
+        trust_model=trust_model,
     )
     if out is not None:
         report.write(out)

@@ -28,13 +28,21 @@ def report(
     ),
     audits: list[Path] = typer.Option([], "--audits", "-a", help="Findings file of guard audit (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Release policy TOML: show its checks."),
+    key_file: Optional[Path] = typer.Option(
+        None, "--key-file", help="Sign report.json with this guard key (default: $GUARD_KEY when set)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json on stdout too."),
 ) -> None:
-    """Write the release report of a trained model: data, training, privacy, fairness, explanations."""
+    """Write the release report of a trained model: data, training, privacy, fairness, explanations.
+
+    report.json names the run's content hash and carries its own sha256; with a key it is signed.
+    Findings of another run are refused (exit 10)."""
     from audits.check import load_release_policy
     from audits.report import write_report
+    from guard.core.keys import load_key
 
     release_policy = load_release_policy(policy) if policy is not None else None
+    key = load_key(key_file=key_file)
     built, paths = write_report(
         run_dir,
         out,
@@ -44,9 +52,10 @@ def report(
         second_opinion=second_opinion,
         audits=audits,
         policy=release_policy,
+        key=key,
     )
     if as_json:
-        emit_json(built.to_json())
+        emit_json(built.to_json(key=key))
         return
     for name, path in paths.items():
         console.print(f"{name}: {path}", highlight=False)
@@ -62,7 +71,7 @@ def _checks_table(outcome) -> Table:  # type: ignore[no-untyped-def]
     table = Table(title="release checks")
     for column in ("check", "threshold", "value", "verdict", "reason"):
         table.add_column(column)
-    for r in outcome.results:
+    for r in (*outcome.mismatches, *outcome.results):
         value = "-" if r.value is None else f"{r.value:.4g}"
         verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
         table.add_row(escape(r.name), escape(str(r.threshold)), value, verdict, escape(r.reason))
@@ -72,19 +81,30 @@ def _checks_table(outcome) -> Table:  # type: ignore[no-untyped-def]
 def check(
     report_json: Path = typer.Argument(..., help="report.json written by guard report."),
     policy: Path = typer.Option(..., "--policy", "-p", help="Release policy TOML (see examples/release-policy.toml)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="The run directory (default: the one report.json names)."),
+    key_file: Optional[Path] = typer.Option(
+        None, "--key-file", help="Verify report.json's signature with this guard key (default: $GUARD_KEY when set)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Gate a release: exit 0 when every threshold of the policy passes, 11 with the failures otherwise."""
+    """Gate a release: recompute the report's evidence from its run (ledger, scan, findings), then judge
+    the policy. Exit 0 when all matches and passes, 11 naming each mismatch or failure, 10 when the run
+    directory is missing or is another run."""
     from audits.check import check_report
+    from guard.core.keys import load_key
 
-    outcome = check_report(report_json, policy)
+    outcome = check_report(report_json, policy, run_dir=run, key=load_key(key_file=key_file))
     if as_json:
         emit_json(outcome.to_json())
     else:
         console.print(_checks_table(outcome))
     outcome.raise_for_failures()
     if not as_json:
-        console.print(f"release checks: PASS ({len(outcome.results)} of {len(outcome.results)})", highlight=False)
+        console.print(
+            f"release checks: PASS ({len(outcome.results)} of {len(outcome.results)}; "
+            f"{len(outcome.integrity)} values match the run)",
+            highlight=False,
+        )
 
 
 def demo(

@@ -314,7 +314,11 @@ def calendar_date() -> RegexRecognizer:
                 0.5,
                 re.I,
             ),
-            Rule("year_range", r"(?<![\d.,-])(?P<v>1[5-9]\d\d|20\d\d)(?=\s?(?:--?|–|—)\s?(?:1[5-9]\d\d|20\d\d|\d\d)\b)", 0.5),
+            Rule(
+                "year_range",
+                r"(?<![\d.,-])(?P<v>1[5-9]\d\d|20\d\d)(?=\s?(?:--?|–|—)\s?(?:1[5-9]\d\d|20\d\d|\d\d)\b)",
+                0.5,
+            ),
         ],
     )
 

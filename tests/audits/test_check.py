@@ -1,6 +1,7 @@
 """`guard check`: release thresholds from TOML judged against a report's evidence.
 Fast tests on the policy and the judging; the end-to-end ones (real runs, with
-and without DP) are in test_demo.py."""
+and without DP) are in test_demo.py, and the report's verification against its
+run in test_evidence_integrity.py."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from audits.check import (
-    REPORT_KIND,
-    REPORT_SCHEMA_VERSION,
     ReleaseCheckFailed,
     evaluate,
     load_release_policy,
@@ -128,32 +127,35 @@ def test_no_thresholds_is_not_a_pass():
         outcome.raise_for_failures()
 
 
-def _report(tmp_path: Path, evidence: dict) -> Path:
-    path = tmp_path / "report.json"
-    path.write_text(
-        json.dumps({"kind": REPORT_KIND, "schema_version": REPORT_SCHEMA_VERSION, "evidence": evidence}),
-        encoding="utf-8",
-    )
-    return path
-
-
 def _guard(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "guard", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_guard_check_cli_exit_codes(tmp_path):
-    good = _report(tmp_path, MEETS)
-    ok = _guard("check", str(good), "--policy", str(EXAMPLE_POLICY))
+def test_guard_check_cli_exit_codes(tmp_path, small_run, small_fairness):
+    """A real report of a run (tests/audits/runs.py): pass, fail with the reasons, bad report, bad policy."""
+    from tests.audits.runs import make_report, write_scan
+
+    report = make_report(small_run, tmp_path / "r", audits=(small_fairness,), scan=write_scan(tmp_path / "scan.json"))
+    meets = _policy(
+        tmp_path,
+        "[privacy]\nmax_claimed_epsilon = 8.0\n[data]\nmax_residual_pii_rate = 0.05\n"
+        "[fairness]\nmax_demographic_parity_gap = 1.0\n",
+    )
+    ok = _guard("check", str(report), "--policy", str(meets))
     assert ok.returncode == 0, ok.stderr
-    assert "PASS" in ok.stdout
-    (tmp_path / "bad").mkdir()
-    bad = _report(tmp_path / "bad", {**MEETS, "claimed_epsilon": {"value": 12.0}, "residual_pii_rate": {"value": None}})
-    fail = _guard("check", str(bad), "--policy", str(EXAMPLE_POLICY), "--json")
+    assert "PASS (3 of 3" in ok.stdout
+    breaks = tmp_path / "breaks.toml"
+    breaks.write_text(
+        "[privacy]\nmax_claimed_epsilon = 1.0\nmax_canary_exposure = 5.0\n[data]\nmax_residual_pii_rate = 0.05\n",
+        encoding="utf-8",
+    )
+    fail = _guard("check", str(report), "--policy", str(breaks), "--json")
     assert fail.returncode == ReleaseCheckFailed.exit_code == 11
     results = {r["name"]: r for r in json.loads(fail.stdout)["results"]}
-    assert not results["max_claimed_epsilon"]["passed"] and not results["max_residual_pii_rate"]["passed"]
-    assert "2 of 8 release checks failed" in fail.stderr and "no evidence" in fail.stderr
+    assert not results["max_claimed_epsilon"]["passed"] and not results["max_canary_exposure"]["passed"]
+    assert results["max_residual_pii_rate"]["passed"]
+    assert "2 of 3 release checks failed" in fail.stderr and "no evidence" in fail.stderr
     not_report = tmp_path / "x.json"
     not_report.write_text("{}", encoding="utf-8")
-    assert _guard("check", str(not_report), "--policy", str(EXAMPLE_POLICY)).returncode == 3
-    assert _guard("check", str(good), "--policy", str(tmp_path / "missing.toml")).returncode == 4
+    assert _guard("check", str(not_report), "--policy", str(meets)).returncode == 3
+    assert _guard("check", str(report), "--policy", str(tmp_path / "missing.toml")).returncode == 4

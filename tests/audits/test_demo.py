@@ -240,7 +240,7 @@ def test_report_lists_findings_of_an_unknown_audit_and_rejects_what_is_not_a_run
     assert "No fairness audit was supplied" in page
     assert any("No fairness audit" in x for x in report.content["limitations"])
     not_run = _guard("report", str(demo_out / "data"), "--out", str(tmp_path / "r"))
-    assert not_run.returncode == 4 and "not a guard federate run directory" in not_run.stderr
+    assert not_run.returncode == 10 and "not a guard federate run directory" in not_run.stderr
     bad_audit = tmp_path / "bad.json"
     bad_audit.write_text('{"schema_version": 99}', encoding="utf-8")
     wrong = _guard("report", str(demo_out / "run"), "--out", str(tmp_path / "r"), "--audits", str(bad_audit))

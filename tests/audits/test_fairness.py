@@ -16,7 +16,7 @@ import pytest
 from audits import AuditError, AuditReport, run_fairness_audit
 from audits._models import load_audit_model, save_tabular_mlp
 from audits.fairness import calibration_error
-from guard.core.errors import InputError
+from guard.core.errors import InputError, UntrustedModelError
 
 ADULT_COLUMNS = [
     "age",
@@ -289,15 +289,15 @@ def test_labels_outside_the_model_classes_are_an_error(tmp_path, adult):
 def test_pickles_and_unreadable_models_are_refused(tmp_path):
     pickle_path = tmp_path / "model.pkl"
     pickle_path.write_bytes(b"\x80\x04K\x01.")
-    with pytest.raises(AuditError, match="never loads pickles"):
+    with pytest.raises(UntrustedModelError, match="never loads pickles"):
         load_audit_model(pickle_path)
     with pytest.raises(AuditError, match="no such model"):
         load_audit_model(tmp_path / "missing.skops")
     broken = tmp_path / "broken.skops"
     broken.write_bytes(b"not a zip file")
-    with pytest.raises(AuditError, match="not a readable skops file"):
+    with pytest.raises(InputError, match="not a readable skops file"):
         load_audit_model(broken)
-    assert AuditError.exit_code == 10
+    assert (AuditError.exit_code, InputError.exit_code, UntrustedModelError.exit_code) == (10, 3, 12)
 
 
 def test_cli_fairness_json_and_exit_codes(tmp_path, adult):
@@ -334,7 +334,7 @@ def test_cli_fairness_json_and_exit_codes(tmp_path, adult):
     pkl = tmp_path / "m.pkl"
     pkl.write_bytes(b"x")
     refused = runner.invoke(app, ["audit", "fairness", str(pkl), "--data", str(data), "--sensitive", "sex"])
-    assert refused.exit_code == 10
+    assert refused.exit_code == 12
 
 
 # -- text models without a run directory -----------------------------------------------------------------

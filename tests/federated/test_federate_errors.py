@@ -67,4 +67,6 @@ def test_resume_takes_only_a_run_directory(tmp_path):
     result = runner.invoke(app, ["federate", "--resume", str(tmp_path), "--set", "train.rounds=9"])
     assert result.exit_code == 1 and "--resume takes only" in result.stderr
     result = runner.invoke(app, ["federate", "--resume", str(tmp_path / "nothing")])
-    assert result.exit_code == 4 and "not a guard federate run directory" in result.stderr
+    assert result.exit_code == 10 and f"{tmp_path / 'nothing'}: no such run directory" in result.stderr
+    result = runner.invoke(app, ["federate", "--resume", str(tmp_path)])
+    assert result.exit_code == 10 and "not a guard federate run directory (no config.json)" in result.stderr

@@ -139,6 +139,10 @@ def _texts_by_id(path: Path, id_field: str, text_field: str) -> dict[str, str]:
     return out
 
 
+# the bands guard's generalize operator writes for ages: "40-49", "90+"
+_AGE_BAND = re.compile(r"(?<!\w)(?:(?P<tens>\d*)0-(?P=tens)9|90\+)(?![\w+])")
+
+
 def measure_residual_pii(
     raw: str | Path,
     scrubbed: str | Path,
@@ -162,12 +166,16 @@ def measure_residual_pii(
     kept_n: Counter[str] = Counter()
     for rid, detections in zip(ids, found):
         text, clean = raw_texts[rid], clean_texts[rid]
+        # an age generalized to its band ("49-year-old" -> "40-49-year-old") still holds
+        # the raw digits; the band discloses nothing more, so it is not a survivor
+        unbanded = _AGE_BAND.sub("<AGE-BAND>", clean)
         values = {(d.entity_type, text[d.start : d.end].strip()) for d in detections}
         for entity, value in values:
             if not value:
                 continue
             raw_n[entity] += 1
-            if re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", clean):
+            where = unbanded if entity == "AGE" else clean
+            if re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", where):
                 kept_n[entity] += 1
     by_entity = {e: {"raw": raw_n[e], "surviving": kept_n[e]} for e in sorted(raw_n)}
     return ResidualPII(

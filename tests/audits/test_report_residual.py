@@ -53,3 +53,22 @@ def test_a_scrubbed_record_missing_from_the_raw_corpus_is_an_error(tmp_path: Pat
     clean = write_jsonl(tmp_path / "clean.jsonl", [{"id": "z", "text": "nothing here"}])
     with pytest.raises(InputError, match="not in the raw corpus"):
         measure_residual_pii(raw, clean, detector=detector)
+
+
+def test_an_age_generalized_to_its_band_is_not_a_survivor_but_a_kept_age_is(tmp_path: Path, detector: Detector):
+    raw = write_jsonl(
+        tmp_path / "raw.jsonl",
+        [
+            {"id": "a", "text": "The patient, a 49-year-old man, was seen."},
+            {"id": "b", "text": "The patient, a 59-year-old man, was seen."},
+        ],
+    )
+    clean = write_jsonl(
+        tmp_path / "clean.jsonl",
+        [
+            {"id": "a", "text": "The patient, a 40-49-year-old man, was seen."},  # what generalize writes
+            {"id": "b", "text": "The patient, a 59-year-old man, was seen."},  # missed
+        ],
+    )
+    result = measure_residual_pii(raw, clean, detector=detector)
+    assert result.by_entity["AGE"] == {"raw": 2, "surviving": 1}

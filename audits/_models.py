@@ -18,8 +18,8 @@ columns read from the corpus records by line), or a data file (JSONL, CSV,
 Parquet) with a text field or feature columns, a label field and the
 sensitive fields. Every bad record fails with an InputError naming the file,
 the line and the field. A damaged model file given by the user is an InputError
-(exit 3), a damaged run file a RunError (exit 10), a refused model file an
-UntrustedModelError (exit 12); a model that cannot be used is an AuditError.
+(exit 10), a damaged run file a RunError (exit 30), a refused model file an
+UntrustedModelError (exit 31); a model that cannot be used is an AuditError.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from audits._trust import PICKLE_SUFFIXES, check_guard_model, check_hf_checkpoint, load_skops
+from audits._trust import PICKLE_SUFFIXES, check_guard_model, check_hf_checkpoint, json_object, load_skops
 from audits.findings import AuditError
 from guard.core.errors import GuardError, InputError, UntrustedModelError
 
@@ -150,16 +150,60 @@ def _text_model(bundle: Any, *, subject: dict[str, Any], max_length: int, run_di
     )
 
 
-def _guard_model_dir(path: Path, *, max_length: int) -> AuditModel:
+# -- the one loader of model folders (the privacy audit's targets use it too) ----------------------
+
+
+@contextmanager
+def _loading(path: Path) -> Iterator[None]:
+    """A model that cannot be built is an AuditError; a damaged file the user gave, an InputError."""
+    from federated.config import ConfigError
+
+    try:
+        yield
+    except (ConfigError, ValueError) as e:
+        raise AuditError(f"{path}: cannot load the model ({e})") from e
+    except GuardError:
+        raise
+    except Exception as e:  # safetensors, tokenizers and torch raise their own types for a damaged file
+        raise InputError(f"the model is damaged ({type(e).__name__}: {e})", path=str(path)) from e
+
+
+def load_guard_model_dir(path: Path) -> Any:
+    """A folder `federated.models.save_model` wrote (guard_model.json + safetensors), checked by
+    `audits._trust.check_guard_model` first (no pickles, no code); a federated ModelBundle."""
     from federated.models import load_model
 
     check_guard_model(path)
-    try:
-        bundle = load_model(path)
-    except GuardError as e:
-        raise AuditError(f"{path}: cannot load the model ({e})") from e
-    except Exception as e:  # safetensors, tokenizers and torch raise their own types for a damaged file
-        raise InputError(f"the model is damaged ({type(e).__name__}: {e})", path=str(path)) from e
+    with _loading(path):
+        return load_model(path)
+
+
+def load_hf_checkpoint(path: Path, *, task: str) -> Any:
+    """A local Hugging Face checkpoint folder (config.json + safetensors) as a federated
+    ModelBundle for `task` ("classification": class names from id2label); checked by
+    `audits._trust.check_hf_checkpoint` first (safetensors only, no remote code: the
+    model is built with trust_remote_code=False)."""
+    from federated.config import ModelConfig, Task
+    from federated.models import build_model
+
+    hf_config = json_object(path / "config.json")  # InputError naming the file when it is damaged
+    check_hf_checkpoint(path)
+    with _loading(path):
+        task = Task(task)
+        names: list[str] | None = None
+        num_labels: int | None = None
+        if task is Task.classification:
+            id2label = hf_config.get("id2label") or {}
+            names = [str(id2label[k]) for k in sorted(id2label, key=int)] or None
+            num_labels = len(names) if names else int(hf_config.get("num_labels") or 2)
+        bundle = build_model(ModelConfig("hf", {"path": str(path)}), task=task, num_labels=num_labels, seed=0)
+    bundle.label_names = names
+    bundle.model.eval()
+    return bundle
+
+
+def _guard_model_dir(path: Path, *, max_length: int) -> AuditModel:
+    bundle = load_guard_model_dir(path)
     subject = {"path": str(path), "model": bundle.name, "kind": "guard_model"}
     return _text_model(bundle, subject=subject, max_length=max_length, run_dir=None)
 
@@ -181,26 +225,7 @@ def _run_model(path: Path, *, max_length: int | None) -> AuditModel:
 
 
 def _hf_dir(path: Path, *, max_length: int) -> AuditModel:
-    from federated.config import ModelConfig, Task
-    from federated.models import build_model
-
-    try:
-        hf_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not a readable Hugging Face config ({e})", path=str(path / "config.json")) from e
-    if not isinstance(hf_config, dict):
-        raise InputError("not a Hugging Face config (not a JSON object)", path=str(path / "config.json"))
-    check_hf_checkpoint(path)
-    id2label = hf_config.get("id2label") or {}
-    num_labels = len(id2label) or int(hf_config.get("num_labels") or 2)
-    try:
-        bundle = build_model(
-            ModelConfig(name="hf", params={"path": str(path)}), task=Task.classification, num_labels=num_labels, seed=0
-        )
-    except GuardError as e:
-        raise AuditError(f"{path}: cannot load a Hugging Face classifier ({e})") from e
-    bundle.label_names = [str(id2label.get(str(i), i)) for i in range(num_labels)] if id2label else None
-    bundle.model.eval()
+    bundle = load_hf_checkpoint(path, task="classification")
     subject = {"path": str(path), "model": "hf", "kind": "hf_checkpoint"}
     return _text_model(bundle, subject=subject, max_length=max_length, run_dir=None)
 
@@ -552,9 +577,22 @@ def load_for_audit(
     )
 
 
+def audit_subject(loaded: AuditModel, records: AuditData, sensitive: Sequence[str], **more: Any) -> dict[str, Any]:
+    """What a model audit was about: the model's subject, the records it read, then `more`."""
+    return {
+        **loaded.subject,
+        "data": records.source,
+        "records": len(records),
+        "sensitive": list(sensitive),
+        "classes": list(loaded.classes),
+        **more,
+    }
+
+
 __all__ = [
     "AuditData",
     "AuditModel",
+    "audit_subject",
     "load_audit_model",
     "load_for_audit",
     "read_audit_data",

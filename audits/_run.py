@@ -1,8 +1,8 @@
 """The audits' view of a `guard federate` run directory: located reads and its content hash.
 
-Every reader here calls the run directory's own reader (`federated.rundir.RunDir`)
-and makes sure any damage (missing, truncated, not JSON, wrong shape) reaches the
-user as a RunError that names the file and what is wrong (exit 10), never a traceback.
+Every reader here calls the run directory's one reader (`guard.core.rundir.RunReader`,
+which `federated.rundir.RunDir` extends with the writers and the typed config) and makes sure any damage (missing, truncated, not JSON, wrong shape) reaches the
+user as a RunError that names the file and what is wrong (exit 30), never a traceback.
 
 The run's content hash identifies what an audit or a report is about: sha256 over
 the hashes of config.json, ledger.json, every file of the final model (model/) and
@@ -20,14 +20,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from guard.core import schema
 from guard.core.errors import GuardError, InputError, RunError
 from guard.core.files import file_sha256
+from guard.core.rundir import ClientsFile, RunReader, read_run_json
 
 if TYPE_CHECKING:
     from federated.rundir import RunDir
 
 T = TypeVar("T")
-RUN_HASH_VERSION = 1
+RUN_HASH_VERSION = schema.RUN_HASH
 # where a run records the sha256 of its training corpus: (file, key) in its top-level JSON object (guard
 # federate writes it to state.json; the ledger's data segments hold it too, and ledger.json is hashed whole)
 _CORPUS_HASH_KEYS = (("config.json", "corpus_sha256"), ("state.json", "corpus_sha256"))
@@ -73,10 +75,7 @@ def run_config(run: RunDir) -> Any:
 
 def run_config_payload(run: RunDir) -> dict[str, Any]:
     """config.json as written (config, config_hash, versions)."""
-    data = _read(run.config_file, "the run config", lambda: json.loads(run.config_file.read_text(encoding="utf-8")))
-    if not isinstance(data, dict):
-        raise RunError(f"{run.config_file}: the run config is not a JSON object")
-    return data
+    return _read(run.config_file, "the run config", run.read_config_payload)
 
 
 def run_state(run: RunDir) -> Any:
@@ -88,8 +87,8 @@ def run_ledger(run: RunDir) -> Any:
     return _read(run.ledger_file, "the privacy ledger", run.read_ledger)
 
 
-def run_clients(run: RunDir) -> dict[str, Any]:
-    """clients.json (partition summary, labels, privacy plan)."""
+def run_clients_file(run: RunDir) -> ClientsFile:
+    """clients.json, typed: clients (ClientInfo), labels, privacy plan, data segments."""
     if not run.clients_file.is_file():
         raise RunError(f"{run.path}: not a complete guard federate run directory (no clients.json)")
     return _read(run.clients_file, "the client summary", run.read_clients)
@@ -108,13 +107,7 @@ def run_jsonl(run: RunDir, path: Path, what: str) -> list[dict[str, Any]]:
 
 def run_model_meta(run: RunDir) -> dict[str, Any]:
     """model/guard_model.json, or {} when the run has no final model yet."""
-    path = run.model_dir / "guard_model.json"
-    if not path.is_file():
-        return {}
-    data = _read(path, "the model description", lambda: json.loads(path.read_text(encoding="utf-8")))
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: the model description is not a JSON object")
-    return data
+    return _read(run.model_meta_file, "the model description", run.read_model_meta)
 
 
 def load_run_model(run: RunDir) -> Any:
@@ -127,7 +120,7 @@ def load_run_model(run: RunDir) -> Any:
 
     try:
         check_guard_model(run.model_dir)
-    except InputError as e:  # a run file, not the user's: exit 10
+    except InputError as e:  # a run file, not the user's: exit 30
         raise RunError(f"{e.path or run.model_dir}: the run's model description is damaged ({e.reason})") from e
     try:
         return load_model(run.model_dir)
@@ -143,16 +136,15 @@ def load_run_model(run: RunDir) -> Any:
 # -- the run's content hash ------------------------------------------------------------------------
 
 
-def _recorded_corpus_hash(run: RunDir) -> str | None:
+def _recorded_corpus_hash(run: RunReader) -> str | None:
     for name, key in _CORPUS_HASH_KEYS:
         path = run.path / name
         if not path.is_file():
             continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            value = read_run_json(path, name).get(key)
+        except RunError:
             continue  # config.json is hashed whole below; a damaged state.json is reported by its reader
-        value = data.get(key) if isinstance(data, dict) else None
         if isinstance(value, str) and value:
             return value
     return None
@@ -160,7 +152,8 @@ def _recorded_corpus_hash(run: RunDir) -> str | None:
 
 def run_content_parts(run_dir: str | Path) -> dict[str, Any]:
     """What the run's content hash covers, each part by its own sha256."""
-    run = open_run(run_dir)
+    run = RunReader(run_dir)
+    run.require()
 
     def sha(path: Path) -> str:
         try:
@@ -197,7 +190,7 @@ __all__ = [
     "load_run_model",
     "open_run",
     "run_canaries",
-    "run_clients",
+    "run_clients_file",
     "run_config",
     "run_config_payload",
     "run_content_hash",

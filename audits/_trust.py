@@ -12,7 +12,7 @@
 - guard's own model folders hold safetensors; one that points at a Hugging Face
   folder (model "hf") is checked as above.
 
-A refusal is an UntrustedModelError (exit 12) that names the types or files; nothing
+A refusal is an UntrustedModelError (exit 31) that names the types or files; nothing
 is loaded or written.
 """
 
@@ -194,7 +194,7 @@ def _refused(type_name: str, loader: str) -> bool:
 def read_skops_contents(path: str | Path) -> SkopsContents:
     """The types a skops file names, read from its schema without building anything.
 
-    A file that is not a skops zip is an InputError naming it (exit 3)."""
+    A file that is not a skops zip is an InputError naming it (exit 10)."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -246,7 +246,7 @@ def load_skops(path: str | Path, *, trust_model: bool) -> tuple[Any, SkopsConten
 # -- Hugging Face and guard model folders -------------------------------------------------------------
 
 
-def _json_object(path: Path) -> dict[str, Any]:
+def json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -276,7 +276,7 @@ def check_hf_checkpoint(path: str | Path) -> None:
     remote = [
         name
         for name in ("config.json", "tokenizer_config.json")
-        if (path / name).is_file() and "auto_map" in _json_object(path / name)
+        if (path / name).is_file() and "auto_map" in json_object(path / name)
     ]
     if code or remote:
         what = [f"{n} names custom classes (auto_map)" for n in remote] + ([f"Python files {code[:5]}"] if code else [])
@@ -293,12 +293,12 @@ def check_guard_model(path: str | Path) -> None:
     meta_file = path / "guard_model.json"
     if not meta_file.is_file():
         return  # the loader says what is missing
-    meta = _json_object(meta_file)
+    meta = json_object(meta_file)
     pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles:
         raise UntrustedModelError(f"{path}: refused: pickle file(s) {pickles[:5]} in a guard model folder")
     tokenizer_config = path / "tokenizer" / "tokenizer_config.json"
-    if tokenizer_config.is_file() and "auto_map" in _json_object(tokenizer_config):
+    if tokenizer_config.is_file() and "auto_map" in json_object(tokenizer_config):
         raise UntrustedModelError(f"{tokenizer_config}: refused: the tokenizer names custom classes (auto_map)")
     params = meta.get("params")
     if meta.get("name") == "hf" and isinstance(params, dict) and params.get("path"):

@@ -15,24 +15,27 @@ or torn after it was written, and findings of another run.
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from audits._integrity import seal_matches, sealed
-from guard.core.errors import InputError, RunError
+from guard.core import schema
+from guard.core.errors import ExitCode, InputError, RunError
 from guard.core.files import package_versions, read_json
 from guard.core.io import write_text_atomic
+from guard.core.jsonutil import finite, json_clean
+from guard.core.registry import Registry
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = schema.FINDINGS
 AuditName = Literal["privacy", "fairness", "explain"]
 Severity = Literal["info", "warning", "critical"]
 
 
 class AuditError(RunError):
-    """An audit cannot run: unusable model, data or run directory (exit 10, as every
+    """An audit cannot run: unusable model, data or run directory (exit 30, ExitCode.RUN, as every
     run-directory error)."""
 
 
@@ -41,7 +44,7 @@ class PrivacyClaimViolated(AuditError):
 
     Raised by the CLI after the findings are written, so the evidence is kept."""
 
-    exit_code = 13
+    exit_code = ExitCode.PRIVACY_CLAIM_VIOLATED
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,8 @@ class AuditFinding:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["value"] = _finite(self.value)
-        out["evidence"] = _clean(self.evidence)
+        out["value"] = finite(self.value)
+        out["evidence"] = json_clean(self.evidence)
         return out
 
     @classmethod
@@ -131,13 +134,13 @@ class AuditReport:
             {
                 "schema_version": SCHEMA_VERSION,
                 "audit": self.audit,
-                "subject": _clean(self.subject),
+                "subject": json_clean(self.subject),
                 "seed": self.seed,
                 "seconds": round(self.seconds, 3),
                 "versions": dict(self.versions),
                 "findings": [f.to_json() for f in self.findings],
                 "skipped": dict(self.skipped),
-                "plots": _clean(self.plots),
+                "plots": json_clean(self.plots),
             }
         )
 
@@ -188,57 +191,47 @@ def audit_versions() -> dict[str, str]:
     )
 
 
+def finished_report(
+    audit: str,
+    *,
+    subject: dict[str, Any],
+    findings: Sequence[AuditFinding],
+    plots: dict[str, Any],
+    skipped: dict[str, str],
+    seed: int,
+    started: float,
+) -> AuditReport:
+    """The report of an audit that began at `started` (`time.perf_counter()`), stamped with
+    its duration and the audit libraries' versions."""
+    return AuditReport(
+        audit=audit,
+        subject=subject,
+        findings=tuple(findings),
+        plots=plots,
+        skipped=skipped,
+        seed=seed,
+        seconds=time.perf_counter() - started,
+        versions=audit_versions(),
+    )
+
+
 # -- registry -------------------------------------------------------------------
 
 AuditFn = Callable[..., AuditReport]
-_AUDITS: dict[str, AuditFn] = {}
+AUDITS: Registry[AuditFn] = Registry("audit", error=AuditError)
 
 
-def register_audit(name: str) -> Callable[[AuditFn], AuditFn]:
+def register_audit(name: str, **meta: Any) -> Callable[[AuditFn], AuditFn]:
     """Register an audit entry point `fn(..., seed=...) -> AuditReport` under `name`."""
-
-    def wrap(fn: AuditFn) -> AuditFn:
-        if name in _AUDITS:
-            raise ValueError(f"audit {name!r} is already registered")
-        _AUDITS[name] = fn
-        return fn
-
-    return wrap
+    return AUDITS.register(name, **meta)
 
 
 def audit_names() -> list[str]:
-    return sorted(_AUDITS)
+    return AUDITS.names()
 
 
 def get_audit(name: str) -> AuditFn:
-    if name not in _AUDITS:
-        raise AuditError(f"unknown audit {name!r}; known: {audit_names()}")
-    return _AUDITS[name]
-
-
-# -- JSON hygiene -----------------------------------------------------------------
-
-
-def _finite(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _clean(obj: Any) -> Any:
-    """numpy scalars/arrays to plain JSON; NaN/inf to None."""
-    if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return _clean(obj.tolist())
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (str, int)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    return str(obj)
+    return AUDITS.get(name)
 
 
 def finding_table(findings: Sequence[AuditFinding]) -> list[tuple[str, str, str, str, str]]:

@@ -5,7 +5,6 @@ model folder and two data files."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ class Target:
 def load_run_target(run_dir: str | Path) -> Target:
     """The final model of a finished `guard federate` run, with the exact split it trained on.
 
-    A missing or damaged run file is a RunError naming it (exit 10)."""
+    A missing or damaged run file is a RunError naming it (exit 30)."""
     from audits._run import (
         load_run_model,
         open_run,
@@ -146,42 +145,20 @@ def load_model_target(
     For a Hugging Face checkpoint pass `task` ("causal_lm" or "classification");
     a classifier's class names come from its config's id2label.
     """
-    from audits._trust import check_guard_model, check_hf_checkpoint
-    from federated.config import ConfigError, ModelConfig, Task
-    from federated.models import META_FILE, build_model, load_model
+    from audits._models import load_guard_model_dir, load_hf_checkpoint
+    from federated.models import META_FILE
 
     model_dir = Path(model_dir)
-    try:
-        if (model_dir / META_FILE).is_file():
-            check_guard_model(model_dir)
-            bundle = load_model(model_dir)
-        elif (model_dir / "config.json").is_file():
-            if task is None:
-                raise AuditError(f"{model_dir}: a Hugging Face checkpoint needs --task causal_lm or classification")
-            check_hf_checkpoint(model_dir)
-            try:
-                config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise InputError(
-                    f"not a readable Hugging Face config ({e})", path=str(model_dir / "config.json")
-                ) from e
-            id2label = config.get("id2label") or {}
-            names = [id2label[k] for k in sorted(id2label, key=int)] if Task(task) is Task.classification else None
-            bundle = build_model(
-                ModelConfig("hf", {"path": str(model_dir)}),
-                task=Task(task),
-                num_labels=len(names) if names else None,
-                seed=0,
-            )
-            bundle.label_names = names
-        else:
-            raise AuditError(f"{model_dir} is neither a guard model folder ({META_FILE}) nor a Hugging Face checkpoint")
-    except (ConfigError, ValueError) as e:
-        raise AuditError(f"{model_dir}: cannot load the model: {e}") from e
-    except GuardError:
-        raise
-    except Exception as e:  # safetensors, tokenizers and torch raise their own types for a damaged file
-        raise InputError(f"the model is damaged ({type(e).__name__}: {e})", path=str(model_dir)) from e
+    if (model_dir / META_FILE).is_file():
+        bundle = load_guard_model_dir(model_dir)
+    elif (model_dir / "config.json").is_file():
+        if task is None:
+            raise AuditError(f"{model_dir}: a Hugging Face checkpoint needs --task causal_lm or classification")
+        if task not in ("causal_lm", "classification"):
+            raise AuditError(f"{model_dir}: cannot load the model: task {task!r} is not causal_lm or classification")
+        bundle = load_hf_checkpoint(model_dir, task=task)
+    else:
+        raise AuditError(f"{model_dir} is neither a guard model folder ({META_FILE}) nor a Hugging Face checkpoint")
     is_cls = str(getattr(bundle.task, "value", bundle.task)) == "classification"
     if is_cls and not bundle.label_names:
         raise AuditError(f"{model_dir}: the classifier does not name its classes; cannot match data labels")

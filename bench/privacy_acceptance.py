@@ -42,6 +42,11 @@ def _guard(*args: str) -> None:
         raise SystemExit(f"guard {' '.join(args[:2])} failed ({result.returncode}):\n{result.stderr[-3000:]}")
 
 
+def _audit_privacy(run: Path, out: Path, *checks: str) -> None:
+    """`guard audit privacy RUN` on one thread with these check options, its findings in `out`."""
+    _guard("audit", "privacy", str(run), "--threads", "1", *checks, "--out", str(out))
+
+
 def _value(findings: list[dict[str, Any]], check: str, metric: str, group: str | None = None) -> float | None:
     for f in findings:
         if f["check"] == check and f["metric"] == metric and f["group"] == group:
@@ -65,39 +70,13 @@ def main() -> None:
         findings = run / "audit_privacy.json"
         if not findings.is_file():
             print(f"auditing {name}", file=sys.stderr, flush=True)
-            _guard(
-                "audit",
-                "privacy",
-                str(run),
-                "--threads",
-                "1",
-                "--check",
-                "exposure",
-                "--check",
-                "membership",
-                "--check",
-                "extraction",
-                "--out",
-                str(findings),
-            )
+            _audit_privacy(run, findings, "--check", "exposure", "--check", "membership", "--check", "extraction")
         rows = json.loads(findings.read_text(encoding="utf-8"))["findings"]
         k = args.references if name == "no DP" else args.dp_references
         lira = run / "audit_lira.json"
         if k and not lira.is_file():
             print(f"LiRA with {k} reference models on {name}", file=sys.stderr, flush=True)
-            _guard(
-                "audit",
-                "privacy",
-                str(run),
-                "--threads",
-                "1",
-                "--check",
-                "reference",
-                "--references",
-                str(k),
-                "--out",
-                str(lira),
-            )
+            _audit_privacy(run, lira, "--check", "reference", "--references", str(k))
         if lira.is_file():  # also one made earlier with another K
             rows += [
                 f

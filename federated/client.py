@@ -60,7 +60,9 @@ def device_for(config: FederateConfig) -> str:
     return resolve_device(config.train.device)
 
 
-def _context(config_json: str, canaries_json: str, partition_id: int, num_partitions: int | None) -> tuple[Any, Any, Any]:
+def _context(
+    config_json: str, canaries_json: str, partition_id: int, num_partitions: int | None
+) -> tuple[Any, Any, Any]:
     config = config_from_json(json.loads(config_json))
     dataset = _dataset(config_json, canaries_json)
     if num_partitions is not None and num_partitions != len(dataset.clients):
@@ -91,7 +93,7 @@ def new_ledger_entry(config: FederateConfig, client_id: str, records: int) -> Cl
         accountant=dp.accountant.value,
         delta=dp.delta if dp.delta is not None else default_delta(records),
         max_grad_norm=dp.max_grad_norm,
-        clipping=dp.clipping,
+        clipping=dp.clipping.value,
         secure_mode=dp.secure_mode,
         target_epsilon=dp.target_epsilon,
     )
@@ -148,7 +150,9 @@ def train(
         metrics["train_accuracy"] = float(result.accuracy or 0.0)
     if result.epsilon is not None:  # no DP: no epsilon at all, never a misleading 0
         metrics["epsilon"] = float(result.epsilon)
-    return ClientReply(client.client_id, trainable_state(bundle.model), metrics, entry if config.dp.enabled else None, "")
+    return ClientReply(
+        client.client_id, trainable_state(bundle.model), metrics, entry if config.dp.enabled else None, ""
+    )
 
 
 def evaluate(
@@ -160,7 +164,11 @@ def evaluate(
     config, client, bundle = _context(config_json, canaries_json, partition_id, num_partitions)
     load_trainable_state(bundle.model, weights)
     result = evaluate_fn(
-        bundle, client.holdout, batch_size=config.train.batch_size, device=device_for(config), max_length=config.data.max_length
+        bundle,
+        client.holdout,
+        batch_size=config.train.batch_size,
+        device=device_for(config),
+        max_length=config.data.max_length,
     )
     metrics = {"num-examples": float(result["num_examples"]), "eval_loss": float(result["loss"])}
     key = "accuracy" if config.data.task is Task.classification else "perplexity"

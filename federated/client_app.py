@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -32,19 +33,28 @@ def _reply(msg: Message, reply: client.ClientReply) -> Message:
     return msg.create_reply(content=content)
 
 
+def _common(msg: Message, context: Context) -> dict[str, Any]:
+    """What a train and an evaluate message both carry: the run config, the canaries, the
+    global weights, and this node's partition."""
+    cfg = msg.content["config"]
+    partition_id, num_partitions = _partition(context)
+    return {
+        "config_json": str(cfg[wire.CONFIG]),
+        "canaries_json": str(cfg[wire.CANARIES]),
+        "weights": wire.from_arrays(msg.content["arrays"]),
+        "partition_id": partition_id,
+        "num_partitions": num_partitions,
+    }
+
+
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     cfg = msg.content["config"]
-    partition_id, num_partitions = _partition(context)
     reply = client.train(
-        config_json=str(cfg[wire.CONFIG]),
-        canaries_json=str(cfg[wire.CANARIES]),
+        **_common(msg, context),
         ledger_json=str(cfg[wire.LEDGER]),
         noise_json=str(cfg.get(wire.NOISE, "")),
-        weights=wire.from_arrays(msg.content["arrays"]),
         server_round=int(cfg[wire.ROUND]),
-        partition_id=partition_id,
-        num_partitions=num_partitions,
         proximal_mu=float(cfg.get("proximal-mu", 0.0)),
     )
     return _reply(msg, reply)
@@ -52,13 +62,4 @@ def train(msg: Message, context: Context) -> Message:
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
-    cfg = msg.content["config"]
-    partition_id, num_partitions = _partition(context)
-    reply = client.evaluate(
-        config_json=str(cfg[wire.CONFIG]),
-        canaries_json=str(cfg[wire.CANARIES]),
-        weights=wire.from_arrays(msg.content["arrays"]),
-        partition_id=partition_id,
-        num_partitions=num_partitions,
-    )
-    return _reply(msg, reply)
+    return _reply(msg, client.evaluate(**_common(msg, context)))

@@ -35,6 +35,9 @@
     max_grad_norm = 1.0
     accountant = "prv"               # or "rdp"
     clipping = "ghost"               # Opacus grad_sample_mode: ghost, hooks, functorch
+    # every choice above (task, partition, format, optimizer, accountant, clipping,
+    # model and strategy names) is checked when the config loads: a bad value is a
+    # ConfigError naming the file, the key and the allowed values
     secure_mode = false
 
 CLI flags override keys with `--set section.key=value` (values parsed as TOML).
@@ -50,14 +53,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from guard.core.errors import GuardError
+from guard.core.errors import ExitCode, GuardError
 from guard.core.files import read_toml
+from guard.core.io import Format
 
 
 class ConfigError(GuardError):
     """A federate config file or override is invalid."""
 
-    exit_code = 4
+    exit_code = ExitCode.CONFIG
 
 
 class Task(StrEnum):
@@ -76,10 +80,32 @@ class AccountantName(StrEnum):
     rdp = "rdp"
 
 
+class Optimizer(StrEnum):
+    """[train] optimizer: the local optimizer on each client."""
+
+    adam = "adam"
+    sgd = "sgd"
+
+
+class GradSampleMode(StrEnum):
+    """[dp] clipping: how Opacus computes per-sample gradients (its `grad_sample_mode`)."""
+
+    ghost = "ghost"
+    hooks = "hooks"
+    functorch = "functorch"
+
+
+class ClippingMode(StrEnum):
+    """[user_dp] clipping: Flower's server-side DP wrapper, fixed or adaptive norm."""
+
+    fixed = "fixed"
+    adaptive = "adaptive"
+
+
 @dataclass(frozen=True)
 class DataConfig:
     path: str = ""
-    format: str | None = None
+    format: Format | None = None
     text_field: str = "text"
     label_field: str | None = "label"
     task: Task = Task.classification
@@ -104,7 +130,7 @@ class TrainConfig:
     local_epochs: int = 1
     batch_size: int = 32
     lr: float = 1e-3
-    optimizer: str = "adam"
+    optimizer: Optimizer = Optimizer.adam
     fraction_train: float = 1.0
     min_train_clients: int = 1
     seed: int = 0
@@ -127,7 +153,7 @@ class DPConfig:
     delta: float | None = None  # default: 1 / (10 * records of the smallest client)
     max_grad_norm: float = 1.0
     accountant: AccountantName = AccountantName.prv
-    clipping: str = "ghost"
+    clipping: GradSampleMode = GradSampleMode.ghost
     secure_mode: bool = False
 
 
@@ -136,7 +162,7 @@ class UserDPConfig:
     """Optional user-level (client-level) DP on the server with Flower's wrappers."""
 
     enabled: bool = False
-    clipping: str = "fixed"  # or "adaptive"
+    clipping: ClippingMode = ClippingMode.fixed
     noise_multiplier: float = 1.0
     clipping_norm: float = 1.0
     delta: float | None = None
@@ -188,19 +214,26 @@ _SECTIONS: dict[str, type] = {
 }
 
 
+# the choices a config key may take, checked when the config loads
+_ENUMS: dict[str, type[StrEnum]] = {
+    e.__name__: e for e in (Task, Partition, AccountantName, Optimizer, GradSampleMode, ClippingMode, Format)
+}
+
+
 def _coerce(source: str, where: str, kind: Any, value: Any) -> Any:
     """Check and convert a TOML value to a dataclass field's type."""
     text = str(kind)
     if value is None and "None" in text:
         return None
-    for enum in (Task, Partition, AccountantName):
-        if enum.__name__ in text:
-            try:
-                return enum(value)
-            except ValueError:
-                raise ConfigError(
-                    f"{source}: [{where}] {value!r} is not one of {sorted(m.value for m in enum)}"
-                ) from None
+    enum = _ENUMS.get(text.removesuffix(" | None"))
+    if enum is not None:
+        try:
+            return enum(value)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: [{where}] {value!r} is not one of {[m.value for m in enum]}",
+                hint=f"set {where} to one of: {', '.join(m.value for m in enum)}",
+            ) from None
     if text.startswith("dict"):
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{where}] must be a table")
@@ -222,7 +255,9 @@ def _coerce(source: str, where: str, kind: Any, value: Any) -> Any:
     raise ConfigError(f"{source}: [{where}] has the wrong type ({type(value).__name__}); expected {text}")
 
 
-def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FederateConfig:
+def parse_config(data: dict[str, Any], *, source: str = "<config>", check_names: bool = True) -> FederateConfig:
+    """A typed config from TOML data; `check_names` also checks [model] name and
+    [strategy] name/params against their registries (this imports torch)."""
     unknown = set(data) - set(_SECTIONS)
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}")
@@ -241,7 +276,19 @@ def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FederateC
         sections[name] = cls(**kwargs)
     config = FederateConfig(**sections)
     _validate(config, source)
+    if check_names:
+        _check_registered(config, source)
     return config
+
+
+def _check_registered(config: FederateConfig, source: str) -> None:
+    """[model] name, [strategy] name and [strategy.params] against the registries."""
+    from federated.models import MODELS
+    from federated.strategies import STRATEGIES, check_strategy_params
+
+    MODELS.get(config.model.name, source=f"{source}: [model] name")
+    STRATEGIES.get(config.strategy.name, source=f"{source}: [strategy] name")
+    check_strategy_params(config.strategy.name, config.strategy.params, source=source)
 
 
 def _validate(config: FederateConfig, source: str) -> None:
@@ -255,7 +302,9 @@ def _validate(config: FederateConfig, source: str) -> None:
     if d.num_clients < 1 or not 0 < d.holdout < 1 or d.alpha <= 0:
         raise ConfigError(f"{source}: [data] needs num_clients >= 1, 0 < holdout < 1 and alpha > 0")
     if t.rounds < 1 or t.local_epochs < 1 or t.batch_size < 1 or t.lr <= 0 or not 0 < t.fraction_train <= 1:
-        raise ConfigError(f"{source}: [train] needs rounds, local_epochs, batch_size >= 1, lr > 0, 0 < fraction_train <= 1")
+        raise ConfigError(
+            f"{source}: [train] needs rounds, local_epochs, batch_size >= 1, lr > 0, 0 < fraction_train <= 1"
+        )
     if dp.enabled:
         if (dp.target_epsilon is None) == (dp.noise_multiplier is None):
             raise ConfigError(f"{source}: [dp] set exactly one of target_epsilon and noise_multiplier")
@@ -313,7 +362,7 @@ def load_config(path: str | Path | None, *, overrides: list[str] | None = None) 
 
 def config_from_json(data: dict[str, Any]) -> FederateConfig:
     """Rebuild a config saved by `FederateConfig.to_json` (a run directory's)."""
-    return parse_config(data, source="config.json")
+    return parse_config(data, source="config.json", check_names=False)
 
 
 def with_dp(config: FederateConfig, **changes: Any) -> FederateConfig:
@@ -323,11 +372,14 @@ def with_dp(config: FederateConfig, **changes: Any) -> FederateConfig:
 __all__ = [
     "AccountantName",
     "CanaryConfig",
+    "ClippingMode",
     "ConfigError",
     "DPConfig",
     "DataConfig",
     "FederateConfig",
+    "GradSampleMode",
     "ModelConfig",
+    "Optimizer",
     "Partition",
     "SimulationConfig",
     "StrategyConfig",

@@ -45,14 +45,22 @@ from typing import Any
 import numpy as np
 
 from federated.config import CanaryConfig, ConfigError, DataConfig, Partition, Task
+from guard.core import schema
 from guard.core.errors import InputError
 from guard.core.io import TEXT_FIELD, CorpusReader, Format
+from guard.core.rundir import (
+    CANARY_TEMPLATE,
+    Canary,
+    ClientInfo,
+    canaries_from_json,
+    canaries_to_json,
+    partition_summary,
+)
 from guard.core.types import RecordError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-CANARY_TEMPLATE = "my account number is {secret}"
+SCHEMA_VERSION = schema.RUN_DATA  # the partition summary in clients.json and canaries.json
 CANARY_LINE = 0  # `Example.line` of a canary: it comes from no source line
 MIN_TRAIN = 2  # training records every client needs
 _DIRICHLET_ATTEMPTS = 50
@@ -80,22 +88,6 @@ class ClientData:
     client_id: str
     train: tuple[Example, ...]
     holdout: tuple[Example, ...]
-
-
-@dataclass(frozen=True)
-class Canary:
-    """A Secret Sharer canary. `client_id` is None for an unused reference
-    canary. The secret and the text are kept out of `repr`."""
-
-    canary_id: str
-    secret: str = field(repr=False)
-    text: str = field(repr=False)
-    repeats: int
-    client_id: str | None
-
-    @property
-    def inserted(self) -> bool:
-        return self.client_id is not None
 
 
 @dataclass(frozen=True)
@@ -128,25 +120,17 @@ class FederatedDataset:
             return {name: counts.get(i, 0) for i, name in enumerate(self.labels)}
 
         clients = [
-            {
-                "client_id": c.client_id,
-                "train": len(c.train),
-                "holdout": len(c.holdout),
-                "canary_examples": sum(e.canary_id is not None for e in c.train),
-                "train_labels": by_label(c.train),
-                "holdout_labels": by_label(c.holdout),
-            }
+            ClientInfo(
+                client_id=c.client_id,
+                train=len(c.train),
+                holdout=len(c.holdout),
+                canary_examples=sum(e.canary_id is not None for e in c.train),
+                train_labels=by_label(c.train),
+                holdout_labels=by_label(c.holdout),
+            )
             for c in self.clients
         ]
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "task": self.task.value,
-            "labels": list(self.labels),
-            "num_clients": len(self.clients),
-            "train": sum(c["train"] for c in clients),
-            "holdout": sum(c["holdout"] for c in clients),
-            "clients": clients,
-        }
+        return partition_summary(self.task.value, self.labels, clients)
 
 
 # -- reading -----------------------------------------------------------------
@@ -387,44 +371,6 @@ def make_canaries(cfg: CanaryConfig, *, client_ids: Sequence[str], seed: int) ->
         )
         for i, (secret, (repeats, client)) in enumerate(zip(secrets, plan))
     ]
-
-
-def canaries_to_json(canaries: Sequence[Canary]) -> dict[str, Any]:
-    """For the run directory only: the file holds the secrets."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "template": CANARY_TEMPLATE,
-        "canaries": [
-            {
-                "canary_id": c.canary_id,
-                "secret": c.secret,
-                "text": c.text,
-                "repeats": c.repeats,
-                "client_id": c.client_id,
-            }
-            for c in canaries
-        ],
-    }
-
-
-def canaries_from_json(data: dict[str, Any]) -> list[Canary]:
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise ConfigError(f"canaries file: expected schema_version {SCHEMA_VERSION}")
-    out: list[Canary] = []
-    for i, item in enumerate(data.get("canaries", [])):
-        try:
-            out.append(
-                Canary(
-                    canary_id=str(item["canary_id"]),
-                    secret=str(item["secret"]),
-                    text=str(item["text"]),
-                    repeats=int(item["repeats"]),
-                    client_id=None if item["client_id"] is None else str(item["client_id"]),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ConfigError(f"canaries file: entry {i} is malformed ({type(e).__name__}: {e})") from e
-    return out
 
 
 def _insert_canaries(

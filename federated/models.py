@@ -31,11 +31,14 @@ import torch
 from torch import nn
 
 from federated.config import ConfigError, ModelConfig, Task
+from guard.core import schema
 from guard.core.errors import DependencyError
+from guard.core.registry import Registry
+from guard.core.seeding import seed_everything
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "guard_model.json"
-META_SCHEMA_VERSION = 1
+META_SCHEMA_VERSION = schema.MODEL_META
 
 
 @dataclass
@@ -52,32 +55,25 @@ class ModelBundle:
 
 
 ModelFactory = Callable[..., ModelBundle]
-_MODELS: dict[str, ModelFactory] = {}
+MODELS: Registry[ModelFactory] = Registry("model", error=ConfigError)
 
 
-def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(name: str, **meta: Any) -> Callable[[ModelFactory], ModelFactory]:
     """Register `factory(params, *, task, num_labels, seed) -> ModelBundle` under `name`."""
-
-    def wrap(factory: ModelFactory) -> ModelFactory:
-        _MODELS[name] = factory
-        return factory
-
-    return wrap
+    return MODELS.register(name, **meta)
 
 
 def model_names() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def build_model(config: ModelConfig, *, task: Task, num_labels: int | None, seed: int) -> ModelBundle:
     """Build a fresh model (weights seeded by `seed`) for `task`."""
-    factory = _MODELS.get(config.name)
-    if factory is None:
-        raise ConfigError(f"[model] name {config.name!r} is unknown; known: {model_names()}")
+    factory = MODELS.get(config.name, source="[model] name")
     task = Task(task)
     if task is Task.classification and (num_labels is None or num_labels < 2):
         raise ConfigError(f"[model] {config.name}: classification needs num_labels >= 2 (got {num_labels})")
-    torch.manual_seed(seed)
+    seed_everything(seed)
     return factory(dict(config.params), task=task, num_labels=num_labels if task is Task.classification else None)
 
 
@@ -504,6 +500,7 @@ def load_model(directory: str | Path) -> ModelBundle:
 
 
 __all__ = [
+    "MODELS",
     "EncoderClassifier",
     "HFLogits",
     "ModelBundle",

@@ -87,7 +87,7 @@ def _simulate(config: FederateConfig, run: RunDir, rearm: Callable[[], None]) ->
     from federated.server_app import app as server_app
     from federated.stopping import ray_session
 
-    clients = run.read_clients()["summary"]["clients"]
+    clients = run.read_clients().clients
     os.environ[RUN_DIR_ENV] = str(run.path.resolve())
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -129,10 +129,10 @@ def summarize(run: RunDir) -> RunSummary:
     state = run.read_state()
     ledger = run.read_ledger()
     final: dict[str, Any] = {}
-    for row in run.read_jsonl(run.metrics_file):
+    for row in run.read_metrics():
         if row.get("phase") == "aggregate":
             final = row
-    clients = run.read_clients()["summary"]["clients"]
+    clients = run.read_clients().clients
     return RunSummary(
         run_dir=str(run.path),
         rounds_done=state.last_round,

@@ -20,7 +20,7 @@ from federated.config import FederateConfig, Task
 from federated.ledger import ClientLedger, PrivacyLedger, UserLevelLedger
 from federated.rundir import RunDir, RunState
 from federated.stopping import STOP, RunStopped
-from guard.core.errors import GuardError, RunError
+from guard.core.errors import ExitCode, GuardError, RunError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class FederateError(GuardError):
     """A federated run could not go on (too few clients left, nothing to resume)."""
 
-    exit_code = 9
+    exit_code = ExitCode.FEDERATION
 
 
 def _load_dataset(config: FederateConfig) -> Any:
@@ -143,8 +143,8 @@ def _prepare_resume(run: RunDir, *, allow_data_change: bool) -> FederateConfig:
     canaries = run.read_canaries()
     if state.last_round:
         run.load_checkpoint(state.last_round)
-    run.read_jsonl(run.metrics_file)  # damage before the last line fails here
-    run.read_jsonl(run.failures_file)
+    run.read_metrics()  # damage before the last line fails here
+    run.read_failures()
 
     # the data
     dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
@@ -157,7 +157,7 @@ def _prepare_resume(run: RunDir, *, allow_data_change: bool) -> FederateConfig:
         ledger = ledger.with_segment(now)
     else:
         changes = describe_changes(before, now)
-        labels_changed = list(dataset.labels) != list(clients_info["labels"])
+        labels_changed = list(dataset.labels) != list(clients_info.labels)
         if changes or labels_changed:
             what = "; ".join(changes) if changes else "the labels changed"
             since = f"since round {before.from_round}" if before.from_round > 1 else "since the run started"
@@ -187,8 +187,8 @@ def _prepare_resume(run: RunDir, *, allow_data_change: bool) -> FederateConfig:
     # now the writes: repaired logs, then the new segment (clients.json before the ledger:
     # cut short in between, the next resume sees the change again)
     run.truncate_after(state.last_round)
-    if [asdict(s) for s in ledger.segments] != clients_info.get("segments") or ledger.segment is not before:
-        privacy = clients_info.get("privacy_plan", {})
+    if [asdict(s) for s in ledger.segments] != list(clients_info.segments) or ledger.segment is not before:
+        privacy = {k: dict(v) for k, v in clients_info.privacy_plan.items()}
         run.write_json(run.clients_file, _clients_json(dataset, privacy, ledger))
         run.write_ledger(ledger)
     if state.corpus_sha256 != now.corpus_sha256:
@@ -251,7 +251,7 @@ def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> U
     q = sampled / num_clients
     eps = epsilon_of([(user.noise_multiplier, q, rounds_done)], delta, "rdp") if rounds_done else 0.0
     return UserLevelLedger(
-        user.clipping, user.noise_multiplier, user.clipping_norm, sampled, num_clients, rounds_done, delta, eps
+        user.clipping.value, user.noise_multiplier, user.clipping_norm, sampled, num_clients, rounds_done, delta, eps
     )
 
 
@@ -296,8 +296,8 @@ def _serve(grid: Any, run: RunDir) -> RunState:
     config = run.load_config()
     state = run.read_state()
     clients_info = run.read_clients()
-    num_clients = len(clients_info["summary"]["clients"])
-    labels = clients_info["labels"]
+    num_clients = len(clients_info.clients)
+    labels = clients_info.labels
     num_labels = len(labels) if config.data.task is Task.classification else None
     bundle = build_model(config.model, task=config.data.task, num_labels=num_labels, seed=config.train.seed)
     weights = run.load_checkpoint(state.last_round) if state.last_round else trainable_state(bundle.model)
@@ -308,7 +308,7 @@ def _serve(grid: Any, run: RunDir) -> RunState:
     canaries_json = run.canaries_file.read_text(encoding="utf-8") if run.canaries_file.is_file() else ""
     # Calibrating a noise multiplier takes seconds (a PRV search); planned once here,
     # not again in every client process (the Deployment Engine starts one per message).
-    noise_json = json.dumps({cid: p["noise_multiplier"] for cid, p in clients_info.get("privacy_plan", {}).items()})
+    noise_json = json.dumps({cid: p["noise_multiplier"] for cid, p in clients_info.privacy_plan.items()})
     timeout = 3600.0
     node_clients: dict[int, str] = {}  # learnt from replies, to name failed nodes
 

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from federated.config import ConfigError, FederateConfig
+from federated.config import ClippingMode, ConfigError, FederateConfig
+from guard.core.registry import Registry
 
 StrategyFactory = Callable[[FederateConfig, int, dict[str, Any]], Any]
-_STRATEGIES: dict[str, StrategyFactory] = {}
-
-# Parameters each strategy accepts from [strategy.params].
-_PARAMS = {
-    "fedavg": set(),
-    "fedprox": {"proximal_mu"},
-    "fedadam": {"eta", "eta_l", "beta_1", "beta_2", "tau"},
-}
+STRATEGIES: Registry[StrategyFactory] = Registry("strategy", error=ConfigError)
 
 
-def register_strategy(name: str) -> Callable[[StrategyFactory], StrategyFactory]:
-    def wrap(factory: StrategyFactory) -> StrategyFactory:
-        _STRATEGIES[name] = factory
-        return factory
-
-    return wrap
+def register_strategy(name: str, *, params: Iterable[str] = ()) -> Callable[[StrategyFactory], StrategyFactory]:
+    """Register `factory(config, num_clients, params)` under `name`; `params` are the
+    keys it accepts from [strategy.params] (checked when the config loads)."""
+    return STRATEGIES.register(name, params=frozenset(params))
 
 
 def strategy_names() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
+
+
+def strategy_params(name: str) -> frozenset[str]:
+    """The [strategy.params] keys strategy `name` declared when it registered."""
+    return frozenset(STRATEGIES.meta(name)["params"])
 
 
 def _common(config: FederateConfig, num_clients: int) -> dict[str, Any]:
@@ -49,7 +46,7 @@ def _fedavg(config: FederateConfig, num_clients: int, params: dict[str, Any]) ->
     return FedAvg(**_common(config, num_clients))
 
 
-@register_strategy("fedprox")
+@register_strategy("fedprox", params={"proximal_mu"})
 def _fedprox(config: FederateConfig, num_clients: int, params: dict[str, Any]) -> Any:
     from flwr.serverapp.strategy import FedProx
 
@@ -58,11 +55,20 @@ def _fedprox(config: FederateConfig, num_clients: int, params: dict[str, Any]) -
     return FedProx(**_common(config, num_clients), proximal_mu=float(params.get("proximal_mu", 0.01)))
 
 
-@register_strategy("fedadam")
+@register_strategy("fedadam", params={"eta", "eta_l", "beta_1", "beta_2", "tau"})
 def _fedadam(config: FederateConfig, num_clients: int, params: dict[str, Any]) -> Any:
     from flwr.serverapp.strategy import FedAdam
 
     return FedAdam(**_common(config, num_clients), **{k: float(v) for k, v in params.items()})
+
+
+def check_strategy_params(name: str, params: Iterable[str], *, source: str = "") -> None:
+    """ConfigError naming the keys of [strategy.params] that strategy `name` does not take."""
+    allowed = strategy_params(name)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}[strategy] {name} has no parameter(s) {unknown}", hint=f"allowed: {sorted(allowed)}")
 
 
 def clients_per_round(config: FederateConfig, num_clients: int) -> int:
@@ -73,14 +79,9 @@ def build_strategy(config: FederateConfig, num_clients: int) -> Any:
     """The configured strategy; wrapped in Flower's server-side DP wrapper when
     user-level DP is on."""
     name = config.strategy.name
-    if name not in _STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r}", hint=f"known: {strategy_names()}")
-    unknown = set(config.strategy.params) - _PARAMS.get(name, set())
-    if unknown:
-        raise ConfigError(
-            f"[strategy] {name} has no parameter(s) {sorted(unknown)}", hint=f"allowed: {sorted(_PARAMS.get(name, set()))}"
-        )
-    strategy = _STRATEGIES[name](config, num_clients, dict(config.strategy.params))
+    factory = STRATEGIES.get(name, source="[strategy] name")
+    check_strategy_params(name, config.strategy.params)
+    strategy = factory(config, num_clients, dict(config.strategy.params))
     user = config.user_dp
     if not user.enabled:
         return strategy
@@ -90,18 +91,29 @@ def build_strategy(config: FederateConfig, num_clients: int) -> Any:
     )
 
     sampled = clients_per_round(config, num_clients)
-    if user.clipping == "fixed":
+    if user.clipping is ClippingMode.fixed:
         return DifferentialPrivacyServerSideFixedClipping(
-            strategy, noise_multiplier=user.noise_multiplier, clipping_norm=user.clipping_norm, num_sampled_clients=sampled
+            strategy,
+            noise_multiplier=user.noise_multiplier,
+            clipping_norm=user.clipping_norm,
+            num_sampled_clients=sampled,
         )
-    if user.clipping == "adaptive":
+    if user.clipping is ClippingMode.adaptive:
         return DifferentialPrivacyServerSideAdaptiveClipping(
             strategy,
             noise_multiplier=user.noise_multiplier,
             num_sampled_clients=sampled,
             initial_clipping_norm=user.clipping_norm,
         )
-    raise ConfigError(f'[user_dp] clipping must be "fixed" or "adaptive", not {user.clipping!r}')
+    raise ConfigError(f"[user_dp] clipping {user.clipping!r} is not one of {[m.value for m in ClippingMode]}")
 
 
-__all__ = ["build_strategy", "clients_per_round", "register_strategy", "strategy_names"]
+__all__ = [
+    "STRATEGIES",
+    "build_strategy",
+    "check_strategy_params",
+    "clients_per_round",
+    "register_strategy",
+    "strategy_names",
+    "strategy_params",
+]

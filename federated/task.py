@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import random
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,15 +20,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from federated.config import ConfigError, DPConfig, Task, TrainConfig
+from federated.config import ConfigError, DPConfig, Optimizer, Task, TrainConfig
 from federated.ledger import AccountingStep, ClientLedger
 from federated.models import ModelBundle, encode, load_trainable_state, unwrap
 from federated.privacy import default_delta, epsilon_of, make_private, noise_for_target, noise_only_step
+from guard.core.seeding import seed_everything
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -100
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = tuple(m.value for m in Optimizer)
 DEFAULT_MAX_LENGTH = 128
 
 
@@ -85,12 +85,6 @@ def _client_seed(seed: int, round: int, client_id: str) -> int:
     return (seed + round + int.from_bytes(digest[:4], "big")) % (2**31 - 1)
 
 
-def _seed_everything(value: int) -> None:
-    random.seed(value)
-    np.random.seed(value)
-    torch.manual_seed(value)
-
-
 def _dataset(bundle: ModelBundle, examples: Sequence[Any], max_length: int) -> TensorDataset:
     """Tokenize once (padded to the longest record); batches are trimmed to their own longest."""
     enc = encode(bundle, [e.text for e in examples], max_length)
@@ -118,12 +112,14 @@ def _batch(batch: Sequence[torch.Tensor], task: Task, device: str) -> tuple[torc
     return ids, mask, y
 
 
+_OPTIMIZERS: dict[Optimizer, type[torch.optim.Optimizer]] = {
+    Optimizer.adam: torch.optim.Adam,
+    Optimizer.sgd: torch.optim.SGD,
+}
+
+
 def _optimizer(name: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    raise ConfigError(f"[train] optimizer {name!r} is unknown; known: {sorted(OPTIMIZERS)}")
+    return _OPTIMIZERS[Optimizer(name)](params, lr=lr)  # the config checked the name when it loaded
 
 
 def plan(records: int, train: TrainConfig) -> tuple[int, int, float]:
@@ -202,7 +198,7 @@ def train_client(
                 logger.info("client %s round %d stopped: %s", client_id or "?", round, reason)
                 return TrainResult(records, float("nan"), 0, None, None, spent, reason)
 
-    _seed_everything(_client_seed(train.seed, round, client_id))
+    seed_everything(_client_seed(train.seed, round, client_id))
     model = bundle.model.to(device)
     if global_state is not None:
         load_trainable_state(model, global_state)

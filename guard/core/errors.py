@@ -7,11 +7,44 @@ exit codes.
 
 from __future__ import annotations
 
+import signal
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code a guard command returns, grouped by area (the tens digit), in the
+    manner of Flower's `flwr.common.exit.ExitCode`. README "Exit codes" prints this
+    table and tests/cli/test_exit_codes.py checks both ways."""
+
+    # general
+    OK = 0
+    ERROR = 1  # another guard error, e.g. a bad option value
+    USAGE = 2  # command-line usage error (click)
+    # 10-19: inputs, configuration and setup
+    INPUT = 10
+    POLICY = 11
+    CONFIG = 12
+    KEY = 13
+    DEPENDENCY = 14
+    OUTPUT = 15
+    # 20-29: training
+    BUDGET = 20
+    FEDERATION = 21
+    # 30-39: runs and models
+    RUN = 30
+    UNTRUSTED_MODEL = 31
+    # 40-49: release
+    CHECKS_FAILED = 40
+    PRIVACY_CLAIM_VIOLATED = 41
+    # 128 + signal number: interrupted
+    SIGINT = 128 + signal.SIGINT
+    SIGTERM = 128 + signal.SIGTERM
+
 
 class GuardError(Exception):
     """Base of every error guard raises on purpose."""
 
-    exit_code: int = 1
+    exit_code: int = ExitCode.ERROR
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -22,7 +55,7 @@ class GuardError(Exception):
 class InputError(GuardError):
     """A corpus file cannot be read: bad syntax, encoding, missing field, size."""
 
-    exit_code = 3
+    exit_code = ExitCode.INPUT
 
     def __init__(
         self,
@@ -49,76 +82,77 @@ class InputError(GuardError):
 class PolicyError(GuardError):
     """A policy file is invalid: unknown entity or operator, bad threshold."""
 
-    exit_code = 4
+    exit_code = ExitCode.POLICY
 
 
 class KeyMissingError(GuardError):
     """An operator needs a secret key and none was given."""
 
-    exit_code = 5
+    exit_code = ExitCode.KEY
 
 
 class DependencyError(GuardError):
     """An optional dependency or offline model is missing."""
 
-    exit_code = 6
+    exit_code = ExitCode.DEPENDENCY
 
 
 class OutputError(GuardError):
     """The output cannot be written: unwritable, disk full, or it is (a link to) the input
     or another output of the same command."""
 
-    exit_code = 7
+    exit_code = ExitCode.OUTPUT
 
 
 class RunError(GuardError):
     """A run directory or one of its files is missing, damaged, or belongs to another run
     (its content hash differs). The same code for every command."""
 
-    exit_code = 10
+    exit_code = ExitCode.RUN
 
 
 class UntrustedModelError(GuardError):
     """A model file would run code or holds types guard does not allow; nothing was loaded."""
 
-    exit_code = 12
+    exit_code = ExitCode.UNTRUSTED_MODEL
 
 
 class Interrupted(GuardError):
     """SIGINT or SIGTERM: the command stopped cleanly; exit code 128 + the signal number."""
 
     def __init__(self, signum: int, message: str) -> None:
-        self.exit_code = 128 + signum
+        self.exit_code = ExitCode(128 + signum)  # SIGINT or SIGTERM, the only signals handled
         super().__init__(message)
 
 
-# Every exit code any guard command returns, in one place (README "Exit codes" and
-# tests/cli/test_exit_codes.py check against it). Error classes elsewhere
-# (federated.privacy.PrivacyError, federated.server.FederateError,
-# audits.findings.AuditError/PrivacyClaimViolated, audits.check.ReleaseCheckFailed)
-# use these numbers.
-EXIT_CODES: dict[int, str] = {
-    0: "done",
-    1: "other guard error (bad option value)",
-    2: "command-line usage error",
-    3: "bad input file (where: file:line, field)",
-    4: "bad policy or config file",
-    5: "key missing, too short or readable by others",
-    6: "dependency or offline model missing",
-    7: "output cannot be written (unwritable, disk full, or it is the input or another output)",
-    8: "privacy budget cannot be met or is spent",
-    9: "federated run cannot go on",
-    10: "run directory or run file missing, damaged, or of another run",
-    11: "release checks failed",
-    12: "model file refused (it could run code, or holds types guard does not allow)",
-    13: "privacy bug: measured leakage above the claimed epsilon",
-    130: "interrupted by SIGINT (Ctrl-C); temporary files removed, earlier outputs kept",
-    143: "terminated by SIGTERM; temporary files removed, earlier outputs kept",
+# What each code means, in words (README "Exit codes"). Error classes elsewhere
+# (federated.privacy.PrivacyError, federated.config.ConfigError,
+# federated.server.FederateError, audits.findings.PrivacyClaimViolated, the release
+# gate's ReleaseCheckFailed) take their code from ExitCode.
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "done",
+    ExitCode.ERROR: "other guard error (bad option value)",
+    ExitCode.USAGE: "command-line usage error",
+    ExitCode.INPUT: "bad input file (where: file:line, field)",
+    ExitCode.POLICY: "bad de-identification policy file (or a policy regex that runs too long)",
+    ExitCode.CONFIG: "bad training config or release policy",
+    ExitCode.KEY: "key missing, too short or readable by others",
+    ExitCode.DEPENDENCY: "dependency or offline model missing",
+    ExitCode.OUTPUT: "output cannot be written (unwritable, disk full, or it is the input or another output)",
+    ExitCode.BUDGET: "privacy budget cannot be met or is spent",
+    ExitCode.FEDERATION: "federated run cannot go on",
+    ExitCode.RUN: "run directory or run file missing, damaged, or of another run",
+    ExitCode.UNTRUSTED_MODEL: "model file refused (it could run code, or holds types guard does not allow)",
+    ExitCode.CHECKS_FAILED: "release checks failed",
+    ExitCode.PRIVACY_CLAIM_VIOLATED: "privacy bug: measured leakage above the claimed epsilon",
+    ExitCode.SIGINT: "interrupted by SIGINT (Ctrl-C); temporary files removed, earlier outputs kept",
+    ExitCode.SIGTERM: "terminated by SIGTERM; temporary files removed, earlier outputs kept",
 }
 
 
 __all__ = [
     "EXIT_CODES",
+    "ExitCode",
     "DependencyError",
     "GuardError",
     "InputError",

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import os
+import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -60,6 +63,12 @@ _PARQUET_BATCH = 1024
 _CSV_DEFAULT_FIELD_LIMIT = 131_072
 _BOM = b"\xef\xbb\xbf"
 BOM_NOTE = "the input starts with a UTF-8 byte-order mark; it was read as utf-8-sig and the output has none"
+STDIO = "-"  # as an input path: standard input; as an output path: standard output
+
+
+def is_stdio(path: str | Path | None) -> bool:
+    """Whether `path` is `-`: standard input (reading) or standard output (writing)."""
+    return path is not None and str(path) == STDIO
 
 
 def detect_format(path: str | Path, fmt: Format | str | None = None) -> Format:
@@ -90,22 +99,34 @@ class CorpusReader:
     `max_chars` bounds one CSV field (the csv module's field size limit is set to
     it, or to the module's default of 131,072 if that is more). `bom` tells whether the file began with a UTF-8
     byte-order mark, which is skipped.
+
+    The path `-` reads standard input, as JSONL unless `fmt` says otherwise: JSONL
+    and text stream; CSV and Parquet (which are read twice or need seeking) are first
+    copied to a temporary file that is removed with the reader. Messages name `-`.
     """
 
     def __init__(
         self, path: str | Path, *, fmt: Format | str | None = None, max_chars: int = DEFAULT_MAX_CHARS
     ) -> None:
         self.path = Path(path)
-        self.format = detect_format(self.path, fmt)
-        if not self.path.is_file():
+        self.stdin = is_stdio(path)
+        self.format = Format.jsonl if self.stdin and fmt is None else detect_format(self.path, fmt)
+        self._file = self.path  # what is opened: the path, or the copy of standard input
+        self._stream: BinaryIO | None = None  # standard input, read once as it comes
+        self._spool: Any = None
+        if self.stdin:
+            self._open_stdin()
+        elif not self.path.is_file():
             raise InputError("file not found", path=str(self.path))
         self.max_chars = max_chars
         self.bom = False
         self.columns: list[str] | None = None  # CSV header
         self.schema: Any = None  # Parquet schema
         try:
-            if self.format is not Format.parquet:
-                with open(self.path, "rb") as fh:
+            if self._stream is not None:
+                self.bom = self._stream.peek(len(_BOM))[: len(_BOM)] == _BOM  # type: ignore[attr-defined]
+            elif self.format is not Format.parquet:
+                with open(self._file, "rb") as fh:
                     self.bom = fh.read(len(_BOM)) == _BOM
             if self.format is Format.csv:
                 self.columns = self._csv_header()
@@ -113,6 +134,21 @@ class CorpusReader:
                 self.schema = self._parquet_file().schema_arrow
         except OSError as e:
             raise InputError(f"cannot read the file: {e.strerror or e}", path=str(self.path)) from e
+
+    def _open_stdin(self) -> None:
+        stream: Any = sys.stdin.buffer
+        if not hasattr(stream, "peek"):  # a BytesIO (tests, notebooks)
+            stream = io.BufferedReader(stream)
+        if self.format in (Format.jsonl, Format.txt):
+            self._stream = stream
+            return
+        try:
+            self._spool = tempfile.NamedTemporaryFile(prefix="guard-stdin-", suffix=f".{self.format.value}")
+            shutil.copyfileobj(stream, self._spool)
+            self._spool.flush()
+        except OSError as e:
+            raise InputError(f"cannot copy standard input to a temporary file: {e.strerror or e}", path=STDIO) from e
+        self._file = Path(self._spool.name)
 
     @property
     def notes(self) -> list[str]:
@@ -130,8 +166,12 @@ class CorpusReader:
         if produced == 0:
             raise InputError("the file holds no records", path=str(self.path), hint="is it empty?")
 
-    def _open(self) -> BinaryIO:
-        fh = open(self.path, "rb")
+    def _open(self) -> AbstractContextManager[BinaryIO]:
+        if self._stream is not None:  # standard input: read once, never closed here
+            if self.bom:
+                self._stream.read(len(_BOM))
+            return nullcontext(self._stream)
+        fh = open(self._file, "rb")
         if self.bom:
             fh.seek(len(_BOM))
         return fh
@@ -268,7 +308,7 @@ class CorpusReader:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(self.path)
+            return pq.ParquetFile(self._file)
         except Exception as e:  # pyarrow raises several types for a bad file
             raise InputError(f"not a readable Parquet file: {type(e).__name__}", path=str(self.path)) from e
 
@@ -437,11 +477,15 @@ def _fsync_dir(folder: Path) -> None:
 
 class AtomicFile:
     """One output file, written in binary beside its target and renamed into place
-    only by `commit()` after `finish()` flushed, fsynced, checked and closed it."""
+    only by `commit()` after `finish()` flushed, fsynced, checked and closed it.
+
+    The path `-` is standard output: the data goes to a temporary file first and is
+    copied to standard output by `commit()`, so a failed command writes nothing there."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.existed = self.path.exists()
+        self.stdout = is_stdio(path)
+        self.existed = not self.stdout and self.path.exists()
         self.tmp: Path | None = None
         self.fh: BinaryIO | None = None
         self.finished = False
@@ -451,6 +495,14 @@ class AtomicFile:
         return OutputError(f"{self.path}: {doing}: {_reason(e)}; {kept}", hint=_hint(e))
 
     def open(self) -> BinaryIO:
+        if self.stdout:
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f"guard-stdout-{os.getpid()}-")
+            except OSError as e:
+                raise self.error(e, "cannot create a temporary file for standard output") from e
+            self.tmp = Path(tmp)
+            self.fh = os.fdopen(fd, "wb")
+            return self.fh
         path = self.path
         parent = check_target(path)
         remove_stale_temps(path)
@@ -479,6 +531,9 @@ class AtomicFile:
 
     def commit(self) -> None:
         assert self.finished and self.tmp is not None
+        if self.stdout:
+            self._copy_to_stdout()
+            return
         try:
             os.replace(self.tmp, self.path)
         except OSError as e:
@@ -486,6 +541,18 @@ class AtomicFile:
             raise self.error(e, "cannot rename the finished file into place") from e
         self.tmp = None
         _fsync_dir(self.path.parent if str(self.path.parent) else Path("."))
+
+    def _copy_to_stdout(self) -> None:
+        assert self.tmp is not None
+        try:
+            sys.stdout.flush()
+            with open(self.tmp, "rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        except OSError as e:  # a closed pipe (BrokenPipeError) or a full disk behind a redirect
+            raise self.error(e, "cannot write to standard output") from e
+        finally:
+            self.discard()
 
     def discard(self) -> None:
         """Close and remove the temporary file; never raises."""
@@ -523,7 +590,7 @@ class CorpusWriter:
     file holds only `text_field`; CSV and Parquet hold the columns of the header
     (of the input, or of the first record). `drop_fields=True` keeps only those
     instead. `source` (the input path) and `write(line=...)` locate the record in
-    messages.
+    messages. The path `-` writes standard output (JSONL unless `fmt` says otherwise).
     """
 
     def __init__(
@@ -538,7 +605,7 @@ class CorpusWriter:
         source: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
-        self.format = detect_format(self.path, fmt)
+        self.format = Format.jsonl if is_stdio(path) and fmt is None else detect_format(self.path, fmt)
         self.columns = list(columns) if columns is not None else None
         self.schema = schema
         if self.columns is None and schema is not None:
@@ -879,10 +946,10 @@ def check_distinct(paths: Mapping[str, str | Path | None]) -> None:
     path once links are resolved, or hard links to one file (same device and inode),
     and any output (every role but "input") that `check_target` refuses. `paths` maps a
     role ("input", "output", "report", "quarantine") to a path; the earlier role is the
-    one that would be overwritten."""
+    one that would be overwritten. `-` (standard input or output) is no file and is skipped."""
     seen: list[tuple[str, Path, Path, tuple[int, int] | None]] = []
     for role, raw in paths.items():
-        if raw is None:
+        if raw is None or is_stdio(raw):
             continue
         path = Path(raw)
         try:
@@ -898,7 +965,7 @@ def check_distinct(paths: Mapping[str, str | Path | None]) -> None:
                 )
         seen.append((role, path, resolved, ident))
     for role, raw in paths.items():
-        if raw is not None and role != "input":
+        if raw is not None and role != "input" and not is_stdio(raw):
             check_target(raw)
 
 
@@ -906,6 +973,7 @@ __all__ = [
     "BOM_NOTE",
     "DEFAULT_MAX_CHARS",
     "MAX_JSON_DEPTH",
+    "STDIO",
     "TEMP_MARK",
     "TEXT_FIELD",
     "AtomicFile",
@@ -916,6 +984,7 @@ __all__ = [
     "check_distinct",
     "check_target",
     "detect_format",
+    "is_stdio",
     "remove_stale_temps",
     "write_text_atomic",
 ]

@@ -52,7 +52,7 @@ DEFAULT_THRESHOLD = 0.0
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ()
 # A custom recognizer's regex may run this long on one text (one field of one record).
 # A pattern that backtracks catastrophically ("(a+)+$") is stopped and the run fails with
-# PatternTimeout (exit 4) naming the recognizer and the record, instead of stalling the
+# PatternTimeout (exit 11, ExitCode.POLICY) naming the recognizer and the record, instead of stalling the
 # scrub or, as Presidio does after 60 s, skipping the pattern and missing what it finds.
 REGEX_TIMEOUT_S = 1.0
 # The flags Presidio's PatternRecognizer compiles with (the `regex` module, not `re`).
@@ -81,7 +81,7 @@ class RecognizerSpec:
 
 class PatternTimeout(PolicyError):
     """A custom recognizer's regex ran past REGEX_TIMEOUT_S on one text: the policy, not
-    the record, is at fault (exit 4). `path`, `line` and `field` name the text once known."""
+    the record, is at fault (exit 11, ExitCode.POLICY). `path`, `line` and `field` name the text once known."""
 
     def __init__(
         self,

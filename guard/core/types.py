@@ -7,7 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+from guard.core import schema
+
+SCHEMA_VERSION = schema.DATA_REPORT  # scrub, scan and dedup reports
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,18 @@ class RecordError:
         return {"line": self.line, "field": self.field, "reason": self.reason, "raw": self.raw}
 
 
+class _JsonReport:
+    """`to_json` (the dataclass's fields) and `dumps` (the report file's text) of a report."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True)
+
+
 @dataclass(frozen=True)
-class ScrubReport:
+class ScrubReport(_JsonReport):
     """What a scrub or scan did. Counts, types, fields and versions only."""
 
     command: str
@@ -56,15 +68,9 @@ class ScrubReport:
     notes: list[str] = field(default_factory=list)  # what the reader accepted (a byte-order mark)
     schema_version: int = SCHEMA_VERSION
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=True)
-
 
 @dataclass(frozen=True)
-class DedupReport:
+class DedupReport(_JsonReport):
     """Which records `guard dedup` dropped and why (ids and similarity only)."""
 
     input: str
@@ -81,12 +87,6 @@ class DedupReport:
     seconds: float
     notes: list[str] = field(default_factory=list)  # what the reader accepted (a byte-order mark)
     schema_version: int = SCHEMA_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=True)
 
 
 __all__ = ["SCHEMA_VERSION", "DedupReport", "Record", "RecordError", "ScrubReport"]

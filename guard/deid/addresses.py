@@ -51,10 +51,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import regex
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from guard.deid.recognizers import make_result
+from guard.deid.recognizers import OneEntityRecognizer, make_result
 
 # --- word tables -------------------------------------------------------------------------
 # One string of words per language, space-separated; "_" stands for a space inside a
@@ -1198,22 +1198,14 @@ def _places(nlp_artifacts: NlpArtifacts | None) -> tuple[tuple[int, int], ...]:
     return tuple((e.start_char, e.end_char) for e in ents if e.label_ in ("GPE", "LOC"))
 
 
-class AddressRecognizer(EntityRecognizer):
+class AddressRecognizer(OneEntityRecognizer):
     """STREET_ADDRESS or POSTAL_CODE from `find_addresses` (the two share one analysis
     per text)."""
 
     def __init__(self, *, name: str, entity: str, context: Sequence[str]) -> None:
         super().__init__(supported_entities=[entity], name=name, context=list(context))
 
-    def load(self) -> None:  # nothing to load
-        pass
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        entity = self.supported_entities[0]
-        if entities and entity not in entities:
-            return []
+    def find(self, text: str, entity: str, nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
         return [
             make_result(self, f.entity, f.start, f.end, f.score, f.rule)
             for f in find_addresses(text, _places(nlp_artifacts))

@@ -203,7 +203,7 @@ def _build_nlp_engine(exclude: Sequence[str]):  # type: ignore[no-untyped-def]
 
 def _policy_recognizers(policy: Policy) -> list:  # type: ignore[type-arg]
     """The policy's `[[recognizers]]`: Presidio PatternRecognizers whose regexes stop after
-    REGEX_TIMEOUT_S on one text and raise PatternTimeout (exit 4) naming the recognizer.
+    REGEX_TIMEOUT_S on one text and raise PatternTimeout (ExitCode.POLICY) naming the recognizer.
     Presidio's own timeout (60 s) would stall the scrub, then skip the pattern silently."""
     from presidio_analyzer import Pattern, PatternRecognizer
 

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from guard.core.errors import InputError, KeyMissingError, PolicyError
 from guard.core.keys import derive, keyed_digest
+from guard.core.registry import Registry
+from guard.deid.luhn import luhn_check_digit
 
 
 @dataclass(frozen=True)
@@ -85,23 +87,20 @@ class Operator(ABC):
     def apply(self, value: str, ctx: OpContext) -> str: ...
 
 
-_OPERATORS: dict[str, type[Operator]] = {}
+OPERATORS: Registry[type[Operator]] = Registry("operator", error=PolicyError)
 
 
 def register_operator(cls: type[Operator]) -> type[Operator]:
     """Class decorator: make an operator available to policies by its name."""
-    _OPERATORS[cls.name] = cls
-    return cls
+    return OPERATORS.register(cls.name, cls)
 
 
 def operator_names() -> list[str]:
-    return sorted(_OPERATORS)
+    return OPERATORS.names()
 
 
 def make_operator(name: str, params: Mapping[str, Any], *, key: bytes | None, source: str = "<policy>") -> Operator:
-    if name not in _OPERATORS:
-        raise PolicyError(f"{source}: unknown operator {name!r}", hint=f"known: {operator_names()}")
-    return _OPERATORS[name](params, key=key, source=source)
+    return OPERATORS.get(name, source=source)(params, key=key, source=source)
 
 
 def _normalize(value: str) -> str:
@@ -234,18 +233,6 @@ def decrypt_token(key: bytes, token: str) -> str:
 # --------------------------------------------------------------------------- surrogate
 
 
-def _luhn_check_digit(payload: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
 def _replace_chars(value: str, rng: random.Random, *, keep: int = 0) -> str:
     """Format-preserving: digits to digits, letters to letters of the same case;
     the first `keep` alphanumerics and every separator stay."""
@@ -269,7 +256,7 @@ def _replace_chars(value: str, rng: random.Random, *, keep: int = 0) -> str:
 def _fake_card(value: str, rng: random.Random, fake: Any) -> str:
     digits = [c for c in value if c.isdigit()]
     new = digits[:1] + [rng.choice(string.digits) for _ in digits[1:-1]]
-    new.append(_luhn_check_digit("".join(new)))
+    new.append(luhn_check_digit("".join(new)))
     it = iter(new)
     return "".join(next(it) if c.isdigit() else c for c in value)
 
@@ -510,6 +497,7 @@ def key_fingerprint(key: bytes | None) -> str | None:
 
 __all__ = [
     "ENCRYPTED_TOKEN",
+    "OPERATORS",
     "OpContext",
     "Operator",
     "decrypt_token",

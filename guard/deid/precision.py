@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from guard.core.errors import PolicyError
+from guard.core.registry import Registry
 
 Span = tuple[int, int]
 
@@ -203,14 +204,11 @@ def _short_licence_code(text: str, start: int, end: int, entity: str) -> list[Sp
     return [(start, end)]
 
 
-PRECISION_RULES: dict[str, PrecisionRule] = {}
+PRECISION_RULES: Registry[PrecisionRule] = Registry("precision rule", error=PolicyError)
 
 
 def register_precision_rule(rule: PrecisionRule) -> PrecisionRule:
-    if rule.name in PRECISION_RULES:
-        raise ValueError(f"precision rule {rule.name!r} is already registered")
-    PRECISION_RULES[rule.name] = rule
-    return rule
+    return PRECISION_RULES.register(rule.name, rule)
 
 
 register_precision_rule(
@@ -246,19 +244,19 @@ register_precision_rule(
 
 
 def precision_rule_names() -> list[str]:
-    return sorted(PRECISION_RULES)
+    return PRECISION_RULES.names()
 
 
 def resolve_rules(names: tuple[str, ...] | None, *, source: str = "<policy>") -> tuple[PrecisionRule, ...]:
     """The rules a policy turns on (None: all registered)."""
     if names is None:
-        return tuple(PRECISION_RULES[n] for n in precision_rule_names())
-    unknown = sorted(set(names) - set(PRECISION_RULES))
+        return tuple(rule for _, rule in PRECISION_RULES.items())
+    unknown = sorted(set(names) - set(PRECISION_RULES.names()))
     if unknown:
         raise PolicyError(
             f"{source}: [detect] precision_rules: unknown rule(s) {unknown}", hint=f"known: {precision_rule_names()}"
         )
-    return tuple(PRECISION_RULES[n] for n in names)
+    return tuple(PRECISION_RULES.get(n) for n in names)
 
 
 def apply_rules(

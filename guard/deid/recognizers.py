@@ -20,13 +20,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from guard.core.errors import PolicyError
+from guard.core.registry import Registry
 from guard.deid.identifiers import labelled_id
+from guard.deid.luhn import luhn_valid
 from guard.deid.names import person_name
 
 # --- a regex recognizer that can report one group ----------------------------------------
@@ -71,7 +74,26 @@ def _compile(pattern: str, flags: int) -> re.Pattern[str] | regex.Pattern[str]:
         return regex.compile(pattern, flags)
 
 
-class RegexRecognizer(EntityRecognizer):
+class OneEntityRecognizer(EntityRecognizer):
+    """A recognizer of one entity type with nothing to load: `analyze` returns `find`'s results
+    unless the caller asked only for other entity types."""
+
+    def load(self) -> None:  # nothing to load
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        entity = self.supported_entities[0]
+        if entities and entity not in entities:
+            return []
+        return self.find(text, entity, nlp_artifacts)
+
+    def find(self, text: str, entity: str, nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
+        raise NotImplementedError
+
+
+class RegexRecognizer(OneEntityRecognizer):
     """Like Presidio's PatternRecognizer, but a rule may mark the value with a group
     named "v", so context words ("aged", "MRN:") can be required without being redacted."""
 
@@ -88,15 +110,7 @@ class RegexRecognizer(EntityRecognizer):
         self._validate = validate
         super().__init__(supported_entities=[entity], name=name, context=list(context) if context else None)
 
-    def load(self) -> None:  # nothing to load
-        pass
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        entity = self.supported_entities[0]
-        if entities and entity not in entities:
-            return []
+    def find(self, text: str, entity: str, nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
         for rule, rx in self._rules:
             use_group = "v" in rx.groupindex
@@ -393,17 +407,8 @@ def phone_number() -> RegexRecognizer:
 
 
 def _luhn(value: str) -> bool:
-    digits = [int(c) for c in value if c.isdigit()]
-    if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    digits = [c for c in value if c.isdigit()]
+    return 12 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn_valid(value)
 
 
 def credit_card() -> RegexRecognizer:
@@ -442,43 +447,48 @@ def us_ssn() -> RegexRecognizer:
 
 # --- registry --------------------------------------------------------------------------
 
-RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
-    "labelled_id": labelled_id,  # guard.deid.identifiers
-    "calendar_date": calendar_date,
-    "age": age,
-    "credit_card": credit_card,
-    "driver_license": driver_license,
-    "medical_record_number": medical_record_number,
-    "person_name": person_name,  # guard.deid.names
-    "phone_number": phone_number,
-    "postal_code": postal_code,
-    "street_address": street_address,
-    "us_ssn": us_ssn,
-}
+RECOGNIZERS: Registry[Callable[[], EntityRecognizer]] = Registry("recognizer", error=PolicyError)
+for _name, _factory in (
+    ("labelled_id", labelled_id),  # guard.deid.identifiers
+    ("calendar_date", calendar_date),
+    ("age", age),
+    ("credit_card", credit_card),
+    ("driver_license", driver_license),
+    ("medical_record_number", medical_record_number),
+    ("person_name", person_name),  # guard.deid.names
+    ("phone_number", phone_number),
+    ("postal_code", postal_code),
+    ("street_address", street_address),
+    ("us_ssn", us_ssn),
+):
+    RECOGNIZERS.register(_name, _factory)
+
+
+def register_recognizer(name: str, factory: Callable[[], EntityRecognizer] | None = None) -> Any:
+    """Make a recognizer factory available to policies by `name` (usable as a decorator)."""
+    return RECOGNIZERS.register(name, factory)
 
 
 def recognizer_names() -> list[str]:
-    return sorted(RECOGNIZERS)
+    return RECOGNIZERS.names()
 
 
 def make_recognizer(name: str) -> EntityRecognizer:
-    try:
-        factory = RECOGNIZERS[name]
-    except KeyError:
-        raise PolicyError(f"unknown recognizer {name!r}", hint=f"known: {recognizer_names()}") from None
-    return factory()
+    return RECOGNIZERS.get(name)()
 
 
 def builtin_recognizers() -> list[EntityRecognizer]:
     """A fresh instance of every registered recognizer."""
-    return [RECOGNIZERS[name]() for name in recognizer_names()]
+    return [factory() for _, factory in RECOGNIZERS.items()]
 
 
 __all__ = [
     "RECOGNIZERS",
+    "OneEntityRecognizer",
     "RegexRecognizer",
     "Rule",
     "builtin_recognizers",
     "make_recognizer",
     "recognizer_names",
+    "register_recognizer",
 ]

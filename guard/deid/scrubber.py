@@ -382,6 +382,45 @@ class Scrubber:
             raise
         pool.shutdown(wait=True)
 
+    def summary(
+        self,
+        counts: Counter[tuple[str, str]],
+        *,
+        input: str,
+        output: str | None,
+        read: int,
+        changed: int,
+        failed: int,
+        started: float,
+        workers: int,
+        **more: Any,
+    ) -> ScrubReport:
+        """The ScrubReport of a pass that began at `started` (`time.perf_counter()`), from its
+        counts per (field, entity type); `more`: further ScrubReport fields."""
+        by_field: dict[str, dict[str, int]] = {}
+        for (fname, entity), n in sorted(counts.items()):
+            by_field.setdefault(fname, {})[entity] = n
+        entities: Counter[str] = Counter()
+        for (_, entity), n in counts.items():
+            entities[entity] += n
+        return ScrubReport(
+            command="scrub" if self.engine.apply_operators else "scan",
+            input=input,
+            output=output,
+            records_read=read,
+            records_changed=changed,
+            records_failed=failed,
+            entities=dict(sorted(entities.items())),
+            entities_by_field=by_field,
+            operators=self.engine.operator_names(),
+            thresholds={e: self.policy.threshold(e) for e in self.engine.detector.entities},
+            versions=versions(),
+            config_hash=self.policy.config_hash(),
+            seconds=round(time.perf_counter() - started, 3),
+            workers=resolve_workers(workers),
+            **more,
+        )
+
     def run(
         self,
         input_path: str | Path,
@@ -444,27 +483,15 @@ class Scrubber:
                 for err in bad:
                     quarantined.write(err.to_json())
             log.info("%s: %d records read, %d changed, %d failed", input_path, read, changed, failed)
-            by_field: dict[str, dict[str, int]] = {}
-            for (fname, entity), n in sorted(counts.items()):
-                by_field.setdefault(fname, {})[entity] = n
-            entities: Counter[str] = Counter()
-            for (_, entity), n in counts.items():
-                entities[entity] += n
-            summary = ScrubReport(
-                command="scrub" if self.engine.apply_operators else "scan",
+            summary = self.summary(
+                counts,
                 input=str(input_path),
                 output=None if output_path is None else str(output_path),
-                records_read=read,
-                records_changed=changed,
-                records_failed=failed,
-                entities=dict(sorted(entities.items())),
-                entities_by_field=by_field,
-                operators=self.engine.operator_names(),
-                thresholds={e: self.policy.threshold(e) for e in self.engine.detector.entities},
-                versions=versions(),
-                config_hash=self.policy.config_hash(),
-                seconds=round(time.perf_counter() - started, 3),
-                workers=resolve_workers(options.workers),
+                read=read,
+                changed=changed,
+                failed=failed,
+                started=started,
+                workers=options.workers,
                 failures=failures,
                 detector=str(self.engine.detector_name),
                 notes=reader.notes,

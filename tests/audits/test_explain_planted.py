@@ -17,6 +17,8 @@ FILLER = (
     "from the office regarding payment schedule records update form request review team staff meeting"
 ).split()
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _corpus(path: Path, n: int, seed: int) -> Path:
     """`n` records: group f texts hold "she", group m texts hold "he"; label yes for 90% of f
@@ -31,17 +33,6 @@ def _corpus(path: Path, n: int, seed: int) -> Path:
         rows.append({"id": f"r{i:04d}", "text": " ".join(words), "label": label, "group": group})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine more threads make small models 10x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

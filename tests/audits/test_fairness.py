@@ -16,7 +16,7 @@ import pytest
 from audits import AuditError, AuditReport, run_fairness_audit
 from audits._models import load_audit_model, save_tabular_mlp
 from audits.fairness import calibration_error
-from guard.core.errors import InputError, UntrustedModelError
+from guard.core.errors import ExitCode, InputError, UntrustedModelError
 
 ADULT_COLUMNS = [
     "age",
@@ -297,7 +297,11 @@ def test_pickles_and_unreadable_models_are_refused(tmp_path):
     broken.write_bytes(b"not a zip file")
     with pytest.raises(InputError, match="not a readable skops file"):
         load_audit_model(broken)
-    assert (AuditError.exit_code, InputError.exit_code, UntrustedModelError.exit_code) == (10, 3, 12)
+    assert (AuditError.exit_code, InputError.exit_code, UntrustedModelError.exit_code) == (
+        ExitCode.RUN,
+        ExitCode.INPUT,
+        ExitCode.UNTRUSTED_MODEL,
+    )
 
 
 def test_cli_fairness_json_and_exit_codes(tmp_path, adult):
@@ -325,16 +329,16 @@ def test_cli_fairness_json_and_exit_codes(tmp_path, adult):
             "--json",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     printed = json.loads(result.stdout)
     written = AuditReport.read(out)
     assert printed["audit"] == "fairness" and len(written.find("demographic_parity", "difference", "sex")) == 1
     bad = runner.invoke(app, ["audit", "fairness", str(adult["model"]), "--data", str(data), "--sensitive", "nope"])
-    assert bad.exit_code == 3 and "nope" in bad.output
+    assert bad.exit_code == ExitCode.INPUT and "nope" in bad.output
     pkl = tmp_path / "m.pkl"
     pkl.write_bytes(b"x")
     refused = runner.invoke(app, ["audit", "fairness", str(pkl), "--data", str(data), "--sensitive", "sex"])
-    assert refused.exit_code == 12
+    assert refused.exit_code == ExitCode.UNTRUSTED_MODEL
 
 
 # -- text models without a run directory -----------------------------------------------------------------

@@ -16,22 +16,12 @@ import pandas as pd
 import pytest
 
 from audits import run_fairness_audit
+from guard.core.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "redditbias_topics.jsonl"
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine more threads make small models 10x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +60,7 @@ enabled = false
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     return run
 
 
@@ -166,7 +156,7 @@ def test_federated_text_model_explanations_are_complete_and_agree_with_shap(run_
             "--json",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     import torch
 
     assert torch.get_num_threads() == 1  # --threads 2 held only while the audit ran

@@ -1,7 +1,7 @@
 """Issue 11, item 1: a model file must not run code. skops files are loaded only when every
 type they name is on guard's allow-list (no callables) unless --trust-model, which the
 findings record; Hugging Face folders only with safetensors and no code of their own.
-A refusal exits 12, names what was refused, and writes nothing."""
+A refusal exits ExitCode.UNTRUSTED_MODEL (31), names what was refused, and writes nothing."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from audits import AuditReport, run_fairness_audit
 from audits._models import load_audit_model
 from audits._trust import check_skops
 from guard.cli import app
-from guard.core.errors import UntrustedModelError
+from guard.core.errors import ExitCode, UntrustedModelError
 
 runner = CliRunner()
 FEATURES = ["x0", "x1"]
@@ -80,7 +80,7 @@ def _system_transformer(tmp_path: Path, marker: Path) -> Path:
     [(_exec_pipeline, "builtins.exec (a callable)"), (_system_transformer, "functools.partial")],
     ids=["builtins.exec", "os.system"],
 )
-def test_a_skops_model_that_would_run_code_is_refused_with_exit_12_and_nothing_runs_or_is_written(
+def test_a_skops_model_that_would_run_code_is_refused_with_exit_untrusted_model_and_nothing_runs_or_is_written(
     tmp_path, build, named
 ):
     marker = tmp_path / "MARKER"
@@ -91,7 +91,7 @@ def test_a_skops_model_that_would_run_code_is_refused_with_exit_12_and_nothing_r
         app,
         ["audit", "fairness", str(model), "--data", str(data), "--sensitive", "group", "--out", str(out)],
     )
-    assert result.exit_code == UntrustedModelError.exit_code == 12, result.output
+    assert result.exit_code == UntrustedModelError.exit_code == ExitCode.UNTRUSTED_MODEL, result.output
     assert "refused" in result.stderr and named in result.stderr and "--trust-model" in result.stderr
     assert "FunctionTransformer" in result.stderr
     assert not marker.exists()  # the code never ran
@@ -120,19 +120,19 @@ def test_trust_model_loads_a_function_transformer_and_the_findings_and_report_re
     model = _dump(make_pipeline(FunctionTransformer(np.tanh), LogisticRegression()).fit(df, y), tmp_path / "tanh.skops")
     args = ["audit", "fairness", str(model), "--data", str(data), "--sensitive", "group", "--n-boot", "20"]
     refused = runner.invoke(app, [*args, "--out", str(tmp_path / "refused.json")])
-    assert refused.exit_code == 12 and "numpy.tanh (a callable)" in refused.stderr
+    assert refused.exit_code == ExitCode.UNTRUSTED_MODEL and "numpy.tanh (a callable)" in refused.stderr
     assert not (tmp_path / "refused.json").exists()
     out = tmp_path / "trusted.json"
     trusted = runner.invoke(app, [*args, "--trust-model", "--out", str(out)])
-    assert trusted.exit_code == 0, trusted.output
+    assert trusted.exit_code == ExitCode.OK, trusted.output
     subject = AuditReport.read(out).subject
     assert subject["model_trust"]["trusted_by_user"] is True
     assert "numpy.tanh (a callable)" in subject["model_trust"]["outside_allow_list"]
     assert any("FunctionTransformer" in t for t in subject["model_trust"]["outside_allow_list"])
     # the release report shows it (and, as an audit of a model file, does not count it as this run's evidence)
-    from audits.report import build_report
+    from guard.release import build_report
 
-    content = build_report(small_run, audits=[out]).content
+    content = build_report(small_run, audits=[out]).content.to_json()
     assert any("--trust-model" in x and "numpy.tanh" in x for x in content["limitations"])
     assert content["audits"][0]["of_this_run"] is False and "demographic_parity_gap" not in content["evidence"]
 
@@ -231,4 +231,4 @@ def test_hugging_face_folders_load_only_safetensors_and_never_their_own_code(tmp
     with pytest.raises(UntrustedModelError, match="auto_map"):
         load_audit_model(guard_model)
     result = runner.invoke(app, ["audit", "explain", str(hf), "--data", str(tmp_path / "none.jsonl")])
-    assert result.exit_code == 12 and "Traceback" not in result.output
+    assert result.exit_code == ExitCode.UNTRUSTED_MODEL and "Traceback" not in result.output

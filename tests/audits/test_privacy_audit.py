@@ -20,7 +20,7 @@ from federated.config import DPConfig, ModelConfig, Task, TrainConfig
 from federated.data import Example
 from federated.models import build_model, save_model
 from federated.task import train_client
-from guard.core.errors import InputError
+from guard.core.errors import ExitCode, InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 REDDIT = ROOT / "examples" / "redditbias_topics.jsonl"
@@ -123,9 +123,9 @@ def test_cli_rejects_a_folder_that_is_no_model_and_a_run_without_a_model(tmp_pat
         "--out",
         str(tmp_path / "f.json"),
     )
-    assert r.returncode == 10 and "neither a guard model folder" in r.stderr
+    assert r.returncode == ExitCode.RUN and "neither a guard model folder" in r.stderr
     r = _guard("audit", "privacy", str(tmp_path))
-    assert r.returncode == 10 and "config.json" in r.stderr
+    assert r.returncode == ExitCode.RUN and "config.json" in r.stderr
     assert not (tmp_path / "f.json").exists()
 
 
@@ -219,7 +219,7 @@ digits = 5
     )
     run = folder / "run"
     r = _guard("federate", "--config", str(config), "--out", str(run))
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == ExitCode.OK, r.stderr[-3000:]
     return run
 
 
@@ -227,7 +227,7 @@ digits = 5
 def test_audit_of_a_federate_run_writes_findings_without_secrets(run_dir) -> None:
     out = run_dir / "privacy.json"
     r = _guard("audit", "privacy", str(run_dir), "--references", "2", "--out", str(out))
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == ExitCode.OK, r.stderr[-3000:]
     report = AuditReport.read(out)
     checks = {f.check for f in report.findings}
     assert {
@@ -279,31 +279,25 @@ def test_an_empirical_epsilon_above_the_claim_is_flagged_as_a_privacy_bug(run_di
     (fake / "ledger.json").write_text(claim.dumps(), encoding="utf-8")
     out = tmp_path / "privacy.json"
     r = _guard("audit", "privacy", str(fake), "--references", "0", "--out", str(out))
-    assert r.returncode == 13, r.stderr[-2000:]
+    assert r.returncode == ExitCode.PRIVACY_CLAIM_VIOLATED, r.stderr[-2000:]
     assert "PRIVACY BUG" in r.stdout + r.stderr
     finding = AuditReport.read(out).find("empirical_epsilon", "lower_bound")[0]
     assert finding.passed is False and finding.severity == "critical" and finding.value > 0.05
 
 
-def test_options_reject_an_unknown_check(split, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"checks": ("membership", "telepathy")}, "unknown privacy check"), ({"references": 1}, "even number")],
+    ids=["an_unknown_check", "an_odd_number_of_reference_models"],
+)
+def test_options_refuse(split, tmp_path, change, message) -> None:
     train, holdout, rows = split
-    with pytest.raises(AuditError, match="unknown privacy check"):
+    with pytest.raises(AuditError, match=message):
         run_privacy_audit(
             model_dir=_classifier(tmp_path / "m", rows, 0),
             train=train,
             holdout=holdout,
-            options=replace(FAST, checks=("membership", "telepathy")),
-        )
-
-
-def test_an_odd_number_of_reference_models_is_refused(split, tmp_path) -> None:
-    train, holdout, rows = split
-    with pytest.raises(AuditError, match="even number"):
-        run_privacy_audit(
-            model_dir=_classifier(tmp_path / "m", rows, 0),
-            train=train,
-            holdout=holdout,
-            options=replace(FAST, references=1),
+            options=replace(FAST, **change),
         )
 
 
@@ -337,7 +331,7 @@ def test_a_local_hugging_face_causal_lm_is_audited_with_extraction(split, tmp_pa
         "--threads",
         "1",
     )
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == ExitCode.OK, r.stderr[-3000:]
     report = AuditReport.read(out)
     assert report.subject["model"] == "hf" and report.subject["task"] == "causal_lm"
     assert report.find("extraction", "exact_suffix_rate")[0].evidence["records"] > 0

@@ -16,7 +16,7 @@ import typer
 from click.testing import CliRunner
 
 from guard.cli import app
-from guard.core.errors import EXIT_CODES
+from guard.core.errors import EXIT_CODES, ExitCode
 from guard.core.io import TEMP_MARK
 
 runner = CliRunner()
@@ -118,7 +118,7 @@ def _check(result, out, folder, args) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code in EXIT_CODES, where
     assert "Traceback" not in result.output, where
     assert not [p for p in folder.iterdir() if TEMP_MARK in p.name], where
-    if result.exit_code == 0:
+    if result.exit_code == ExitCode.OK:
         report = json.loads(result.stdout)
         if out.suffix == ".jsonl":
             written = [line for line in out.read_text(encoding="utf-8").split("\n") if line]  # not splitlines: U+2028
@@ -143,7 +143,8 @@ def _run(seed: int, cases: int, folder) -> set[int]:  # type: ignore[no-untyped-
 
 def test_random_inputs_never_end_in_a_traceback(tmp_path, stub_detector):
     codes = _run(20261202, CASES, tmp_path)
-    assert {0, 3, 7} <= codes  # the generator reaches success, bad input and refused conversions
+    # the generator reaches success, bad input and refused conversions
+    assert {ExitCode.OK, ExitCode.INPUT, ExitCode.OUTPUT} <= codes
 
 
 @pytest.mark.slow

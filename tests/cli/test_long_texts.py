@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guard.cli import app
+from guard.core.errors import ExitCode
 from guard.deid.scrubber import windows
 from tests.cli.conftest import StubDetector
 from tests.conftest import read_jsonl, write_jsonl
@@ -61,7 +62,7 @@ def test_a_text_over_a_million_characters_is_scrubbed_whole(tmp_path, monkeypatc
     src = write_jsonl(tmp_path / "in.jsonl", [{"id": "long", "text": text}])
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["scrub", str(src), str(out), "--max-chars", "2000000", "-w", "1", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     (row,) = read_jsonl(out)
     assert row["text"].endswith("<PERSON> wrote to <EMAIL_ADDRESS>") and "Alice" not in row["text"]
     assert max(SpacyLimited.calls) <= 1_000_000 and len(SpacyLimited.calls) >= 2
@@ -79,7 +80,7 @@ def test_values_on_a_window_edge_are_found_whole(tmp_path, monkeypatch):
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": text}])
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["scrub", str(src), str(out), "-w", "1", "--no-progress", "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     expected = StubDetector(None).detect_batch([text])[0]
     assert json.loads(result.stdout)["records_changed"] == 1
     (row,) = read_jsonl(out)
@@ -101,7 +102,7 @@ def test_the_real_detector_finds_values_across_windows(tmp_path, monkeypatch, re
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": text}])
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["scrub", str(src), str(out), "-w", "1", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     (row,) = read_jsonl(out)
     assert not any(v in row["text"] for v in values)
     assert "Halvorsen" not in row["text"] and "0132" not in row["text"]

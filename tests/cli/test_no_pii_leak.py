@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from guard.core.errors import ExitCode
 from tests.conftest import TEST_KEY
 
 PII = {
@@ -80,8 +81,8 @@ def test_no_raw_pii_in_logs_messages_or_reports(tmp_path):
         ),
         _guard("scan", str(tmp_path / "out.jsonl"), "--json", cwd=tmp_path),
     ]
-    assert runs[0].returncode == 0, runs[0].stderr
-    assert runs[1].returncode == 3
+    assert runs[0].returncode == ExitCode.OK, runs[0].stderr
+    assert runs[1].returncode == ExitCode.INPUT
     texts = [r.stdout + r.stderr for r in runs]
     texts += [(tmp_path / name).read_text(encoding="utf-8") for name in ("scrub.json", "scan.json")]
     everything = "\n".join(texts)

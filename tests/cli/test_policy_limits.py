@@ -1,5 +1,5 @@
 """A policy cannot stall a scrub or reveal what it masks (issue 11, item 10): custom
-regexes run under a time limit and a runaway one fails with exit 4 naming its
+regexes run under a time limit and a runaway one fails with ExitCode.POLICY (11) naming its
 recognizer and the record; operator parameters are range-checked when the policy
 loads."""
 
@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guard.cli import app
-from guard.core.errors import PolicyError
+from guard.core.errors import ExitCode, PolicyError
 from guard.core.policy import REGEX_TIMEOUT_S, PatternTimeout, parse_policy
 from guard.deid.detector import _policy_recognizers
 from guard.deid.operators import OpContext, make_operator
@@ -46,7 +46,7 @@ def test_a_runaway_custom_regex_stops_after_the_limit_naming_its_recognizer():
     with pytest.raises(PatternTimeout) as e:
         recognizer.analyze("a" * 5000 + "!", ["BADGE"])
     assert time.monotonic() - started < REGEX_TIMEOUT_S + 3
-    assert isinstance(e.value, PolicyError) and e.value.exit_code == 4
+    assert isinstance(e.value, PolicyError) and e.value.exit_code == ExitCode.POLICY
     assert "recognizer 'badge': pattern 2 ran longer than 1 s" in str(e.value)
 
 
@@ -56,7 +56,7 @@ def test_a_pattern_timeout_crosses_processes_with_its_location():
     assert "in.jsonl:3, field 'text'" in str(located) and located.recognizer == "badge"
 
 
-def test_a_timeout_in_the_pipeline_names_the_record_and_exits_4(tmp_path, monkeypatch):
+def test_a_timeout_in_the_pipeline_names_the_record_and_exits_policy_error(tmp_path, monkeypatch):
     class Runaway(StubDetector):
         def detect_batch(self, texts, **kwargs):
             if any("aaaa" in t for t in texts):
@@ -67,7 +67,7 @@ def test_a_timeout_in_the_pipeline_names_the_record_and_exits_4(tmp_path, monkey
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": "fine"}, {"text": "fine too"}, {"text": "a" * 5000 + "!"}])
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["scrub", str(src), str(out), "--workers", "1", "--no-progress", "--on-error", "skip"])
-    assert result.exit_code == 4, result.output
+    assert result.exit_code == ExitCode.POLICY, result.output
     assert "recognizer 'badge'" in result.stderr and "in.jsonl:3, field 'text'" in result.stderr
     assert not out.exists()
 
@@ -88,7 +88,7 @@ def test_a_runaway_policy_regex_fails_a_real_scrub_in_seconds_not_forever(tmp_pa
     result = runner.invoke(
         app, ["scrub", str(src), str(out), "--policy", str(policy), "--workers", "1", "--no-progress"]
     )
-    assert result.exit_code == 4, result.output
+    assert result.exit_code == ExitCode.POLICY, result.output
     assert "recognizer 'runaway'" in result.stderr and "in.jsonl:2, field 'text'" in result.stderr
     assert time.monotonic() - started < 60 and not out.exists()
 
@@ -139,5 +139,5 @@ def test_a_negative_keep_last_stops_scrub_before_any_output(tmp_path, stub_detec
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": "Alice"}])
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["scrub", str(src), str(out), "--policy", str(policy), "--no-progress"])
-    assert result.exit_code == 4 and "keep_last must be at least 0, not -3" in result.stderr
+    assert result.exit_code == ExitCode.POLICY and "keep_last must be at least 0, not -3" in result.stderr
     assert not out.exists()

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guard.cli import app
+from guard.core.errors import ExitCode
 from tests.conftest import read_jsonl, write_jsonl
 
 runner = CliRunner()
@@ -56,7 +57,7 @@ def policy(tmp_path):
 def test_scrub_jsonl_replaces_pii_and_keeps_other_fields_and_order(tmp_path, notes, guard_key):
     out = tmp_path / "out.jsonl"
     result = scrub(str(notes), str(out), "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == ["r1", "r2", "r3", "r4"]
     assert [r["patient_id"] for r in rows] == ["p1", "p1", "p2", "p3"]
@@ -74,7 +75,7 @@ def test_surrogate_hash_and_date_shift_are_consistent_across_records_and_runs(tm
     for run in (1, 2):
         out = tmp_path / f"run{run}.jsonl"
         result = scrub(str(notes), str(out), "--policy", str(policy), "--workers", str(run))
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == ExitCode.OK, result.output
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]  # two runs, 1 and 2 workers: identical bytes
     rows = read_jsonl(tmp_path / "run1.jsonl")
@@ -90,46 +91,46 @@ def test_surrogate_hash_and_date_shift_are_consistent_across_records_and_runs(tm
 
 def test_restore_round_trips_encrypted_values(tmp_path, notes, policy, guard_key):
     out, back = tmp_path / "out.jsonl", tmp_path / "back.jsonl"
-    assert scrub(str(notes), str(out), "--policy", str(policy)).exit_code == 0
+    assert scrub(str(notes), str(out), "--policy", str(policy)).exit_code == ExitCode.OK
     assert "<ENC:CREDIT_CARD:" in out.read_text(encoding="utf-8")
     result = runner.invoke(app, ["restore", str(out), str(back), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     assert json.loads(result.stdout)["values_restored"] == 1
     assert "4539 1488 0343 6467" in read_jsonl(back)[2]["text"]
 
 
 def test_restore_with_the_wrong_key_fails_and_writes_nothing(tmp_path, notes, policy, guard_key, monkeypatch):
     out, back = tmp_path / "out.jsonl", tmp_path / "back.jsonl"
-    assert scrub(str(notes), str(out), "--policy", str(policy)).exit_code == 0
+    assert scrub(str(notes), str(out), "--policy", str(policy)).exit_code == ExitCode.OK
     monkeypatch.setenv("GUARD_KEY", "a-completely-different-key-0000")
     result = runner.invoke(app, ["restore", str(out), str(back)])
-    assert result.exit_code == 3 and "out.jsonl:3" in result.stderr and "wrong key" in result.stderr
+    assert result.exit_code == ExitCode.INPUT and "out.jsonl:3" in result.stderr and "wrong key" in result.stderr
     assert not back.exists()
 
 
 def test_csv_parquet_and_text_pass_other_columns_through(tmp_path, guard_key):
     csv_in = tmp_path / "in.csv"
     csv_in.write_text('id,text,score\n1,"Call Ingrid Halvorsen at 212-555-0147.",0.5\n', encoding="utf-8")
-    assert scrub(str(csv_in), str(tmp_path / "out.csv")).exit_code == 0
+    assert scrub(str(csv_in), str(tmp_path / "out.csv")).exit_code == ExitCode.OK
     lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "id,text,score" and lines[1].startswith("1,") and lines[1].endswith(",0.5")
     assert "Halvorsen" not in lines[1]
 
     pq_in = tmp_path / "in.parquet"
     pq.write_table(pa.table({"n": [7, 8], "text": ["Ingrid Halvorsen called.", "Nothing here."]}), pq_in)
-    assert scrub(str(pq_in), str(tmp_path / "out.parquet")).exit_code == 0
+    assert scrub(str(pq_in), str(tmp_path / "out.parquet")).exit_code == ExitCode.OK
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.column("n").to_pylist() == [7, 8] and "Halvorsen" not in table.column("text")[0].as_py()
 
     txt_in = tmp_path / "in.txt"
     txt_in.write_text("Ingrid Halvorsen called.\nNothing here.\n", encoding="utf-8")
-    assert scrub(str(txt_in), str(tmp_path / "out.txt")).exit_code == 0
+    assert scrub(str(txt_in), str(tmp_path / "out.txt")).exit_code == ExitCode.OK
     assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines()[1] == "Nothing here."
 
 
 def test_scan_counts_without_writing(tmp_path, notes):
     result = runner.invoke(app, ["scan", str(notes), "--json", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     report = json.loads(result.stdout)
     assert report["command"] == "scan" and report["records_changed"] == 0
     assert report["entities_by_field"]["text"]["EMAIL_ADDRESS"] == 1
@@ -138,6 +139,6 @@ def test_scan_counts_without_writing(tmp_path, notes):
 
 def test_scan_of_a_scrubbed_corpus_finds_almost_nothing(tmp_path, notes, guard_key):
     out = tmp_path / "out.jsonl"
-    assert scrub(str(notes), str(out)).exit_code == 0
+    assert scrub(str(notes), str(out)).exit_code == ExitCode.OK
     report = json.loads(runner.invoke(app, ["scan", str(out), "--json", "--no-progress"]).stdout)
     assert sum(report["entities"].values()) == 0

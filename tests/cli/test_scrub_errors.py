@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guard.cli import app
+from guard.core.errors import ExitCode
 from tests.conftest import read_jsonl, write_jsonl
 
 runner = CliRunner()
@@ -69,7 +70,7 @@ def test_bad_input_fails_with_location_and_leaves_no_output(tmp_path, make):
     path, where, why = make(tmp_path)
     out = tmp_path / f"out{path.suffix}"
     result = scrub(str(path), str(out))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == ExitCode.INPUT, result.output
     assert where in result.stderr and why in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one clear message, no traceback
     assert not out.exists()
@@ -80,7 +81,7 @@ def test_failure_keeps_a_previous_output_intact(tmp_path):
     path, _, _ = _missing_field(tmp_path)
     out = tmp_path / "out.jsonl"
     out.write_text("earlier result\n", encoding="utf-8")
-    assert scrub(str(path), str(out)).exit_code == 3
+    assert scrub(str(path), str(out)).exit_code == ExitCode.INPUT
     assert out.read_text(encoding="utf-8") == "earlier result\n"
 
 
@@ -97,7 +98,7 @@ def test_on_error_skip_quarantines_bad_records_with_line_and_reason(tmp_path):
     )
     out, report = tmp_path / "out.jsonl", tmp_path / "report.json"
     result = scrub(str(path), str(out), "--on-error", "skip", "--report", str(report))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     assert [r["id"] for r in read_jsonl(out)] == ["a", "d"]
     quarantine = read_jsonl(tmp_path / "out.jsonl.quarantine.jsonl")
     assert [(q["line"], q["field"]) for q in quarantine] == [(2, None), (3, "text")]
@@ -109,10 +110,10 @@ def test_on_error_skip_quarantines_bad_records_with_line_and_reason(tmp_path):
 @pytest.mark.parametrize(
     ("policy", "code", "message"),
     [
-        ('[detect]\nentities = ["PERSON", "SHOE_SIZE"]\n', 4, "SHOE_SIZE"),
-        ('[operators]\nPERSON = "shuffle"\n', 4, "unknown operator 'shuffle'"),
-        ('[operators]\nPERSON = "hash"\n', 5, "needs a secret key"),
-        ('[[recognizers]]\nname = "x"\nentity = "X"\npatterns = ["(unclosed"]\n', 4, "recognizer 'x'"),
+        ('[detect]\nentities = ["PERSON", "SHOE_SIZE"]\n', ExitCode.POLICY, "SHOE_SIZE"),
+        ('[operators]\nPERSON = "shuffle"\n', ExitCode.POLICY, "unknown operator 'shuffle'"),
+        ('[operators]\nPERSON = "hash"\n', ExitCode.KEY, "needs a secret key"),
+        ('[[recognizers]]\nname = "x"\nentity = "X"\npatterns = ["(unclosed"]\n', ExitCode.POLICY, "recognizer 'x'"),
     ],
     ids=["unknown_entity", "unknown_operator", "missing_key", "bad_regex"],
 )
@@ -142,16 +143,16 @@ def test_short_key_and_missing_key_file_are_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("GUARD_KEY", "short")
     result = scrub(str(path), str(tmp_path / "o.jsonl"), "--policy", str(pol))
     assert (
-        result.exit_code == 5
+        result.exit_code == ExitCode.KEY
         and "at least 16" in result.stderr
         and "short" not in result.stderr.replace("$GUARD_KEY", "")
     )
     result = scrub(str(path), str(tmp_path / "o.jsonl"), "--policy", str(pol), "--key-file", str(tmp_path / "nokey"))
-    assert result.exit_code == 5 and "nokey" in result.stderr
+    assert result.exit_code == ExitCode.KEY and "nokey" in result.stderr
 
 
 def test_output_over_input_is_refused(tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [GOOD])
     result = scrub(str(path), str(path))
-    assert result.exit_code == 7 and "overwrite the input" in result.stderr
+    assert result.exit_code == ExitCode.OUTPUT and "overwrite the input" in result.stderr
     assert read_jsonl(path) == [GOOD]

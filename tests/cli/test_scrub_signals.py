@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guard.cli import app
+from guard.core.errors import ExitCode
 from guard.core.io import TEMP_MARK
 from tests.conftest import read_jsonl, write_jsonl
 
@@ -87,8 +88,8 @@ def corpus(tmp_path):
 @pytest.mark.parametrize(
     ("signum", "earlier", "code", "said"),
     [
-        (signal.SIGTERM, True, 143, "terminated by SIGTERM; temporary files removed; earlier output kept"),
-        (signal.SIGINT, False, 130, "interrupted by SIGINT; temporary files removed; nothing written"),
+        (signal.SIGTERM, True, ExitCode.SIGTERM, "terminated by SIGTERM; temporary files removed; earlier output kept"),
+        (signal.SIGINT, False, ExitCode.SIGINT, "interrupted by SIGINT; temporary files removed; nothing written"),
     ],
     ids=["sigterm_with_earlier_output", "sigint_with_nothing_before"],
 )
@@ -129,11 +130,11 @@ def test_sigkill_of_the_parent_takes_the_workers_and_the_next_run_removes_the_st
     assert stale.startswith(f".out.jsonl{TEMP_MARK}{proc.pid}-")
     small = write_jsonl(tmp_path / "small.jsonl", ROWS[:3])
     result = CliRunner().invoke(app, ["scrub", str(small), str(out), "--workers", "1", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     assert _temps(tmp_path) == [] and [r["id"] for r in read_jsonl(out)] == ["r0", "r1", "r2"]
 
 
-def test_a_stop_inside_the_pipeline_is_exit_128_plus_signal_in_process(tmp_path, corpus, monkeypatch):
+def test_a_stop_inside_the_pipeline_exits_128_plus_signal_in_process(tmp_path, corpus, monkeypatch):
     """The same path without a subprocess: the Stop that the SIGTERM handler raises."""
     from guard.core.signals import Stop
     from tests.cli.conftest import StubDetector
@@ -148,7 +149,7 @@ def test_a_stop_inside_the_pipeline_is_exit_128_plus_signal_in_process(tmp_path,
     result = CliRunner().invoke(
         app, ["scrub", str(corpus), str(out), "--report", str(report), "--workers", "1", "--no-progress"]
     )
-    assert result.exit_code == 143
+    assert result.exit_code == ExitCode.SIGTERM
     assert f"earlier output kept: {out}" in result.stderr and "nothing written" not in result.stderr
     assert out.read_text(encoding="utf-8") == EARLIER and not report.exists() and _temps(tmp_path) == []
 
@@ -158,7 +159,7 @@ def test_workers_are_not_left_behind_when_a_record_fails(tmp_path, stub_detector
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     before = set(psutil.Process().children(recursive=True))
     result = CliRunner().invoke(app, ["scrub", str(src), str(tmp_path / "o.jsonl"), "--workers", "2", "--no-progress"])
-    assert result.exit_code == 3 and "in.jsonl:201" in result.stderr
+    assert result.exit_code == ExitCode.INPUT and "in.jsonl:201" in result.stderr
     assert set(psutil.Process().children(recursive=True)) - before == set()
 
 

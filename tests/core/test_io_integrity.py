@@ -26,6 +26,7 @@ from guard.core.io import (
     write_text_atomic,
 )
 from guard.core.types import Record, RecordError
+from tests.conftest import mounted_tmpfs
 
 
 def _items(path, **kw):
@@ -39,20 +40,17 @@ def _temps(folder):
 # --------------------------------------------------------------------------- CSV
 
 
-def test_csv_unterminated_quote_is_an_error_at_the_row_not_one_merged_record(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [('id,text\n1,"starts a quote\n2,second row\n', "never closes"), ('id,text\n1,"quoted"tail\n2,fine\n', "quoting")],
+    ids=["an_unterminated_quote_not_one_merged_record", "a_stray_quote_inside_a_field"],
+)
+def test_csv_quoting_error_is_an_error_at_its_row(tmp_path, text, message):
     path = tmp_path / "in.csv"
-    path.write_text('id,text\n1,"starts a quote\n2,second row\n', encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError) as e:
         _items(path)
-    assert e.value.line == 2 and "never closes" in str(e.value)
-
-
-def test_csv_stray_quote_inside_a_field_is_an_error(tmp_path):
-    path = tmp_path / "in.csv"
-    path.write_text('id,text\n1,"quoted"tail\n2,fine\n', encoding="utf-8")
-    with pytest.raises(InputError) as e:
-        _items(path)
-    assert e.value.line == 2 and "quoting" in str(e.value)
+    assert e.value.line == 2 and message in str(e.value)
 
 
 def test_csv_duplicate_header_is_refused_naming_the_column(tmp_path):
@@ -231,16 +229,8 @@ def test_unwritable_folder_is_an_output_error_naming_it(tmp_path, monkeypatch):
 
 
 def test_read_only_file_system_is_an_output_error(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        with pytest.raises(OutputError, match="read-only file system"):
-            write_text_atomic(ro / "r.json", "{}")
-    finally:
-        subprocess.run(["umount", str(ro)], check=True)
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as ro, pytest.raises(OutputError, match="read-only file system"):
+        write_text_atomic(ro / "r.json", "{}")
 
 
 def test_outputs_commit_together_or_not_at_all(tmp_path, monkeypatch):

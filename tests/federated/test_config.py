@@ -2,8 +2,19 @@ import json
 
 import pytest
 
-from federated.config import ConfigError, Partition, Task, config_from_json, load_config, parse_config
+from federated.config import (
+    ClippingMode,
+    ConfigError,
+    GradSampleMode,
+    Optimizer,
+    Partition,
+    Task,
+    config_from_json,
+    load_config,
+    parse_config,
+)
 from federated.ledger import AccountingStep, ClientLedger, PrivacyLedger
+from guard.core.errors import ExitCode
 
 BASE = {"data": {"path": "examples/clinical_notes.jsonl", "label_field": "label"}}
 
@@ -62,3 +73,66 @@ def test_ledger_round_trip_and_statement():
 def test_a_fixed_noise_multiplier_replaces_the_default_target():
     config = parse_config({**BASE, "dp": {"noise_multiplier": 1.1}})
     assert config.dp.noise_multiplier == 1.1 and config.dp.target_epsilon is None
+
+
+# -- every choice is an enum (or a registry name) checked when the config loads ---------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "allowed"),
+    [
+        ('[train]\noptimizer = "adamw"\n', "train.optimizer", ["adam", "sgd"]),
+        ('[dp]\nclipping = "flat"\n', "dp.clipping", ["ghost", "hooks", "functorch"]),
+        ('[user_dp]\nenabled = true\nclipping = "median"\n', "user_dp.clipping", ["fixed", "adaptive"]),
+        ('[dp]\naccountant = "gdp"\n', "dp.accountant", ["prv", "rdp"]),
+        ('[data]\nformat = "xml"\n', "data.format", ["jsonl", "csv", "parquet", "txt"]),
+        ('[data]\ntask = "regression"\n', "data.task", ["classification", "causal_lm"]),
+    ],
+    ids=["optimizer", "dp_clipping", "user_dp_clipping", "accountant", "format", "task"],
+)
+def test_a_bad_choice_fails_at_load_naming_the_file_the_key_and_the_allowed_values(tmp_path, toml, key, allowed):
+    path = tmp_path / "federate.toml"
+    path.write_text('[data]\npath = "x.jsonl"\n' + toml.removeprefix("[data]\n"), encoding="utf-8")  # one [data]
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and f"[{key}]" in message and str(allowed) in message
+    assert info.value.exit_code == ExitCode.CONFIG
+
+
+def test_choices_load_as_enums_that_compare_equal_to_their_strings():
+    config = parse_config(
+        {
+            **BASE,
+            "train": {"optimizer": "sgd"},
+            "dp": {"clipping": "hooks"},
+            "user_dp": {"clipping": "adaptive"},
+        }
+    )
+    assert config.train.optimizer is Optimizer.sgd and config.train.optimizer == "sgd"
+    assert config.dp.clipping is GradSampleMode.hooks and config.user_dp.clipping is ClippingMode.adaptive
+    assert config_from_json(json.loads(json.dumps(config.to_json()))) == config
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"model": {"name": "gpt-17"}}, "[model] name: unknown model 'gpt-17'; known: hf, minilm, tiny-classifier"),
+        ({"strategy": {"name": "fedx"}}, "[strategy] name: unknown strategy 'fedx'; known: fedadam, fedavg, fedprox"),
+        ({"strategy": {"name": "fedprox", "params": {"eta": 0.1}}}, "[strategy] fedprox has no parameter(s) ['eta']"),
+    ],
+    ids=["model", "strategy", "strategy_param"],
+)
+def test_model_and_strategy_names_are_checked_against_their_registries_at_load(tmp_path, section, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, **section}, source="federate.toml")
+    assert str(info.value).startswith("federate.toml: ") and message in str(info.value)
+
+
+def test_strategies_declare_their_parameters_when_they_register():
+    from federated.strategies import STRATEGIES, strategy_params
+
+    assert strategy_params("fedavg") == frozenset()
+    assert strategy_params("fedprox") == {"proximal_mu"}
+    assert strategy_params("fedadam") == {"eta", "eta_l", "beta_1", "beta_2", "tau"}
+    assert all("params" in STRATEGIES.meta(name) for name in STRATEGIES)

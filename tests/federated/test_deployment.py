@@ -37,6 +37,8 @@ from typing import IO
 import psutil
 import pytest
 
+from guard.core.errors import ExitCode
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -315,7 +317,7 @@ def test_flwr_run_on_superlink_and_two_supernodes_trains_two_dp_rounds(deploymen
         pytest.fail(f"flwr run did not finish in {RUN_TIMEOUT_S:.0f} s\n{dep.logs_tail()}")
     elapsed = time.monotonic() - started
     run_log = dep.logs["flwr-run"].read_text(encoding="utf-8", errors="replace")
-    assert rc == 0, f"flwr run exited with {rc}\n{dep.logs_tail()}"
+    assert rc == ExitCode.OK, f"flwr run exited with {rc}\n{dep.logs_tail()}"
     assert "Successfully started run" in run_log
     # `flwr run --stream` exits 0 even when the ServerApp raised: its log and the run directory tell.
     assert "ServerApp raised an exception" not in run_log, dep.logs_tail()

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from guard.cli import app
+from guard.core.errors import ExitCode
 
 runner = CliRunner()
 NOTES = "examples/clinical_notes.jsonl"
@@ -24,12 +25,12 @@ def federate(tmp_path, *overrides: str):
 @pytest.mark.parametrize(
     ("overrides", "code", "message"),
     [
-        (['model.name="giant-transformer"'], 4, "tiny-classifier"),
-        (['strategy.name="fedmagic"'], 4, "fedadam"),
-        (['strategy.name="fedavg"', "strategy.params.eta=0.1"], 4, "no parameter"),
-        (['data.label_field="missing_field"'], 3, "missing_field"),
-        (["dp.target_epsilon=0.01"], 8, "cannot reach epsilon 0.01"),
-        (['data.partition="field"', 'data.partition_field="site"', "data.holdout=0.99"], 4, "client"),
+        (['model.name="giant-transformer"'], ExitCode.CONFIG, "tiny-classifier"),
+        (['strategy.name="fedmagic"'], ExitCode.CONFIG, "fedadam"),
+        (['strategy.name="fedavg"', "strategy.params.eta=0.1"], ExitCode.CONFIG, "no parameter"),
+        (['data.label_field="missing_field"'], ExitCode.INPUT, "missing_field"),
+        (["dp.target_epsilon=0.01"], ExitCode.BUDGET, "cannot reach epsilon 0.01"),
+        (['data.partition="field"', 'data.partition_field="site"', "data.holdout=0.99"], ExitCode.CONFIG, "client"),
     ],
     ids=[
         "unknown_model",
@@ -53,20 +54,20 @@ def test_missing_label_names_file_line_and_field(tmp_path):
     path = tmp_path / "notes.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     result = runner.invoke(app, ["federate", "--out", str(tmp_path / "run"), "--set", f'data.path="{path}"'])
-    assert result.exit_code == 3 and "notes.jsonl:7" in result.stderr and "'label'" in result.stderr
+    assert result.exit_code == ExitCode.INPUT and "notes.jsonl:7" in result.stderr and "'label'" in result.stderr
 
 
 def test_out_must_be_a_new_run_directory(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}", encoding="utf-8")
     result = federate(tmp_path, "dp.target_epsilon=8")
-    assert result.exit_code == 7 and "--resume" in result.stderr
+    assert result.exit_code == ExitCode.OUTPUT and "--resume" in result.stderr
 
 
 def test_resume_takes_only_a_run_directory(tmp_path):
     result = runner.invoke(app, ["federate", "--resume", str(tmp_path), "--set", "train.rounds=9"])
-    assert result.exit_code == 1 and "--resume takes only" in result.stderr
+    assert result.exit_code == ExitCode.ERROR and "--resume takes only" in result.stderr
     result = runner.invoke(app, ["federate", "--resume", str(tmp_path / "nothing")])
-    assert result.exit_code == 10 and f"{tmp_path / 'nothing'}: no such run directory" in result.stderr
+    assert result.exit_code == ExitCode.RUN and f"{tmp_path / 'nothing'}: no such run directory" in result.stderr
     result = runner.invoke(app, ["federate", "--resume", str(tmp_path)])
-    assert result.exit_code == 10 and "not a guard federate run directory (no config.json)" in result.stderr
+    assert result.exit_code == ExitCode.RUN and "not a guard federate run directory (no config.json)" in result.stderr

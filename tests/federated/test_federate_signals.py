@@ -23,6 +23,7 @@ from federated.privacy import epsilon_of
 from federated.rundir import RunDir
 from federated.server import prepare_run
 from federated.stopping import SESSION_ENV, start_watchdog
+from guard.core.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "examples" / "clinical_notes.jsonl"
@@ -123,7 +124,7 @@ def test_a_signal_stops_ray_keeps_finished_rounds_and_exits_128_plus_signal(tmp_
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("guard federate did not stop within 90 s of the signal")
 
-    assert proc.returncode == 128 + signum, err[-3000:]
+    assert proc.returncode == ExitCode(128 + signum), err[-3000:]
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
     name = signal.Signals(signum).name
@@ -144,9 +145,9 @@ def test_a_signal_stops_ray_keeps_finished_rounds_and_exits_128_plus_signal(tmp_
     rows = corpus.read_text(encoding="utf-8").splitlines(keepends=True)
     corpus.write_text("".join(rows + [r for r in rows if '"site": "lakeside"' in r][:6]), encoding="utf-8")
     refused = _guard("federate", "--resume", str(run))
-    assert refused.returncode == 10 and "client lakeside:" in refused.stderr
+    assert refused.returncode == ExitCode.RUN and "client lakeside:" in refused.stderr
     resumed = _guard("federate", "--resume", str(run), "--allow-data-change", "--json")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.returncode == ExitCode.OK, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["rounds_done"] == 2
     assert _wait_until_gone(run, 5) == []
     ledger = json.loads((run / "ledger.json").read_text(encoding="utf-8"))
@@ -250,4 +251,4 @@ def test_after_an_interrupt_a_thread_that_never_returns_does_not_hold_the_exit()
     )
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60)
-    assert result.returncode == 143 and time.monotonic() - started < 30
+    assert result.returncode == ExitCode.SIGTERM and time.monotonic() - started < 30

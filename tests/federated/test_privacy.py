@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from federated.config import DPConfig
 from federated.privacy import PrivacyError, default_delta, epsilon_of, make_private, noise_for_target
-from guard.core.errors import GuardError
+from guard.core.errors import ExitCode, GuardError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing", "ignore:Secure RNG turned off")
 
@@ -111,7 +111,7 @@ def test_unreachable_target_raises_privacy_error_with_a_fix(accountant: str) -> 
     with pytest.raises(PrivacyError) as info:
         noise_for_target(0.01, 1e-3, 1.0, 500, accountant, client_id="site-a", records=10)
     err = info.value
-    assert isinstance(err, GuardError) and err.exit_code == 8
+    assert isinstance(err, GuardError) and err.exit_code == ExitCode.BUDGET
     text = str(err)
     assert "site-a" in text and "10 records" in text and "sample rate 1" in text
     assert "more records" in text and "target_epsilon" in text and "fewer rounds" in text

@@ -23,7 +23,7 @@ from federated.privacy import epsilon_of
 from federated.rundir import RunDir
 from federated.server import prepare_run
 from guard.cli import app
-from guard.core.errors import RunError
+from guard.core.errors import ExitCode, RunError
 from guard.core.files import file_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,12 +62,12 @@ def run_after_round_1(tmp_path: Path) -> tuple[Path, RunDir]:
     run = RunDir(tmp_path / "run")
     prepare_run(config, run, resume=False)
     clients = run.read_clients()
-    bundle = build_model(config.model, task=config.data.task, num_labels=len(clients["labels"]), seed=0)
+    bundle = build_model(config.model, task=config.data.task, num_labels=len(clients.labels), seed=0)
     run.save_checkpoint(1, trainable_state(bundle.model))
     ledger = run.read_ledger()
     assert ledger is not None
     rows = []
-    for cid, plan in sorted(clients["privacy_plan"].items()):
+    for cid, plan in sorted(clients.privacy_plan.items()):
         entry = new_ledger_entry(config, cid, int(plan["records"]))
         step = AccountingStep(1, plan["noise_multiplier"], plan["sample_rate"], plan["steps"] // 3)
         history = [(step.noise_multiplier, step.sample_rate, step.steps)]
@@ -104,7 +104,7 @@ def test_resume_refuses_a_changed_corpus_naming_the_client_its_counts_and_the_ha
 
     result = runner.invoke(app, ["federate", "--resume", str(run.path)])
 
-    assert result.exit_code == 10, result.output
+    assert result.exit_code == ExitCode.RUN, result.output
     message = result.stderr
     assert f"client lakeside: {old.train} -> {new.train} training records" in message
     assert f"corpus sha256 {old_hash[:12]} -> {file_sha256(corpus)[:12]}" in message
@@ -135,14 +135,14 @@ def test_allow_data_change_starts_a_ledger_segment_and_accounting_goes_on_per_cl
     assert second.client("northgate") == first.client("northgate")
     assert ledger.client("lakeside").records == lakeside.train
     clients = run.read_clients()
-    assert clients["segments"] == json.loads(ledger.dumps())["segments"]
-    summary = {c["client_id"]: c for c in clients["summary"]["clients"]}
-    assert summary["lakeside"]["train"] == lakeside.train
+    assert list(clients.segments) == json.loads(ledger.dumps())["segments"]
+    summary = {c.client_id: c for c in clients.clients}
+    assert summary["lakeside"].train == lakeside.train
     assert run.read_state().corpus_sha256 == second.corpus_sha256
     prepare_run(None, run, resume=True)  # the new data is now the run's: no flag needed again
 
     # round 2 on the new data: the new sample rate is a new history entry, epsilon stays cumulative
-    partition = [c["client_id"] for c in clients["summary"]["clients"]].index("lakeside")
+    partition = clients.client_ids.index("lakeside")
     reply = client.train(
         config_json=json.dumps(config.to_json()),
         canaries_json="",
@@ -165,7 +165,9 @@ def test_a_client_added_or_gone_needs_a_new_run_even_with_allow_data_change(run_
     _write(corpus, [r for r in rows if r["site"] != "riverview"])
     files = _snapshot(run)
     result = runner.invoke(app, ["federate", "--resume", str(run.path), "--allow-data-change"])
-    assert result.exit_code == 10 and "client riverview is gone" in result.stderr and "new run" in result.stderr
+    assert (
+        result.exit_code == ExitCode.RUN and "client riverview is gone" in result.stderr and "new run" in result.stderr
+    )
     assert _snapshot(run) == files
 
 
@@ -204,7 +206,7 @@ def test_damage_inside_metrics_is_a_run_error_with_file_and_line(run_after_round
     with pytest.raises(RunError, match=r"metrics\.jsonl:2: "):
         run.read_jsonl(run.metrics_file)
     result = runner.invoke(app, ["federate", "--resume", str(run.path)])
-    assert result.exit_code == 10 and f"{run.metrics_file}:2" in result.stderr
+    assert result.exit_code == ExitCode.RUN and f"{run.metrics_file}:2" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -217,7 +219,7 @@ def test_a_truncated_run_file_is_a_run_error_naming_it_without_traceback(run_aft
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     result = runner.invoke(app, ["federate", "--resume", str(run.path)])
-    assert result.exit_code == 10, result.output
+    assert result.exit_code == ExitCode.RUN, result.output
     assert str(path) in result.stderr and "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)
 
@@ -226,19 +228,21 @@ def test_a_missing_ledger_or_checkpoint_is_a_run_error(run_after_round_1):
     _, run = run_after_round_1
     run.checkpoint(1).unlink()
     result = runner.invoke(app, ["federate", "--resume", str(run.path)])
-    assert result.exit_code == 10 and "round-001.safetensors" in result.stderr and "is missing" in result.stderr
+    assert (
+        result.exit_code == ExitCode.RUN and "round-001.safetensors" in result.stderr and "is missing" in result.stderr
+    )
     run.ledger_file.unlink()
     result = runner.invoke(app, ["federate", "--resume", str(run.path)])
-    assert result.exit_code == 10 and f"{run.ledger_file}: the privacy ledger is missing" in result.stderr
+    assert result.exit_code == ExitCode.RUN and f"{run.ledger_file}: the privacy ledger is missing" in result.stderr
 
 
 # -- item 11: a missing run directory, private files ----------------------------------------
 
 
-def test_resume_of_a_missing_run_directory_names_it_exit_10(tmp_path):
+def test_resume_of_a_missing_run_directory_names_it_exit_run_error(tmp_path):
     missing = tmp_path / "no-such-run"
     result = runner.invoke(app, ["federate", "--resume", str(missing)])
-    assert result.exit_code == 10 and f"{missing}: no such run directory" in result.stderr
+    assert result.exit_code == ExitCode.RUN and f"{missing}: no such run directory" in result.stderr
     assert not missing.exists()
 
 

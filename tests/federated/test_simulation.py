@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from federated.privacy import epsilon_of
+from guard.core.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "examples" / "clinical_notes.jsonl"
@@ -81,7 +82,7 @@ def test_ten_simulated_clients_write_a_complete_run_directory(tmp_path):
     run = tmp_path / "run"
     config = _config(tmp_path, data={"partition": "iid", "num_clients": 10})
     result = _guard("federate", "--config", str(config), "--out", str(run), "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["clients"] == 10 and summary["rounds_done"] == 2 and summary["finished"]
     saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -105,7 +106,7 @@ def test_a_client_that_crashes_is_recorded_and_the_round_goes_on(tmp_path):
     result = _guard(
         "federate", "--config", str(_config(tmp_path)), "--out", str(run), env={"GUARD_FEDERATE_FAULT": "lakeside:1"}
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     failures = _read_jsonl(run / "failures.jsonl")
     assert len(failures) == 1 and failures[0]["round"] == 1 and failures[0]["client"] == "lakeside"
     assert "injected fault" in failures[0]["reason"]
@@ -136,7 +137,7 @@ def test_a_killed_run_resumes_from_its_last_round_with_the_ledger_intact(tmp_pat
     assert not state["finished"] and 1 <= state["last_round"] < 3
 
     result = _guard("federate", "--resume", str(run), "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     assert json.loads(result.stdout)["rounds_done"] == 3
     aggregates = [r["round"] for r in _read_jsonl(run / "metrics.jsonl") if r["phase"] == "aggregate"]
     assert aggregates == [1, 2, 3]
@@ -147,7 +148,7 @@ def test_a_killed_run_resumes_from_its_last_round_with_the_ledger_intact(tmp_pat
         history = [(h["noise_multiplier"], h["sample_rate"], h["steps"]) for h in c["history"]]
         assert c["epsilon"] == pytest.approx(epsilon_of(history, c["delta"], c["accountant"]), rel=1e-9)
     again = _guard("federate", "--resume", str(run))
-    assert again.returncode == 9 and "nothing to resume" in again.stderr
+    assert again.returncode == ExitCode.FEDERATION and "nothing to resume" in again.stderr
 
 
 def test_fedprox_with_user_level_dp_and_fedadam_run(tmp_path):
@@ -158,7 +159,7 @@ def test_fedprox_with_user_level_dp_and_fedadam_run(tmp_path):
         user_dp={"enabled": True, "clipping": "fixed", "noise_multiplier": 0.5, "clipping_norm": 5.0},
     )
     result = _guard("federate", "--config", str(config), "--out", str(run))
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     ledger = json.loads((run / "ledger.json").read_text(encoding="utf-8"))
     user = ledger["user_level"]
     assert user["rounds"] == 2 and user["population"] == 4 and user["epsilon"] > 0
@@ -170,7 +171,7 @@ def test_fedprox_with_user_level_dp_and_fedadam_run(tmp_path):
         tmp_path, strategy={"name": "fedadam", "params": {"eta": 0.01}}, dp={"enabled": False, "target_epsilon": None}
     )
     result = _guard("federate", "--config", str(config), "--out", str(adam))
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     ledger = json.loads((adam / "ledger.json").read_text(encoding="utf-8"))
     assert ledger["dp_enabled"] is False and "No differential privacy" in ledger["statement"]
 
@@ -196,7 +197,7 @@ def test_causal_lm_with_canaries_records_them_only_in_the_run_directory(tmp_path
         "canaries.references=3",
         "--json",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
     canaries = json.loads((run / "canaries.json").read_text(encoding="utf-8"))["canaries"]
     inserted = [c for c in canaries if c["client_id"] is not None]
     assert len(inserted) == 4 and sorted(c["repeats"] for c in inserted) == [1, 1, 4, 4]

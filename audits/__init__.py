@@ -1,24 +1,52 @@
 """Audits of a trained model: privacy (what it memorizes and leaks), fairness
 (how it treats groups) and explanations (why it decides). Each returns an
-`AuditReport` of `AuditFinding`s with one JSON schema."""
+`AuditReport` of `AuditFinding`s with one JSON schema.
 
-from audits._run import run_content_hash
-from audits.check import ReleaseCheckFailed, ReleasePolicy, check_report, load_release_policy
-from audits.demo import DemoSettings, run_demo
-from audits.explain import run_explain_audit
-from audits.fairness import run_fairness_audit
-from audits.findings import (
-    SCHEMA_VERSION,
-    AuditError,
-    AuditFinding,
-    AuditReport,
-    PrivacyClaimViolated,
-    audit_names,
-    get_audit,
-    register_audit,
-)
-from audits.privacy import PrivacyAuditOptions, run_privacy_audit
-from audits.report import ReleaseReport, build_report, write_report
+The names below are imported on first use (PEP 562), so `import audits.findings`
+(what `guard check` needs) does not pay for torch. The release report, its gate
+and the demo are in `guard.release`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guard.core.lazy import lazy_exports
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "SCHEMA_VERSION": "audits.findings",
+    "AuditError": "audits.findings",
+    "AuditFinding": "audits.findings",
+    "AuditReport": "audits.findings",
+    "PrivacyClaimViolated": "audits.findings",
+    "audit_names": "audits.findings",
+    "get_audit": "audits.findings",
+    "register_audit": "audits.findings",
+    "PrivacyAuditOptions": "audits.privacy",
+    "run_privacy_audit": "audits.privacy",
+    "run_fairness_audit": "audits.fairness",
+    "run_explain_audit": "audits.explain",
+    "run_content_hash": "audits._run",
+}
+
+if TYPE_CHECKING:
+    from audits._run import run_content_hash
+    from audits.explain import run_explain_audit
+    from audits.fairness import run_fairness_audit
+    from audits.findings import (
+        SCHEMA_VERSION,
+        AuditError,
+        AuditFinding,
+        AuditReport,
+        PrivacyClaimViolated,
+        audit_names,
+        get_audit,
+        register_audit,
+    )
+    from audits.privacy import PrivacyAuditOptions, run_privacy_audit
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,15 +59,6 @@ __all__ = [
     "get_audit",
     "register_audit",
     "run_privacy_audit",
-    "ReleaseCheckFailed",
-    "ReleasePolicy",
-    "check_report",
-    "load_release_policy",
-    "DemoSettings",
-    "run_demo",
-    "ReleaseReport",
-    "build_report",
-    "write_report",
     "run_fairness_audit",
     "run_explain_audit",
     "run_content_hash",

@@ -27,12 +27,31 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from audits.findings import AuditError, AuditFinding, AuditReport, audit_versions, register_audit
+from audits.findings import AuditError, AuditFinding, AuditReport, finished_report, register_audit
+
+
+class ExplainCheck(StrEnum):
+    """The checks (finding names) the explanation audit writes."""
+
+    TOP_TOKENS = "top_tokens"
+    GAP_ATTRIBUTION = "gap_attribution"
+    IG_COMPLETENESS = "ig_completeness"
+    SHAP_IG_AGREEMENT = "shap_ig_agreement"
+    SHAP_ADDITIVITY = "shap_additivity"
+    FEATURE_IMPORTANCE = "feature_importance"
+
+
+def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
+    """The explanation audit gates nothing (yet): no release evidence."""
+    del report
+    return {}
+
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +324,7 @@ def _explain_text(
         findings.append(
             AuditFinding(
                 audit="explain",
-                check="shap_ig_agreement",
+                check=ExplainCheck.SHAP_IG_AGREEMENT,
                 metric="mean_spearman",
                 value=agreement["mean_spearman"],
                 evidence={
@@ -320,7 +339,7 @@ def _explain_text(
         findings.append(
             AuditFinding(
                 audit="explain",
-                check="shap_ig_agreement",
+                check=ExplainCheck.SHAP_IG_AGREEMENT,
                 metric="top_token_agreement",
                 value=agreement["top_token_agreement"],
                 threshold=agreement_min,
@@ -335,7 +354,7 @@ def _explain_text(
         )
         plots["shap_ig_spearman"] = {"spearman": agreement["spearman"]}
     else:
-        skipped["shap_ig_agreement"] = "n_shap = 0"
+        skipped[ExplainCheck.SHAP_IG_AGREEMENT] = "n_shap = 0"
 
     # global top tokens per predicted class
     identity = _identity_words()
@@ -355,7 +374,7 @@ def _explain_text(
         findings.append(
             AuditFinding(
                 audit="explain",
-                check="top_tokens",
+                check=ExplainCheck.TOP_TOKENS,
                 metric="mean_attribution",
                 value=float(ranked[0][0]),
                 group=f"class={cls}",
@@ -405,7 +424,7 @@ def _explain_text(
             findings += f_new
             plots.setdefault("gap_tokens", {})[feature] = plot
     else:
-        skipped["gap_attribution"] = "no sensitive feature given"
+        skipped[ExplainCheck.GAP_ATTRIBUTION] = "no sensitive feature given"
     return findings, plots, skipped
 
 
@@ -415,7 +434,7 @@ def _completeness(ig: TokenAttributions, tol: float, n_steps: int) -> list[Audit
     return [
         AuditFinding(
             audit="explain",
-            check="ig_completeness",
+            check=ExplainCheck.IG_COMPLETENESS,
             metric="max_abs_delta",
             value=float(np.abs(ig.deltas).max()),
             evidence={
@@ -428,7 +447,7 @@ def _completeness(ig: TokenAttributions, tol: float, n_steps: int) -> list[Audit
         ),
         AuditFinding(
             audit="explain",
-            check="ig_completeness",
+            check=ExplainCheck.IG_COMPLETENESS,
             metric="max_rel_delta",
             value=float(rel.max()),
             threshold=tol,
@@ -469,7 +488,7 @@ def _text_gap(
     share = float(ranked[0][1] / gap) if ranked and abs(gap) > 1e-9 else float("nan")
     finding = AuditFinding(
         audit="explain",
-        check="gap_attribution",
+        check=ExplainCheck.GAP_ATTRIBUTION,
         metric="top_token_share",
         value=share,
         group=f"{feature}:{hi}>{lo}",
@@ -552,7 +571,7 @@ def _explain_tabular(
     findings = [
         AuditFinding(
             audit="explain",
-            check="shap_additivity",
+            check=ExplainCheck.SHAP_ADDITIVITY,
             metric="max_abs_error",
             value=float(additivity.max()),
             threshold=1e-6,
@@ -564,7 +583,7 @@ def _explain_tabular(
         findings.append(
             AuditFinding(
                 audit="explain",
-                check="feature_importance",
+                check=ExplainCheck.FEATURE_IMPORTANCE,
                 metric="mean_abs_shap",
                 value=float(importance[j]),
                 group=names[j],
@@ -592,7 +611,7 @@ def _explain_tabular(
         findings.append(
             AuditFinding(
                 audit="explain",
-                check="gap_attribution",
+                check=ExplainCheck.GAP_ATTRIBUTION,
                 metric="top_feature_share",
                 value=float(delta[ranked[0]] / gap) if abs(gap) > 1e-12 else float("nan"),
                 group=f"{feature}:{hi}>{lo}",
@@ -652,7 +671,7 @@ def run_explain_audit(
 
     `trust_model` loads a .skops file that holds types outside guard's allow-list
     (functions included); the findings' subject records it."""
-    from audits._models import load_for_audit, torch_threads
+    from audits._models import audit_subject, load_for_audit, torch_threads
 
     started = time.perf_counter()
     if n_samples < 1 or n_steps < 2 or n_shap < 0:
@@ -701,23 +720,9 @@ def run_explain_audit(
                     "shap_ig_agreement": "tabular model: shap values only",
                 }
             )
-        subject = {
-            **loaded.subject,
-            "data": records.source,
-            "records": len(records),
-            "sensitive": list(sensitive),
-            "classes": list(loaded.classes),
-            "samples": min(n_samples, len(records)),
-        }
-        return AuditReport(
-            audit="explain",
-            subject=subject,
-            findings=tuple(findings),
-            plots=plots,
-            skipped=skipped,
-            seed=seed,
-            seconds=time.perf_counter() - started,
-            versions=audit_versions(),
+        subject = audit_subject(loaded, records, sensitive, samples=min(n_samples, len(records)))
+        return finished_report(
+            "explain", subject=subject, findings=findings, plots=plots, skipped=skipped, seed=seed, started=started
         )
 
 

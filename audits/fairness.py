@@ -3,7 +3,7 @@ with bootstrap confidence intervals and significance tests, small-group warnings
 for text models, the counterfactual identity-term swap test.
 
     report = run_fairness_audit("runs/r1", sensitive=["sex", "site"])
-    report.find("demographic_parity", "difference")   # one per sensitive feature (set)
+    report.find(FairnessCheck.DEMOGRAPHIC_PARITY, "difference")   # one per sensitive feature (set)
 
 Point values come from fairlearn (MetricFrame, demographic_parity_difference,
 equalized_odds_difference, ...) on the audited records, so they equal what
@@ -24,14 +24,41 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from audits.findings import AuditError, AuditFinding, AuditReport, audit_versions, register_audit
+from audits.findings import AuditError, AuditFinding, AuditReport, finished_report, register_audit
 from guard.core.errors import InputError
 from guard.core.files import file_sha256
+
+
+class FairnessCheck(StrEnum):
+    """The checks (finding names) the fairness audit writes."""
+
+    GROUP_SIZE = "group_size"
+    GROUP_METRIC = "group_metric"
+    GROUP_GAP = "group_gap"
+    SCORE_GAP = "score_gap"
+    DEMOGRAPHIC_PARITY = "demographic_parity"
+    EQUALIZED_ODDS = "equalized_odds"
+    COUNTERFACTUAL_FLIP = "counterfactual_flip"
+
+
+def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
+    """The findings behind each release-evidence number of a fairness audit (evidence key ->
+    findings; the release gate takes the worst of them, guard.release.gate.THRESHOLDS)."""
+    out = {
+        "demographic_parity_gap": report.find(FairnessCheck.DEMOGRAPHIC_PARITY, "difference"),
+        "equalized_odds_gap": report.find(FairnessCheck.EQUALIZED_ODDS, "difference"),
+    }
+    sizes = [f for f in report.find(FairnessCheck.GROUP_SIZE) if f.value is not None]
+    if sizes:  # no group sizes: no evidence (rather than a null one)
+        out["min_group_size"] = sizes
+    return out
+
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +299,7 @@ def fairness_findings(
             findings.append(
                 AuditFinding(
                     audit="fairness",
-                    check="group_size",
+                    check=FairnessCheck.GROUP_SIZE,
                     metric="n",
                     value=float(sizes[g]),
                     group=g,
@@ -291,7 +318,7 @@ def fairness_findings(
         findings.append(
             AuditFinding(
                 audit="fairness",
-                check="group_size",
+                check=FairnessCheck.GROUP_SIZE,
                 metric="min_n",
                 value=float(min_n),
                 group=fname,
@@ -335,7 +362,7 @@ def fairness_findings(
                     findings.append(
                         AuditFinding(
                             audit="fairness",
-                            check="group_metric",
+                            check=FairnessCheck.GROUP_METRIC,
                             metric=name,
                             value=values[gi],
                             group=g,
@@ -364,26 +391,17 @@ def fairness_findings(
                     "class": None if m == "accuracy" else cls,
                     **test,
                 }
-                findings.append(
-                    AuditFinding(
-                        audit="fairness",
-                        check="group_gap",
-                        metric=f"{name}_difference",
-                        value=float(difference[m]),
-                        group=fname,
-                        evidence=evidence,
+                for gap, value, spread in (("difference", difference[m], diff_s), ("ratio", ratio[m], ratio_s)):
+                    findings.append(
+                        AuditFinding(
+                            audit="fairness",
+                            check=FairnessCheck.GROUP_GAP,
+                            metric=f"{name}_{gap}",
+                            value=float(value),
+                            group=fname,
+                            evidence={**evidence, "ci95": list(_interval(spread))},
+                        )
                     )
-                )
-                findings.append(
-                    AuditFinding(
-                        audit="fairness",
-                        check="group_gap",
-                        metric=f"{name}_ratio",
-                        value=float(ratio[m]),
-                        group=fname,
-                        evidence={**evidence, "ci95": list(_interval(ratio_s))},
-                    )
-                )
                 plots["fairness_groups"][fname][name] = {
                     "groups": groups,
                     "value": values,
@@ -397,7 +415,7 @@ def fairness_findings(
             findings.append(
                 AuditFinding(
                     audit="fairness",
-                    check="score_gap",
+                    check=FairnessCheck.SCORE_GAP,
                     metric=f"mean_score_difference{suffix}",
                     value=max(means.values()) - min(means.values()),
                     group=fname,
@@ -433,10 +451,10 @@ def fairness_findings(
             ci_by_class[cls] = {"ci": cis, "tests": tests}
             if per_class:
                 for check, metric, value, ci_key, test in (
-                    ("demographic_parity", f"difference{suffix}", dp, "dp_difference", tests["dp"]),
-                    ("demographic_parity", f"ratio{suffix}", dpr, "dp_ratio", tests["dp"]),
-                    ("equalized_odds", f"difference{suffix}", eo, "eo_difference", None),
-                    ("equalized_odds", f"ratio{suffix}", eor, "eo_ratio", None),
+                    (FairnessCheck.DEMOGRAPHIC_PARITY, f"difference{suffix}", dp, "dp_difference", tests["dp"]),
+                    (FairnessCheck.DEMOGRAPHIC_PARITY, f"ratio{suffix}", dpr, "dp_ratio", tests["dp"]),
+                    (FairnessCheck.EQUALIZED_ODDS, f"difference{suffix}", eo, "eo_difference", None),
+                    (FairnessCheck.EQUALIZED_ODDS, f"ratio{suffix}", eor, "eo_ratio", None),
                 ):
                     findings.append(
                         AuditFinding(
@@ -460,10 +478,10 @@ def fairness_findings(
         worst_dp = max(dp_by_class, key=lambda c: dp_by_class[c])
         worst_eo = max(eo_by_class, key=lambda c: eo_by_class[c])
         for check, metric, by_class, worst, ci_key, test_keys in (
-            ("demographic_parity", "difference", dp_by_class, worst_dp, "dp_difference", ("dp",)),
-            ("demographic_parity", "ratio", dpr_by_class, worst_dp, "dp_ratio", ("dp",)),
-            ("equalized_odds", "difference", eo_by_class, worst_eo, "eo_difference", ("eo_tpr", "eo_fpr")),
-            ("equalized_odds", "ratio", eor_by_class, worst_eo, "eo_ratio", ("eo_tpr", "eo_fpr")),
+            (FairnessCheck.DEMOGRAPHIC_PARITY, "difference", dp_by_class, worst_dp, "dp_difference", ("dp",)),
+            (FairnessCheck.DEMOGRAPHIC_PARITY, "ratio", dpr_by_class, worst_dp, "dp_ratio", ("dp",)),
+            (FairnessCheck.EQUALIZED_ODDS, "difference", eo_by_class, worst_eo, "eo_difference", ("eo_tpr", "eo_fpr")),
+            (FairnessCheck.EQUALIZED_ODDS, "ratio", eor_by_class, worst_eo, "eo_ratio", ("eo_tpr", "eo_fpr")),
         ):
             value = by_class[worst]
             threshold = max_difference if metric == "difference" else None
@@ -562,7 +580,7 @@ def run_fairness_audit(
 
     `trust_model` loads a .skops file that holds types outside guard's allow-list
     (functions included); the findings' subject records it."""
-    from audits._models import load_for_audit, torch_threads
+    from audits._models import audit_subject, load_for_audit, torch_threads
 
     started = time.perf_counter()
     if not sensitive:
@@ -607,29 +625,18 @@ def run_fairness_audit(
             findings += cf_findings
             plots.update(cf_plots)
             if not cf_findings:
-                skipped["counterfactual_flip"] = "no audited text holds a name or identity term from the swap lists"
+                skipped[FairnessCheck.COUNTERFACTUAL_FLIP] = (
+                    "no audited text holds a name or identity term from the swap lists"
+                )
         elif loaded.kind != "text":
-            skipped["counterfactual_flip"] = "counterfactual swaps apply to text models only"
+            skipped[FairnessCheck.COUNTERFACTUAL_FLIP] = "counterfactual swaps apply to text models only"
         else:
-            skipped["counterfactual_flip"] = "turned off"
-        subject = {
-            **loaded.subject,
-            "data": records.source,
-            "records": len(records),
-            "sensitive": list(sensitive),
-            "classes": list(loaded.classes),
-            "positive_label": positive_label,
-            "data_sha256": _sha256(records.source),
-        }
-        return AuditReport(
-            audit="fairness",
-            subject=subject,
-            findings=tuple(findings),
-            plots=plots,
-            skipped=skipped,
-            seed=seed,
-            seconds=time.perf_counter() - started,
-            versions=audit_versions(),
+            skipped[FairnessCheck.COUNTERFACTUAL_FLIP] = "turned off"
+        subject = audit_subject(
+            loaded, records, sensitive, positive_label=positive_label, data_sha256=_sha256(records.source)
+        )
+        return finished_report(
+            "fairness", subject=subject, findings=findings, plots=plots, skipped=skipped, seed=seed, started=started
         )
 
 

@@ -4,6 +4,7 @@ keyed, deterministic operators, scan and deduplicate corpora."""
 from guard.deid.dedup import dedup
 from guard.deid.detector import Detection, Detector
 from guard.deid.operators import OpContext, Operator, operator_names, register_operator
+from guard.deid.residual import ResidualPII, measure_residual_pii
 from guard.deid.restore import RestoreReport, restore
 from guard.deid.scrubber import DetectorName, OnError, Scrubber, ScrubOptions, versions
 
@@ -24,11 +25,13 @@ __all__ = [
     "OnError",
     "OpContext",
     "Operator",
+    "ResidualPII",
     "RestoreReport",
     "ScrubOptions",
     "Scrubber",
     "dedup",
     "detector_recall",
+    "measure_residual_pii",
     "operator_names",
     "register_operator",
     "restore",

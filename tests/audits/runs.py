@@ -15,6 +15,33 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "examples" / "clinical_notes.jsonl"
+KEY = "integrity-test-key-0123456789abcdef"
+
+
+def invoke(*args: str, env: dict[str, str | None] | None = None):  # type: ignore[no-untyped-def]
+    """`guard ARGS` through typer's CliRunner, with no GUARD_KEY unless `env` sets one; never a traceback."""
+    from typer.testing import CliRunner
+
+    from guard.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"GUARD_KEY": None, **(env or {})})
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_policy(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def make_run(folder: Path, *, canaries: int = 2, noise: float = 1.0, seed: int = 0) -> Path:
@@ -68,7 +95,7 @@ def make_run(folder: Path, *, canaries: int = 2, noise: float = 1.0, seed: int =
 
 def write_scan(path: Path, *, raw: int = 400, surviving: int = 6) -> Path:
     """A residual-PII scan file as `guard demo` writes it (counts only)."""
-    from audits.demo import ResidualPII
+    from guard.deid import ResidualPII
 
     residual = ResidualPII(records=50, raw_values=raw, surviving_values=surviving, by_entity={})
     path.write_text(json.dumps(residual.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -91,7 +118,7 @@ def make_report(
     key: bytes | None = None,
 ) -> Path:
     """report.json of `guard report` for `run`; returns its path."""
-    from audits.report import write_report
+    from guard.release import write_report
 
     _, paths = write_report(run, out, audits=audits, scan_report=scan, key=key)
     return paths["report.json"]

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from audits.demo import measure_residual_pii
 from guard.core.errors import InputError
 from guard.core.policy import Policy
-from guard.deid import Detector
+from guard.deid import Detector, measure_residual_pii
 from tests.conftest import write_jsonl
 
 EMAIL = "m.okonkwo@riverbend-health.org"

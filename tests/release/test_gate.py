@@ -1,7 +1,7 @@
 """`guard check`: release thresholds from TOML judged against a report's evidence.
-Fast tests on the policy and the judging; the end-to-end ones (real runs, with
-and without DP) are in test_demo.py, and the report's verification against its
-run in test_evidence_integrity.py."""
+Fast tests on the policy and the judging (the gate table, guard.release.gate);
+the end-to-end ones (real runs, with and without DP) are in test_demo.py, and the
+report's verification against its run in test_evidence_integrity.py."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from audits.check import (
+from guard.core.errors import ExitCode, PolicyError
+from guard.release import (
     ReleaseCheckFailed,
     evaluate,
     load_release_policy,
     parse_release_policy,
 )
-from guard.core.errors import PolicyError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = ROOT / "examples" / "release-policy.toml"
@@ -142,7 +142,7 @@ def test_guard_check_cli_exit_codes(tmp_path, small_run, small_fairness):
         "[fairness]\nmax_demographic_parity_gap = 1.0\n",
     )
     ok = _guard("check", str(report), "--policy", str(meets))
-    assert ok.returncode == 0, ok.stderr
+    assert ok.returncode == ExitCode.OK, ok.stderr
     assert "PASS (3 of 3" in ok.stdout
     breaks = tmp_path / "breaks.toml"
     breaks.write_text(
@@ -150,12 +150,12 @@ def test_guard_check_cli_exit_codes(tmp_path, small_run, small_fairness):
         encoding="utf-8",
     )
     fail = _guard("check", str(report), "--policy", str(breaks), "--json")
-    assert fail.returncode == ReleaseCheckFailed.exit_code == 11
+    assert fail.returncode == ReleaseCheckFailed.exit_code == ExitCode.CHECKS_FAILED
     results = {r["name"]: r for r in json.loads(fail.stdout)["results"]}
     assert not results["max_claimed_epsilon"]["passed"] and not results["max_canary_exposure"]["passed"]
     assert results["max_residual_pii_rate"]["passed"]
     assert "2 of 3 release checks failed" in fail.stderr and "no evidence" in fail.stderr
     not_report = tmp_path / "x.json"
     not_report.write_text("{}", encoding="utf-8")
-    assert _guard("check", str(not_report), "--policy", str(meets)).returncode == 3
-    assert _guard("check", str(report), "--policy", str(tmp_path / "missing.toml")).returncode == 4
+    assert _guard("check", str(not_report), "--policy", str(meets)).returncode == ExitCode.INPUT
+    assert _guard("check", str(report), "--policy", str(tmp_path / "missing.toml")).returncode == ExitCode.CONFIG

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from audits.report import SECTIONS
-from tests.audits.test_demo import demo_out  # noqa: F401  (the shared demo run)
+from guard.release import SECTIONS
+from tests.release.test_demo import demo_out  # noqa: F401  (the shared demo run)
 
 CHROMIUM = Path(os.environ.get("GUARD_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT = Path("/tmp/guard_report.png")

@@ -17,26 +17,33 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from audits._models import torch_threads
-from audits.check import CheckOutcome, check_report, load_release_policy
-from audits.findings import AuditReport
-from audits.report import RESIDUAL_KIND
-from guard.core.errors import InputError, OutputError
+from guard.core.errors import OutputError
 from guard.core.io import CorpusReader, write_text_atomic
+from guard.release.gate import CheckOutcome, load_release_policy
+from guard.release.verify import check_report
+
+if TYPE_CHECKING:
+    from audits.findings import AuditReport
+    from guard.deid.residual import ResidualPII
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+
+def example(name: str) -> Path:
+    """A file of the example inputs shipped as package data (`guard.examples`: the
+    repository's examples/ folder), as a real path."""
+    from importlib import resources
+
+    return Path(str(resources.files("guard.examples").joinpath(name)))
+
+
 MARKER = ".guard-demo"
 STAGES = ("scrub", "dedup", "scan", "federate", "privacy", "fairness", "explain", "report", "check")
 SENSITIVE = ("sex", "site")
@@ -53,10 +60,10 @@ Progress = Callable[[str, str, str], None]
 class DemoSettings:
     """What the demo runs on and how big it is. Tests shrink rounds and audits."""
 
-    corpus: Path = EXAMPLES / "clinical_notes.jsonl"
-    policy: Path = EXAMPLES / "policy.toml"
-    federate_config: Path = EXAMPLES / "demo_federate.toml"
-    release_policy: Path = EXAMPLES / "release-policy.toml"
+    corpus: Path = field(default_factory=lambda: example("clinical_notes.jsonl"))
+    policy: Path = field(default_factory=lambda: example("policy.toml"))
+    federate_config: Path = field(default_factory=lambda: example("demo_federate.toml"))
+    release_policy: Path = field(default_factory=lambda: example("release-policy.toml"))
     overrides: tuple[str, ...] = ()  # extra `section.key=value` for the federate config
     workers: int = 0  # scrub/scan worker processes (0: all cores)
     references: int = 2  # LiRA reference models in the privacy audit
@@ -87,100 +94,6 @@ class DemoResult:
     @property
     def seconds(self) -> float:
         return sum(s.seconds for s in self.stages)
-
-
-# -- residual PII -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResidualPII:
-    """How many PII values the detector finds in the raw records survive, verbatim, in
-    the same records of the training corpus. Counts only: never a value."""
-
-    records: int
-    raw_values: int
-    surviving_values: int
-    by_entity: dict[str, dict[str, int]]
-    scan: dict[str, Any] | None = None
-    second_opinion: dict[str, Any] | None = None  # plain Presidio's scan of the training corpus
-    definition: str = (
-        "Each distinct value the detector finds in a raw record counts once; it survives when the same string "
-        "(word-bounded) occurs in that record's de-identified text."
-    )
-
-    @property
-    def rate(self) -> float | None:
-        return self.surviving_values / self.raw_values if self.raw_values else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": RESIDUAL_KIND,
-            "schema_version": 1,
-            "records": self.records,
-            "raw_values": self.raw_values,
-            "surviving_values": self.surviving_values,
-            "rate": self.rate,
-            "by_entity": self.by_entity,
-            "definition": self.definition,
-            "scan": self.scan,
-            "second_opinion": self.second_opinion,
-        }
-
-
-def _texts_by_id(path: Path, id_field: str, text_field: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in CorpusReader(path):
-        if not hasattr(item, "data"):
-            raise InputError(item.reason, path=str(path), line=item.line)
-        key, text = item.data.get(id_field), item.data.get(text_field)
-        if not isinstance(key, str) or not isinstance(text, str):
-            raise InputError(f"needs string fields {id_field!r} and {text_field!r}", path=str(path), line=item.line)
-        out[key] = text
-    return out
-
-
-# the bands guard's generalize operator writes for ages: "40-49", "90+"
-_AGE_BAND = re.compile(r"(?<!\w)(?:(?P<tens>\d*)0-(?P=tens)9|90\+)(?![\w+])")
-
-
-def measure_residual_pii(
-    raw: str | Path,
-    scrubbed: str | Path,
-    *,
-    detector: Any,
-    id_field: str = "id",
-    text_field: str = "text",
-    scan: dict[str, Any] | None = None,
-    second_opinion: dict[str, Any] | None = None,
-) -> ResidualPII:
-    """Compare the raw and de-identified versions of each record kept in `scrubbed`
-    (matched by `id_field`) with `detector` (a guard.deid.Detector)."""
-    raw_texts = _texts_by_id(Path(raw), id_field, text_field)
-    clean_texts = _texts_by_id(Path(scrubbed), id_field, text_field)
-    missing = sorted(set(clean_texts) - set(raw_texts))
-    if missing:
-        raise InputError(f"{len(missing)} record id(s) of the scrubbed corpus are not in the raw corpus", path=str(raw))
-    ids = sorted(clean_texts)
-    found = detector.detect_batch([raw_texts[i] for i in ids])
-    raw_n: Counter[str] = Counter()
-    kept_n: Counter[str] = Counter()
-    for rid, detections in zip(ids, found):
-        text, clean = raw_texts[rid], clean_texts[rid]
-        # an age generalized to its band ("49-year-old" -> "40-49-year-old") still holds
-        # the raw digits; the band discloses nothing more, so it is not a survivor
-        unbanded = _AGE_BAND.sub("<AGE-BAND>", clean)
-        values = {(d.entity_type, text[d.start : d.end].strip()) for d in detections}
-        for entity, value in values:
-            if not value:
-                continue
-            raw_n[entity] += 1
-            where = unbanded if entity == "AGE" else clean
-            if re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", where):
-                kept_n[entity] += 1
-    by_entity = {e: {"raw": raw_n[e], "surviving": kept_n[e]} for e in sorted(raw_n)}
-    return ResidualPII(
-        len(ids), sum(raw_n.values()), sum(kept_n.values()), by_entity, scan=scan, second_opinion=second_opinion
-    )
 
 
 # -- the pipeline -----------------------------------------------------------------------
@@ -246,7 +159,7 @@ def _available_audits() -> dict[str, Callable[..., AuditReport]]:
 def run_demo(
     out_dir: str | Path = "out/demo",
     *,
-    settings: DemoSettings = DemoSettings(),
+    settings: DemoSettings | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
     """Run the whole pipeline into `out_dir` and return where the report is and the check result.
@@ -255,11 +168,13 @@ def run_demo(
     the keyed operators. Raises GuardError subclasses for bad inputs; a failing
     release check is a result, not an error (see `DemoResult.check`).
     """
+    from audits._models import torch_threads
     from guard.core.policy import load_policy
-    from guard.deid import DetectorName, OnError, Scrubber, ScrubOptions
+    from guard.deid import DetectorName, OnError, Scrubber, ScrubOptions, measure_residual_pii
     from guard.deid import dedup as do_dedup
 
     out = Path(out_dir)
+    settings = settings or DemoSettings()
     _prepare_out(out)
     data, run_dir, audits_dir, report_dir = out / "data", out / "run", out / "audits", out / "report"
     data.mkdir(exist_ok=True)
@@ -390,7 +305,7 @@ def run_demo(
     key = load_key()  # report.json is signed when the guard key is set, and verified by the check below
 
     def report() -> Any:
-        from audits.report import build_report
+        from guard.release.report import build_report
 
         built = build_report(
             run_dir,
@@ -434,8 +349,6 @@ __all__ = [
     "STAGES",
     "DemoResult",
     "DemoSettings",
-    "ResidualPII",
     "StageTime",
-    "measure_residual_pii",
     "run_demo",
 ]

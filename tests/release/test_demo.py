@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from audits.check import ReleaseCheckFailed
-from audits.report import SECTIONS
+from guard.core.errors import ExitCode
+from guard.release import SECTIONS, ReleaseCheckFailed
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "examples" / "clinical_notes.jsonl"
@@ -55,7 +55,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _CACHE["proc"] = proc
         _CACHE["out"] = out
     proc = _CACHE["proc"]
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc.returncode == ExitCode.OK, proc.stdout[-3000:] + proc.stderr[-5000:]
     return _CACHE["out"]  # type: ignore[return-value]
 
 
@@ -124,7 +124,7 @@ def test_guard_check_passes_a_policy_the_run_meets_and_fails_one_it_breaks(demo_
     meets = tmp_path / "meets.toml"
     meets.write_text("[privacy]\nmax_claimed_epsilon = 8.0\nempirical_within_claimed = true\n", encoding="utf-8")
     ok = _guard("check", str(report), "--policy", str(meets))
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.returncode == ExitCode.OK, ok.stdout + ok.stderr
     breaks = tmp_path / "breaks.toml"
     breaks.write_text(f"[privacy]\nmax_claimed_epsilon = {epsilon / 2:.3f}\n", encoding="utf-8")
     fail = _guard("check", str(report), "--policy", str(breaks))
@@ -142,10 +142,10 @@ def test_a_run_without_dp_fails_the_epsilon_gate(demo_out, tmp_path):
         "--set", "dp.enabled=false", "--set", "train.rounds=1", "--set", "canaries.count=0",
         "--out", str(run),
     )  # fmt: skip
-    assert fed.returncode == 0, fed.stderr[-3000:]
+    assert fed.returncode == ExitCode.OK, fed.stderr[-3000:]
     out = tmp_path / "nodp-report"
     rep = _guard("report", str(run), "--out", str(out), "--scrub-report", str(demo_out / "data" / "scrub_report.json"))
-    assert rep.returncode == 0, rep.stderr[-3000:]
+    assert rep.returncode == ExitCode.OK, rep.stderr[-3000:]
     report = _read(out / "report.json")
     assert report["evidence"]["dp_enabled"]["value"] is False and report["evidence"]["claimed_epsilon"]["value"] is None
     policy = tmp_path / "eps.toml"
@@ -208,7 +208,7 @@ def test_a_report_refuses_to_write_a_canary_secret(demo_out, tmp_path):
     """The report builder itself searches its output for the run's canary secrets."""
     from audits import AuditError
     from audits.findings import AuditFinding, AuditReport
-    from audits.report import build_report
+    from guard.release import build_report
 
     secret = _read(demo_out / "run" / "canaries.json")["canaries"][0]["secret"]
     leaky = AuditReport(
@@ -225,7 +225,7 @@ def test_a_report_refuses_to_write_a_canary_secret(demo_out, tmp_path):
 def test_report_lists_findings_of_an_unknown_audit_and_rejects_what_is_not_a_run(demo_out, tmp_path):
     """Known checks get sections; any other finding is still listed, and bad inputs fail with a location."""
     from audits.findings import AuditFinding, AuditReport
-    from audits.report import build_report
+    from guard.release import build_report
 
     extra = AuditReport(
         audit="robustness",
@@ -238,11 +238,11 @@ def test_report_lists_findings_of_an_unknown_audit_and_rejects_what_is_not_a_run
     page = report.html()
     assert "robustness audit (1 findings" in page and "typo_flip" in page and "0.125" in page
     assert "No fairness audit was supplied" in page
-    assert any("No fairness audit" in x for x in report.content["limitations"])
+    assert any("No fairness audit" in x for x in report.content.limitations)
     not_run = _guard("report", str(demo_out / "data"), "--out", str(tmp_path / "r"))
-    assert not_run.returncode == 10 and "not a guard federate run directory" in not_run.stderr
+    assert not_run.returncode == ExitCode.RUN and "not a guard federate run directory" in not_run.stderr
     bad_audit = tmp_path / "bad.json"
     bad_audit.write_text('{"schema_version": 99}', encoding="utf-8")
     wrong = _guard("report", str(demo_out / "run"), "--out", str(tmp_path / "r"), "--audits", str(bad_audit))
-    assert wrong.returncode == 3 and str(bad_audit) in wrong.stderr
+    assert wrong.returncode == ExitCode.INPUT and str(bad_audit) in wrong.stderr
     assert not (tmp_path / "r" / "report.html").exists()

@@ -1,0 +1,58 @@
+"""Release: the report that says whether a model ships, the gate that decides it in
+CI, and the demo that runs the whole pipeline into both.
+
+- `build_report` / `write_report`: a run directory, the de-identification reports
+  and the audits' findings -> `ReleaseReport` (typed `ReportContent`, charts) ->
+  report.html, report.json, MODEL_CARD.md (jinja2 templates, autoescaped).
+- `check_report`: report.json verified against its run and sources, then judged by
+  a release policy TOML; the gate is the table `THRESHOLDS`, judged by one loop.
+- `run_demo`: scrub -> dedup -> residual PII -> federate -> audits -> report -> check
+  on the example corpus shipped as package data (`guard.examples`).
+
+Importing this package loads no torch, Presidio or matplotlib.
+"""
+
+from guard.release.content import FILES, SECTIONS, ReportContent
+from guard.release.demo import STAGES, DemoResult, DemoSettings, run_demo
+from guard.release.gate import (
+    THRESHOLDS,
+    CheckOutcome,
+    CheckResult,
+    Direction,
+    ReleaseCheckFailed,
+    ReleasePolicy,
+    ReleasePolicyError,
+    Threshold,
+    evaluate,
+    load_release_policy,
+    parse_release_policy,
+)
+from guard.release.report import ReleaseReport, build_report, write_report
+from guard.release.verify import check_report, read_report_json, verify_report
+
+__all__ = [
+    "FILES",
+    "SECTIONS",
+    "STAGES",
+    "THRESHOLDS",
+    "CheckOutcome",
+    "CheckResult",
+    "DemoResult",
+    "DemoSettings",
+    "Direction",
+    "ReleaseCheckFailed",
+    "ReleasePolicy",
+    "ReleasePolicyError",
+    "ReleaseReport",
+    "ReportContent",
+    "Threshold",
+    "build_report",
+    "check_report",
+    "evaluate",
+    "load_release_policy",
+    "parse_release_policy",
+    "read_report_json",
+    "run_demo",
+    "verify_report",
+    "write_report",
+]

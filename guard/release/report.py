@@ -1,0 +1,211 @@
+"""The release report: one document for the people who decide whether a model
+ships. It reads a `guard federate` run directory, the de-identification reports
+and the audits' findings files, and writes
+
+    report.html     one self-contained page (plots as base64 PNG, no external request)
+    report.json     the same content for machines (kind "guard.release_report", schema_version 1)
+    MODEL_CARD.md   a model card
+
+The report holds aggregates, ids, hashes and rates only. It never reads the
+corpus, and before anything is written every output is searched for the run's
+canary secrets; finding one is an error, not a warning.
+
+report.json names the run (its folder and content hash), the files it was built
+from (path and sha256) and carries its own sha256; with the guard key it is also
+signed (HMAC-SHA256). Findings of another run are refused (RunError); findings
+that name no run (an audit of a model file) are shown but not used as release
+evidence. `guard check` recomputes the evidence from these sources.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guard.core.errors import OutputError
+from guard.core.files import package_versions
+from guard.core.io import write_text_atomic
+from guard.release.content import EvidenceItem, Generated, ModelInfo, ReportContent, RunRef
+from guard.release.gate import ReleasePolicy, evaluate
+
+if TYPE_CHECKING:
+    from audits.findings import AuditReport
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    """The report's content and its charts (`figures`: name -> PNG bytes)."""
+
+    content: ReportContent
+    figures: Mapping[str, bytes] = field(default_factory=dict)
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # canary secrets: must never appear in an output
+
+    @property
+    def check(self) -> dict[str, Any] | None:
+        """The gate's results as report.json holds them (None without a policy)."""
+        return None if self.content.checks is None else self.content.checks.to_json()
+
+    def to_json(self, *, key: bytes | None = None) -> dict[str, Any]:
+        """report.json's content with its sha256 (and, with the guard key, its signature)."""
+        from audits._integrity import sealed
+
+        return sealed(self.content.to_json(), key=key)
+
+    def html(self) -> str:
+        from guard.release.render import render_html
+
+        return render_html(self)
+
+    def model_card(self) -> str:
+        from guard.release.render import render_model_card
+
+        return render_model_card(self)
+
+    def write(self, out_dir: str | Path, *, key: bytes | None = None) -> dict[str, Path]:
+        """Write report.html, report.json and MODEL_CARD.md into `out_dir`, each atomically.
+        With `key` (the guard key) report.json is signed."""
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"{out}: cannot create the report folder ({e.strerror})") from e
+        texts = {
+            "report.json": json.dumps(self.to_json(key=key), indent=2, sort_keys=True, allow_nan=False) + "\n",
+            "report.html": self.html(),
+            "MODEL_CARD.md": self.model_card(),
+        }
+        for name, text in texts.items():
+            _refuse_secrets(name, text, self.secrets)
+        paths = {}
+        for name, text in texts.items():
+            paths[name] = out / name
+            write_text_atomic(paths[name], text)
+        return paths
+
+
+def _refuse_secrets(name: str, text: str, secrets: Sequence[str]) -> None:
+    from audits.findings import AuditError
+
+    for secret in secrets:
+        if secret and secret in text:
+            raise AuditError(f"{name}: a canary secret would be written into the report; nothing was written")
+
+
+def build_report(
+    run_dir: str | Path,
+    *,
+    scrub_report: str | Path | None = None,
+    dedup_report: str | Path | None = None,
+    scan_report: str | Path | None = None,
+    second_opinion: str | Path | None = None,
+    audits: Sequence[str | Path | AuditReport] = (),
+    policy: ReleasePolicy | None = None,
+    notes: Sequence[str] = (),
+    title: str | None = None,
+) -> ReleaseReport:
+    """Gather a run directory, data reports and audits into a `ReleaseReport`.
+
+    `notes` are extra limitations (e.g. "the corpus is synthetic"). With a
+    `policy`, its checks are judged and shown; `guard check` judges the
+    written report.json the same way.
+    """
+    from audits._run import (
+        open_run,
+        run_canaries,
+        run_clients_file,
+        run_config,
+        run_config_payload,
+        run_content_hash,
+        run_jsonl,
+        run_ledger,
+        run_model_meta,
+        run_state,
+    )
+    from guard.release import sections
+    from guard.release.evidence import report_evidence
+    from guard.release.figures import draw_figures
+    from guard.release.inputs import audit_inputs, audit_json
+
+    run = open_run(run_dir)
+    config = run_config(run)
+    clients_info = run_clients_file(run)
+    ledger = run_ledger(run)
+    state = run_state(run)
+    rows = run_jsonl(run, run.metrics_file, "metrics log")
+    failures = run_jsonl(run, run.failures_file, "failures log")
+    run_hash = run_content_hash(run.path)
+    secrets: tuple[str, ...] = ()
+    canary_summary: dict[str, Any] = {"inserted": 0, "references": 0, "repeats": []}
+    canaries = run_canaries(run)
+    if canaries:
+        secrets = tuple(c.secret for c in canaries if c.secret)
+        inserted = [c for c in canaries if c.inserted]
+        canary_summary = {
+            "inserted": len(inserted),
+            "references": len(canaries) - len(inserted),
+            "repeats": sorted({c.repeats for c in inserted}),
+            "clients": sorted({str(c.client_id) for c in inserted}),
+        }
+    model_meta = run_model_meta(run)
+    run_versions = run_config_payload(run).get("versions") or {}  # load_config drops them
+    if not isinstance(run_versions, dict):
+        run_versions = {}
+
+    data = sections.data_section(scrub_report, dedup_report, scan_report, second_opinion)
+    training = sections.training_section(config, clients_info, state, rows, failures, canary_summary)
+    inputs = audit_inputs(audits, run_hash=run_hash)
+    by_name = {a.report.audit: a.report for a in inputs}
+    bound = {a.report.audit: a.report for a in inputs if a.of_this_run}  # the only audits that are evidence
+    privacy = sections.privacy_section(ledger, by_name.get("privacy"))
+    fairness = sections.fairness_section(by_name.get("fairness"))
+    explain = sections.explain_section(by_name.get("explain"))
+    evidence = report_evidence(data, privacy, bound)
+    checks = evaluate(policy, evidence) if policy is not None else None
+    parts = {"data": data, "training": training, "privacy": privacy, "fairness": fairness, "explanations": explain}
+    notes_out = sections.limitations(parts, by_name, notes, unbound=[a for a in inputs if not a.of_this_run])
+    figures = draw_figures(parts, by_name)
+    content = ReportContent(
+        title=title or f"Release report: {config.model.name} ({run.path.name})",
+        run=RunRef(dir=str(run.path.resolve()), hash=run_hash),
+        generated=Generated(
+            at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            versions=package_versions("guard", "matplotlib") | {k: str(v) for k, v in run_versions.items()},
+        ),
+        model=ModelInfo(
+            run=run.path.name,
+            name=config.model.name,
+            task=str(config.data.task),
+            labels=clients_info.labels,
+            params={k: v for k, v in (model_meta.get("params") or config.model.params).items() if sections.plain(v)},
+            config_hash=config.config_hash(),  # load_config checked it against the recorded one
+            finished=state.finished,
+        ),
+        data=data,
+        training=training,
+        privacy=privacy,
+        fairness=fairness,
+        explanations=explain,
+        audits=tuple(audit_json(a) for a in inputs),
+        evidence={k: EvidenceItem(v["value"], v["source"]) for k, v in evidence.items()},
+        checks=checks,
+        limitations=tuple(notes_out),
+        figures=tuple(sorted(figures)),
+    )
+    return ReleaseReport(content=content, figures=figures, secrets=secrets)
+
+
+def write_report(
+    run_dir: str | Path, out_dir: str | Path, *, key: bytes | None = None, **inputs: Any
+) -> tuple[ReleaseReport, dict[str, Path]]:
+    """`build_report(run_dir, **inputs)` (its keyword arguments: `scrub_report`, `scan_report`,
+    `audits`, `policy`, `notes`, ...), its three files written into `out_dir` (report.json
+    signed with `key`)."""
+    report = build_report(run_dir, **inputs)
+    return report, report.write(out_dir, key=key)
+
+
+__all__ = ["ReleaseReport", "build_report", "write_report"]

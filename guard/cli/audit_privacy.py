@@ -1,70 +1,81 @@
 """`guard audit privacy`: canary exposure, membership inference, extraction and an
-empirical epsilon beside the claimed one."""
+empirical epsilon beside the claimed one (options in, `guard.audit.privacy`, findings out)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from guard.cli._common import console_err
+from guard.cli._common import DeviceOpt, JsonOpt, SeedOpt, ThreadsOpt, console_err, print_findings
+from guard.core.errors import GuardError
 
-CHECKS = ("exposure", "membership", "reference", "extraction")
+CHECKS = ("exposure", "membership", "reference", "extraction")  # guard.audit.PRIVACY_CHECKS
 
 
 def privacy(
-    run_dir: Optional[Path] = typer.Argument(None, help="A guard federate run directory."),
-    model: Optional[Path] = typer.Option(
-        None, "--model", help="Instead of a run: a model folder (guard or Hugging Face)."
-    ),
-    train: Optional[Path] = typer.Option(None, "--train", help="With --model: its training records (members)."),
-    holdout: Optional[Path] = typer.Option(None, "--holdout", help="With --model: held-out records (non-members)."),
-    task: Optional[str] = typer.Option(
-        None, "--task", help="With a Hugging Face --model: causal_lm or classification."
-    ),
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Findings JSON (default: RUN_DIR/audit_privacy.json)."
-    ),
-    references: int = typer.Option(4, "--references", "-k", help="Reference models for LiRA (even; 0 skips)."),
-    max_records: int = typer.Option(2000, "--max-records", help="Members and non-members audited, each."),
-    check: list[str] = typer.Option([], "--check", help=f"Run only these checks (repeatable): {', '.join(CHECKS)}."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(
-        None, "--threads", help="torch threads (default: one per core; 1 is often faster on a busy small machine)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A guard federate run directory.")] = None,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", help="Instead of a run: a model folder (guard or Hugging Face).")
+    ] = None,
+    train: Annotated[
+        Optional[Path], typer.Option("--train", help="With --model: its training records (members).")
+    ] = None,
+    holdout: Annotated[
+        Optional[Path], typer.Option("--holdout", help="With --model: held-out records (non-members).")
+    ] = None,
+    task: Annotated[
+        Optional[str], typer.Option("--task", help="With a Hugging Face --model: causal_lm or classification.")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Findings JSON (default: RUN_DIR/audit_privacy.json).")
+    ] = None,
+    references: Annotated[
+        int, typer.Option("--references", "-k", help="Reference models for LiRA (even; 0 skips).")
+    ] = 4,
+    max_records: Annotated[int, typer.Option("--max-records", help="Members and non-members audited, each.")] = 2000,
+    check: Annotated[
+        list[str], typer.Option("--check", help=f"Run only these checks (repeatable): {', '.join(CHECKS)}.")
+    ] = [],  # noqa: B006
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Measure what a trained model memorizes and leaks; check the claimed epsilon against an empirical lower bound.
 
-    Exit 13 when the bound is above the claim (a privacy bug); the findings are written first."""
-    from audits import PrivacyAuditOptions, PrivacyClaimViolated, run_privacy_audit
-    from guard.cli.audit import print_findings
-    from guard.core.errors import GuardError
+    Exit 41 when the bound is above the claim (a privacy bug); the findings are written first."""
+    from guard import audit
 
     if out is None:
         if run_dir is None:
             raise GuardError("--out FILE is needed with --model")
         out = run_dir / "audit_privacy.json"
-    options = PrivacyAuditOptions(
-        references=references,
-        max_records=max_records,
-        device=device,
-        threads=threads,
-        **({"checks": tuple(check)} if check else {}),
-    )
 
     def progress(message: str) -> None:
         console_err.print(f"[dim]privacy audit:[/] {message}", highlight=False)
 
-    report = run_privacy_audit(
-        run_dir, model_dir=model, train=train, holdout=holdout, task=task, options=options, seed=seed, progress=progress
+    report = audit.privacy(
+        run_dir,
+        model=model,
+        train=train,
+        holdout=holdout,
+        task=task,
+        references=references,
+        max_records=max_records,
+        checks=check,
+        seed=seed,
+        device=device,
+        threads=threads,
+        out=out,
+        progress=progress,
     )
-    report.write(out)
     print_findings(report, out, as_json=as_json)
     critical = [f for f in report.findings if f.severity == "critical"]
     if critical:
+        from audits import PrivacyClaimViolated
+
         raise PrivacyClaimViolated("; ".join(f.message for f in critical))
 
 

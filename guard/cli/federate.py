@@ -1,68 +1,63 @@
-"""`guard federate`: federated fine-tuning with Flower and Opacus DP-SGD."""
+"""`guard federate`: federated fine-tuning with Flower and Opacus DP-SGD (options in,
+`guard.api.federate` called, the run summary printed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from guard.cli._common import console, emit_json
-from guard.core.errors import GuardError, Interrupted
+from guard.cli._common import JsonOpt, SetOpt, console, emit_json
+from guard.core.errors import Interrupted
 
 _EXIT_GRACE_S = 20.0
 
 
 def federate(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Federation config (TOML)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="New run directory."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run from its last finished round."),
-    allow_data_change: bool = typer.Option(
-        False,
-        "--allow-data-change",
-        help="With --resume: go on although the corpus changed, as a new data segment of the privacy ledger.",
-    ),
-    set_: list[str] = typer.Option([], "--set", help="Override a config key: section.key=value (repeatable)."),
-    canaries: Optional[int] = typer.Option(
-        None, "--canaries", help="Canaries per repeat count (for the privacy audit)."
-    ),
-    canary_repeats: list[int] = typer.Option(
-        [], "--canary-repeats", help="Times each canary is repeated (repeatable)."
-    ),
-    list_models: bool = typer.Option(False, "--list-models", help="List model and strategy names and exit."),
-    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Federation config (TOML).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="New run directory.")] = None,
+    resume: Annotated[
+        Optional[Path], typer.Option("--resume", help="Continue this run from its last finished round.")
+    ] = None,
+    allow_data_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-change",
+            help="With --resume: go on although the corpus changed, as a new data segment of the privacy ledger.",
+        ),
+    ] = False,
+    set_: SetOpt = [],  # noqa: B006
+    canaries: Annotated[
+        Optional[int], typer.Option("--canaries", help="Canaries per repeat count (for the privacy audit).")
+    ] = None,
+    canary_repeats: Annotated[
+        list[int], typer.Option("--canary-repeats", help="Times each canary is repeated (repeatable).")
+    ] = [],  # noqa: B006
+    list_models: Annotated[bool, typer.Option("--list-models", help="List model and strategy names and exit.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune a model across data silos: Flower simulation, Opacus DP-SGD on every client,
     a privacy ledger with each client's cumulative epsilon.
 
-    --resume refuses a damaged run directory or a changed corpus (exit 10). SIGINT/SIGTERM
+    --resume refuses a damaged run directory or a changed corpus (exit 30). SIGINT/SIGTERM
     stop the run and Ray, keep the finished rounds and exit 128 + the signal."""
+    from guard import api
+
     if list_models:
-        from federated.models import model_names
-        from federated.strategies import strategy_names
-
-        console.print(f"models: {', '.join(model_names())}\nstrategies: {', '.join(strategy_names())}")
+        names = api.federate_names()
+        console.print(f"models: {', '.join(names['models'])}\nstrategies: {', '.join(names['strategies'])}")
         return
-    from federated import load_config, run_federation
-    from federated.stopping import exit_anyway
-
+    overrides = list(set_)
+    if canaries is not None:
+        overrides.append(f"canaries.count={canaries}")
+    if canary_repeats:
+        overrides.append(f"canaries.repeats={list(canary_repeats)}")
     try:
-        if resume is not None:
-            if config is not None or out is not None or set_ or canaries is not None:
-                raise GuardError("--resume takes only the run directory: its config is fixed")
-            summary = run_federation(None, resume, resume=True, allow_data_change=allow_data_change)
-        else:
-            if allow_data_change:
-                raise GuardError("--allow-data-change goes with --resume RUN_DIR")
-            if config is None and not set_ or out is None:
-                raise GuardError("pass --config FILE (or --set data.path=...) and --out RUN_DIR, or --resume RUN_DIR")
-            overrides = list(set_)
-            if canaries is not None:
-                overrides.append(f"canaries.count={canaries}")
-            if canary_repeats:
-                overrides.append(f"canaries.repeats={list(canary_repeats)}")
-            summary = run_federation(load_config(config, overrides=overrides), out)
+        summary = api.federate(config, out, overrides=overrides, resume=resume, allow_data_change=allow_data_change)
     except Interrupted as e:
+        from federated.stopping import exit_anyway
+
         exit_anyway(e.exit_code, after=_EXIT_GRACE_S)  # no thread left behind may hold the exit
         raise
     if as_json:

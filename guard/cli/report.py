@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from guard.cli._common import console, console_err, emit_json
+from guard.cli._common import JsonOpt, KeyFileOpt, WorkersOpt, console, console_err, emit_json
 
 
 def report(
@@ -28,22 +28,18 @@ def report(
     ),
     audits: list[Path] = typer.Option([], "--audits", "-a", help="Findings file of guard audit (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Release policy TOML: show its checks."),
-    key_file: Optional[Path] = typer.Option(
-        None, "--key-file", help="Sign report.json with this guard key (default: $GUARD_KEY when set)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print report.json on stdout too."),
+    key_file: KeyFileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print report.json on stdout too.")] = False,
 ) -> None:
     """Write the release report of a trained model: data, training, privacy, fairness, explanations.
 
     report.json names the run's content hash and carries its own sha256; with a key it is signed.
-    Findings of another run are refused (exit 10)."""
-    from audits.check import load_release_policy
-    from audits.report import write_report
+    Findings of another run are refused (exit code RUN)."""
+    from guard import api
     from guard.core.keys import load_key
 
-    release_policy = load_release_policy(policy) if policy is not None else None
     key = load_key(key_file=key_file)
-    built, paths = write_report(
+    result = api.report(
         run_dir,
         out,
         scrub_report=scrub_report,
@@ -51,9 +47,10 @@ def report(
         scan_report=scan_report,
         second_opinion=second_opinion,
         audits=audits,
-        policy=release_policy,
+        policy=policy,
         key=key,
     )
+    built, paths = result.report, result.files
     if as_json:
         emit_json(built.to_json(key=key))
         return
@@ -80,20 +77,22 @@ def _checks_table(outcome) -> Table:  # type: ignore[no-untyped-def]
 
 def check(
     report_json: Path = typer.Argument(..., help="report.json written by guard report."),
-    policy: Path = typer.Option(..., "--policy", "-p", help="Release policy TOML (see examples/release-policy.toml)."),
-    run: Optional[Path] = typer.Option(None, "--run", help="The run directory (default: the one report.json names)."),
-    key_file: Optional[Path] = typer.Option(
-        None, "--key-file", help="Verify report.json's signature with this guard key (default: $GUARD_KEY when set)."
+    policy: Path = typer.Option(
+        ...,
+        "--policy",
+        "-p",
+        help="Release policy TOML (see examples/release-policy.toml; the gate is guard.release.gate.THRESHOLDS).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    run: Optional[Path] = typer.Option(None, "--run", help="The run directory (default: the one report.json names)."),
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Gate a release: recompute the report's evidence from its run (ledger, scan, findings), then judge
-    the policy. Exit 0 when all matches and passes, 11 naming each mismatch or failure, 10 when the run
-    directory is missing or is another run."""
-    from audits.check import check_report
-    from guard.core.keys import load_key
+    the policy. Exit 0 when all matches and passes, CHECKS_FAILED naming each mismatch or failure, RUN when
+    the run directory is missing or is another run, CONFIG for a bad policy file (guard.core.errors.ExitCode)."""
+    from guard import api
 
-    outcome = check_report(report_json, policy, run_dir=run, key=load_key(key_file=key_file))
+    outcome = api.check(report_json, policy, run=run, key_file=key_file)
     if as_json:
         emit_json(outcome.to_json())
     else:
@@ -111,21 +110,26 @@ def demo(
     out: Path = typer.Option(
         Path("out/demo"), "--out", "-o", help="Output folder (made by guard demo, replaced on rerun)."
     ),
-    workers: int = typer.Option(0, "--workers", "-w", help="Scrub/scan worker processes (0: all cores)."),
+    workers: WorkersOpt = 0,
     set_: list[str] = typer.Option(
-        [], "--set", help="Override a key of examples/demo_federate.toml: section.key=value (repeatable)."
+        [],
+        "--set",
+        help="Override a key of the demo's federate config (examples/demo_federate.toml): section.key=value (repeatable).",
     ),
     references: int = typer.Option(2, "--references", help="Reference models for the LiRA membership attack."),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap replicates for the audits' intervals."),
     explain_examples: int = typer.Option(40, "--explain-examples", help="Records explained (integrated gradients)."),
     shap_examples: int = typer.Option(4, "--shap-examples", help="Of those, cross-checked with SHAP."),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show the stage display."),
+    progress: Annotated[
+        Optional[bool], typer.Option("--progress/--no-progress", help="Show the stage display.")
+    ] = None,
 ) -> None:
     """Scrub, dedup and scan the example notes, train a federated DP model, audit it, write and check the report."""
     from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
-    from audits.demo import STAGES, DemoSettings, run_demo
+    from guard import api
+    from guard.release import STAGES, DemoSettings
 
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
@@ -163,14 +167,14 @@ def demo(
                 else:
                     bar.update(task, completed=1, skipped=True, description=f"[yellow]{stage}: {escape(detail)}[/]")
 
-            result = run_demo(out, settings=settings, progress=on_stage)
+            result = api.demo(out, settings=settings, progress=on_stage)
     else:
 
         def on_stage(stage: str, event: str, detail: str) -> None:
             if event != "start":
                 console_err.print(f"{stage}: {detail}", highlight=False)
 
-        result = run_demo(out, settings=settings, progress=on_stage)
+        result = api.demo(out, settings=settings, progress=on_stage)
     console.print(_checks_table(result.check))
     for s in result.stages:
         console.print(f"  {s.stage:<9} {s.seconds:7.1f} s  {escape(s.detail)}", highlight=False)

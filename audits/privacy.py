@@ -22,26 +22,56 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from audits.exposure import canary_exposures
-from audits.extraction import extract, sample
-from audits.findings import AuditError, AuditFinding, AuditReport, Severity, audit_versions, register_audit
-from audits.membership import (
-    FPR_LEVELS,
-    AttackResult,
-    balanced_in_mask,
-    epsilon_lower_bound,
-    evaluate_attack,
-    lira_scores,
-)
-from audits.target import Target, load_model_target, load_run_target
+from audits.findings import AuditError, AuditFinding, AuditReport, Severity, finished_report, register_audit
+
+if TYPE_CHECKING:  # the attacks import torch and scikit-learn: only when an audit runs, so that the
+    # release gate can read this module's checks and evidence without them
+    from audits.membership import AttackResult
+    from audits.target import Target
 
 log = logging.getLogger(__name__)
 AUDIT = "privacy"
+
+
+class PrivacyCheck(StrEnum):
+    """The checks (finding names) the privacy audit writes."""
+
+    CLAIMED_EPSILON = "claimed_epsilon"
+    EMPIRICAL_EPSILON = "empirical_epsilon"
+    CANARY_EXPOSURE = "canary_exposure"
+    MEMBERSHIP_LOSS = "membership_loss"
+    MEMBERSHIP_REFERENCE = "membership_reference"
+    EXTRACTION = "extraction"
+
+
+MEMBERSHIP_ATTACKS = (PrivacyCheck.MEMBERSHIP_LOSS, PrivacyCheck.MEMBERSHIP_REFERENCE)
+
+
+def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
+    """The findings behind each release-evidence number of a privacy audit (evidence key ->
+    findings; the release gate takes the worst of them, guard.release.gate.THRESHOLDS)."""
+    attacks = [f for f in report.findings if f.check in MEMBERSHIP_ATTACKS or f.check.startswith("membership")]
+    out = {
+        "empirical_epsilon_lower_bound": report.find(PrivacyCheck.EMPIRICAL_EPSILON, "lower_bound"),
+        "max_canary_exposure": [
+            f for f in report.find(PrivacyCheck.CANARY_EXPOSURE, "max_exposure") if f.group != "reference"
+        ],
+    }
+    for level in ("0.001", "0.01"):
+        out[f"membership_tpr_at_{level}_fpr"] = [f for f in attacks if f.metric == f"tpr_at_{level}_fpr"]
+    out["membership_auc"] = [f for f in attacks if f.metric == "auc"]
+    extraction = report.find(PrivacyCheck.EXTRACTION, "exact_suffix_rate")
+    if extraction:  # a classifier generates no text: no extraction finding, no evidence
+        out["extraction_rate"] = extraction
+    return out
+
+
 Progress = Callable[[str], None]
 
 
@@ -77,6 +107,8 @@ def _scores(
 
 
 def _attack_findings(check: str, result: AttackResult, evidence: dict[str, Any]) -> list[AuditFinding]:
+    from audits.membership import FPR_LEVELS
+
     base = {"members": result.members, "non_members": result.non_members, **evidence}
     out = [
         AuditFinding(
@@ -158,7 +190,13 @@ def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFindin
         evidence = {"dp_enabled": dp_enabled}
         return [
             AuditFinding(
-                AUDIT, "claimed_epsilon", "epsilon", None, evidence=evidence, severity=severity, message=message
+                AUDIT,
+                PrivacyCheck.CLAIMED_EPSILON,
+                "epsilon",
+                None,
+                evidence=evidence,
+                severity=severity,
+                message=message,
             )
         ]
 
@@ -184,7 +222,12 @@ def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFindin
         worst.delta,
         [
             AuditFinding(
-                AUDIT, "claimed_epsilon", "epsilon", worst.epsilon, evidence=evidence, message=ledger.statement()
+                AUDIT,
+                PrivacyCheck.CLAIMED_EPSILON,
+                "epsilon",
+                worst.epsilon,
+                evidence=evidence,
+                message=ledger.statement(),
             )
         ],
     )
@@ -193,6 +236,7 @@ def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFindin
 def _exposure(
     target: Target, options: PrivacyAuditOptions, device: str, seed: int
 ) -> tuple[list[AuditFinding], dict[str, Any]]:
+    from audits.exposure import canary_exposures
     from federated.data import Example
 
     if not target.canaries:
@@ -232,7 +276,7 @@ def _exposure(
         findings.append(
             AuditFinding(
                 AUDIT,
-                "canary_exposure",
+                PrivacyCheck.CANARY_EXPOSURE,
                 "mean_exposure",
                 float(values.mean()),
                 group=name,
@@ -243,7 +287,7 @@ def _exposure(
         findings.append(
             AuditFinding(
                 AUDIT,
-                "canary_exposure",
+                PrivacyCheck.CANARY_EXPOSURE,
                 "max_exposure",
                 float(values.max()),
                 group=name,
@@ -269,6 +313,8 @@ def _membership(
     claimed: tuple[float | None, float | None],
     progress: Progress,
 ) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str], list[tuple[str, float, Any]]]:
+    from audits.membership import balanced_in_mask, epsilon_lower_bound, evaluate_attack, lira_scores
+
     findings: list[AuditFinding] = []
     plots: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -286,19 +332,19 @@ def _membership(
         result = evaluate_attack("loss", -target_m.loss, -target_n.loss, bootstrap=options.bootstrap, seed=seed)
         bound = epsilon_lower_bound(-target_m.loss, -target_n.loss, delta=delta, confidence=per_attack, seed=seed)
         findings += _attack_findings(
-            "membership_loss",
+            PrivacyCheck.MEMBERSHIP_LOSS,
             result,
             {"attack": "loss threshold (Yeom et al. 2018)", "seconds": round(time.perf_counter() - started, 2)},
         )
         plots["roc_membership_loss"] = result.roc | {"auc": result.auc}
         plots["loss_histogram"] = _histogram(target_m.loss, target_n.loss)
-        bounds.append(("membership_loss", bound.lower_bound, bound))
+        bounds.append((PrivacyCheck.MEMBERSHIP_LOSS, bound.lower_bound, bound))
 
     if "reference" in options.checks:
         if options.references == 0:
-            skipped["membership_reference"] = "no reference models asked for (--references 0)"
+            skipped[PrivacyCheck.MEMBERSHIP_REFERENCE] = "no reference models asked for (--references 0)"
         elif target.config is None:
-            skipped["membership_reference"] = (
+            skipped[PrivacyCheck.MEMBERSHIP_REFERENCE] = (
                 "needs the training recipe to train reference models: audit a guard federate run directory"
             )
         else:
@@ -317,7 +363,7 @@ def _membership(
             result = evaluate_attack("lira", m_scores, n_scores, bootstrap=options.bootstrap, seed=seed)
             bound = epsilon_lower_bound(m_scores, n_scores, delta=delta, confidence=per_attack, seed=seed)
             findings += _attack_findings(
-                "membership_reference",
+                PrivacyCheck.MEMBERSHIP_REFERENCE,
                 result,
                 {
                     "attack": "LiRA online, global variance (Carlini et al. 2022)",
@@ -326,7 +372,7 @@ def _membership(
                 },
             )
             plots["roc_membership_reference"] = result.roc | {"auc": result.auc}
-            bounds.append(("membership_reference", bound.lower_bound, bound))
+            bounds.append((PrivacyCheck.MEMBERSHIP_REFERENCE, bound.lower_bound, bound))
     return findings, plots, skipped, bounds
 
 
@@ -353,6 +399,8 @@ def _training_pii(texts: Sequence[str]) -> dict[str, str]:
 
 
 def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed: int) -> list[AuditFinding]:
+    from audits.extraction import extract, sample
+
     members = sample([e.text for e in target.members], options.extraction_records, seed=seed, stream=21)
     non_members = sample([e.text for e in target.non_members], options.extraction_records, seed=seed, stream=22)
     pii = _training_pii([e.text for e in target.members])
@@ -379,7 +427,7 @@ def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed:
         findings.append(
             AuditFinding(
                 AUDIT,
-                "extraction",
+                PrivacyCheck.EXTRACTION,
                 "exact_suffix_rate",
                 rate,
                 evidence={
@@ -396,7 +444,7 @@ def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed:
         findings.append(
             AuditFinding(
                 AUDIT,
-                "extraction",
+                PrivacyCheck.EXTRACTION,
                 "training_pii_emission_rate",
                 r.pii_emitting / r.pii_generations if r.pii_generations else 0.0,
                 evidence={
@@ -413,7 +461,7 @@ def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed:
         findings.append(
             AuditFinding(
                 AUDIT,
-                "extraction",
+                PrivacyCheck.EXTRACTION,
                 "exact_suffix_rate",
                 None,
                 evidence=setup,
@@ -425,7 +473,7 @@ def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed:
         findings.append(
             AuditFinding(
                 AUDIT,
-                "extraction",
+                PrivacyCheck.EXTRACTION,
                 "canary_extraction_rate",
                 got / total,
                 group=f"repeats={repeats}",
@@ -448,6 +496,7 @@ def run_privacy_audit(
 ) -> AuditReport:
     """Audit a `guard federate` run directory, or `model_dir` with its `train` and `holdout` files."""
     from audits._models import torch_threads
+    from audits.target import load_model_target, load_run_target
 
     say = progress or (lambda msg: log.info("%s", msg))
     started = time.perf_counter()
@@ -476,10 +525,12 @@ def run_privacy_audit(
 
 
 def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progress, started: float) -> AuditReport:
-    from federated.task import _seed_everything, resolve_device
+    from audits.extraction import sample
+    from federated.task import resolve_device
+    from guard.core.seeding import seed_everything
 
     device = resolve_device(options.device)
-    _seed_everything(seed)
+    seed_everything(seed)
     claimed_eps, delta, findings = _claim(target)
     plots: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -491,7 +542,7 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
             findings += f
             plots |= p
         else:
-            skipped["canary_exposure"] = "no canaries were inserted (guard federate --canaries N)"
+            skipped[PrivacyCheck.CANARY_EXPOSURE] = "no canaries were inserted (guard federate --canaries N)"
 
     n = min(options.max_records, len(target.members), len(target.non_members))
     members = sample(target.members, n, seed=seed, stream=31)
@@ -508,7 +559,7 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
             say("extraction")
             findings += _extraction(target, options, device, seed)
         else:
-            skipped["extraction"] = "the model is a classifier: it generates no text to extract"
+            skipped[PrivacyCheck.EXTRACTION] = "the model is a classifier: it generates no text to extract"
 
     if bounds:
         check, value, bound = max(bounds, key=lambda b: b[1])
@@ -524,53 +575,37 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
             "fp": bound.fp,
             "non_members": bound.non_members,
         }
+        ok = None if claimed_eps is None else value <= claimed_eps
         if claimed_eps is None:
-            findings.append(
-                AuditFinding(
-                    AUDIT,
-                    "empirical_epsilon",
-                    "lower_bound",
-                    value,
-                    evidence=evidence,
-                    message=f"empirical epsilon >= {value:.3f}; no DP claim to compare with",
-                )
-            )
+            message = f"empirical epsilon >= {value:.3f}; no DP claim to compare with"
+        elif ok:
+            message = f"empirical epsilon >= {value:.3f}, below the claimed {claimed_eps:.3f}"
         else:
-            ok = value <= claimed_eps
-            findings.append(
-                AuditFinding(
-                    AUDIT,
-                    "empirical_epsilon",
-                    "lower_bound",
-                    value,
-                    threshold=claimed_eps,
-                    passed=ok,
-                    evidence=evidence,
-                    severity="info" if ok else "critical",
-                    message=(
-                        f"empirical epsilon >= {value:.3f}, below the claimed {claimed_eps:.3f}"
-                        if ok
-                        else f"PRIVACY BUG: empirical epsilon >= {value:.3f} exceeds the claimed {claimed_eps:.3f} "
-                        f"({options.confidence:.0%} confidence): the DP accounting or implementation is wrong"
-                    ),
-                )
+            message = (
+                f"PRIVACY BUG: empirical epsilon >= {value:.3f} exceeds the claimed {claimed_eps:.3f} "
+                f"({options.confidence:.0%} confidence): the DP accounting or implementation is wrong"
             )
-            if not ok:
-                log.error("privacy bug: empirical epsilon %.3f exceeds the claimed %.3f", value, claimed_eps)
+            log.error("privacy bug: empirical epsilon %.3f exceeds the claimed %.3f", value, claimed_eps)
+        findings.append(
+            AuditFinding(
+                AUDIT,
+                PrivacyCheck.EMPIRICAL_EPSILON,
+                "lower_bound",
+                value,
+                threshold=claimed_eps,
+                passed=ok,
+                evidence=evidence,
+                severity="critical" if ok is False else "info",
+                message=message,
+            )
+        )
     subject = dict(target.subject)
     subject["options"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.__dict__.items()}
     subject["audited_members"] = len(members)
     subject["audited_non_members"] = len(non_members)
     subject["device"] = device
-    return AuditReport(
-        audit=AUDIT,
-        subject=subject,
-        findings=tuple(findings),
-        plots=plots,
-        skipped=skipped,
-        seed=seed,
-        seconds=time.perf_counter() - started,
-        versions=audit_versions(),
+    return finished_report(
+        AUDIT, subject=subject, findings=findings, plots=plots, skipped=skipped, seed=seed, started=started
     )
 
 

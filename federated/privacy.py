@@ -20,57 +20,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from torch import nn
 
+from federated.accounting import create_accountant, epsilon, merged
 from federated.config import DPConfig
-from guard.core.errors import GuardError
+from guard.core.errors import ExitCode, GuardError
 
 MAX_NOISE_MULTIPLIER = 50.0  # above this, DP-SGD learns nothing useful: we call the target unreachable
-
-History = list[tuple[float, float, int]]
 
 
 class PrivacyError(GuardError):
     """A privacy budget cannot be met (or was spent) with the given data and settings."""
 
-    exit_code = 8
-
-
-def _merged(history: Iterable[tuple[float, float, int]]) -> History:
-    out: History = []
-    for noise, rate, steps in history:
-        noise, rate, steps = float(noise), float(rate), int(steps)
-        if steps <= 0:
-            continue
-        if out and out[-1][0] == noise and out[-1][1] == rate:
-            out[-1] = (noise, rate, out[-1][2] + steps)
-        else:
-            out.append((noise, rate, steps))
-    return out
+    exit_code = ExitCode.BUDGET
 
 
 def _accountant(name: str) -> Any:
-    from opacus.accountants import create_accountant
-
     try:
-        return create_accountant(mechanism=str(name))
+        return create_accountant(name)
     except ValueError as e:
         raise PrivacyError(f"unknown accountant {name!r}", hint="use 'prv' or 'rdp'") from e
 
 
 def epsilon_of(history: Iterable[tuple[float, float, int]], delta: float, accountant: str) -> float:
-    """Epsilon that a fresh Opacus `accountant` ("prv" or "rdp") gives for `history` at `delta`."""
-    merged = _merged(history)
-    if not merged:
-        return 0.0
-    acc = _accountant(accountant)
-    acc.history = merged
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # RDP warns when the best order is at the edge of its default alphas (the bound is still valid);
-        # PRV evaluates log(1 - q), which numpy flags at sample rate 1
-        warnings.filterwarnings("ignore", message=r".*[Oo]ptimal order.*")
-        return float(acc.get_epsilon(delta=delta))
+    """Epsilon that a fresh Opacus `accountant` ("prv" or "rdp") gives for `history` at `delta`
+    (federated.accounting: Opacus's accountants, loaded without torch when torch is not loaded)."""
+    _accountant(accountant)  # an unknown name is a PrivacyError, not Opacus's ValueError
+    return epsilon(history, delta, accountant)
 
 
 def default_delta(records: int) -> float:
@@ -111,7 +87,9 @@ def noise_for_target(
 
 
 @functools.lru_cache(maxsize=256)
-def _noise_for_target(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float | None:
+def _noise_for_target(
+    target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
+) -> float | None:
     """Cached on the accounting inputs only (a PRV search takes seconds), so clients
     with the same plan share one search. None: the target cannot be reached."""
     from opacus.accountants.utils import get_noise_multiplier
@@ -204,7 +182,7 @@ def make_private(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*Secure RNG turned off.*")
         engine = PrivacyEngine(accountant=str(dp.accountant), secure_mode=dp.secure_mode)
-    engine.accountant.history = _merged(history)
+    engine.accountant.history = merged(history)
     out = engine.make_private(
         module=model,
         optimizer=optimizer,
@@ -213,7 +191,7 @@ def make_private(
         noise_multiplier=noise_multiplier,
         max_grad_norm=dp.max_grad_norm,
         poisson_sampling=True,
-        grad_sample_mode=dp.clipping,
+        grad_sample_mode=str(dp.clipping),
     )
     if len(out) == 4:  # ghost clipping also wraps the criterion
         private_model, private_optimizer, private_criterion, private_loader = out

@@ -61,51 +61,16 @@ CITIES = {
     "CO": [("Denver", "802")],
 }
 STREETS = [
-    "Oak",
-    "Maple",
-    "Elm",
-    "Washington",
-    "Lincoln",
-    "Park",
-    "Cedar",
-    "Main",
-    "Lake",
-    "Hill",
-    "Pine",
-    "Walnut",
-    "Sunset",
-    "Jefferson",
-    "Ridge",
-    "Madison",
-    "Chestnut",
-    "Highland",
-    "Willow",
-    "Franklin",
-    "2nd",
-    "3rd",
-    "5th",
-    "12th",
-    "Church",
-    "River",
-    "Spring",
-    "Meadow",
-    "Forest",
-    "Cherry",
-    "Locust",
+    "Oak", "Maple", "Elm", "Washington", "Lincoln", "Park", "Cedar", "Main", "Lake", "Hill", "Pine",
+    "Walnut", "Sunset", "Jefferson", "Ridge", "Madison", "Chestnut", "Highland", "Willow", "Franklin",
+    "2nd", "3rd", "5th", "12th", "Church", "River", "Spring", "Meadow", "Forest", "Cherry", "Locust",
 ]
 STREET_TYPES = ["St", "Street", "Ave", "Avenue", "Rd", "Blvd", "Dr", "Ln", "Ct", "Way", "Pl", "Terrace"]
 
 # (Faker locale, weight); ja_JP and zh_CN use Faker's romanised names
 LOCALES = [
-    ("en_US", 0.36),
-    ("en_GB", 0.08),
-    ("es_MX", 0.14),
-    ("de_DE", 0.07),
-    ("fr_FR", 0.07),
-    ("en_IN", 0.10),
-    ("vi_VN", 0.07),
-    ("ja_JP", 0.06),
-    ("zh_CN", 0.05),
+    ("en_US", 0.36), ("en_GB", 0.08), ("es_MX", 0.14), ("de_DE", 0.07), ("fr_FR", 0.07),
+    ("en_IN", 0.10), ("vi_VN", 0.07), ("ja_JP", 0.06), ("zh_CN", 0.05),
 ]
 EMAIL_DOMAINS = {
     "en_GB": ["btinternet.com", "yahoo.co.uk", "gmail.com"],
@@ -119,96 +84,60 @@ IBAN_COUNTRY = {"de_DE": "DE", "fr_FR": "FR", "en_GB": "GB", "es_MX": "ES"}
 VOCAB = {
     "cardiology": {
         "finding": [
-            "intermittent substernal chest pressure",
-            "palpitations at rest",
-            "exertional dyspnea",
-            "bilateral ankle edema",
-            "new-onset atrial fibrillation",
-            "an elevated troponin of 0.08",
-            "presyncope when climbing stairs",
-            "uncontrolled hypertension",
+            "intermittent substernal chest pressure", "palpitations at rest", "exertional dyspnea",
+            "bilateral ankle edema", "new-onset atrial fibrillation", "an elevated troponin of 0.08",
+            "presyncope when climbing stairs", "uncontrolled hypertension",
         ],
         "plan": [
-            "repeat echocardiogram",
-            "exercise stress test",
-            "48-hour Holter monitor",
-            "cardiac catheterization",
-            "cardiac rehab enrollment",
-            "coronary CT angiogram",
+            "repeat echocardiogram", "exercise stress test", "48-hour Holter monitor",
+            "cardiac catheterization", "cardiac rehab enrollment", "coronary CT angiogram",
         ],
         "med": ["metoprolol", "atorvastatin", "apixaban", "lisinopril", "furosemide", "amlodipine"],
         "dose": ["25 mg", "50 mg", "5 mg", "10 mg", "40 mg"],
     },
     "oncology": {
         "finding": [
-            "a 2.3 cm mass in the left breast",
-            "biopsy-confirmed colon adenocarcinoma",
-            "rising CEA levels",
-            "stage II non-small cell lung cancer",
-            "neutropenia after the last cycle",
-            "metastatic prostate cancer",
-            "diffuse large B-cell lymphoma",
+            "a 2.3 cm mass in the left breast", "biopsy-confirmed colon adenocarcinoma", "rising CEA levels",
+            "stage II non-small cell lung cancer", "neutropenia after the last cycle",
+            "metastatic prostate cancer", "diffuse large B-cell lymphoma",
         ],
         "plan": [
-            "PET-CT restaging",
-            "port placement",
-            "tumor board review",
-            "start of radiation therapy",
-            "bone marrow biopsy",
-            "dose-reduced chemotherapy",
+            "PET-CT restaging", "port placement", "tumor board review", "start of radiation therapy",
+            "bone marrow biopsy", "dose-reduced chemotherapy",
         ],
         "med": ["carboplatin", "paclitaxel", "pembrolizumab", "tamoxifen", "FOLFOX", "R-CHOP"],
         "dose": ["20 mg", "10 mg", "standard dose", "80 percent dose"],
     },
     "neurology": {
         "finding": [
-            "recurrent migraine with aura",
-            "a generalized tonic-clonic seizure",
-            "left-sided facial droop",
-            "progressive memory loss",
-            "numbness and tingling in both feet",
-            "episodes of vertigo",
+            "recurrent migraine with aura", "a generalized tonic-clonic seizure", "left-sided facial droop",
+            "progressive memory loss", "numbness and tingling in both feet", "episodes of vertigo",
             "a resting tremor of the right hand",
         ],
         "plan": [
-            "MRI brain with contrast",
-            "routine EEG",
-            "lumbar puncture",
-            "nerve conduction studies",
-            "neuropsychological testing",
-            "carotid duplex ultrasound",
+            "MRI brain with contrast", "routine EEG", "lumbar puncture", "nerve conduction studies",
+            "neuropsychological testing", "carotid duplex ultrasound",
         ],
         "med": ["levetiracetam", "sumatriptan", "gabapentin", "donepezil", "topiramate", "carbidopa-levodopa"],
         "dose": ["500 mg", "750 mg", "100 mg", "300 mg", "10 mg"],
     },
     "orthopedics": {
         "finding": [
-            "a displaced distal radius fracture",
-            "right knee effusion after a fall",
-            "low back pain radiating down the left leg",
-            "a full-thickness rotator cuff tear",
-            "severe hip osteoarthritis",
-            "a stress fracture of the second metatarsal",
-            "an ACL rupture",
+            "a displaced distal radius fracture", "right knee effusion after a fall",
+            "low back pain radiating down the left leg", "a full-thickness rotator cuff tear",
+            "severe hip osteoarthritis", "a stress fracture of the second metatarsal", "an ACL rupture",
         ],
         "plan": [
-            "physical therapy twice weekly",
-            "total knee arthroplasty",
-            "a short arm cast for six weeks",
-            "MRI of the lumbar spine",
-            "a cortisone injection",
-            "arthroscopic repair",
+            "physical therapy twice weekly", "total knee arthroplasty", "a short arm cast for six weeks",
+            "MRI of the lumbar spine", "a cortisone injection", "arthroscopic repair",
         ],
         "med": ["meloxicam", "ibuprofen", "tramadol", "cyclobenzaprine", "naproxen", "acetaminophen"],
         "dose": ["15 mg", "600 mg", "50 mg", "500 mg"],
     },
     "billing": {
         "finding": [
-            "a duplicate charge",
-            "an unexpected facility fee",
-            "an out-of-network anesthesia bill",
-            "an overpayment from a prior visit",
-            "a charge for a cancelled appointment",
+            "a duplicate charge", "an unexpected facility fee", "an out-of-network anesthesia bill",
+            "an overpayment from a prior visit", "a charge for a cancelled appointment",
             "a denied imaging claim",
         ],
         "plan": ["refund", "payment plan", "charity care review", "account adjustment"],
@@ -220,238 +149,136 @@ VOCAB = {
 # (label, note_type, template). Placeholders are filled from a patient, a note and a site.
 TEMPLATES: list[tuple[str, str, str]] = [
     # -- cardiology
-    (
-        "cardiology",
-        "progress_note",
-        "{date}: {name} ({age_yo}, MRN {mrn}) seen in cardiology clinic for {finding}. ECG shows sinus rhythm "
-        "with occasional PVCs. Continue {med} {dose} daily and schedule {plan}. Patient asks that results go to "
-        "{his} email {email} or cell {phone}. Follow-up with {doctor} on {date2}.",
-    ),
-    (
-        "cardiology",
-        "discharge_summary",
-        "Discharge summary, {site_name}. Patient {name}, DOB {dob}, admitted {date} with {finding}. Troponin "
-        "trended down and echocardiogram showed an ejection fraction of {ef}%. Discharged home to {address} on "
-        "{med} {dose}. {His} {rel} {relative} ({phone2}) will drive {him} to the {plan}.",
-    ),
-    (
-        "cardiology",
-        "phone_encounter",
-        "Telephone call from {relative}, {rel} of {name}, at {phone2} on {date}. Reports {he} has had {finding} "
-        "since the weekend and missed two doses of {med}. Advised the ER if chest pain worsens. Callback number "
-        "on file {phone}. Forwarded to {doctor} for review of anticoagulation and heart rate control.",
-    ),
-    (
-        "cardiology",
-        "consult",
-        "Cardiology consult requested by {doctor2}. {name} is {age_a} with a history of hypertension and "
-        "hyperlipidemia presenting with {finding}. Lipid panel and BNP pending. Recommend {plan} and starting "
-        "{med} {dose}. SSN {ssn} verified at registration; cardiac pre-authorization sent {date}. Signed {doctor}.",
-    ),
-    (
-        "cardiology",
-        "referral",
-        "Dear {doctor2}, thank you for referring {title} {last}, {age_word}, residing at {address}. {He} "
-        "describes {finding} on exertion. Holter results from {date} show paroxysmal atrial fibrillation. We will "
-        "proceed with {plan}. Please contact me at {doctor_email} with questions. Sincerely, {doctor}, Cardiology.",
-    ),
-    (
-        "cardiology",
-        "portal_message",
-        "Patient portal message received {date} from IP {ip}. {name} (MRN {mrn}) writes that {his} home blood "
-        "pressure readings are in the 150s over 90s and {he} has {finding}. Reply sent to {email}. Plan: {plan}, "
-        "continue {med}, recheck BMP in one week. Driver license {dl} scanned for the identity check.",
-    ),
+    ("cardiology", "progress_note",
+     "{date}: {name} ({age_yo}, MRN {mrn}) seen in cardiology clinic for {finding}. ECG shows sinus rhythm "
+     "with occasional PVCs. Continue {med} {dose} daily and schedule {plan}. Patient asks that results go to "
+     "{his} email {email} or cell {phone}. Follow-up with {doctor} on {date2}."),
+    ("cardiology", "discharge_summary",
+     "Discharge summary, {site_name}. Patient {name}, DOB {dob}, admitted {date} with {finding}. Troponin "
+     "trended down and echocardiogram showed an ejection fraction of {ef}%. Discharged home to {address} on "
+     "{med} {dose}. {His} {rel} {relative} ({phone2}) will drive {him} to the {plan}."),
+    ("cardiology", "phone_encounter",
+     "Telephone call from {relative}, {rel} of {name}, at {phone2} on {date}. Reports {he} has had {finding} "
+     "since the weekend and missed two doses of {med}. Advised the ER if chest pain worsens. Callback number "
+     "on file {phone}. Forwarded to {doctor} for review of anticoagulation and heart rate control."),
+    ("cardiology", "consult",
+     "Cardiology consult requested by {doctor2}. {name} is {age_a} with a history of hypertension and "
+     "hyperlipidemia presenting with {finding}. Lipid panel and BNP pending. Recommend {plan} and starting "
+     "{med} {dose}. SSN {ssn} verified at registration; cardiac pre-authorization sent {date}. Signed {doctor}."),
+    ("cardiology", "referral",
+     "Dear {doctor2}, thank you for referring {title} {last}, {age_word}, residing at {address}. {He} "
+     "describes {finding} on exertion. Holter results from {date} show paroxysmal atrial fibrillation. We will "
+     "proceed with {plan}. Please contact me at {doctor_email} with questions. Sincerely, {doctor}, Cardiology."),
+    ("cardiology", "portal_message",
+     "Patient portal message received {date} from IP {ip}. {name} (MRN {mrn}) writes that {his} home blood "
+     "pressure readings are in the 150s over 90s and {he} has {finding}. Reply sent to {email}. Plan: {plan}, "
+     "continue {med}, recheck BMP in one week. Driver license {dl} scanned for the identity check."),
     # -- oncology
-    (
-        "oncology",
-        "progress_note",
-        "Oncology progress note {date}. {name}, {age_a}, MRN {mrn}, returns for cycle {cycle} of {med}. Tolerating "
-        "treatment with mild fatigue and nausea controlled by ondansetron. Imaging and labs reviewed for {finding}. "
-        "Plan {plan}. Next infusion scheduled {date2}; reminder text to {phone}.",
-    ),
-    (
-        "oncology",
-        "consult",
-        "Medical oncology consultation for {name} (DOB {dob}) regarding {finding}. Pathology reviewed with "
-        "{doctor2}. Discussed chemotherapy with {med}, surgery, and clinical trial enrollment. {He} lives at "
-        "{address} with {his} {rel} {relative}, who can be reached at {phone2}.",
-    ),
-    (
-        "oncology",
-        "discharge_summary",
-        "Discharge summary: {title} {name} admitted on {date} for febrile neutropenia during chemotherapy for "
-        "{finding}. Blood cultures negative; treated with cefepime and filgrastim. Discharged {date2} in stable "
-        "condition. Follow up at the {site_name} infusion center. Contact: {email}, {phone}. Attending {doctor}.",
-    ),
-    (
-        "oncology",
-        "phone_encounter",
-        "Nurse navigator call on {date}: spoke with {name} at {phone} about the upcoming {plan}. Patient anxious "
-        "about {finding} and asked about disability forms; SSN {ssn} and employer fax requested. Emailed the "
-        "chemotherapy education packet to {email}. Escalated cancer pain concerns to {doctor}.",
-    ),
-    (
-        "oncology",
-        "referral",
-        "Referral to radiation oncology. Patient: {name}, age {age_n}, MRN {mrn}, diagnosed with {finding} on "
-        "{date}. Tumor board recommended {plan} after completing {med}. Home address {address}. Contact {his} "
-        "{rel} {relative} at {phone2} for scheduling.",
-    ),
-    (
-        "oncology",
-        "progress_note",
-        "Survivorship visit {date}. {name} completed therapy for {finding} and remains without evidence of "
-        "disease on imaging. Continues {med} maintenance. Discussed genetic counseling for hereditary cancer risk. "
-        "Telehealth link sent to {email}, accessed from IP address {ip}. "
-        "Next surveillance CT {date2} with {doctor}.",
-    ),
+    ("oncology", "progress_note",
+     "Oncology progress note {date}. {name}, {age_a}, MRN {mrn}, returns for cycle {cycle} of {med}. Tolerating "
+     "treatment with mild fatigue and nausea controlled by ondansetron. Imaging and labs reviewed for {finding}. "
+     "Plan {plan}. Next infusion scheduled {date2}; reminder text to {phone}."),
+    ("oncology", "consult",
+     "Medical oncology consultation for {name} (DOB {dob}) regarding {finding}. Pathology reviewed with "
+     "{doctor2}. Discussed chemotherapy with {med}, surgery, and clinical trial enrollment. {He} lives at "
+     "{address} with {his} {rel} {relative}, who can be reached at {phone2}."),
+    ("oncology", "discharge_summary",
+     "Discharge summary: {title} {name} admitted on {date} for febrile neutropenia during chemotherapy for "
+     "{finding}. Blood cultures negative; treated with cefepime and filgrastim. Discharged {date2} in stable "
+     "condition. Follow up at the {site_name} infusion center. Contact: {email}, {phone}. Attending {doctor}."),
+    ("oncology", "phone_encounter",
+     "Nurse navigator call on {date}: spoke with {name} at {phone} about the upcoming {plan}. Patient anxious "
+     "about {finding} and asked about disability forms; SSN {ssn} and employer fax requested. Emailed the "
+     "chemotherapy education packet to {email}. Escalated cancer pain concerns to {doctor}."),
+    ("oncology", "referral",
+     "Referral to radiation oncology. Patient: {name}, age {age_n}, MRN {mrn}, diagnosed with {finding} on "
+     "{date}. Tumor board recommended {plan} after completing {med}. Home address {address}. Contact {his} "
+     "{rel} {relative} at {phone2} for scheduling."),
+    ("oncology", "progress_note",
+     "Survivorship visit {date}. {name} completed therapy for {finding} and remains without evidence of "
+     "disease on imaging. Continues {med} maintenance. Discussed genetic counseling for hereditary cancer risk. "
+     "Telehealth link sent to {email}, accessed from IP address {ip}. "
+     "Next surveillance CT {date2} with {doctor}."),
     # -- neurology
-    (
-        "neurology",
-        "progress_note",
-        "Neurology clinic {date}. {name}, {age_yo}, MRN {mrn}, follow-up for {finding}. Neuro exam nonfocal apart "
-        "from mild gait ataxia. Symptom diary reviewed with {his} {rel} {relative}. Increase {med} to {dose} twice "
-        "daily and obtain {plan}. Driving restrictions discussed; license {dl} reported to the DMV as required.",
-    ),
-    (
-        "neurology",
-        "consult",
-        "Inpatient neurology consult for {name}, DOB {dob}, admitted {date} with {finding}. CT head negative for "
-        "hemorrhage. Recommend {plan}, neuro checks every four hours, and {med}. Family contact {relative} "
-        "({rel}) at {phone2}. Discussed with {doctor2}. {doctor}, Neurology.",
-    ),
-    (
-        "neurology",
-        "phone_encounter",
-        "Phone encounter {date}. {name} called from {phone} reporting {finding} that started two days ago, "
-        "with light sensitivity and headache rated 7/10. Took {med} without relief. Advised urgent neurologic "
-        "evaluation if weakness or speech change develops. Records request sent to {email}. Routed to {doctor}.",
-    ),
-    (
-        "neurology",
-        "discharge_summary",
-        "Discharge summary, {site_name}. {title} {name}, {age_a}, was admitted {date} after {finding}. MRI brain "
-        "showed small vessel disease; EEG without epileptiform discharges. Started {med} {dose}. Discharged home "
-        "to {address}. Outpatient {plan} arranged for {date2}.",
-    ),
-    (
-        "neurology",
-        "referral",
-        "Referral letter: please evaluate {name} (SSN {ssn}, MRN {mrn}) for {finding}. Symptoms began around "
-        "{date}. A prior trial of {med} was not tolerated. I would appreciate your neurology opinion and {plan}. "
-        "Patient reachable at {phone} or {email}. Thank you, {doctor2}.",
-    ),
-    (
-        "neurology",
-        "progress_note",
-        "Memory clinic visit on {date} for {name}, {age_word}, accompanied by {his} {rel} {relative}. MoCA 21/30 "
-        "in the setting of {finding}. Continue {med}; order {plan}. Caregiver email {relative_email}. Patient no "
-        "longer drives and {his} license {dl} was surrendered. Return in three months with {doctor}.",
-    ),
+    ("neurology", "progress_note",
+     "Neurology clinic {date}. {name}, {age_yo}, MRN {mrn}, follow-up for {finding}. Neuro exam nonfocal apart "
+     "from mild gait ataxia. Symptom diary reviewed with {his} {rel} {relative}. Increase {med} to {dose} twice "
+     "daily and obtain {plan}. Driving restrictions discussed; license {dl} reported to the DMV as required."),
+    ("neurology", "consult",
+     "Inpatient neurology consult for {name}, DOB {dob}, admitted {date} with {finding}. CT head negative for "
+     "hemorrhage. Recommend {plan}, neuro checks every four hours, and {med}. Family contact {relative} "
+     "({rel}) at {phone2}. Discussed with {doctor2}. {doctor}, Neurology."),
+    ("neurology", "phone_encounter",
+     "Phone encounter {date}. {name} called from {phone} reporting {finding} that started two days ago, "
+     "with light sensitivity and headache rated 7/10. Took {med} without relief. Advised urgent neurologic "
+     "evaluation if weakness or speech change develops. Records request sent to {email}. Routed to {doctor}."),
+    ("neurology", "discharge_summary",
+     "Discharge summary, {site_name}. {title} {name}, {age_a}, was admitted {date} after {finding}. MRI brain "
+     "showed small vessel disease; EEG without epileptiform discharges. Started {med} {dose}. Discharged home "
+     "to {address}. Outpatient {plan} arranged for {date2}."),
+    ("neurology", "referral",
+     "Referral letter: please evaluate {name} (SSN {ssn}, MRN {mrn}) for {finding}. Symptoms began around "
+     "{date}. A prior trial of {med} was not tolerated. I would appreciate your neurology opinion and {plan}. "
+     "Patient reachable at {phone} or {email}. Thank you, {doctor2}."),
+    ("neurology", "progress_note",
+     "Memory clinic visit on {date} for {name}, {age_word}, accompanied by {his} {rel} {relative}. MoCA 21/30 "
+     "in the setting of {finding}. Continue {med}; order {plan}. Caregiver email {relative_email}. Patient no "
+     "longer drives and {his} license {dl} was surrendered. Return in three months with {doctor}."),
     # -- orthopedics
-    (
-        "orthopedics",
-        "progress_note",
-        "Orthopedic follow-up {date}. {name}, {age_yo}, MRN {mrn}, seen for {finding}. X-rays show satisfactory "
-        "alignment. Weight bearing as tolerated. Continue {med} as needed for pain and start {plan}. Work note "
-        "sent to {email}. Return visit {date2} with {doctor}.",
-    ),
-    (
-        "orthopedics",
-        "consult",
-        "Emergency orthopedic consult: {name}, DOB {dob}, presented {date} after a fall at home, {address}, with "
-        "{finding}. Neurovascularly intact distally. Splinted and reduced under sedation. Plan {plan}. {His} "
-        "{rel} {relative} may be reached at {phone2}. Discussed with {doctor2}.",
-    ),
-    (
-        "orthopedics",
-        "preop_evaluation",
-        "Pre-operative evaluation on {date} for {plan}, surgery booked {date2}. {name}, {age_a}, with {finding} "
-        "refractory to {med} and bracing. Medical clearance obtained. Insurance verification completed using SSN "
-        "{ssn}. Surgical consent signed. Questions to {doctor} at {doctor_email} or the orthopedic desk.",
-    ),
-    (
-        "orthopedics",
-        "phone_encounter",
-        "Phone call {date}: {name} ({phone}) reports increased swelling after {plan}. Denies fever or calf pain. "
-        "Advised ice, elevation and {med}. Will see {him} tomorrow at the {site_name} fracture clinic. Identity "
-        "verified with date of birth {dob} and MRN {mrn}.",
-    ),
-    (
-        "orthopedics",
-        "discharge_summary",
-        "Discharge summary: {title} {name} underwent orthopedic surgery on {date} for {finding}. Postoperative "
-        "course uncomplicated. Discharged {date2} with a walker, {med} for pain and enoxaparin. Home physical "
-        "therapy will visit {address}. Contact {email} for scheduling. Surgeon {doctor}.",
-    ),
-    (
-        "orthopedics",
-        "workers_comp",
-        "Workers compensation note, {date}. {name}, {age_word}, injured at work with {finding}. Claim filed with "
-        "the employer; SSN {ssn}, {dl_state} driver license {dl}. Restricted duty, no lifting over ten pounds. "
-        "Referred for {plan}. Case manager {contact} at {phone2}. Examined by {doctor}.",
-    ),
+    ("orthopedics", "progress_note",
+     "Orthopedic follow-up {date}. {name}, {age_yo}, MRN {mrn}, seen for {finding}. X-rays show satisfactory "
+     "alignment. Weight bearing as tolerated. Continue {med} as needed for pain and start {plan}. Work note "
+     "sent to {email}. Return visit {date2} with {doctor}."),
+    ("orthopedics", "consult",
+     "Emergency orthopedic consult: {name}, DOB {dob}, presented {date} after a fall at home, {address}, with "
+     "{finding}. Neurovascularly intact distally. Splinted and reduced under sedation. Plan {plan}. {His} "
+     "{rel} {relative} may be reached at {phone2}. Discussed with {doctor2}."),
+    ("orthopedics", "preop_evaluation",
+     "Pre-operative evaluation on {date} for {plan}, surgery booked {date2}. {name}, {age_a}, with {finding} "
+     "refractory to {med} and bracing. Medical clearance obtained. Insurance verification completed using SSN "
+     "{ssn}. Surgical consent signed. Questions to {doctor} at {doctor_email} or the orthopedic desk."),
+    ("orthopedics", "phone_encounter",
+     "Phone call {date}: {name} ({phone}) reports increased swelling after {plan}. Denies fever or calf pain. "
+     "Advised ice, elevation and {med}. Will see {him} tomorrow at the {site_name} fracture clinic. Identity "
+     "verified with date of birth {dob} and MRN {mrn}."),
+    ("orthopedics", "discharge_summary",
+     "Discharge summary: {title} {name} underwent orthopedic surgery on {date} for {finding}. Postoperative "
+     "course uncomplicated. Discharged {date2} with a walker, {med} for pain and enoxaparin. Home physical "
+     "therapy will visit {address}. Contact {email} for scheduling. Surgeon {doctor}."),
+    ("orthopedics", "workers_comp",
+     "Workers compensation note, {date}. {name}, {age_word}, injured at work with {finding}. Claim filed with "
+     "the employer; SSN {ssn}, {dl_state} driver license {dl}. Restricted duty, no lifting over ten pounds. "
+     "Referred for {plan}. Case manager {contact} at {phone2}. Examined by {doctor}."),
     # -- billing (bank-style)
-    (
-        "billing",
-        "billing_note",
-        "Billing note {date}. {name} called from {phone} disputing {finding} on statement {stmt}. Card on file "
-        "{card_brand} {card} was charged twice. Refund issued to the same card. Confirmation emailed to {email}. "
-        "Account holder verified with SSN {ssn} and billing address {address}.",
-    ),
-    (
-        "billing",
-        "payment_record",
-        "Payment received {date} for account {acct}, guarantor {name}. Paid ${amount} by {card_brand} {card}; "
-        "card number to be tokenized and removed from notes per policy. Remaining balance ${amount2} after "
-        "{finding} was reversed. Online payment from IP {ip}. Statement mailed to {address}.",
-    ),
-    (
-        "billing",
-        "billing_note",
-        "International patient {name} requested a wire refund of ${amount} for {finding}. Bank transfer to IBAN "
-        "{iban} approved by finance on {date}. Patient email {email}, phone {phone}. Copy of passport and "
-        "{dl_state} driver license {dl} kept on file. Processed by {staff}, patient accounts.",
-    ),
-    (
-        "billing",
-        "financial_counseling",
-        "Financial counseling session {date} with {name}, {age_a}, and {his} {rel} {relative}. Discussed "
-        "{finding} and a {plan} of ${amount} per month for twelve months, autopay from IBAN {iban}. Household "
-        "income verified. Contact {phone} or {email}. Counselor {staff}.",
-    ),
-    (
-        "billing",
-        "collections_note",
-        "Collections note: account {acct} for {name}, DOB {dob}, SSN {ssn}, is ninety days past due after "
-        "{finding}. Letter sent to {address} on {date}. Left voicemail at {phone}. Online portal last accessed "
-        "{date2} from {ip}. Hold placed pending review by {staff}.",
-    ),
-    (
-        "billing",
-        "insurance_followup",
-        "Insurance follow-up {date}: claim {claim} for {name} (MRN {mrn}) was reopened after {finding}. Appeal "
-        "submitted with medical records. Patient prefers to pay any copay of ${amount} with {card_brand} {card}. "
-        "Mail correspondence to {address}; email {email}. Noted by {staff}, billing office.",
-    ),
+    ("billing", "billing_note",
+     "Billing note {date}. {name} called from {phone} disputing {finding} on statement {stmt}. Card on file "
+     "{card_brand} {card} was charged twice. Refund issued to the same card. Confirmation emailed to {email}. "
+     "Account holder verified with SSN {ssn} and billing address {address}."),
+    ("billing", "payment_record",
+     "Payment received {date} for account {acct}, guarantor {name}. Paid ${amount} by {card_brand} {card}; "
+     "card number to be tokenized and removed from notes per policy. Remaining balance ${amount2} after "
+     "{finding} was reversed. Online payment from IP {ip}. Statement mailed to {address}."),
+    ("billing", "billing_note",
+     "International patient {name} requested a wire refund of ${amount} for {finding}. Bank transfer to IBAN "
+     "{iban} approved by finance on {date}. Patient email {email}, phone {phone}. Copy of passport and "
+     "{dl_state} driver license {dl} kept on file. Processed by {staff}, patient accounts."),
+    ("billing", "financial_counseling",
+     "Financial counseling session {date} with {name}, {age_a}, and {his} {rel} {relative}. Discussed "
+     "{finding} and a {plan} of ${amount} per month for twelve months, autopay from IBAN {iban}. Household "
+     "income verified. Contact {phone} or {email}. Counselor {staff}."),
+    ("billing", "collections_note",
+     "Collections note: account {acct} for {name}, DOB {dob}, SSN {ssn}, is ninety days past due after "
+     "{finding}. Letter sent to {address} on {date}. Left voicemail at {phone}. Online portal last accessed "
+     "{date2} from {ip}. Hold placed pending review by {staff}."),
+    ("billing", "insurance_followup",
+     "Insurance follow-up {date}: claim {claim} for {name} (MRN {mrn}) was reopened after {finding}. Appeal "
+     "submitted with medical records. Patient prefers to pay any copay of ${amount} with {card_brand} {card}. "
+     "Mail correspondence to {address}; email {email}. Noted by {staff}, billing office."),
 ]
 
 NEAR_EDITS = ["Co-signed.", "Reviewed, agree.", "Late entry.", "Addendum: no change.", "Signed electronically."]
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
 
 
 @dataclass(frozen=True)
@@ -527,16 +354,8 @@ class Generator:
             area = f"{self.rng.randint(2, 9)}{self.rng.randint(0, 9)}{self.rng.randint(0, 9)}"
         exch, num = f"{self.rng.randint(2, 9)}{self.digits(2)}", self.digits(4)
         fmt = self.rng.choice(
-            [
-                "({a}) {e}-{n}",
-                "{a}-{e}-{n}",
-                "{a}.{e}.{n}",
-                "+1 {a} {e} {n}",
-                "+1-{a}-{e}-{n}",
-                "{a}{e}{n}",
-                "({a}) {e}-{n}",
-                "{a}-{e}-{n}",
-            ]
+            ["({a}) {e}-{n}", "{a}-{e}-{n}", "{a}.{e}.{n}", "+1 {a} {e} {n}", "+1-{a}-{e}-{n}", "{a}{e}{n}",
+             "({a}) {e}-{n}", "{a}-{e}-{n}"]
         )
         return fmt.format(a=area, e=exch, n=num)
 
@@ -544,13 +363,8 @@ class Generator:
         first, last = _ascii(person.first).lower(), _ascii(person.last).lower().replace(" ", "")
         domain = self.rng.choice(EMAIL_DOMAINS.get(person.locale, DEFAULT_DOMAINS))
         local = self.rng.choice(
-            [
-                f"{first}.{last}",
-                f"{first[0]}{last}{self.rng.randint(1, 99)}",
-                f"{first}{last}",
-                f"{last}.{first}{self.rng.randint(60, 99)}",
-                f"{first}_{last[0]}",
-            ]
+            [f"{first}.{last}", f"{first[0]}{last}{self.rng.randint(1, 99)}", f"{first}{last}",
+             f"{last}.{first}{self.rng.randint(60, 99)}", f"{first}_{last[0]}"]
         )
         return f"{local}@{domain}"
 
@@ -574,13 +388,8 @@ class Generator:
 
     def card(self) -> tuple[str, str]:
         brand, prefix, length = self.rng.choice(
-            [
-                ("Visa", "4", 16),
-                ("Visa", "4", 16),
-                ("Mastercard", str(self.rng.randint(51, 55)), 16),
-                ("Amex", self.rng.choice(["34", "37"]), 15),
-                ("Discover", "6011", 16),
-            ]
+            [("Visa", "4", 16), ("Visa", "4", 16), ("Mastercard", str(self.rng.randint(51, 55)), 16),
+             ("Amex", self.rng.choice(["34", "37"]), 15), ("Discover", "6011", 16)]
         )
         body = prefix + self.digits(length - len(prefix) - 1)
         number = body + _luhn_digit(body)
@@ -654,16 +463,8 @@ class Generator:
         locale = self.locale()
         person = self.person(locale)
         rel, rel_sex = self.rng.choice(
-            [
-                ("wife", "F"),
-                ("husband", "M"),
-                ("daughter", "F"),
-                ("son", "M"),
-                ("sister", "F"),
-                ("brother", "M"),
-                ("mother", "F"),
-                ("partner", None),
-            ]
+            [("wife", "F"), ("husband", "M"), ("daughter", "F"), ("son", "M"), ("sister", "F"),
+             ("brother", "M"), ("mother", "F"), ("partner", None)]
         )
         same_last = rel in ("daughter", "son") or (rel in ("wife", "husband") and self.rng.random() < 0.7)
         relative = self.person(locale, rel_sex, person.last if same_last else None)
@@ -758,14 +559,8 @@ class Generator:
         text = template.format(**ctx)
         words = len(text.split())
         assert 30 <= words <= 80, (label, note_type, words)
-        return {
-            "patient_id": patient.pid,
-            "sex": patient.person.sex,
-            "site": patient.site,
-            "note_type": note_type,
-            "label": label,
-            "text": text,
-        }
+        return {"patient_id": patient.pid, "sex": patient.person.sex, "site": patient.site, "note_type": note_type,
+                "label": label, "text": text}
 
 
 def _ascii(text: str) -> str:

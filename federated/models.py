@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from federated.config import ConfigError, ModelConfig, Task
+from federated.types import ConfigError, ModelConfig, Task
 from guard.core import schema
 from guard.core.errors import DependencyError
 from guard.core.registry import Registry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from federated.config import ClippingMode, ConfigError, FederateConfig
+from federated.types import ClippingMode, ConfigError, FederateConfig
 from guard.core.registry import Registry
 
 StrategyFactory = Callable[[FederateConfig, int, dict[str, Any]], Any]

@@ -54,7 +54,7 @@ import regex
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from guard.deid.recognizers import OneEntityRecognizer, make_result
+from guard.deid._recognizer import OneEntityRecognizer, make_result
 
 # --- word tables -------------------------------------------------------------------------
 # One string of words per language, space-separated; "_" stands for a space inside a

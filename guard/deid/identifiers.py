@@ -102,7 +102,7 @@ class LabelledIdRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        from guard.deid.recognizers import make_result
+        from guard.deid._recognizer import make_result
 
         out = []
         for entity, rx in _PATTERNS.items():

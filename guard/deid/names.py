@@ -209,7 +209,7 @@ def english_dictionary() -> frozenset[str]:
     from spacy.lookups import Lookups
     from spacy.util import get_package_path
 
-    from guard.deid.baseline import SPACY_MODEL
+    from guard.deid._nlp import SPACY_MODEL
 
     root = get_package_path(SPACY_MODEL)
     folder = next(root.glob("*/lemmatizer/lookups"))
@@ -644,7 +644,7 @@ class PersonNameRecognizer(EntityRecognizer):
         return out
 
     def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
-        from guard.deid.recognizers import make_result
+        from guard.deid._recognizer import make_result
 
         return make_result(self, "PERSON", start, end, score, rule)
 

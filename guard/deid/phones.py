@@ -190,7 +190,7 @@ class FastPhoneRecognizer(EntityRecognizer):
         return (s, e) if valid_regions(value) else None
 
     def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
-        from guard.deid.recognizers import make_result
+        from guard.deid._recognizer import make_result
 
         return make_result(self, "PHONE_NUMBER", start, end, score, rule)
 

@@ -23,36 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import regex
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from guard.core.errors import PolicyError
 from guard.core.registry import Registry
+from guard.deid._recognizer import OneEntityRecognizer, make_result
 from guard.deid.identifiers import labelled_id
 from guard.deid.luhn import luhn_valid
 from guard.deid.names import person_name
 
 # --- a regex recognizer that can report one group ----------------------------------------
-
-
-def make_result(
-    recognizer: EntityRecognizer, entity: str, start: int, end: int, score: float, rule: str
-) -> RecognizerResult:
-    """A Presidio result carrying the explanation that a context boost writes to."""
-    return RecognizerResult(
-        entity_type=entity,
-        start=start,
-        end=end,
-        score=score,
-        analysis_explanation=AnalysisExplanation(
-            recognizer=recognizer.name, original_score=score, textual_explanation=rule
-        ),
-        recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
-            "rule": rule,
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -72,25 +53,6 @@ def _compile(pattern: str, flags: int) -> re.Pattern[str] | regex.Pattern[str]:
         return re.compile(pattern, flags)
     except re.error:
         return regex.compile(pattern, flags)
-
-
-class OneEntityRecognizer(EntityRecognizer):
-    """A recognizer of one entity type with nothing to load: `analyze` returns `find`'s results
-    unless the caller asked only for other entity types."""
-
-    def load(self) -> None:  # nothing to load
-        pass
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        entity = self.supported_entities[0]
-        if entities and entity not in entities:
-            return []
-        return self.find(text, entity, nlp_artifacts)
-
-    def find(self, text: str, entity: str, nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
-        raise NotImplementedError
 
 
 class RegexRecognizer(OneEntityRecognizer):

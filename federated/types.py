@@ -1,0 +1,179 @@
+"""The types of a `guard federate` configuration: its choices (StrEnums), its sections
+(frozen dataclasses) and ConfigError. Parsing and checking live in `federated.config`,
+which re-exports these; the model and strategy registries import only this module, so
+that the config can check names against them without an import cycle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from guard.core.errors import ExitCode, GuardError
+from guard.core.io import Format
+
+
+class ConfigError(GuardError):
+    """A federate config file or override is invalid."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class Task(StrEnum):
+    classification = "classification"
+    causal_lm = "causal_lm"
+
+
+class Partition(StrEnum):
+    field = "field"
+    iid = "iid"
+    dirichlet = "dirichlet"
+
+
+class AccountantName(StrEnum):
+    prv = "prv"
+    rdp = "rdp"
+
+
+class Optimizer(StrEnum):
+    """[train] optimizer: the local optimizer on each client."""
+
+    adam = "adam"
+    sgd = "sgd"
+
+
+class GradSampleMode(StrEnum):
+    """[dp] clipping: how Opacus computes per-sample gradients (its `grad_sample_mode`)."""
+
+    ghost = "ghost"
+    hooks = "hooks"
+    functorch = "functorch"
+
+
+class ClippingMode(StrEnum):
+    """[user_dp] clipping: Flower's server-side DP wrapper, fixed or adaptive norm."""
+
+    fixed = "fixed"
+    adaptive = "adaptive"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = ""
+    format: Format | None = None
+    text_field: str = "text"
+    label_field: str | None = "label"
+    task: Task = Task.classification
+    partition: Partition = Partition.iid
+    partition_field: str | None = None
+    num_clients: int = 4
+    alpha: float = 0.5
+    holdout: float = 0.2
+    max_length: int = 128
+    max_records: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "tiny-classifier"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    rounds: int = 3
+    local_epochs: int = 1
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: Optimizer = Optimizer.adam
+    fraction_train: float = 1.0
+    min_train_clients: int = 1
+    seed: int = 0
+    device: str = "auto"  # "auto": cuda when available, else cpu
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "fedavg"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DPConfig:
+    """Record-level DP-SGD on every client (Opacus)."""
+
+    enabled: bool = True
+    target_epsilon: float | None = 8.0
+    noise_multiplier: float | None = None
+    delta: float | None = None  # default: 1 / (10 * records of the smallest client)
+    max_grad_norm: float = 1.0
+    accountant: AccountantName = AccountantName.prv
+    clipping: GradSampleMode = GradSampleMode.ghost
+    secure_mode: bool = False
+
+
+@dataclass(frozen=True)
+class UserDPConfig:
+    """Optional user-level (client-level) DP on the server with Flower's wrappers."""
+
+    enabled: bool = False
+    clipping: ClippingMode = ClippingMode.fixed
+    noise_multiplier: float = 1.0
+    clipping_norm: float = 1.0
+    delta: float | None = None
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    count: int = 0
+    repeats: tuple[int, ...] = (1,)
+    clients: tuple[str, ...] = ()  # client ids to insert into; empty: the first client
+    references: int = 0  # unused canaries drawn the same way, for exposure baselines
+    digits: int = 9  # secret: this many random digits
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    cpus_per_client: float = 1.0
+    gpu_fraction: float | None = None  # None: 1 / clients run at once when a GPU exists
+
+
+@dataclass(frozen=True)
+class FederateConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    dp: DPConfig = field(default_factory=DPConfig)
+    user_dp: UserDPConfig = field(default_factory=UserDPConfig)
+    canaries: CanaryConfig = field(default_factory=CanaryConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+__all__ = [
+    "AccountantName",
+    "CanaryConfig",
+    "ClippingMode",
+    "ConfigError",
+    "DPConfig",
+    "DataConfig",
+    "FederateConfig",
+    "GradSampleMode",
+    "ModelConfig",
+    "Optimizer",
+    "Partition",
+    "SimulationConfig",
+    "StrategyConfig",
+    "Task",
+    "TrainConfig",
+    "UserDPConfig",
+]

@@ -102,3 +102,15 @@ def test_imports_go_one_way():
             assert not [m for m in imports if m.startswith(upper)], name
         if not name.startswith("guard.cli") and name != "guard.__main__":  # `python -m guard` is the CLI
             assert not [m for m in imports if m.startswith("guard.cli")], name
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists packages by hand (examples/ ships as guard.examples): a new
+    subpackage missing from that list would be left out of the wheel."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    shipped = {ROOT / setup.get("package-dir", {}).get(p, p.replace(".", "/")) for p in setup["packages"]}
+    on_disk = {init.parent for package in PACKAGES for init in (ROOT / package).rglob("__init__.py")}
+    on_disk.add(ROOT / "examples")
+    assert on_disk == shipped

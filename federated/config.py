@@ -52,6 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import federated.types
 from federated.types import (
     AccountantName,
     CanaryConfig,
@@ -240,23 +241,8 @@ def with_dp(config: FederateConfig, **changes: Any) -> FederateConfig:
     return replace(config, dp=replace(config.dp, **changes))
 
 
-__all__ = [
-    "AccountantName",
-    "CanaryConfig",
-    "ClippingMode",
-    "ConfigError",
-    "DPConfig",
-    "DataConfig",
-    "FederateConfig",
-    "GradSampleMode",
-    "ModelConfig",
-    "Optimizer",
-    "Partition",
-    "SimulationConfig",
-    "StrategyConfig",
-    "Task",
-    "TrainConfig",
-    "UserDPConfig",
+__all__ = [  # the config's types (federated.types) and how it is parsed
+    *federated.types.__all__,
     "apply_overrides",
     "config_from_json",
     "load_config",

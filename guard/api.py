@@ -17,13 +17,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from guard.core.errors import DependencyError, GuardError, InputError, KeyMissingError
 from guard.core.io import DEFAULT_MAX_CHARS, Format
 from guard.core.keys import DEFAULT_KEY_ENV, MIN_KEY_BYTES, load_key
 from guard.core.policy import Policy, load_policy
-from guard.core.types import DedupReport, Record, ScrubReport
+from guard.core.types import DedupReport, DetectorName, OnError, Record, ScrubReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from audits import AuditReport
@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from guard.release import CheckOutcome, DemoResult, DemoSettings, ReleasePolicy, ReleaseReport
 
 PolicyLike = Policy | str | Path | None
-OnErrorName = Literal["fail", "skip"]
-DetectorChoice = Literal["guard", "presidio"]
 MEMORY = "<memory>"  # the `input` a ScrubReport names for data passed in memory
 
 EXTRAS = {"scrub": "guard[scrub]", "federate": "guard[federate]", "audit": "guard[audit]"}
@@ -123,10 +121,10 @@ def _scrubber(
     key: str | bytes | None = None,
     key_file: str | Path | None = None,
     apply_operators: bool = True,
-    detector: DetectorChoice = "guard",
+    detector: DetectorName | str = DetectorName.guard,
 ) -> Scrubber:
     require("scrub", *_SCRUB_MODULES)
-    from guard.deid import DetectorName, Scrubber
+    from guard.deid import Scrubber
 
     loaded = _policy(policy)
     secret = _key(key, key_file, loaded) if apply_operators else None
@@ -243,7 +241,7 @@ def scan(
     *,
     policy: PolicyLike = None,
     text_field: str | Sequence[str] = "text",
-    detector: DetectorChoice = "guard",
+    detector: DetectorName | str = DetectorName.guard,
     workers: int = 1,
     max_chars: int = DEFAULT_MAX_CHARS,
 ) -> ScrubReport:
@@ -264,7 +262,7 @@ def scrub_file(
     text_fields: Sequence[str] = ("text",),
     fmt: Format | str | None = None,
     workers: int = 0,
-    on_error: OnErrorName = "fail",
+    on_error: OnError | str = OnError.fail,
     quarantine: str | Path | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     drop_fields: bool = False,
@@ -273,7 +271,7 @@ def scrub_file(
 ) -> ScrubReport:
     """De-identify a corpus file (JSONL, CSV, Parquet or text; `-` is stdin/stdout, JSONL
     unless `fmt` says otherwise) into `output`, atomically; `report` gets the JSON report."""
-    from guard.deid import OnError, ScrubOptions
+    from guard.deid import ScrubOptions
 
     options = ScrubOptions(
         text_fields=tuple(text_fields),
@@ -295,14 +293,14 @@ def scan_file(
     text_fields: Sequence[str] = ("text",),
     fmt: Format | str | None = None,
     workers: int = 0,
-    on_error: OnErrorName = "fail",
+    on_error: OnError | str = OnError.fail,
     max_chars: int = DEFAULT_MAX_CHARS,
-    detector: DetectorChoice = "guard",
+    detector: DetectorName | str = DetectorName.guard,
     report: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScrubReport:
     """Count PII in a corpus file (`-`: stdin) without changing it; `report` gets the JSON report."""
-    from guard.deid import OnError, ScrubOptions
+    from guard.deid import ScrubOptions
 
     options = ScrubOptions(
         text_fields=tuple(text_fields),

@@ -8,7 +8,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -26,20 +25,6 @@ console_err = Console(stderr=True, soft_wrap=True)
 
 STDIO_HELP = "`-` reads standard input (JSONL unless --format says otherwise)."
 STDOUT_HELP = "`-` writes standard output (in the input's format); the summary then goes to stderr."
-
-
-class OnErrorChoice(StrEnum):
-    """--on-error (the values of guard.deid.OnError, without importing guard.deid)."""
-
-    fail = "fail"
-    skip = "skip"
-
-
-class DetectorChoice(StrEnum):
-    """--detector (the values of guard.deid.DetectorName)."""
-
-    guard = "guard"
-    presidio = "presidio"
 
 
 # -- options that several commands take --------------------------------------------------
@@ -173,7 +158,6 @@ __all__ = [
     "STDIO_HELP",
     "STDOUT_HELP",
     "DataOpt",
-    "DetectorChoice",
     "DeviceOpt",
     "FeatureOpt",
     "FormatOpt",
@@ -182,7 +166,6 @@ __all__ = [
     "LabelFieldOpt",
     "MaxCharsOpt",
     "ModelArg",
-    "OnErrorChoice",
     "OutFileOpt",
     "PolicyOpt",
     "ProgressOpt",

@@ -14,12 +14,10 @@ from rich.console import Console
 from guard.cli._common import (
     STDIO_HELP,
     STDOUT_HELP,
-    DetectorChoice,
     FormatOpt,
     JsonOpt,
     KeyFileOpt,
     MaxCharsOpt,
-    OnErrorChoice,
     PolicyOpt,
     ProgressOpt,
     ReportOpt,
@@ -33,6 +31,7 @@ from guard.cli._common import (
 from guard.core.errors import GuardError
 from guard.core.io import is_stdio
 from guard.core.signals import stop_on_signals
+from guard.core.types import DetectorName, OnError
 
 TEXT_FIELD_HELP = "Field to de-identify (repeatable). Every other field passes through unchanged."
 
@@ -61,8 +60,8 @@ def _progress_enabled(progress: Optional[bool]) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
-def _quarantine_path(output: Path, quarantine: Optional[Path], on_error: OnErrorChoice) -> Optional[Path]:
-    if on_error is not OnErrorChoice.skip:
+def _quarantine_path(output: Path, quarantine: Optional[Path], on_error: OnError) -> Optional[Path]:
+    if on_error is not OnError.skip:
         return None
     if quarantine is None and is_stdio(output):
         raise GuardError("--on-error skip with output `-` needs --quarantine FILE for the skipped records")
@@ -92,8 +91,8 @@ def scrub(
     workers: WorkersOpt = 0,
     report: ReportOpt = None,
     on_error: Annotated[
-        OnErrorChoice, typer.Option("--on-error", help="fail: stop, write nothing. skip: quarantine bad records.")
-    ] = OnErrorChoice.fail,
+        OnError, typer.Option("--on-error", help="fail: stop, write nothing. skip: quarantine bad records.")
+    ] = OnError.fail,
     quarantine: Annotated[
         Optional[Path], typer.Option("--quarantine", help="Where skipped records go (JSONL).")
     ] = None,
@@ -148,18 +147,18 @@ def scan(
     report: ReportOpt = None,
     max_chars: MaxCharsOpt = 1_000_000,
     on_error: Annotated[
-        OnErrorChoice, typer.Option("--on-error", help="fail: stop. skip: count bad records and go on.")
-    ] = OnErrorChoice.fail,
+        OnError, typer.Option("--on-error", help="fail: stop. skip: count bad records and go on.")
+    ] = OnError.fail,
     progress: ProgressOpt = None,
     as_json: JsonOpt = False,
     detector: Annotated[
-        DetectorChoice,
+        DetectorName,
         typer.Option(
             "--detector",
             help="guard: the scrubber's own detector. presidio: plain Presidio, a second opinion on a scrubbed "
             "corpus that does not share guard's blind spots.",
         ),
-    ] = DetectorChoice.guard,
+    ] = DetectorName.guard,
 ) -> None:
     """Count PII per entity type and field without changing anything."""
     from guard.api import scan_file

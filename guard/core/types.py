@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from guard.core import schema
 
 SCHEMA_VERSION = schema.DATA_REPORT  # scrub, scan and dedup reports
+
+
+class OnError(StrEnum):
+    """What a corpus command does with a bad record: stop, or quarantine it and go on."""
+
+    fail = "fail"
+    skip = "skip"
+
+
+class DetectorName(StrEnum):
+    """guard's recall-first detector, or plain Presidio (a second opinion for `guard scan`)."""
+
+    guard = "guard"
+    presidio = "presidio"
 
 
 @dataclass(frozen=True)
@@ -89,4 +104,4 @@ class DedupReport(_JsonReport):
     schema_version: int = SCHEMA_VERSION
 
 
-__all__ = ["SCHEMA_VERSION", "DedupReport", "Record", "RecordError", "ScrubReport"]
+__all__ = ["SCHEMA_VERSION", "DedupReport", "DetectorName", "OnError", "Record", "RecordError", "ScrubReport"]

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from guard.core.files import package_versions
 from guard.core.io import DEFAULT_MAX_CHARS, CorpusReader, Format, Outputs, check_distinct, detect_format
 from guard.core.keys import load_key
 from guard.core.policy import PatternTimeout, Policy
-from guard.core.types import Record, RecordError, ScrubReport
+from guard.core.types import DetectorName, OnError, Record, RecordError, ScrubReport
 from guard.deid.detector import SPACY_MODEL, Detection, Detector, resolve_overlaps
 from guard.deid.operators import OpContext, Operator, make_operator, operator_fingerprint
 
@@ -50,18 +49,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = 32  # records sent to a worker at a time: small, so no worker idles long at the end
 WINDOW_OVERLAP = 2_000  # characters two detection windows of one long text share
-
-
-class OnError(StrEnum):
-    fail = "fail"
-    skip = "skip"
-
-
-class DetectorName(StrEnum):
-    """guard's recall-first detector, or plain Presidio (a second opinion for `guard scan`)."""
-
-    guard = "guard"
-    presidio = "presidio"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ KEY = "api-test-key-0123456789-not-a-secret"
 PLANTED = {
     "PERSON": "Margaret Whitfield",
     "EMAIL_ADDRESS": "m.whitfield@northgate-clinic.org",
-    "PHONE_NUMBER": "(617) 253-1842",
+    "PHONE_NUMBER": "(617) 555-0142",  # a fictional (555-01xx) number
     "US_SSN": "512-47-8391",
 }
 TEXTS = [

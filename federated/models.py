@@ -247,7 +247,8 @@ class EncoderClassifier(nn.Module):
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled `(B, hidden)` input of the head: masked mean of the encoder's last layer."""
         hidden = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -255,7 +256,10 @@ class EncoderClassifier(nn.Module):
             position_ids=position_ids(input_ids),
         ).last_hidden_state
         weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        return self.head((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0))
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(input_ids, attention_mask))
 
 
 _MINILM_DEFAULTS: dict[str, Any] = {"train_layers": 1, "lora": False, "lora_r": 8, "lora_alpha": 16}

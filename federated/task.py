@@ -11,7 +11,9 @@ import hashlib
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,15 +91,7 @@ def _dataset(bundle: ModelBundle, examples: Sequence[Any], max_length: int) -> T
     """Tokenize once (padded to the longest record); batches are trimmed to their own longest."""
     enc = encode(bundle, [e.text for e in examples], max_length)
     if Task(bundle.task) is Task.classification:
-        labels = [e.label for e in examples]
-        if any(label is None for label in labels):
-            line = next(e.line for e in examples if e.label is None)
-            raise ConfigError(f"classification example at line {line} has no label")
-        n = int(bundle.num_labels or 0)
-        bad = next((e for e in examples if not 0 <= int(e.label) < n), None)
-        if bad is not None:
-            raise ConfigError(f"label {bad.label} at line {bad.line} is outside 0..{n - 1}")
-        y = torch.tensor([int(label) for label in labels], dtype=torch.long)
+        y = _labels(bundle, examples)
     else:
         y = torch.zeros(len(examples), dtype=torch.long)  # unused: targets come from the text
     return TensorDataset(enc["input_ids"], enc["attention_mask"], y)
@@ -110,6 +104,146 @@ def _batch(batch: Sequence[torch.Tensor], task: Task, device: str) -> tuple[torc
     mask = mask[:, :length].contiguous().to(device)
     y = y.to(device) if task is Task.classification else lm_targets(ids, mask)
     return ids, mask, y
+
+
+# --- frozen-feature training ---------------------------------------------------------------------------------
+#
+# A pretrained encoder that is frozen (minilm with train_layers = 0) computes the same
+# pooled features for a record in every step, round and reference model: computing them
+# once and training only the head on them gives the same DP-SGD (per-record gradients
+# of the head, clipped and noised as before, same sample rate and steps, so the same
+# accounting) for a fraction of the time. The features depend only on the record and on
+# public pretrained weights, so they spend no privacy. They are computed in eval mode
+# (no dropout), where the per-batch path ran the frozen encoder in train mode.
+
+
+def frozen_head(model: nn.Module) -> nn.Module | None:
+    """The head to train on cached features, or None: the model must offer
+    `features(input_ids, attention_mask)` and a `head`, and every trainable weight must
+    be in the head (nothing above the features trains)."""
+    module = unwrap(model)
+    head = getattr(module, "head", None)
+    if not callable(getattr(module, "features", None)) or not isinstance(head, nn.Module):
+        return None
+    in_head = {id(p) for p in head.parameters()}
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    if not trainable or any(id(p) not in in_head for p in trainable):
+        return None
+    return head
+
+
+_FINGERPRINTS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+_FEATURES: OrderedDict[tuple[str, str, int], torch.Tensor] = OrderedDict()
+_FEATURE_CACHE_SIZE = 32  # (client or audit set) x model; a few hundred KB each for MiniLM
+
+
+def _frozen_fingerprint(module: nn.Module, head: nn.Module) -> str:
+    """sha256 of every weight and buffer outside the head (frozen, so computed once per module)."""
+    known = _FINGERPRINTS.get(module)
+    if known is not None:
+        return known
+    skip = {id(t) for t in head.parameters()} | {id(t) for t in head.buffers()}
+    digest = hashlib.sha256()
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if id(tensor) in skip:
+            continue
+        digest.update(name.encode("utf-8"))
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    _FINGERPRINTS[module] = digest.hexdigest()
+    return _FINGERPRINTS[module]
+
+
+@torch.no_grad()
+def cached_features(
+    bundle: ModelBundle, examples: Sequence[Any], *, max_length: int, device: str = "cpu", batch_size: int = 64
+) -> torch.Tensor:
+    """`(N, hidden)` float32 CPU features of `examples` under the frozen encoder, computed once
+    per process for the same weights, texts and max_length."""
+    module = unwrap(bundle.model)
+    head = frozen_head(module)
+    if head is None:
+        raise ConfigError(f"model {bundle.name} has trainable weights outside its head: no frozen features")
+    texts = [e.text for e in examples]
+    text_digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
+    key = (_frozen_fingerprint(module, head), text_digest, int(max_length))
+    cached = _FEATURES.get(key)
+    if cached is not None:
+        _FEATURES.move_to_end(key)
+        return cached
+    was_training = module.training
+    module.to(device).eval()
+    parts = []
+    try:
+        for start in range(0, len(texts), batch_size):
+            enc = encode(bundle, texts[start : start + batch_size], max_length)
+            ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+            parts.append(module.features(ids, mask).to("cpu", torch.float32))
+    finally:
+        module.train(was_training)
+    features = torch.cat(parts) if parts else torch.zeros((0, head.in_features))
+    _FEATURES[key] = features
+    while len(_FEATURES) > _FEATURE_CACHE_SIZE:
+        _FEATURES.popitem(last=False)
+    return features
+
+
+def _labels(bundle: ModelBundle, examples: Sequence[Any]) -> torch.Tensor:
+    """Classification labels as a tensor, checked against num_labels (record line in errors)."""
+    missing = next((e for e in examples if e.label is None), None)
+    if missing is not None:
+        raise ConfigError(f"classification example at line {missing.line} has no label")
+    n = int(bundle.num_labels or 0)
+    bad = next((e for e in examples if not 0 <= int(e.label) < n), None)
+    if bad is not None:
+        raise ConfigError(f"label {bad.label} at line {bad.line} is outside 0..{n - 1}")
+    return torch.tensor([int(e.label) for e in examples], dtype=torch.long)
+
+
+Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]  # (model inputs, targets)
+
+
+def _training_data(
+    bundle: ModelBundle, examples: Sequence[Any], max_length: int, device: str
+) -> tuple[nn.Module, TensorDataset, Callable[[Sequence[torch.Tensor]], Batch]]:
+    """The module to train, its dataset and how a loader batch becomes (inputs, targets):
+    the head on cached features when the encoder is frozen, else the whole model on tokens."""
+    task = Task(bundle.task)
+    head = frozen_head(bundle.model)
+    if head is not None:
+        features = cached_features(bundle, examples, max_length=max_length, device=device)
+
+        def on_features(batch: Sequence[torch.Tensor]) -> Batch:
+            x, y = batch
+            return (x.to(device),), y.to(device)
+
+        return head, TensorDataset(features, _labels(bundle, examples)), on_features
+
+    def on_tokens(batch: Sequence[torch.Tensor]) -> Batch:
+        ids, mask, y = _batch(batch, task, device)
+        return (ids, mask), y
+
+    return bundle.model, _dataset(bundle, examples, max_length), on_tokens
+
+
+def _eval_batches(
+    bundle: ModelBundle, examples: Sequence[Any], *, batch_size: int, device: str, max_length: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(logits, targets) over `examples` in order, in eval mode, without gradients."""
+    task = Task(bundle.task)
+    model = unwrap(bundle.model).to(device)
+    model.eval()
+    head = frozen_head(model)
+    if head is not None:
+        features = cached_features(bundle, examples, max_length=max_length, device=device)
+        labels = _labels(bundle, examples)
+        for start in range(0, len(examples), batch_size):
+            x = features[start : start + batch_size].to(device)
+            yield head(x), labels[start : start + batch_size].to(device)
+        return
+    loader = DataLoader(_dataset(bundle, examples, max_length), batch_size=batch_size, shuffle=False)
+    for batch in loader:
+        ids, mask, y = _batch(batch, task, device)
+        yield model(ids, mask), y
 
 
 _OPTIMIZERS: dict[Optimizer, type[torch.optim.Optimizer]] = {
@@ -202,7 +336,8 @@ def train_client(
     model = bundle.model.to(device)
     if global_state is not None:
         load_trainable_state(model, global_state)
-    params = [p for p in model.parameters() if p.requires_grad]
+    train_module, dataset, prepare = _training_data(bundle, examples, max_length, device)
+    params = [p for p in train_module.parameters() if p.requires_grad]
     anchors = (
         [
             torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
@@ -212,7 +347,6 @@ def train_client(
         if proximal_mu > 0 and global_state is not None
         else None
     )
-    dataset = _dataset(bundle, examples, max_length)
     generator = torch.Generator().manual_seed(_client_seed(train.seed, round, client_id))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=not dp.enabled, generator=generator)
     optimizer = _optimizer(train.optimizer, params, train.lr)
@@ -222,12 +356,12 @@ def train_client(
     private = None
     if dp.enabled:
         private = make_private(
-            model, optimizer, loader, dp=dp, noise_multiplier=noise, history=history, criterion=criterion
+            train_module, optimizer, loader, dp=dp, noise_multiplier=noise, history=history, criterion=criterion
         )
         run_model, optimizer, loader, criterion = private.model, private.optimizer, private.loader, private.criterion
         steps_before = sum(s for _, _, s in private.engine.accountant.history)
     else:
-        run_model = model
+        run_model = train_module
 
     run_model.train()
     try:
@@ -236,8 +370,8 @@ def train_client(
             loader,
             optimizer,
             criterion,
+            prepare,
             task=task,
-            device=device,
             epochs=train.local_epochs,
             params=params,
             anchors=anchors,
@@ -286,9 +420,9 @@ def _local_epochs(
     loader: Any,
     optimizer: Any,
     criterion: Any,
+    prepare: Callable[[Sequence[torch.Tensor]], Batch],
     *,
     task: Task,
-    device: str,
     epochs: int,
     params: list[nn.Parameter],
     anchors: list[torch.Tensor] | None,
@@ -303,20 +437,20 @@ def _local_epochs(
         warnings.filterwarnings("ignore", message=r"Full backward hook is firing")
         for _ in range(epochs):
             for batch in loader:
-                ids, mask, y = _batch(batch, task, device)
+                inputs, y = prepare(batch)
                 optimizer.zero_grad()
-                if len(ids) == 0:  # an empty Poisson batch (DP only): a noise-only step, still accounted
+                if len(y) == 0:  # an empty Poisson batch (DP only): a noise-only step, still accounted
                     noise_only_step(optimizer)
                     steps += 1
                     _proximal(params, anchors, lr, proximal_mu)
                     continue
-                logits = model(ids, mask)
+                logits = model(*inputs)
                 loss = criterion(logits, y)
                 loss.backward()
                 optimizer.step()
                 steps += 1
                 _proximal(params, anchors, lr, proximal_mu)
-                n = len(ids)
+                n = len(y)
                 if n:
                     with torch.no_grad():
                         total_loss += float(plain_loss(logits.detach(), y)) * n
@@ -337,15 +471,10 @@ def evaluate(
 ) -> dict[str, float | int]:
     """Loss and accuracy (classification) or token-level loss and perplexity (causal LM)."""
     task = Task(bundle.task)
-    model = unwrap(bundle.model).to(device)
-    model.eval()
     if not examples:
         return {"num_examples": 0}
-    loader = DataLoader(_dataset(bundle, examples, max_length), batch_size=batch_size, shuffle=False)
     total, count, correct = 0.0, 0, 0
-    for batch in loader:
-        ids, mask, y = _batch(batch, task, device)
-        logits = model(ids, mask)
+    for logits, y in _eval_batches(bundle, examples, batch_size=batch_size, device=device, max_length=max_length):
         if task is Task.classification:
             total += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(dim=-1) == y).sum())
@@ -392,18 +521,14 @@ def example_scores(
     max_length: int = DEFAULT_MAX_LENGTH,
 ) -> ExampleScores:
     task = Task(bundle.task)
-    model = unwrap(bundle.model).to(device)
-    model.eval()
     losses: list[np.ndarray] = []
     sums: list[np.ndarray] = []
     phis: list[np.ndarray] = []
     if not examples:
         empty = np.zeros(0)
         return ExampleScores(empty, empty, empty)
-    loader = DataLoader(_dataset(bundle, examples, max_length), batch_size=batch_size, shuffle=False)
-    for batch in loader:
-        ids, mask, y = _batch(batch, task, device)
-        logits = model(ids, mask).float()
+    for logits, y in _eval_batches(bundle, examples, batch_size=batch_size, device=device, max_length=max_length):
+        logits = logits.float()
         if task is Task.classification:
             ce = nn.functional.cross_entropy(logits, y, reduction="none")
             true = logits.gather(1, y[:, None]).squeeze(1)
@@ -435,6 +560,8 @@ def resolve_device(name: str) -> str:
 
 __all__ = [
     "ExampleScores",
+    "cached_features",
+    "frozen_head",
     "SequenceLoss",
     "TrainResult",
     "evaluate",

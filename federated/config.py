@@ -40,6 +40,15 @@
     # ConfigError naming the file, the key and the allowed values
     secure_mode = false
 
+    [card]                           # the model card, run/model/README.md (all optional)
+    license = "apache-2.0"
+    language = ["en"]
+    tags = ["clinical"]              # added to guard's own tags
+    dataset_name = "clinical-notes"  # default: the corpus file name
+    intended_use = "..."             # unset: the card says "not stated in the run config"
+    out_of_scope_use = "..."
+    limitations = "..."
+
 CLI flags override keys with `--set section.key=value` (values parsed as TOML).
 """
 
@@ -56,6 +65,7 @@ import federated.types
 from federated.types import (
     AccountantName,
     CanaryConfig,
+    CardConfig,
     ClippingMode,
     ConfigError,
     DataConfig,
@@ -83,6 +93,7 @@ _SECTIONS: dict[str, type] = {
     "user_dp": UserDPConfig,
     "canaries": CanaryConfig,
     "simulation": SimulationConfig,
+    "card": CardConfig,
 }
 
 
@@ -189,6 +200,13 @@ def _validate(config: FederateConfig, source: str) -> None:
     c = config.canaries
     if c.count < 0 or c.references < 0 or any(r < 1 for r in c.repeats) or c.digits < 4:
         raise ConfigError(f"{source}: [canaries] needs count, references >= 0, repeats >= 1, digits >= 4")
+    for key in ("language", "tags"):
+        values = getattr(config.card, key)
+        if not all(isinstance(v, str) and v.strip() for v in values):
+            raise ConfigError(
+                f"{source}: [card] {key} must be a list of non-empty strings",
+                hint=f'write a TOML list of strings, e.g. {key} = ["{"en" if key == "language" else "clinical"}"]',
+            )
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], *, source: str = "--set") -> dict[str, Any]:

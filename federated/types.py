@@ -143,6 +143,24 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
+class CardConfig:
+    """[card]: what the model card (run/model/README.md) states that the run cannot know.
+
+    Every key is optional; what is not set is written as "not stated in the run config",
+    never guessed. `tags` are added to guard's own (guard, differential-privacy, ...)."""
+
+    license: str | None = None  # a Hugging Face license id, e.g. "apache-2.0", "other"
+    language: tuple[str, ...] = ()  # ISO 639 codes of the training text, e.g. ["en"]
+    tags: tuple[str, ...] = ()
+    model_name: str | None = None  # default: "guard-<model name>"
+    dataset_name: str | None = None  # default: the corpus file's name without its suffix
+    base_model: str | None = None  # Hub id of the pretrained model; default: the model registry's
+    intended_use: str | None = None
+    out_of_scope_use: str | None = None
+    limitations: str | None = None
+
+
+@dataclass(frozen=True)
 class FederateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -152,9 +170,15 @@ class FederateConfig:
     user_dp: UserDPConfig = field(default_factory=UserDPConfig)
     canaries: CanaryConfig = field(default_factory=CanaryConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    card: CardConfig = field(default_factory=CardConfig)
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))
+        data = json.loads(json.dumps(asdict(self), default=str))
+        if self.card == CardConfig():
+            # an unset [card] is left out, so the config hash of a run made before [card]
+            # existed (and of any config without one) stays what it was
+            del data["card"]
+        return data
 
     def config_hash(self) -> str:
         blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
@@ -164,6 +188,7 @@ class FederateConfig:
 __all__ = [
     "AccountantName",
     "CanaryConfig",
+    "CardConfig",
     "ClippingMode",
     "ConfigError",
     "DPConfig",

@@ -1,5 +1,6 @@
 """report.html and MODEL_CARD.md from jinja2 templates (package data under
-guard/release/templates/). HTML templates autoescape every value: a group,
+guard/release/templates/); MODEL_CARD.md is the run's model card (federated.card) with the
+audit results appended. HTML templates autoescape every value: a group,
 finding or token name is text, never markup. The page loads nothing: a strict
 Content-Security-Policy allows only inline styles and data: images, and the
 charts are embedded as base64 PNG."""
@@ -134,7 +135,12 @@ def render_html(report: ReleaseReport) -> str:
 
 
 def render_model_card(report: ReleaseReport) -> str:
-    return environment().get_template("model_card.md.j2").render(_context(report))
+    """MODEL_CARD.md: the run's model card (`federated.card`, the same front matter and body
+    as run/model/README.md) followed by the audit results (model_card.md.j2)."""
+    audit = environment().get_template("model_card.md.j2").render(_context(report))
+    if report.card is None:
+        return audit
+    return report.card.text(appendix=audit)
 
 
 __all__ = ["CSP", "ci", "environment", "fmt", "gate_state", "render_html", "render_model_card"]

@@ -4,7 +4,8 @@ and the audits' findings files, and writes
 
     report.html     one self-contained page (plots as base64 PNG, no external request)
     report.json     the same content for machines (kind "guard.release_report", schema_version 1)
-    MODEL_CARD.md   a model card
+    MODEL_CARD.md   the run's model card (federated.card: the same Hugging Face front matter
+                    and body as run/model/README.md) plus the audit results and the gate
 
 The report holds aggregates, ids, hashes and rates only. It never reads the
 corpus, and before anything is written every output is searched for the run's
@@ -34,6 +35,7 @@ from guard.release.gate import ReleasePolicy, evaluate
 
 if TYPE_CHECKING:
     from audits.findings import AuditReport
+    from federated.card import ModelCardDoc
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ReleaseReport:
     content: ReportContent
     figures: Mapping[str, bytes] = field(default_factory=dict)
     secrets: tuple[str, ...] = field(default=(), repr=False)  # canary secrets: must never appear in an output
+    card: ModelCardDoc | None = None  # the run's model card, MODEL_CARD.md's front matter and first part
 
     @property
     def check(self) -> dict[str, Any] | None:
@@ -125,6 +128,7 @@ def build_report(
         run_model_meta,
         run_state,
     )
+    from federated.card import build_card
     from guard.release import sections
     from guard.release.evidence import report_evidence
     from guard.release.figures import draw_figures
@@ -195,7 +199,7 @@ def build_report(
         limitations=tuple(notes_out),
         figures=tuple(sorted(figures)),
     )
-    return ReleaseReport(content=content, figures=figures, secrets=secrets)
+    return ReleaseReport(content=content, figures=figures, secrets=secrets, card=build_card(run, config))
 
 
 def write_report(

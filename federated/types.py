@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from guard.core.errors import ExitCode, GuardError
 from guard.core.io import Format
@@ -172,12 +172,25 @@ class FederateConfig:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     card: CardConfig = field(default_factory=CardConfig)
 
+    # Keys added after the first run directories were written. Left out of to_json (and
+    # so of the config hash) while they hold their default, so a run made before they
+    # existed still matches its recorded hash and can be read, audited and resumed.
+    LATER_KEYS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("card",),
+        ("model", "save_merged"),
+        ("dp", "compare_without_dp"),
+    )
+
     def to_json(self) -> dict[str, Any]:
         data = json.loads(json.dumps(asdict(self), default=str))
-        if self.card == CardConfig():
-            # an unset [card] is left out, so the config hash of a run made before [card]
-            # existed (and of any config without one) stays what it was
-            del data["card"]
+        default = json.loads(json.dumps(asdict(FederateConfig()), default=str))
+        for path in self.LATER_KEYS:
+            *parents, key = path
+            mine, theirs = data, default
+            for part in parents:
+                mine, theirs = mine[part], theirs[part]
+            if mine[key] == theirs[key]:
+                del mine[key]
         return data
 
     def config_hash(self) -> str:

@@ -117,7 +117,7 @@ def test_choices_load_as_enums_that_compare_equal_to_their_strings():
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"model": {"name": "gpt-17"}}, "[model] name: unknown model 'gpt-17'; known: hf, minilm, tiny-classifier"),
+        ({"model": {"name": "gpt-17"}}, "[model] name: unknown model 'gpt-17'; known: hf, minilm, smollm2, tiny-classifier"),
         ({"strategy": {"name": "fedx"}}, "[strategy] name: unknown strategy 'fedx'; known: fedadam, fedavg, fedprox"),
         ({"strategy": {"name": "fedprox", "params": {"eta": 0.1}}}, "[strategy] fedprox has no parameter(s) ['eta']"),
     ],
@@ -136,3 +136,19 @@ def test_strategies_declare_their_parameters_when_they_register():
     assert strategy_params("fedprox") == {"proximal_mu"}
     assert strategy_params("fedadam") == {"eta", "eta_l", "beta_1", "beta_2", "tau"}
     assert all("params" in STRATEGIES.meta(name) for name in STRATEGIES)
+
+
+def test_keys_added_later_stay_out_of_the_hash_while_they_hold_their_default() -> None:
+    """A run directory written before [card], save_merged and compare_without_dp existed
+    must still match its recorded config hash."""
+    from dataclasses import replace
+
+    from federated.types import DPConfig, FederateConfig, ModelConfig
+
+    plain = FederateConfig()
+    data = plain.to_json()
+    assert "card" not in data and "save_merged" not in data["model"] and "compare_without_dp" not in data["dp"]
+    merged = replace(plain, model=ModelConfig(save_merged=True))
+    compared = replace(plain, dp=DPConfig(compare_without_dp=True))
+    assert merged.to_json()["model"]["save_merged"] is True
+    assert len({plain.config_hash(), merged.config_hash(), compared.config_hash()}) == 3

@@ -3,7 +3,8 @@
 Models (never an arbitrary pickle):
 
 - a `guard federate` run directory (`RUN_DIR/model`, data = the run's holdout);
-- a saved guard model folder (`guard_model.json`, as `federated.models.save_model` writes);
+- a saved guard model folder (`guard_model.json` beside a Hugging Face layout or a PEFT
+  adapter, as `federated.models.save_model` writes, or the layout before it);
 - a local Hugging Face sequence-classification checkpoint folder (`config.json`);
 - a scikit-learn estimator saved with skops (`.skops`), loaded only when every type
   in it is on guard's allow-list (`audits._trust`: no callables), unless the caller
@@ -169,7 +170,7 @@ def _loading(path: Path) -> Iterator[None]:
 
 
 def load_guard_model_dir(path: Path) -> Any:
-    """A folder `federated.models.save_model` wrote (guard_model.json + safetensors), checked by
+    """A folder `federated.models.save_model` wrote (guard_model.json + safetensors, any layout), checked by
     `audits._trust.check_guard_model` first (no pickles, no code); a federated ModelBundle."""
     from federated.models import load_model
 

@@ -9,8 +9,10 @@
 - Hugging Face folders: safetensors weights only (no `pytorch_model.bin` or other
   pickle beside them) and no custom code (`auto_map`, `*.py`): guard never sets
   `trust_remote_code`. `--trust-model` does not lift this.
-- guard's own model folders hold safetensors; one that points at a Hugging Face
-  folder (model "hf") is checked as above.
+- guard's own model folders hold safetensors. In the Hugging Face layout (config.json
+  or a PEFT adapter at the root) they are checked like a Hugging Face folder; in the
+  layout before it, one that points at a Hugging Face folder (model "hf") has that
+  folder checked as above.
 
 A refusal is an UntrustedModelError (exit 31) that names the types or files; nothing
 is loaded or written.
@@ -272,12 +274,13 @@ def check_hf_checkpoint(path: str | Path) -> None:
         raise UntrustedModelError(
             f"{path}: refused: no model.safetensors (or model.safetensors.index.json); guard loads safetensors only"
         )
+    _refuse_own_code(path, ("config.json", "tokenizer_config.json"))
+
+
+def _refuse_own_code(path: Path, config_names: tuple[str, ...]) -> None:
+    """Refuse a folder holding Python files or a config naming custom classes (auto_map)."""
     code = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.py"))
-    remote = [
-        name
-        for name in ("config.json", "tokenizer_config.json")
-        if (path / name).is_file() and "auto_map" in json_object(path / name)
-    ]
+    remote = [name for name in config_names if (path / name).is_file() and "auto_map" in json_object(path / name)]
     if code or remote:
         what = [f"{n} names custom classes (auto_map)" for n in remote] + ([f"Python files {code[:5]}"] if code else [])
         raise UntrustedModelError(
@@ -287,16 +290,24 @@ def check_hf_checkpoint(path: str | Path) -> None:
 
 
 def check_guard_model(path: str | Path) -> None:
-    """A guard model folder: safetensors by construction; its tokenizer must bring no code,
-    and a model built on a Hugging Face folder (model "hf") is checked like one."""
+    """A guard model folder: safetensors only (no pickle anywhere in it) and no code.
+
+    In the Hugging Face layout (guard_model.json `layout` set) the folder is itself a
+    checkpoint: no Python files, no `auto_map` in its configs (root and `merged/`).
+    In the layout before it, the tokenizer/ subfolder must name no custom classes and a
+    model built on a Hugging Face folder (model "hf") has that folder checked too."""
     path = Path(path)
     meta_file = path / "guard_model.json"
     if not meta_file.is_file():
         return  # the loader says what is missing
     meta = json_object(meta_file)
-    pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    pickles = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles:
         raise UntrustedModelError(f"{path}: refused: pickle file(s) {pickles[:5]} in a guard model folder")
+    if meta.get("layout", "legacy") != "legacy":
+        configs = ("config.json", "tokenizer_config.json", "adapter_config.json")
+        _refuse_own_code(path, configs + tuple(f"merged/{name}" for name in configs))
+        return
     tokenizer_config = path / "tokenizer" / "tokenizer_config.json"
     if tokenizer_config.is_file() and "auto_map" in json_object(tokenizer_config):
         raise UntrustedModelError(f"{tokenizer_config}: refused: the tokenizer names custom classes (auto_map)")

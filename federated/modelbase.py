@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from federated.types import ConfigError, Task
+from federated.types import ConfigError, ModelConfig, Task
 from guard.core.errors import DependencyError
 from guard.core.registry import Registry
+from guard.core.seeding import seed_everything
 
 
 @dataclass
@@ -46,6 +47,16 @@ def register_model(name: str, **meta: Any) -> Callable[[ModelFactory], ModelFact
 
 def model_names() -> list[str]:
     return MODELS.names()
+
+
+def build_model(config: ModelConfig, *, task: Task, num_labels: int | None, seed: int) -> ModelBundle:
+    """Build a fresh model (weights seeded by `seed`) for `task`."""
+    factory = MODELS.get(config.name, source="[model] name")
+    task = Task(task)
+    if task is Task.classification and (num_labels is None or num_labels < 2):
+        raise ConfigError(f"[model] {config.name}: classification needs num_labels >= 2 (got {num_labels})")
+    seed_everything(seed)
+    return factory(dict(config.params), task=task, num_labels=num_labels if task is Task.classification else None)
 
 
 def minilm_path() -> str:
@@ -126,6 +137,7 @@ __all__ = [
     "HFLogits",
     "ModelBundle",
     "ModelFactory",
+    "build_model",
     "encode",
     "load_tokenizer",
     "minilm_path",

@@ -15,12 +15,7 @@ Only trainable weights (`requires_grad`) cross the Flower wire
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import math
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,11 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from federated import hub
 from federated import smollm2 as _smollm2  # noqa: F401  (registers "smollm2")
+from federated.architectures import EncoderClassifier, TinyTransformer, inject_lora, lora_spec
 from federated.modelbase import (
     MODELS,
     HFLogits,
     ModelBundle,
+    build_model,
     encode,
     load_tokenizer,
     minilm_path,
@@ -43,110 +41,14 @@ from federated.modelbase import (
     untie_embeddings,
     unwrap,
 )
-from federated.types import ConfigError, ModelConfig, Task
-from guard.core import schema
-from guard.core.errors import DependencyError
-from guard.core.seeding import seed_everything
+from federated.types import ConfigError, Task
 
-WEIGHTS_FILE = "model.safetensors"
-META_FILE = "guard_model.json"
-META_SCHEMA_VERSION = schema.MODEL_META
-
-
-# --- building --------------------------------------------------------------------------------------------------
-
-
-def build_model(config: ModelConfig, *, task: Task, num_labels: int | None, seed: int) -> ModelBundle:
-    """Build a fresh model (weights seeded by `seed`) for `task`."""
-    factory = MODELS.get(config.name, source="[model] name")
-    task = Task(task)
-    if task is Task.classification and (num_labels is None or num_labels < 2):
-        raise ConfigError(f"[model] {config.name}: classification needs num_labels >= 2 (got {num_labels})")
-    seed_everything(seed)
-    return factory(dict(config.params), task=task, num_labels=num_labels if task is Task.classification else None)
+WEIGHTS_FILE = hub.WEIGHTS_FILE
+META_FILE = hub.META_FILE
+META_SCHEMA_VERSION = hub.META_SCHEMA_VERSION
 
 
 # --- tiny transformer (classification and causal LM) -------------------------------------------------------
-
-
-class _Attention(nn.Module):
-    """Multi-head self-attention written with nn.Linear only (Opacus supports it in every mode)."""
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        if dim % heads:
-            raise ConfigError(f"[model.params] dim {dim} must be divisible by heads {heads}")
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, length, dim = x.shape
-        q, k, v = self.qkv(x).view(b, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(dim // self.heads)  # (B, H, L, L)
-        scores = scores.masked_fill(~mask[:, None], -1e4)
-        attn = self.drop(scores.softmax(dim=-1))
-        return self.out((attn @ v).transpose(1, 2).reshape(b, length, dim))
-
-
-class _Block(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = _Attention(dim, heads, dropout)
-        self.norm2 = nn.LayerNorm(dim)
-        self.fc1 = nn.Linear(dim, 4 * dim)
-        self.fc2 = nn.Linear(4 * dim, dim)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), mask))
-        return x + self.drop(self.fc2(torch.nn.functional.gelu(self.fc1(self.norm2(x)))))
-
-
-class TinyTransformer(nn.Module):
-    """A small pre-LN transformer: encoder classifier (masked mean pooling) or causal LM (untied head)."""
-
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        num_outputs: int,
-        causal: bool,
-        dim: int = 64,
-        layers: int = 2,
-        heads: int = 4,
-        max_positions: int = 512,
-        dropout: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.causal = causal
-        self.max_positions = max_positions
-        self.tokens = nn.Embedding(vocab_size, dim)
-        self.positions = nn.Embedding(max_positions, dim)
-        self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, num_outputs)  # own weights: no parameter shared with the embedding
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        length = input_ids.shape[1]
-        if length > self.max_positions:
-            raise ValueError(f"sequence length {length} exceeds max_positions {self.max_positions}")
-        keep = attention_mask.bool()
-        mask = keep[:, None, :].repeat(1, length, 1)  # (B, L query, L key)
-        if self.causal:
-            mask = mask & torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
-        x = self.drop(self.tokens(input_ids) + self.positions(position_ids(input_ids)))
-        for block in self.blocks:
-            x = block(x, mask)
-        x = self.norm(x)
-        if self.causal:
-            return self.head(x)
-        weights = attention_mask.to(x.dtype).unsqueeze(-1)
-        pooled = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return self.head(pooled)
 
 
 _TINY_DEFAULTS = {"dim": 64, "layers": 2, "heads": 4, "max_positions": 512, "dropout": 0.1}
@@ -191,46 +93,11 @@ def _tiny_gpt(params: dict[str, Any], *, task: Task, num_labels: int | None) -> 
 # --- pretrained MiniLM encoder + head ----------------------------------------------------------------------
 
 
-class EncoderClassifier(nn.Module):
-    """A Hugging Face encoder, masked mean pooling and a linear head."""
-
-    def __init__(self, encoder: nn.Module, num_labels: int) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
-
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The pooled `(B, hidden)` input of the head: masked mean of the encoder's last layer."""
-        hidden = self.encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=torch.zeros_like(input_ids),
-            position_ids=position_ids(input_ids),
-        ).last_hidden_state
-        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(input_ids, attention_mask))
-
-
 _MINILM_DEFAULTS: dict[str, Any] = {"train_layers": 1, "lora": False, "lora_r": 8, "lora_alpha": 16}
-_LORA_TARGETS = ["query", "key", "value"]
 
 
-def _apply_lora(encoder: nn.Module, params: dict[str, Any]) -> nn.Module:
-    if importlib.util.find_spec("peft") is None:
-        raise DependencyError("[model.params] lora = true needs peft", hint="pip install peft")
-    from peft import LoraConfig, inject_adapter_in_model
-
-    config = LoraConfig(
-        r=int(params["lora_r"]),
-        lora_alpha=int(params["lora_alpha"]),
-        lora_dropout=0.0,
-        target_modules=_LORA_TARGETS,
-        bias="none",
-    )
-    encoder = inject_adapter_in_model(config, encoder)  # in place: names stay encoder.*, plus lora_A/lora_B
+def _apply_lora(encoder: nn.Module, spec: dict[str, Any]) -> nn.Module:
+    encoder = inject_lora(encoder, spec)
     for name, p in encoder.named_parameters():
         p.requires_grad_("lora_" in name)
     return encoder
@@ -263,14 +130,15 @@ def _minilm(params: dict[str, Any], *, task: Task, num_labels: int | None) -> Mo
     if not 0 <= train_layers <= n_layers:
         raise ConfigError(f"[model.params] train_layers must be between 0 and {n_layers} (got {train_layers})")
     encoder.requires_grad_(False)
-    if full["lora"]:
-        encoder = _apply_lora(encoder, full)  # leaves only the adapters trainable
+    lora = lora_spec(full) if full["lora"] else None
+    if lora:
+        encoder = _apply_lora(encoder, lora)  # leaves only the adapters trainable
     else:
         for layer in encoder.encoder.layer[n_layers - train_layers :]:
             layer.requires_grad_(True)
         if train_layers == n_layers:
             encoder.embeddings.requires_grad_(True)
-    model = EncoderClassifier(encoder, int(num_labels or 0))
+    model = EncoderClassifier(encoder, int(num_labels or 0), lora=lora)
     return ModelBundle(
         model=model, tokenizer=load_tokenizer(path), task=task, name="minilm", params=full, num_labels=num_labels
     )
@@ -347,73 +215,27 @@ def load_trainable_state(model: nn.Module, state: dict[str, np.ndarray]) -> None
             p.copy_(value.to(p.device, p.dtype))
 
 
-def save_model(bundle: ModelBundle, directory: str | Path, *, labels: Sequence[str] | None = None) -> Path:
-    """Write weights (safetensors), `guard_model.json` and tokenizer files; atomic (temp dir, then rename).
+def save_model(
+    bundle: ModelBundle,
+    directory: str | Path,
+    *,
+    labels: Sequence[str] | None = None,
+    merged: bool = False,
+) -> Path:
+    """Write the model at `directory` in Hugging Face layout (see `federated.hub`): config.json,
+    weights (safetensors) or a PEFT adapter, tokenizer files, and `guard_model.json` beside them.
+    Atomic (temp dir, then rename).
 
     `labels`: class names in label-id order (default: `bundle.label_names`).
+    `merged`: for a PEFT adapter bundle, also write `merged/` (adapters merged into the base).
     """
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        module = unwrap(bundle.model)
-        # clone: shared or non-contiguous tensors cannot be saved by safetensors as views
-        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_FILE))
-        meta = {
-            "schema_version": META_SCHEMA_VERSION,
-            "name": bundle.name,
-            "task": Task(bundle.task).value,
-            "params": bundle.params,
-            "num_labels": bundle.num_labels,
-            "label_names": [str(x) for x in labels] if labels is not None else bundle.label_names,
-            "trainable": sorted(n for n, p in module.named_parameters() if p.requires_grad),
-        }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        bundle.tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, old / "x")
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory
+    return hub.save(bundle, directory, labels=labels, merged=merged)
 
 
 def load_model(directory: str | Path) -> ModelBundle:
-    """Rebuild a model saved by `save_model` (same architecture, weights and tokenizer)."""
-    from safetensors.torch import load_file
-
-    directory = Path(directory)
-    meta_path = directory / META_FILE
-    if not meta_path.is_file():
-        raise ConfigError(f"{directory} is not a saved guard model ({META_FILE} missing)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    bundle = build_model(
-        ModelConfig(name=meta["name"], params=meta["params"]),
-        task=Task(meta["task"]),
-        num_labels=meta["num_labels"],
-        seed=0,
-    )
-    state = load_file(str(directory / WEIGHTS_FILE))
-    result = bundle.model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ConfigError(
-            f"{directory / WEIGHTS_FILE} does not match model {meta['name']}: missing {result.missing_keys[:5]}, "
-            f"unexpected {result.unexpected_keys[:5]}"
-        )
-    tokenizer_dir = directory / "tokenizer"
-    if tokenizer_dir.is_dir():
-        bundle.tokenizer = load_tokenizer(str(tokenizer_dir))
-    bundle.label_names = meta.get("label_names")
-    bundle.model.eval()
-    return bundle
+    """Rebuild a model saved by `save_model`, in this layout or the one before it
+    (same architecture, weights and tokenizer)."""
+    return hub.load(directory)
 
 
 __all__ = [
@@ -424,8 +246,10 @@ __all__ = [
     "TinyTransformer",
     "build_model",
     "encode",
+    "inject_lora",
     "load_model",
     "load_trainable_state",
+    "lora_spec",
     "minilm_path",
     "model_names",
     "position_ids",

@@ -403,7 +403,10 @@ def _serve(grid: Any, run: RunDir) -> RunState:
         log.info("round %d done: %s", rnd, rows[-1])
 
     load_trainable_state(bundle.model, weights)
-    save_model(bundle, run.model_dir, labels=labels)
+    save_model(bundle, run.model_dir, labels=labels, merged=config.model.save_merged)
+    from federated.card import write_card
+
+    write_card(run, config)  # run/model/README.md: the model card (Hugging Face front matter)
     run.make_private(run.model_dir)
     state = replace(state, finished=True)
     run.write_state(state)

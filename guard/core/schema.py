@@ -17,7 +17,7 @@ LEDGER_READABLE = (1, 2)
 # a run directory's canaries.json and the partition summary in clients.json (guard.core.rundir)
 RUN_DATA = 1
 # model/guard_model.json, the description of a saved model (federated.models)
-MODEL_META = 1
+MODEL_META = 2
 # an audit's findings file (audits.findings.AuditReport)
 FINDINGS = 1
 # the release report.json (guard report / guard check)

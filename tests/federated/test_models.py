@@ -99,7 +99,8 @@ def _outputs(bundle: ModelBundle) -> torch.Tensor:
 
 
 def test_every_registered_model_has_a_test_case() -> None:
-    assert sorted({c[0] for c in CASES}) == model_names()
+    # names starting "test-" are registered by other test modules (e.g. test_hub's tiny LoRA llama)
+    assert sorted({c[0] for c in CASES}) == [n for n in model_names() if not n.startswith("test-")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -206,7 +207,9 @@ def test_save_and_load_give_identical_outputs(case: tuple, hf_dirs: dict[str, st
     bundle = _build(case, hf_dirs, seed=3)
     target = tmp_path / "model"
     save_model(bundle, target, labels=["no", "yes", "maybe"][: bundle.num_labels or 0] or None)
-    assert sorted(p.name for p in target.iterdir()) == ["guard_model.json", "model.safetensors", "tokenizer"]
+    names = {p.name for p in target.iterdir()}  # Hugging Face layout, guard's description beside it
+    assert {"config.json", "model.safetensors", "tokenizer_config.json", "guard_model.json"} <= names
+    assert "tokenizer" not in names
     assert not [p for p in tmp_path.iterdir() if p.name != "model"]  # no temp dir left behind
     loaded = load_model(target)
     assert (loaded.name, loaded.task, loaded.num_labels, loaded.params) == (

@@ -88,7 +88,9 @@ def test_ten_simulated_clients_write_a_complete_run_directory(tmp_path):
     saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
     assert len(saved["config_hash"]) == 64 and saved["versions"]["flwr"].startswith("1.42")
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["round-001.safetensors", "round-002.safetensors"]
-    assert {"model.safetensors", "guard_model.json", "tokenizer"} <= {p.name for p in (run / "model").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer_config.json", "guard_model.json"} <= {
+        p.name for p in (run / "model").iterdir()
+    }
     rows = _read_jsonl(run / "metrics.jsonl")
     for rnd in (1, 2):
         assert len([r for r in rows if r["round"] == rnd and r["phase"] == "train"]) == 10

@@ -243,6 +243,9 @@ def build_card(run: RunReader, config: FederateConfig) -> ModelCardDoc:
             ("epsilon", "DP epsilon (record-level, largest over clients)", privacy["epsilon"], privacy["accountant"]),
             ("delta", "DP delta (largest over clients)", privacy["delta"], None),
         ]
+    without_dp = ((run.read_comparison().get("without_dp") or {}).get("evaluate") or {}).get(f"eval_{task.metric}")
+    if privacy["dp"] and isinstance(without_dp, int | float):  # [dp] compare_without_dp
+        claims.append((task.metric, f"{task.metric_name} without DP (same data, config and seed)", without_dp, None))
     for metric, name, value, metric_config in claims:
         if value is not None:
             extra = {"metric_config": metric_config} if metric_config else {}

@@ -66,6 +66,8 @@ def run_federation(
                 config = prepare_run(config, run, resume=resume, allow_data_change=allow_data_change)
                 ray_started = True
                 _simulate(config, run, rearm)
+                if config.dp.enabled and config.dp.compare_without_dp:
+                    _compare_without_dp(config, run, rearm)
                 summary = summarize(run)
         except (Stopped, RunStopped):
             pass
@@ -103,6 +105,38 @@ def _simulate(config: FederateConfig, run: RunDir, rearm: Callable[[], None]) ->
             num_supernodes=len(clients),
             backend_config=_backend_config(config, len(clients)),
         )
+
+
+COMPARISON_FILE = "comparison.json"
+
+
+def _compare_without_dp(config: FederateConfig, run: RunDir, rearm: Callable[[], None]) -> None:
+    """`[dp] compare_without_dp`: train the same config, data, canaries and seed once more
+    with DP off, in a temporary run beside this one, and keep only its final held-out
+    metrics in RUN/comparison.json (the utility cost of privacy). Simulation only."""
+    import shutil
+    import tempfile
+
+    from federated.config import with_dp
+
+    target = run.path / COMPARISON_FILE
+    if target.is_file() or not run.read_state().finished:
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=".no-dp-", dir=run.path))
+    try:
+        plain = with_dp(config, enabled=False, compare_without_dp=False)
+        other = RunDir(scratch / "run")
+        plain = prepare_run(plain, other, resume=False)
+        _simulate(plain, other, rearm)
+        final = summarize(other).final_metrics
+        result = {
+            "schema_version": 1,
+            "what": "the same config, data, canaries and seed with [dp] enabled = false",
+            "without_dp": {"evaluate": final.get("evaluate", {}), "train": final.get("train", {})},
+        }
+        run.write_json(target, result)  # private (0600) and atomic, like every run file
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _what_was_kept(run: RunDir, signum: int, *, ray_started: bool) -> str:
@@ -144,4 +178,4 @@ def summarize(run: RunDir) -> RunSummary:
     )
 
 
-__all__ = ["RunSummary", "run_federation", "summarize"]
+__all__ = ["COMPARISON_FILE", "RunSummary", "run_federation", "summarize"]

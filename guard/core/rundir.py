@@ -278,6 +278,10 @@ class RunReader:
         return self.path / "clients.json"
 
     @property
+    def comparison_file(self) -> Path:
+        return self.path / "comparison.json"
+
+    @property
     def model_dir(self) -> Path:
         return self.path / "model"
 
@@ -339,6 +343,12 @@ class RunReader:
             return canaries_from_json(data)
         except _DAMAGE as e:
             raise RunError(f"{self.canaries_file}: the canary file is damaged", hint=FIX) from e
+
+    def read_comparison(self) -> dict[str, Any]:
+        """comparison.json (`[dp] compare_without_dp`: the no-DP run's final metrics), or {}."""
+        if not self.comparison_file.is_file():
+            return {}
+        return read_run_json(self.comparison_file, "the no-DP comparison")
 
     def read_model_meta(self) -> dict[str, Any]:
         """model/guard_model.json, or {} when the run has no final model yet."""

@@ -160,7 +160,9 @@ def build_report(
         run_versions = {}
 
     data = sections.data_section(scrub_report, dedup_report, scan_report, second_opinion)
-    training = sections.training_section(config, clients_info, state, rows, failures, canary_summary)
+    training = sections.training_section(
+        config, clients_info, state, rows, failures, canary_summary, comparison=run.read_comparison()
+    )
     inputs = audit_inputs(audits, run_hash=run_hash)
     by_name = {a.report.audit: a.report for a in inputs}
     bound = {a.report.audit: a.report for a in inputs if a.of_this_run}  # the only audits that are evidence

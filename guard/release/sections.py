@@ -60,7 +60,10 @@ def training_section(
     rows: list[dict[str, Any]],
     failures: list[dict[str, Any]],
     canaries: dict[str, Any],
+    *,
+    comparison: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`comparison`: the run's comparison.json (the same training without DP), or empty."""
     clients = [c.to_json() for c in clients_info.clients]
     rounds = []
     for r in rows:
@@ -118,10 +121,19 @@ def training_section(
         "rounds": rounds,
         "per_client": per_client,
         "final": {"eval_accuracy": final.get("eval_accuracy"), "eval_loss": final.get("eval_loss")},
+        "without_dp": _without_dp(comparison or {}),
         "holdout_records": sum(int(c.get("holdout") or 0) for c in clients),
         "failures": [{"round": f.get("round"), "client": f.get("client"), "phase": f.get("phase")} for f in failures],
         "canaries": canaries,
     }
+
+
+def _without_dp(comparison: dict[str, Any]) -> dict[str, Any] | None:
+    """The no-DP comparison run's final held-out metrics (None when the run has none)."""
+    evaluate = (comparison.get("without_dp") or {}).get("evaluate") or {}
+    if not evaluate:
+        return None
+    return {"eval_accuracy": _num(evaluate.get("eval_accuracy")), "eval_loss": _num(evaluate.get("eval_loss"))}
 
 
 def privacy_section(ledger: Any, audit: AuditReport | None) -> dict[str, Any]:

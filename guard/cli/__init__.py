@@ -4,6 +4,7 @@ inside commands so `guard --help` stays fast."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -87,6 +88,9 @@ report.register(app)
 
 def main() -> None:
     """Console-script entry point."""
+    # transformers draws a "Loading weights" bar for every model it loads (clients, reference
+    # models, audits): noise in a terminal, and it reads this once, at its import
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     app()
 
 

@@ -118,8 +118,8 @@ def demo(
     ),
     references: int = typer.Option(2, "--references", help="Reference models for the LiRA membership attack."),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap replicates for the audits' intervals."),
-    explain_examples: int = typer.Option(40, "--explain-examples", help="Records explained (integrated gradients)."),
-    shap_examples: int = typer.Option(4, "--shap-examples", help="Of those, cross-checked with SHAP."),
+    explain_examples: int = typer.Option(16, "--explain-examples", help="Records explained (integrated gradients)."),
+    shap_examples: int = typer.Option(3, "--shap-examples", help="Of those, cross-checked with SHAP."),
     progress: Annotated[
         Optional[bool], typer.Option("--progress/--no-progress", help="Show the stage display.")
     ] = None,

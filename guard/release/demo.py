@@ -68,8 +68,9 @@ class DemoSettings:
     workers: int = 0  # scrub/scan worker processes (0: all cores)
     references: int = 2  # LiRA reference models in the privacy audit
     bootstrap: int = 200  # bootstrap replicates for the audits' intervals
-    explain_examples: int = 40  # held-out records explained with integrated gradients
-    shap_examples: int = 4  # of which cross-checked with SHAP (the slow part)
+    explain_examples: int = 16  # held-out records explained with integrated gradients
+    shap_examples: int = 3  # of which cross-checked with SHAP (the slow part)
+    ig_steps: int = 32  # IG's path steps; the audit's completeness check says when too few
     sensitive: tuple[str, ...] = SENSITIVE
     seed: int = 0
 
@@ -285,6 +286,7 @@ def run_demo(
             sensitive=sensitive,
             n_samples=settings.explain_examples,
             n_shap=settings.shap_examples,
+            n_steps=settings.ig_steps,
             seed=settings.seed,
         )
 

@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "examples" / "clinical_notes.jsonl"
 RELEASE_POLICY = ROOT / "examples" / "release-policy.toml"
 DEMO_KEY = "guard-demo-key-not-secret-0000000000"
-# small but real: 1 round of 2 local epochs, 2 LiRA reference models, 100 bootstrap replicates, 20 records explained
+# small but real: 1 round of 2 local epochs, 2 LiRA reference models, 100 bootstrap replicates, 10 records explained
 SMALL = (
     "--set", "train.rounds=1",
     "--set", "train.local_epochs=2",
     "--references", "2",
     "--bootstrap", "100",
-    "--explain-examples", "20",
+    "--explain-examples", "10",
     "--shap-examples", "2",
 )  # fmt: skip
 

@@ -26,6 +26,13 @@ The last line printed is one JSON object, an entry per target:
    process tree (driver, Ray's GCS/raylet, every worker), sampled with psutil,
    for the same config with 10 and 100 iid clients. Baseline = the 10-client
    peak in MiB. Target <= 1.2.
+4. frozen_feature_epoch_ratio: one DP-SGD epoch (`federated.task.train_client`,
+   ghost clipping, noise 1.0, batch 32) of minilm with train_layers=0 on the same
+   records, once the client's frozen features are cached, over the same epoch on
+   the per-batch path (the frozen encoder run on every batch, as before frozen
+   features). Baseline = per-batch seconds per epoch. Target <= 0.1. Also printed:
+   the first epoch (which computes the features) and a whole demo-shaped client
+   (4 rounds x 3 epochs) on both paths.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ TARGETS = {
     "dp_step_ratio": 1.5,
     "federated_vs_centralized_wall": 1.3,
     "memory_growth_100_vs_10_clients": 1.2,
+    "frozen_feature_epoch_ratio": 0.1,
 }
 
 
@@ -139,6 +147,51 @@ def step_ratio(*, batch: int = 32, blocks: int = 4, steps_per_block: int = 4) ->
         "seconds": med,
         "ratio": {m: med[m] / med["none"] for m in ("ghost", "hooks")},
         "samples": len(times["none"]),
+    }
+
+
+# --- 4. frozen-feature DP epoch over the per-batch encoder forward ----------------------------------------
+
+
+def frozen_feature_epochs(*, records: int = 256, epochs: int = 3) -> dict[str, Any]:
+    """Seconds per DP epoch of minilm train_layers=0: per-batch path vs cached frozen features."""
+    import warnings
+
+    import federated.task as task
+    from federated.config import DPConfig, ModelConfig, Task, TrainConfig
+    from federated.data import Example
+    from federated.models import build_model
+
+    examples = [Example(text, i % 4, i + 1) for i, text in enumerate(_texts(records, SEED))]
+    dp = DPConfig(enabled=True, target_epsilon=None, noise_multiplier=1.0, accountant="rdp", clipping="ghost")
+    train = TrainConfig(rounds=epochs, local_epochs=1, batch_size=32, lr=0.01, seed=SEED)
+    spec = ModelConfig("minilm", {"train_layers": 0})
+
+    def epoch(bundle: Any, rnd: int) -> float:
+        t = time.perf_counter()
+        task.train_client(
+            bundle, examples, train=train, dp=dp, ledger=None, round=rnd, global_state=None, max_length=64
+        )
+        return time.perf_counter() - t
+
+    real = task.frozen_head
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Full backward hook is firing")
+        task.frozen_head = lambda model: None  # the per-batch path: the frozen encoder runs on every batch
+        try:
+            bundle = build_model(spec, task=Task.classification, num_labels=4, seed=SEED)
+            per_batch = [epoch(bundle, r) for r in range(epochs)]
+        finally:
+            task.frozen_head = real
+        task._FEATURES.clear()
+        bundle = build_model(spec, task=Task.classification, num_labels=4, seed=SEED)
+        first = epoch(bundle, 0)  # computes and caches the features
+        cached = [epoch(bundle, r) for r in range(1, epochs + 1)]
+    return {
+        "records": records,
+        "per_batch": statistics.median(per_batch),
+        "first": first,
+        "cached": statistics.median(cached),
     }
 
 
@@ -282,7 +335,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="rounds = centralized epochs (default 3; quick 1)")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--memory-rounds", type=int, default=None, help="rounds of the 10/100-client memory runs")
-    parser.add_argument("--skip", action="append", default=[], choices=["step", "wall", "memory"])
+    parser.add_argument("--skip", action="append", default=[], choices=["step", "wall", "memory", "frozen"])
     parser.add_argument("--central", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--federate-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--noise", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -332,6 +385,25 @@ def main() -> None:
                 "mode": best,
                 "ghost": round(s["ratio"]["ghost"], 3),
                 "hooks": round(s["ratio"]["hooks"], 3),
+            }
+        if "frozen" not in args.skip:
+            z = frozen_feature_epochs(records=64 if args.quick else 256, epochs=2 if args.quick else 3)
+            client_epochs = 12  # the demo: 4 rounds x 3 local epochs
+            print(f"\nFrozen-feature DP training (minilm train_layers=0, {z['records']} records, ghost, batch 32)")
+            print(f"  {'path':<44}{'s/epoch':>10}")
+            print(f"  {'per-batch encoder forward':<44}{z['per_batch']:>10.3f}")
+            print(f"  {'frozen features, first epoch (computes them)':<44}{z['first']:>10.3f}")
+            print(f"  {'frozen features, cached':<44}{z['cached']:>10.3f}")
+            whole_before = client_epochs * z["per_batch"]
+            whole_after = z["first"] + (client_epochs - 1) * z["cached"]
+            print(
+                f"  a demo-shaped client ({client_epochs} epochs): {whole_before:.1f} s per-batch, "
+                f"{whole_after:.1f} s with frozen features ({whole_after / whole_before:.3f}x)"
+            )
+            results["frozen_feature_epoch_ratio"] = {
+                **_entry("frozen_feature_epoch_ratio", z["cached"] / z["per_batch"], z["per_batch"]),
+                "first_epoch_ratio": round(z["first"] / z["per_batch"], 4),
+                "client_12_epochs_ratio": round(whole_after / whole_before, 4),
             }
         if "wall" not in args.skip:
             c = centralized(tmp, rounds=rounds, clients=args.clients)

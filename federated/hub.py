@@ -160,35 +160,28 @@ class _GuardWrapper(PreTrainedModel):
         return self.model(input_ids, attention_mask)
 
 
-class GuardEncoderForSequenceClassification(_GuardWrapper):
+class _SequenceClassifier(_GuardWrapper):
+    """The transformers sequence-classification output of a guard classifier."""
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        logits = self._logits(input_ids, attention_mask)
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class GuardEncoderForSequenceClassification(_SequenceClassifier):
     config_class = GuardEncoderConfig
     _build = staticmethod(_build_encoder_module)
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput:
-        logits = self._logits(input_ids, attention_mask)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
 
-
-class GuardTinyForSequenceClassification(_GuardWrapper):
+class GuardTinyForSequenceClassification(_SequenceClassifier):
     config_class = GuardTinyConfig
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput:
-        logits = self._logits(input_ids, attention_mask)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 class GuardTinyForCausalLM(_GuardWrapper):

@@ -81,6 +81,7 @@ class Example:
     label: int | None
     line: int
     canary_id: str | None = None
+    person: str | None = field(default=None, repr=False)  # [data] person_field's value: an identifier, never log it
 
 
 @dataclass(frozen=True)

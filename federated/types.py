@@ -73,6 +73,7 @@ class DataConfig:
     holdout: float = 0.2
     max_length: int = 128
     max_records: int | None = None
+    person_field: str | None = None  # the field naming each record's person (holdout split by person)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class DPConfig:
     accountant: AccountantName = AccountantName.prv
     clipping: GradSampleMode = GradSampleMode.ghost
     secure_mode: bool = False
+    unit: str = "record"  # "record", or the person field (e.g. "patient_id"): person-level DP-SGD
+    max_records_per_person: int = 8  # person unit: at most this many of a sampled person's records per step
     compare_without_dp: bool = False  # also train once without DP (same seed) and report the utility cost
 
 
@@ -179,6 +182,9 @@ class FederateConfig:
         ("card",),
         ("model", "save_merged"),
         ("dp", "compare_without_dp"),
+        ("data", "person_field"),
+        ("dp", "unit"),
+        ("dp", "max_records_per_person"),
     )
 
     def to_json(self) -> dict[str, Any]:

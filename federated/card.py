@@ -13,7 +13,9 @@ and a `guard` block (config and corpus hashes, the privacy claim per client).
 
 The body: intended use, out-of-scope use and limitations as `[card]` states them ("not
 stated in the run config" when it does not: nothing is made up), the privacy statement
-(record-level DP-SGD per client: epsilon, delta, accountant, clients, rounds), the
+(the unit, record or person, and DP-SGD per client: epsilon, delta, accountant, clients,
+rounds; with a person field the persons with several records, the group-privacy bound of
+the largest group under record unit and persons shared by clients), the
 training data and summary, and how to load the model. The release report's MODEL_CARD.md
 is this card plus the audit results (`guard.release`).
 
@@ -26,6 +28,7 @@ without them), and the body is built here rather than from a template file, beca
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ from typing import Any
 
 from federated.types import FederateConfig, Task
 from guard.core.io import write_text_atomic
-from guard.core.ledger import PrivacyLedger
+from guard.core.ledger import RECORD, PrivacyLedger, vacuous
 from guard.core.rundir import ClientsFile, RunReader, RunState
 from guard.release.render import fmt  # the report's number format
 
@@ -154,9 +157,12 @@ def _final_evaluation(rows: Sequence[Mapping[str, Any]]) -> tuple[int | None, di
     return None, {}
 
 
-def _privacy_json(ledger: PrivacyLedger | None, config: FederateConfig, rounds_done: int) -> dict[str, Any]:
+def _privacy_json(
+    ledger: PrivacyLedger | None, config: FederateConfig, rounds_done: int, clients_info: ClientsFile | None = None
+) -> dict[str, Any]:
     if ledger is None or not ledger.dp_enabled:
         return {"dp": False, "mechanism": None, "statement": _statement(ledger)}
+    persons = ledger.person_field is not None
     clients = [
         {
             "client": c.client_id,
@@ -166,13 +172,15 @@ def _privacy_json(ledger: PrivacyLedger | None, config: FederateConfig, rounds_d
             "accountant": c.accountant,
             "noise_multiplier": c.history[-1].noise_multiplier if c.history else None,
             "steps": sum(h.steps for h in c.history),
+            **({"persons": c.persons, "largest_person": c.largest_person} if persons else {}),
         }
         for c in ledger.clients
     ]
+    unit = ledger.unit if ledger.clients else config.dp.unit
     out: dict[str, Any] = {
         "dp": True,
         "mechanism": ledger.mechanism,
-        "unit": "record",
+        "unit": unit,
         "epsilon": ledger.max_epsilon if ledger.clients else None,
         "delta": max((c.delta for c in ledger.clients), default=None),
         "accountant": ", ".join(sorted({c.accountant for c in ledger.clients})) or str(config.dp.accountant),
@@ -182,10 +190,32 @@ def _privacy_json(ledger: PrivacyLedger | None, config: FederateConfig, rounds_d
         "per_client": clients,
         "statement": _statement(ledger),
     }
+    if persons:
+        out["person_field"] = ledger.person_field
+        if clients_info is not None and clients_info.persons is not None:
+            corpus = clients_info.persons
+            out["corpus_persons"] = {"persons": corpus.persons, "persons_several": corpus.persons_several}
+            out["corpus_persons"]["largest_person"] = corpus.largest_person
+        bound = ledger.group_bound() if unit == RECORD else None
+        if bound is not None:
+            client, eps_k, delta_k = bound
+            out["group_bound"] = {
+                "client": client.client_id,
+                "k": client.largest_person,
+                "epsilon": eps_k,
+                "delta": delta_k if math.isfinite(delta_k) else None,  # None: it overflowed (vacuous)
+                "vacuous": vacuous(delta_k),
+            }
+        if ledger.shared_persons:
+            out["shared_persons"] = [{"clients": list(s.clients), "persons": s.persons} for s in ledger.shared_persons]
     if ledger.user_level is not None:
         u = ledger.user_level
         out["user_level"] = {"epsilon": u.epsilon, "delta": u.delta, "clipping": u.clipping}
     return out
+
+
+def _unit_words(unit: str) -> str:
+    return "record-level" if unit == RECORD else f"person-level ({unit})"
 
 
 def _statement(ledger: PrivacyLedger | None) -> str:
@@ -224,7 +254,7 @@ def build_card(run: RunReader, config: FederateConfig) -> ModelCardDoc:
     segments = _segments(ledger, clients_info)
     corpus_sha256 = segments[-1]["corpus_sha256"] if segments else state.corpus_sha256 or None
     eval_round, evaluation = _final_evaluation(rows)
-    privacy = _privacy_json(ledger, config, state.last_round)
+    privacy = _privacy_json(ledger, config, state.last_round, clients_info)
 
     results = []
     common = {
@@ -241,7 +271,12 @@ def build_card(run: RunReader, config: FederateConfig) -> ModelCardDoc:
     ]
     if privacy["dp"]:
         claims += [
-            ("epsilon", "DP epsilon (record-level, largest over clients)", privacy["epsilon"], privacy["accountant"]),
+            (
+                "epsilon",
+                f"DP epsilon ({_unit_words(privacy['unit'])}, largest over clients)",
+                privacy["epsilon"],
+                privacy["accountant"],
+            ),
             ("delta", "DP delta (largest over clients)", privacy["delta"], None),
         ]
     without_dp = ((run.read_comparison().get("without_dp") or {}).get("evaluate") or {}).get(f"eval_{task.metric}")
@@ -365,7 +400,11 @@ def _body(
     lines = [f"# {model_name}", ""]
     what = "text classifier" if config.data.task is Task.classification else "causal language model"
     how = f"fine-tuned from `{base_model}`" if base_model else "trained from scratch"
-    dp_words = "with record-level differential privacy (DP-SGD on every client)" if privacy["dp"] else "without DP"
+    dp_words = (
+        f"with {_unit_words(privacy['unit'])} differential privacy (DP-SGD on every client)"
+        if privacy["dp"]
+        else "without DP"
+    )
     lines += [
         f"A {what} (`{config.model.name}`), {how} by federated learning {dp_words}, made with guard "
         f"{versions.get('guard', '')}.".replace(" .", "."),
@@ -405,31 +444,34 @@ def _body(
 def _privacy_lines(privacy: Mapping[str, Any]) -> list[str]:
     lines = ["## Privacy", "", str(privacy["statement"]), ""]
     if privacy["dp"]:
-        lines += [
-            f"Record-level DP-SGD (Opacus) on each client: {_count(privacy['clients'], 'client')}, "
-            f"{_count(privacy['rounds'], 'round')}, per-sample gradients clipped to norm "
-            f"{fmt(privacy['max_grad_norm'])}, "
-            f"{privacy['accountant']} accountant. Epsilon {fmt(privacy['epsilon'])} and delta "
-            f"{fmt(privacy['delta'])} are the largest over the clients; a record is protected by its own "
-            "client's guarantee. A person with several records is protected per record, not as a person.",
-            "",
-            *_table(
-                ("client", "records", "epsilon", "delta", "accountant", "noise multiplier", "steps"),
-                [
-                    (
-                        c["client"],
-                        c["records"],
-                        c["epsilon"],
-                        c["delta"],
-                        c["accountant"],
-                        c["noise_multiplier"],
-                        c["steps"],
-                    )
-                    for c in privacy["per_client"]
-                ],
-            ),
-            "",
-        ]
+        unit = privacy["unit"]
+        person = privacy.get("person_field")
+        if unit == RECORD:
+            what = (
+                f"Record-level DP-SGD (Opacus) on each client: {_count(privacy['clients'], 'client')}, "
+                f"{_count(privacy['rounds'], 'round')}, per-sample gradients clipped to norm "
+                f"{fmt(privacy['max_grad_norm'])}, "
+                f"{privacy['accountant']} accountant. Epsilon {fmt(privacy['epsilon'])} and delta "
+                f"{fmt(privacy['delta'])} are the largest over the clients; a record is protected by its own "
+                "client's guarantee. A person with several records is protected per record, not as a person."
+            )
+        else:
+            what = (
+                f"Person-level DP-SGD (Opacus per-record gradients, summed and clipped per {unit}) on each client: "
+                f"{_count(privacy['clients'], 'client')}, {_count(privacy['rounds'], 'round')}, per-person "
+                f"gradients clipped to norm {fmt(privacy['max_grad_norm'])}, {privacy['accountant']} accountant. "
+                f"Epsilon {fmt(privacy['epsilon'])} and delta {fmt(privacy['delta'])} are the largest over the "
+                f"clients; each {unit} is protected by the guarantee of the client it trained on (composed across "
+                "clients for one that trained on several)."
+            )
+        lines += [what, ""]
+        lines += _person_lines(privacy, person) if person else []
+        header = ("client", "records", "epsilon", "delta", "accountant", "noise multiplier", "steps")
+        keys = ["client", "records", "epsilon", "delta", "accountant", "noise_multiplier", "steps"]
+        if person:
+            header += ("persons", "most records of one person")
+            keys += ["persons", "largest_person"]
+        lines += [*_table(header, [tuple(c.get(k) for k in keys) for c in privacy["per_client"]]), ""]
         if "user_level" in privacy:
             u = privacy["user_level"]
             lines += [
@@ -440,6 +482,35 @@ def _privacy_lines(privacy: Mapping[str, Any]) -> list[str]:
         else:
             lines += ["No user-level (client-level) DP: a client's whole contribution is not protected as a unit.", ""]
     return lines
+
+
+def _person_lines(privacy: Mapping[str, Any], person: str) -> list[str]:
+    """The unit in words for a run with a person field: persons with several records, the
+    group-privacy bound under record unit, persons on several clients."""
+    lines = []
+    corpus = privacy.get("corpus_persons")
+    if corpus:
+        lines.append(
+            f"- {corpus['persons_several']:,} of {corpus['persons']:,} {person} values in the corpus have several "
+            f"records (at most {corpus['largest_person']:,})."
+        )
+    bound = privacy.get("group_bound")
+    if bound:
+        delta = "overflowing" if bound["delta"] is None else fmt(bound["delta"])
+        lines.append(
+            f"- Group-privacy bound for the largest group, {bound['k']} records of one {person} on "
+            f"{bound['client']}: epsilon {fmt(bound['epsilon'])}, delta {delta}"
+            + (" (vacuous: the delta is not below 1)" if bound["vacuous"] else "")
+            + f", beside the per-record epsilon {fmt(privacy['epsilon'])} (Dwork & Roth 2014, Theorem 2.2: "
+            "k * epsilon, k * exp((k - 1) * epsilon) * delta)."
+        )
+    for shared in privacy.get("shared_persons") or ():
+        a, b = shared["clients"]
+        lines.append(
+            f"- {shared['persons']:,} {person} value(s) trained on both {a} and {b}: their guarantee composes "
+            "across the two clients."
+        )
+    return [*lines, ""] if lines else []
 
 
 def _data_lines(
@@ -462,6 +533,12 @@ def _data_lines(
     ]
     if canaries:
         lines.append(f"- {canaries:,} canary examples (random secrets inserted to audit memorization) in training.")
+    if clients_info.persons is not None:
+        p = clients_info.persons
+        lines.append(
+            f"- {p.persons:,} persons by `{p.field}` ({p.persons_several:,} with several records); each client's "
+            "held-out split holds whole persons."
+        )
     per_client = [(c.client_id, c.train, c.holdout) for c in clients_info.clients]
     lines += ["", *_table(("client", "training records", "held-out records"), per_client), ""]
     return lines

@@ -11,6 +11,8 @@
     alpha = 0.5                      # dirichlet only
     holdout = 0.2
     max_length = 128
+    person_field = "patient_id"      # optional: whose record it is (holdout split by person;
+                                     # set from [dp] unit when that names a field)
 
     [model]
     name = "tiny-classifier"         # see `guard federate --list-models`
@@ -39,6 +41,8 @@
     # model and strategy names) is checked when the config loads: a bad value is a
     # ConfigError naming the file, the key and the allowed values
     secure_mode = false
+    unit = "record"                  # or the person field, e.g. "patient_id": person-level DP-SGD
+    max_records_per_person = 8       # person unit: at most this many of a person's records per step
 
     [card]                           # the model card, run/model/README.md (all optional)
     license = "apache-2.0"
@@ -83,6 +87,8 @@ from federated.types import (
 )
 from guard.core.files import read_toml
 from guard.core.io import Format
+
+RECORD_UNIT = "record"  # [dp] unit: record-level DP (any other value names the person field)
 
 _SECTIONS: dict[str, type] = {
     "data": DataConfig,
@@ -157,7 +163,7 @@ def parse_config(data: dict[str, Any], *, source: str = "<config>", check_names:
         if name == "dp" and "noise_multiplier" in table and "target_epsilon" not in table:
             kwargs["target_epsilon"] = None  # a fixed noise replaces the default target (TOML has no null)
         sections[name] = cls(**kwargs)
-    config = FederateConfig(**sections)
+    config = _person_unit(FederateConfig(**sections), source)
     _validate(config, source)
     if check_names:
         _check_registered(config, source)
@@ -172,6 +178,32 @@ def _check_registered(config: FederateConfig, source: str) -> None:
     MODELS.get(config.model.name, source=f"{source}: [model] name")
     STRATEGIES.get(config.strategy.name, source=f"{source}: [strategy] name")
     check_strategy_params(config.strategy.name, config.strategy.params, source=source)
+
+
+def _person_unit(config: FederateConfig, source: str) -> FederateConfig:
+    """[dp] unit against [data] person_field: a person unit names the person field, and
+    sets it when [data] leaves it unset."""
+    unit, person_field = config.dp.unit, config.data.person_field
+    if person_field is not None and not person_field.strip():
+        raise ConfigError(
+            f"{source}: [data] person_field is empty",
+            hint='name the field that says whose record it is (e.g. person_field = "patient_id") or remove the key',
+        )
+    if not isinstance(unit, str) or not unit.strip():
+        raise ConfigError(
+            f"{source}: [dp] unit is empty",
+            hint='set unit = "record" (record-level DP) or the person field, e.g. unit = "patient_id"',
+        )
+    if unit == RECORD_UNIT:
+        return config
+    if person_field is None:
+        return replace(config, data=replace(config.data, person_field=unit))
+    if person_field != unit:
+        raise ConfigError(
+            f"{source}: [dp] unit = {unit!r} but [data] person_field = {person_field!r}",
+            hint=f'the privacy unit is the person field: set unit = "{person_field}", or unit = "record"',
+        )
+    return config
 
 
 def _validate(config: FederateConfig, source: str) -> None:
@@ -197,6 +229,16 @@ def _validate(config: FederateConfig, source: str) -> None:
             raise ConfigError(f"{source}: [dp] noise_multiplier must be positive")
         if dp.max_grad_norm <= 0 or (dp.delta is not None and not 0 < dp.delta < 1):
             raise ConfigError(f"{source}: [dp] needs max_grad_norm > 0 and 0 < delta < 1")
+    if dp.max_records_per_person < 1:
+        raise ConfigError(
+            f"{source}: [dp] max_records_per_person must be at least 1, not {dp.max_records_per_person}",
+            hint="it caps how many of a sampled person's records go into one step, e.g. 8",
+        )
+    if d.person_field is not None and d.person_field in (d.text_field, d.label_field):
+        raise ConfigError(
+            f"{source}: [data] person_field {d.person_field!r} is also the text or label field",
+            hint='name the field that says whose record it is, e.g. person_field = "patient_id"',
+        )
     c = config.canaries
     if c.count < 0 or c.references < 0 or any(r < 1 for r in c.repeats) or c.digits < 4:
         raise ConfigError(f"{source}: [canaries] needs count, references >= 0, repeats >= 1, digits >= 4")
@@ -261,6 +303,7 @@ def with_dp(config: FederateConfig, **changes: Any) -> FederateConfig:
 
 __all__ = [  # the config's types (federated.types) and how it is parsed
     *federated.types.__all__,
+    "RECORD_UNIT",
     "apply_overrides",
     "config_from_json",
     "load_config",

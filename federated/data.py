@@ -30,6 +30,8 @@ that are never inserted, as the baseline for exposure.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import math
 import re
@@ -38,7 +40,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ from guard.core.rundir import (
     CANARY_TEMPLATE,
     Canary,
     ClientInfo,
+    CorpusPersons,
     canaries_from_json,
     canaries_to_json,
     partition_summary,
@@ -96,6 +99,7 @@ class FederatedDataset:
     task: Task
     labels: tuple[str, ...]  # class names; index = class id; empty for causal_lm
     clients: tuple[ClientData, ...]
+    person_field: str | None = None  # [data] person_field: every example has a person when set
 
     @property
     def client_ids(self) -> tuple[str, ...]:
@@ -128,10 +132,30 @@ class FederatedDataset:
                 canary_examples=sum(e.canary_id is not None for e in c.train),
                 train_labels=by_label(c.train),
                 holdout_labels=by_label(c.holdout),
+                **(asdict(person_counts(c.train)) if self.person_field else {}),
             )
             for c in self.clients
         ]
-        return partition_summary(self.task.value, self.labels, clients)
+        corpus = None
+        if self.person_field:
+            records = [e for c in self.clients for e in (*c.train, *c.holdout) if e.canary_id is None]
+            corpus = CorpusPersons(self.person_field, **asdict(person_counts(records)))
+        return partition_summary(self.task.value, self.labels, clients, persons=corpus)
+
+
+@dataclass(frozen=True)
+class PersonCounts:
+    """How many persons some examples belong to: counts only, never an id."""
+
+    persons: int  # distinct persons
+    persons_several: int  # persons with more than one example
+    largest_person: int  # the most examples of one person (0 without examples)
+
+
+def person_counts(examples: Sequence[Example]) -> PersonCounts:
+    """Counts of the persons of `examples` (those with a person; canary persons included)."""
+    sizes = Counter(e.person for e in examples if e.person is not None)
+    return PersonCounts(len(sizes), sum(n > 1 for n in sizes.values()), max(sizes.values(), default=0))
 
 
 # -- reading -----------------------------------------------------------------
@@ -143,6 +167,7 @@ class _Row:
     label: str | None
     group: str | None
     line: int
+    person: str | None = field(default=None, repr=False)
 
 
 def _read_rows(cfg: DataConfig) -> list[_Row]:
@@ -151,8 +176,9 @@ def _read_rows(cfg: DataConfig) -> list[_Row]:
     text_field = TEXT_FIELD if reader.format is Format.txt else cfg.text_field
     label_field = cfg.label_field if cfg.task is Task.classification else None
     group_field = cfg.partition_field if cfg.partition is Partition.field else None
+    person_field = cfg.person_field
     if reader.columns is not None:  # CSV: check the header once, not every row
-        for name in (text_field, label_field, group_field):
+        for name in (text_field, label_field, group_field, person_field):
             if name is not None and name not in reader.columns:
                 raise InputError(
                     "the header has no such column",
@@ -184,7 +210,10 @@ def _read_rows(cfg: DataConfig) -> list[_Row]:
             group = None
             if group_field is not None:
                 group = _group_value(data.get(group_field), path=path, line=line, name=group_field)
-            rows.append(_Row(text, label, group, line))
+            person = None
+            if person_field is not None:
+                person = _person_value(data.get(person_field), path=path, line=line, name=person_field)
+            rows.append(_Row(text, label, group, line, person))
             if limit is not None and len(rows) >= limit:
                 break
     return rows
@@ -226,6 +255,27 @@ def _group_value(value: Any, *, path: str, line: int, name: str) -> str:
             field=name,
         )
     return str(value)
+
+
+def _person_value(value: Any, *, path: str, line: int, name: str) -> str:
+    """The person of a record; the value itself never goes into an error (it identifies someone)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(
+            "the person field is missing or empty",
+            path=path,
+            line=line,
+            field=name,
+            hint="every record needs the id of its person when [data] person_field (or [dp] unit) names a field",
+        )
+    if not isinstance(value, str):
+        raise InputError(
+            f"the person field is a {type(value).__name__}; expected a string",
+            path=path,
+            line=line,
+            field=name,
+            hint="write person ids as JSON strings (quoted)",
+        )
+    return value
 
 
 def safe_client_id(value: str) -> str:
@@ -327,6 +377,38 @@ def _split_holdout(
     return [i for i in indices if i not in held], sorted(holdout)
 
 
+def _split_holdout_by_person(
+    indices: list[int], persons: list[str | None], fraction: float, rng: np.random.Generator
+) -> tuple[list[int], list[int]]:
+    """Holdout of whole persons: every record of a person lands on one side.
+
+    Persons are visited in a seeded random order and held out while their records fit in
+    the holdout quota (`_holdout_size`, capped so that MIN_TRAIN records stay in training);
+    when no person fits, the smallest one is held out. Not stratified by label (a person's
+    records may carry several labels). Raises ConfigError when a client has too few persons
+    to keep one held out and MIN_TRAIN records in training."""
+    by_person: dict[str, list[int]] = {}
+    for i in indices:
+        by_person.setdefault(persons[i], []).append(i)  # type: ignore[arg-type]
+    order = list(by_person)  # first appearance: deterministic
+    quota = min(_holdout_size(len(indices), fraction), len(indices) - MIN_TRAIN)
+    held: list[int] = []
+    for k in rng.permutation(len(order)).tolist():
+        members = by_person[order[k]]
+        if len(held) + len(members) <= quota:
+            held.extend(members)
+        if len(held) == quota:
+            break
+    if not held:
+        smallest = min(order, key=lambda p: len(by_person[p]))
+        if len(indices) - len(by_person[smallest]) >= MIN_TRAIN:
+            held = list(by_person[smallest])
+    if not held:
+        raise ValueError("no person can be held out")
+    chosen = set(held)
+    return [i for i in indices if i not in chosen], sorted(held)
+
+
 # -- canaries ----------------------------------------------------------------
 
 
@@ -374,17 +456,46 @@ def make_canaries(cfg: CanaryConfig, *, client_ids: Sequence[str], seed: int) ->
     ]
 
 
+def person_hash(salt: bytes, person: str) -> str:
+    """A person id keyed-hashed (HMAC-SHA256 under the run's random salt, hex): comparable
+    within a run, useless without the salt. The only form a person id may leave memory in."""
+    return hmac.new(salt, person.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def shared_persons(dataset: FederatedDataset, salt: bytes) -> list[tuple[str, str, int]]:
+    """(client a, client b, persons) for each pair of clients whose training splits share
+    persons (canary persons excluded), found by comparing keyed hashes; counts only."""
+    keyed = {
+        c.client_id: {person_hash(salt, e.person) for e in c.train if e.person is not None and e.canary_id is None}
+        for c in dataset.clients
+    }
+    ids = sorted(keyed)
+    return [(a, b, n) for i, a in enumerate(ids) for b in ids[i + 1 :] if (n := len(keyed[a] & keyed[b]))]
+
+
+def canary_person(canary_id: str) -> str:
+    """The synthetic person every copy of a canary belongs to (a person-level canary)."""
+    return f"canary:{canary_id}"
+
+
 def _insert_canaries(
-    train: list[Example], client_id: str, canaries: Sequence[Canary], num_classes: int, rng: np.random.Generator
+    train: list[Example],
+    client_id: str,
+    canaries: Sequence[Canary],
+    num_classes: int,
+    rng: np.random.Generator,
+    *,
+    persons: bool = False,
 ) -> list[Example]:
     out = list(train)
     for canary in canaries:
         if canary.client_id != client_id:
             continue
         label = int(rng.integers(num_classes)) if num_classes else None
+        person = canary_person(canary.canary_id) if persons else None
         for _ in range(canary.repeats):
             position = int(rng.integers(len(out) + 1))
-            out.insert(position, Example(canary.text, label, CANARY_LINE, canary.canary_id))
+            out.insert(position, Example(canary.text, label, CANARY_LINE, canary.canary_id, person))
     return out
 
 
@@ -396,7 +507,9 @@ def with_canaries(dataset: FederatedDataset, canaries: Sequence[Canary], *, seed
     """A copy of `dataset` with each inserted canary added `repeats` times to its
     client's training split, at seeded random positions. Same result as passing
     `canaries` to `load_federated_dataset` with the same seed, so a caller can
-    load first, draw canaries for `dataset.client_ids`, then insert them."""
+    load first, draw canaries for `dataset.client_ids`, then insert them. When the
+    dataset has persons ([data] person_field), all copies of a canary belong to the
+    person `canary:<canary_id>`."""
     known = set(dataset.client_ids)
     for canary in canaries:
         if canary.client_id is not None and canary.client_id not in known:
@@ -409,9 +522,16 @@ def with_canaries(dataset: FederatedDataset, canaries: Sequence[Canary], *, seed
     clients = []
     for client in dataset.clients:
         rng = np.random.default_rng([seed, _STREAM_CANARY_INSERT, _client_stream(client.client_id)])
-        train = _insert_canaries(list(client.train), client.client_id, canaries, dataset.num_classes, rng)
+        train = _insert_canaries(
+            list(client.train),
+            client.client_id,
+            canaries,
+            dataset.num_classes,
+            rng,
+            persons=dataset.person_field is not None,
+        )
         clients.append(ClientData(client.client_id, tuple(train), client.holdout))
-    return FederatedDataset(dataset.task, dataset.labels, tuple(clients))
+    return replace(dataset, clients=tuple(clients))
 
 
 # -- the loader --------------------------------------------------------------
@@ -457,15 +577,28 @@ def load_federated_dataset(cfg: DataConfig, *, seed: int, canaries: Sequence[Can
                 "add data, lower [data] holdout or use fewer clients"
             )
 
+    persons = [r.person for r in rows]
     clients: list[ClientData] = []
     for cid, idx in parts.items():
         hold_rng = np.random.default_rng([seed, _STREAM_HOLDOUT, _client_stream(cid)])
-        train_idx, hold_idx = _split_holdout(idx, targets, cfg.holdout, hold_rng)
-        train = tuple(Example(rows[i].text, targets[i], rows[i].line) for i in train_idx)
-        holdout = tuple(Example(rows[i].text, targets[i], rows[i].line) for i in hold_idx)
+        if cfg.person_field is None:
+            train_idx, hold_idx = _split_holdout(idx, targets, cfg.holdout, hold_rng)
+        else:
+            try:
+                train_idx, hold_idx = _split_holdout_by_person(idx, persons, cfg.holdout, hold_rng)
+            except ValueError:
+                raise ConfigError(
+                    f"{cfg.path}: client {cid!r} has {len(idx)} record(s) of {len(set(persons[i] for i in idx))} "
+                    f"person(s) ([data] person_field {cfg.person_field!r}): holding out whole persons leaves fewer "
+                    f"than {MIN_TRAIN} training records",
+                    hint="add data, lower [data] holdout or use fewer clients",
+                ) from None
+        train = tuple(Example(rows[i].text, targets[i], rows[i].line, person=rows[i].person) for i in train_idx)
+        holdout = tuple(Example(rows[i].text, targets[i], rows[i].line, person=rows[i].person) for i in hold_idx)
         clients.append(ClientData(cid, train, holdout))
 
-    dataset = with_canaries(FederatedDataset(cfg.task, labels, tuple(clients)), canaries, seed=seed)
+    dataset = FederatedDataset(cfg.task, labels, tuple(clients), person_field=cfg.person_field)
+    dataset = with_canaries(dataset, canaries, seed=seed)
     logger.info(
         "loaded %d records from %s into %d clients (%s partition, %d canary examples)",
         len(rows),
@@ -483,10 +616,15 @@ __all__ = [
     "ClientData",
     "Example",
     "FederatedDataset",
+    "PersonCounts",
     "canaries_from_json",
+    "canary_person",
     "canaries_to_json",
     "load_federated_dataset",
     "make_canaries",
+    "person_counts",
+    "person_hash",
+    "shared_persons",
     "safe_client_id",
     "with_canaries",
 ]

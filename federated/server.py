@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from dataclasses import asdict, replace
 from typing import Any
 
 from federated import wire
-from federated.config import FederateConfig, Task
-from federated.ledger import ClientLedger, PrivacyLedger, UserLevelLedger
+from federated.config import RECORD_UNIT, FederateConfig, Task
+from federated.ledger import ClientLedger, PrivacyLedger, SharedPersons, UserLevelLedger
 from federated.rundir import RunDir, RunState
 from federated.stopping import STOP, RunStopped
 from guard.core.errors import ExitCode, GuardError, RunError
+from guard.core.rundir import ClientsFile
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def plan_privacy(config: FederateConfig, dataset: Any) -> dict[str, dict[str, fl
     the clients will compute it; raises PrivacyError naming the client when a
     target cannot be reached, before any training."""
     from federated.client import new_ledger_entry
-    from federated.task import noise_multiplier_for, plan
+    from federated.task import dp_plan, noise_multiplier_for
 
     out: dict[str, dict[str, float]] = {}
     if not config.dp.enabled:
@@ -50,16 +52,71 @@ def plan_privacy(config: FederateConfig, dataset: Any) -> dict[str, dict[str, fl
     for c in dataset.clients:
         n = len(c.train)
         entry = new_ledger_entry(config, c.client_id, n)
-        _, steps, rate = plan(n, config.train)
-        sigma = noise_multiplier_for(n, train=config.train, dp=config.dp, delta=entry.delta, client_id=c.client_id)
+        # person-level DP-SGD samples persons: its sample rate and steps come from their number
+        steps, rate, persons = dp_plan(c.train, train=config.train, dp=config.dp)
+        sigma = noise_multiplier_for(
+            n, train=config.train, dp=config.dp, delta=entry.delta, client_id=c.client_id, persons=persons
+        )
         out[c.client_id] = {
             "records": n,
+            **({"persons": persons} if persons is not None else {}),
             "delta": entry.delta,
             "sample_rate": rate,
             "steps": steps * config.train.rounds,
             "noise_multiplier": sigma,
         }
     return out
+
+
+def _mechanism(config: FederateConfig) -> str:
+    if config.dp.unit == RECORD_UNIT:
+        return PrivacyLedger.mechanism
+    return f"DP-SGD (Opacus per-record gradients), person-level ({config.dp.unit}), per client"
+
+
+def _shared(dataset: Any, salt: bytes) -> tuple[SharedPersons, ...]:
+    from federated.data import shared_persons
+
+    pairs = tuple(SharedPersons((a, b), n) for a, b, n in shared_persons(dataset, salt))
+    for pair in pairs:
+        log.warning(
+            "clients %s and %s share %d person(s) in training: their guarantee composes across both clients",
+            *pair.clients,
+            pair.persons,
+        )
+    return pairs
+
+
+def _new_salt(run: RunDir) -> bytes:
+    """A random key for the run's person-id HMACs, kept in the run directory (0600)."""
+    from federated.rundir import write_private
+
+    salt = secrets.token_bytes(32)
+    write_private(run.person_salt_file, salt.hex() + "\n")
+    return salt
+
+
+def _read_salt(run: RunDir) -> bytes:
+    try:
+        return bytes.fromhex(run.person_salt_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as e:
+        raise RunError(
+            f"{run.person_salt_file}: the key of the run's person hashes is missing or damaged ({type(e).__name__})",
+            hint="restore the file or start a new run",
+        ) from e
+
+
+def with_persons(entry: ClientLedger, config: FederateConfig, clients: ClientsFile) -> ClientLedger:
+    """A client's ledger entry with the run's privacy unit and its person counts (clients.json)."""
+    info = clients.client(entry.client_id)
+    counts = {}
+    if config.data.person_field is not None and info is not None and info.persons is not None:
+        counts = {
+            "persons": info.persons,
+            "persons_several": info.persons_several,
+            "largest_person": info.largest_person,
+        }
+    return replace(entry, unit=config.dp.unit, **counts)
 
 
 def prepare_run(
@@ -90,7 +147,14 @@ def prepare_run(
     segment = data_segment(dataset, config.data.path, from_round=1)
     _warn_duplicates(segment)
     run.create()
-    ledger = PrivacyLedger(dp_enabled=config.dp.enabled, segments=(segment,))
+    ledger = PrivacyLedger(
+        mechanism=_mechanism(config),
+        dp_enabled=config.dp.enabled,
+        segments=(segment,),
+        person_field=config.data.person_field,
+    )
+    if config.data.person_field is not None:
+        ledger = replace(ledger, shared_persons=_shared(dataset, _new_salt(run)))
     run.write_json(run.clients_file, _clients_json(dataset, privacy, ledger))
     run.write_json(run.canaries_file, canaries_to_json(canaries))
     run.write_ledger(ledger)
@@ -175,6 +239,8 @@ def _prepare_resume(run: RunDir, *, allow_data_change: bool) -> FederateConfig:
                 )
             now = replace_dc(now, changes=changes)
             ledger = ledger.with_segment(now)
+            if config.data.person_field is not None:
+                ledger = replace_dc(ledger, shared_persons=_shared(dataset, _read_salt(run)))
             _warn_duplicates(now)
             log.warning(
                 "%s: the corpus changed (sha256 %s -> %s); --allow-data-change: new data segment from round %d",
@@ -336,7 +402,8 @@ def _serve(grid: Any, run: RunDir) -> RunState:
             cid = str(guard[wire.CLIENT_ID])
             node_clients[int(msg.metadata.src_node_id)] = cid
             if wire.LEDGER_ENTRY in guard:
-                ledger = ledger.with_client(ClientLedger.from_json(json.loads(str(guard[wire.LEDGER_ENTRY]))))
+                entry = ClientLedger.from_json(json.loads(str(guard[wire.LEDGER_ENTRY])))
+                ledger = ledger.with_client(with_persons(entry, config, clients_info))
             if str(guard[wire.STOPPED]):
                 rows.append({"round": rnd, "phase": "train", "client": cid, "stopped": str(guard[wire.STOPPED])})
                 continue
@@ -413,4 +480,4 @@ def _serve(grid: Any, run: RunDir) -> RunState:
     return state
 
 
-__all__ = ["FederateError", "plan_privacy", "prepare_run", "serve"]
+__all__ = ["FederateError", "plan_privacy", "prepare_run", "serve", "with_persons"]

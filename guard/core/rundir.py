@@ -10,6 +10,7 @@
       model/                 final weights (safetensors), model config and tokenizer
       canaries.json          canary secrets for the audits: never copy into a report
       failures.jsonl         clients that raised, per round
+      person_salt            with [data] person_field: the key of the person-id HMACs (0600; never copy)
 
 `RunReader` reads every file without torch, Flower or Opacus, so the trainer
 (`federated.rundir.RunDir`, which adds the writers), the audits and the release
@@ -27,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,7 +61,11 @@ class RunState:
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """One client of clients.json: record counts, overall and per label; no text."""
+    """One client of clients.json: record counts, overall and per label; no text.
+
+    With [data] person_field, also its training split's persons (canary persons
+    included, as DP-SGD sees them): how many, how many have several records, and
+    the most records of one person. None in runs without a person field."""
 
     client_id: str
     train: int
@@ -68,6 +73,9 @@ class ClientInfo:
     canary_examples: int = 0
     train_labels: Mapping[str, int] = field(default_factory=dict)
     holdout_labels: Mapping[str, int] = field(default_factory=dict)
+    persons: int | None = None
+    persons_several: int | None = None
+    largest_person: int | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClientInfo:
@@ -80,10 +88,11 @@ class ClientInfo:
             canary_examples=int(data.get("canary_examples", 0)),
             train_labels={str(k): int(v) for k, v in (data.get("train_labels") or {}).items()},
             holdout_labels={str(k): int(v) for k, v in (data.get("holdout_labels") or {}).items()},
+            **{k: int(data[k]) for k in _PERSON_COUNTS if data.get(k) is not None},
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "client_id": self.client_id,
             "train": self.train,
             "holdout": self.holdout,
@@ -91,6 +100,26 @@ class ClientInfo:
             "train_labels": dict(self.train_labels),
             "holdout_labels": dict(self.holdout_labels),
         }
+        out.update({k: getattr(self, k) for k in _PERSON_COUNTS if getattr(self, k) is not None})
+        return out
+
+
+_PERSON_COUNTS = ("persons", "persons_several", "largest_person")
+
+
+@dataclass(frozen=True)
+class CorpusPersons:
+    """clients.json's "persons": the persons of the corpus records (all clients, training
+    and held out, no canaries) under [data] person_field; counts only, never an id."""
+
+    field: str
+    persons: int
+    persons_several: int
+    largest_person: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CorpusPersons:
+        return cls(str(data["field"]), *(int(data[k]) for k in _PERSON_COUNTS))
 
 
 @dataclass(frozen=True)
@@ -103,15 +132,19 @@ class ClientsFile:
     clients: tuple[ClientInfo, ...]
     privacy_plan: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     segments: tuple[Mapping[str, Any], ...] = ()
+    persons: CorpusPersons | None = None  # with [data] person_field
 
     @property
     def client_ids(self) -> tuple[str, ...]:
         return tuple(c.client_id for c in self.clients)
 
+    def client(self, client_id: str) -> ClientInfo | None:
+        return next((c for c in self.clients if c.client_id == client_id), None)
+
     @property
     def summary(self) -> dict[str, Any]:
         """The partition summary as `FederatedDataset.summary()` writes it."""
-        return partition_summary(self.task, self.labels, self.clients)
+        return partition_summary(self.task, self.labels, self.clients, persons=self.persons)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClientsFile:
@@ -124,6 +157,7 @@ class ClientsFile:
             clients=tuple(ClientInfo.from_json(c) for c in summary["clients"]),
             privacy_plan={str(k): dict(v) for k, v in (data.get("privacy_plan") or {}).items()},
             segments=tuple(dict(s) for s in data.get("segments") or ()),
+            persons=CorpusPersons.from_json(summary["persons"]) if summary.get("persons") else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -135,9 +169,12 @@ class ClientsFile:
         }
 
 
-def partition_summary(task: str, labels: Sequence[str], clients: Sequence[ClientInfo]) -> dict[str, Any]:
-    """clients.json's "summary": counts per client and label; no text, no canary secrets."""
-    return {
+def partition_summary(
+    task: str, labels: Sequence[str], clients: Sequence[ClientInfo], *, persons: CorpusPersons | None = None
+) -> dict[str, Any]:
+    """clients.json's "summary": counts per client and label (and of persons, with a person
+    field); no text, no canary secrets, no person ids."""
+    out = {
         "schema_version": schema.RUN_DATA,
         "task": str(task),
         "labels": list(labels),
@@ -146,6 +183,9 @@ def partition_summary(task: str, labels: Sequence[str], clients: Sequence[Client
         "holdout": sum(c.holdout for c in clients),
         "clients": [c.to_json() for c in clients],
     }
+    if persons is not None:
+        out["persons"] = asdict(persons)
+    return out
 
 
 @dataclass(frozen=True)
@@ -280,6 +320,11 @@ class RunReader:
     @property
     def comparison_file(self) -> Path:
         return self.path / "comparison.json"
+
+    @property
+    def person_salt_file(self) -> Path:
+        """The run's random key for hashing person ids (HMAC-SHA256), 0600; never copy it."""
+        return self.path / "person_salt"
 
     @property
     def model_dir(self) -> Path:
@@ -420,6 +465,7 @@ __all__ = [
     "Canary",
     "ClientInfo",
     "ClientsFile",
+    "CorpusPersons",
     "RunReader",
     "RunState",
     "canaries_from_json",

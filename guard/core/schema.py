@@ -11,9 +11,10 @@ from __future__ import annotations
 
 # `guard scrub`/`scan`/`dedup` reports (guard.core.types: ScrubReport, DedupReport)
 DATA_REPORT = 1
-# a run directory's ledger.json (guard.core.ledger.PrivacyLedger); 2: data segments
-LEDGER = 2
-LEDGER_READABLE = (1, 2)
+# a run directory's ledger.json (guard.core.ledger.PrivacyLedger); 2: data segments;
+# 3: the privacy unit, person counts per client and client pairs sharing persons
+LEDGER = 3
+LEDGER_READABLE = (1, 2, 3)
 # a run directory's canaries.json and the partition summary in clients.json (guard.core.rundir)
 RUN_DATA = 1
 # model/guard_model.json, the description of a saved model (federated.models)

@@ -5,11 +5,13 @@ aggregates, ids, hashes and rates only."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from audits.findings import AuditFinding, AuditReport
 from guard.core.errors import InputError
+from guard.core.ledger import RECORD, vacuous
 from guard.core.rundir import ClientsFile
 from guard.release.evidence import num as _num
 from guard.release.inputs import (
@@ -20,6 +22,11 @@ from guard.release.inputs import (
     residual_summary,
     source_of,
     summary_of,
+)
+
+GROUP_PRIVACY_METHOD = (
+    "group privacy, Dwork & Roth 2014, Theorem 2.2: k records of one person get (k * epsilon, "
+    "k * exp((k - 1) * epsilon) * delta); vacuous when that delta reaches 1"
 )
 
 
@@ -123,6 +130,8 @@ def training_section(
         "final": {"eval_accuracy": final.get("eval_accuracy"), "eval_loss": final.get("eval_loss")},
         "without_dp": _without_dp(comparison or {}),
         "holdout_records": sum(int(c.get("holdout") or 0) for c in clients),
+        # [data] person_field: the corpus's persons (all clients, no canaries), counts only
+        "persons": None if clients_info.persons is None else asdict(clients_info.persons),
         "failures": [{"round": f.get("round"), "client": f.get("client"), "phase": f.get("phase")} for f in failures],
         "canaries": canaries,
     }
@@ -152,6 +161,10 @@ def privacy_section(ledger: Any, audit: AuditReport | None) -> dict[str, Any]:
                 "steps": sum(h.steps for h in c.history),
                 "max_grad_norm": c.max_grad_norm,
                 "exhausted": c.exhausted,
+                "unit": c.unit,
+                "persons": c.persons,
+                "persons_several": c.persons_several,
+                "largest_person": c.largest_person,
             }
             for c in ledger.clients
         ]
@@ -166,6 +179,7 @@ def privacy_section(ledger: Any, audit: AuditReport | None) -> dict[str, Any]:
                 "accountants": sorted({c.accountant for c in ledger.clients}),
             },
             "user_level": None if ledger.user_level is None else dict(ledger.user_level.__dict__),
+            **_unit(ledger),
         }
     out["audit"] = None
     if audit is not None:
@@ -194,6 +208,34 @@ def privacy_section(ledger: Any, audit: AuditReport | None) -> dict[str, Any]:
             "skipped": dict(audit.skipped),
         }
     return out
+
+
+def _unit(ledger: Any) -> dict[str, Any]:
+    """The privacy unit and what it means for persons: under record unit with a known person
+    field, how many persons have several training records and the group-privacy bound of the
+    largest group (guard.core.ledger.group_privacy) beside the per-record epsilon."""
+    bound = ledger.group_bound() if ledger.dp_enabled else None
+    several = [c.persons_several for c in ledger.clients if c.persons_several is not None]
+    group = None
+    if bound is not None:
+        client, eps_k, delta_k = bound
+        group = {
+            "client_id": client.client_id,
+            "k": client.largest_person,
+            "epsilon": client.epsilon,
+            "delta": client.delta,
+            "group_epsilon": _num(eps_k),
+            "group_delta": _num(delta_k),  # None when it overflows: vacuous anyway
+            "vacuous": vacuous(delta_k),
+            "method": GROUP_PRIVACY_METHOD,
+        }
+    return {
+        "unit": ledger.unit,
+        "person_field": ledger.person_field,
+        "persons_several": sum(several) if several else None,
+        "group_bound": group,
+        "shared_persons": [{"clients": list(s.clients), "persons": s.persons} for s in ledger.shared_persons],
+    }
 
 
 def _interval(evidence: Mapping[str, Any]) -> list[float] | None:
@@ -392,12 +434,28 @@ def limitations(
     privacy = content["privacy"]
     if not privacy.get("dp_enabled"):
         out.append("The model was trained without differential privacy: no formal privacy guarantee is claimed.")
-    else:
+    elif privacy.get("unit", RECORD) != RECORD:
+        unit = privacy["unit"]
         out.append(
-            "The differential-privacy guarantee is record-level within each client (a patient with several notes "
-            "is protected per note, not as a person) and holds only if the accountant's assumptions (Poisson "
-            "sampling, clipping, the stated noise) held during training."
+            f"The differential-privacy guarantee is person-level within each client (all records of one {unit} "
+            f"are protected together, at most the configured number of them per step) and holds only if the "
+            "accountant's assumptions (Poisson sampling of persons, clipping, the stated noise) held during "
+            f"training and the {unit} field names every record's person correctly."
         )
+    else:
+        person = privacy.get("person_field") or "person"
+        out.append(
+            f"The differential-privacy guarantee is record-level within each client (a {person} with several "
+            "records is protected per record, not as a person; see the group-privacy bound in the privacy section) "
+            "and holds only if the accountant's assumptions (Poisson sampling, clipping, the stated noise) held "
+            "during training."
+        )
+    if privacy.get("dp_enabled") and privacy.get("shared_persons"):
+        out.append(
+            "Some persons trained on more than one client: their guarantee composes across those clients "
+            "(see the privacy statement)."
+        )
+    if privacy.get("dp_enabled"):
         if privacy.get("user_level") is None:
             out.append("No user-level (client-level) DP: a site's whole contribution is not protected as a unit.")
     audit = privacy.get("audit") or {}

@@ -93,7 +93,7 @@ def new_ledger_entry(config: FederateConfig, client_id: str, records: int) -> Cl
         accountant=dp.accountant.value,
         delta=dp.delta if dp.delta is not None else default_delta(records),
         max_grad_norm=dp.max_grad_norm,
-        clipping=dp.clipping.value,
+        clipping=dp.grad_sample_mode,  # what training uses: hooks for a person-level run
         secure_mode=dp.secure_mode,
         target_epsilon=dp.target_epsilon,
     )

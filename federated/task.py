@@ -1,6 +1,7 @@
 """Train and evaluate one client's model (no Flower imports: the Flower quickstart's `task.py`).
 
-`train_client` runs local training, with Opacus DP-SGD when `[dp] enabled`, and
+`train_client` runs local training, with Opacus DP-SGD when `[dp] enabled` (person-level
+DP-SGD from `federated.person_dp` when `[dp] unit` names a person field), and
 returns what it added to the client's privacy history. It refuses to train when
 the planned steps would take the client past its target epsilon.
 """
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from federated.config import ConfigError, DPConfig, Optimizer, Task, TrainConfig
 from federated.ledger import AccountingStep, ClientLedger
 from federated.models import ModelBundle, encode, load_trainable_state, unwrap
+from federated.person_dp import PersonDP, PersonTrainer, grad_sample_mode, person_generator, person_groups, plan_persons
 from federated.privacy import default_delta, epsilon_of, make_private, noise_for_target, noise_only_step
 from guard.core.seeding import seed_everything
 
@@ -267,12 +269,50 @@ def plan(records: int, train: TrainConfig) -> tuple[int, int, float]:
     return batch, train.local_epochs * per_epoch, 1.0 / per_epoch
 
 
-def noise_multiplier_for(records: int, *, train: TrainConfig, dp: DPConfig, delta: float, client_id: str = "") -> float:
-    """The noise this client uses in every round: given, or calibrated for the planned rounds."""
+def dp_plan(examples: Sequence[Any], *, train: TrainConfig, dp: DPConfig) -> tuple[int, float, int | None]:
+    """(steps per call, sample rate, persons) of this client's DP-SGD as `train_client` runs it:
+    persons and the person sample rate under `[dp] unit = <person field>` (persons: None
+    under the record unit)."""
+    if dp.unit != "record":
+        persons = len(person_groups(examples, unit=dp.unit))
+        _, steps, rate = plan_persons(persons, train)
+        return steps, rate, persons
+    _, steps, rate = plan(len(examples), train)
+    return steps, rate, None
+
+
+def noise_multiplier_for(
+    records: int,
+    *,
+    train: TrainConfig,
+    dp: DPConfig,
+    delta: float,
+    client_id: str = "",
+    persons: int | None = None,
+) -> float:
+    """The noise this client uses in every round: given, or calibrated for the planned rounds.
+
+    Under `[dp] unit = <person field>` the calibration uses the person sample rate and
+    the person-level step count (`federated.person_dp.plan_persons`): pass `persons`."""
     if dp.noise_multiplier is not None:
         return float(dp.noise_multiplier)
     if dp.target_epsilon is None:
         raise ConfigError("[dp] set exactly one of target_epsilon and noise_multiplier")
+    if dp.unit != "record":
+        if persons is None:
+            raise ConfigError(
+                f"[dp] unit = {dp.unit!r}: the noise is calibrated on the client's person count, which was not given"
+            )
+        _, steps, rate = plan_persons(persons, train)
+        return noise_for_target(
+            dp.target_epsilon,
+            delta,
+            rate,
+            train.rounds * steps,
+            str(dp.accountant),
+            client_id=client_id or None,
+            records=records,
+        )
     _, steps, rate = plan(records, train)
     return noise_for_target(
         dp.target_epsilon,
@@ -311,6 +351,19 @@ def train_client(
     client_id = ledger.client_id if ledger is not None else ""
     if records == 0:
         return TrainResult(0, float("nan"), 0, None, None, ledger.epsilon if ledger else None, "no training records")
+    if dp.enabled and dp.unit != "record":
+        return _train_persons(
+            bundle,
+            examples,
+            train=train,
+            dp=dp,
+            ledger=ledger,
+            round=round,
+            global_state=global_state,
+            proximal_mu=proximal_mu,
+            device=device,
+            max_length=max_length,
+        )
     batch_size, planned_steps, sample_rate = plan(records, train)
 
     noise = 0.0
@@ -321,16 +374,10 @@ def train_client(
         accountant = ledger.accountant if ledger is not None else str(dp.accountant)
         history = ledger.opacus_history() if ledger is not None else []
         noise = noise_multiplier_for(records, train=train, dp=dp, delta=delta, client_id=client_id)
-        spent = epsilon_of(history, delta, accountant)
-        if dp.target_epsilon is not None:
-            would_be = epsilon_of([*history, (noise, sample_rate, planned_steps)], delta, accountant)
-            if would_be > dp.target_epsilon * (1 + 1e-9):
-                reason = (
-                    f"privacy budget spent: epsilon {would_be:.4g} of {dp.target_epsilon:g} "
-                    f"(already {spent:.4g}) would be exceeded by another round"
-                )
-                logger.info("client %s round %d stopped: %s", client_id or "?", round, reason)
-                return TrainResult(records, float("nan"), 0, None, None, spent, reason)
+        stopped = _budget_stop(history, (noise, sample_rate, planned_steps), dp=dp, delta=delta, accountant=accountant)
+        if stopped is not None:
+            logger.info("client %s round %d stopped: %s", client_id or "?", round, stopped[0])
+            return TrainResult(records, float("nan"), 0, None, None, stopped[1], stopped[0])
 
     seed_everything(_client_seed(train.seed, round, client_id))
     model = bundle.model.to(device)
@@ -397,6 +444,138 @@ def train_client(
         steps=steps,
         accuracy=(correct / seen if seen else None) if task is Task.classification else None,
         step=step,
+        epsilon=epsilon,
+    )
+
+
+def _budget_stop(
+    history: list[tuple[float, float, int]],
+    planned: tuple[float, float, int],
+    *,
+    dp: DPConfig,
+    delta: float,
+    accountant: str,
+) -> tuple[str, float] | None:
+    """(why, epsilon spent) when the planned call would take the client past its target epsilon."""
+    if dp.target_epsilon is None:
+        return None
+    would_be = epsilon_of([*history, planned], delta, accountant)
+    if would_be <= dp.target_epsilon * (1 + 1e-9):
+        return None
+    spent = epsilon_of(history, delta, accountant)
+    reason = (
+        f"privacy budget spent: epsilon {would_be:.4g} of {dp.target_epsilon:g} "
+        f"(already {spent:.4g}) would be exceeded by another round"
+    )
+    return reason, spent
+
+
+def _sum_criterion(task: Task) -> nn.Module:
+    """The training loss summed over records: Opacus's per-record gradients are then each record's own."""
+    criterion = _criterion(task)
+    criterion.reduction = "sum"
+    return criterion
+
+
+def _train_persons(
+    bundle: ModelBundle,
+    examples: Sequence[Any],
+    *,
+    train: TrainConfig,
+    dp: DPConfig,
+    ledger: ClientLedger | None,
+    round: int,
+    global_state: dict[str, np.ndarray] | None,
+    proximal_mu: float,
+    device: str,
+    max_length: int,
+) -> TrainResult:
+    """`train_client` under `[dp] unit = <person field>`: person-level DP-SGD (federated.person_dp).
+
+    Persons are Poisson-sampled with q = min(1, batch_size / persons) for
+    local_epochs * ceil(persons / batch_size) steps; the accountant continues from
+    `ledger.history` with (noise, q, steps). The frozen-encoder path trains the head on
+    cached features here too."""
+    task = Task(bundle.task)
+    records = len(examples)
+    client_id = ledger.client_id if ledger is not None else ""
+    groups = person_groups(examples, unit=dp.unit)
+    expected, planned_steps, sample_rate = plan_persons(len(groups), train)
+    delta = ledger.delta if ledger is not None else (dp.delta or default_delta(records))  # as new_ledger_entry
+    accountant = ledger.accountant if ledger is not None else str(dp.accountant)
+    history = ledger.opacus_history() if ledger is not None else []
+    noise = noise_multiplier_for(records, train=train, dp=dp, delta=delta, client_id=client_id, persons=len(groups))
+    stopped = _budget_stop(history, (noise, sample_rate, planned_steps), dp=dp, delta=delta, accountant=accountant)
+    if stopped is not None:
+        logger.info("client %s round %d stopped: %s", client_id or "?", round, stopped[0])
+        return TrainResult(records, float("nan"), 0, None, None, stopped[1], stopped[0])
+
+    logger.info(
+        "client %s round %d: person-level DP-SGD over %d persons (sample rate %.4g, %d steps, noise %.4g)",
+        client_id or "?",
+        round,
+        len(groups),
+        sample_rate,
+        planned_steps,
+        noise,
+    )
+    seed = _client_seed(train.seed, round, client_id)
+    seed_everything(seed)
+    generator = person_generator(seed, secure_mode=dp.secure_mode)
+    model = bundle.model.to(device)
+    if global_state is not None:
+        load_trainable_state(model, global_state)
+    train_module, dataset, prepare = _training_data(bundle, examples, max_length, device)
+    params = [p for p in train_module.parameters() if p.requires_grad]
+    anchors = (
+        [
+            torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
+            for name, p in model.named_parameters()
+            if p.requires_grad
+        ]
+        if proximal_mu > 0 and global_state is not None
+        else None
+    )
+    optimizer = _optimizer(train.optimizer, params, train.lr)
+    settings = PersonDP(
+        noise_multiplier=noise,
+        max_grad_norm=dp.max_grad_norm,
+        sample_rate=sample_rate,
+        expected_persons=float(expected),
+        max_records_per_person=dp.max_records_per_person,
+        secure_mode=dp.secure_mode,
+        chunk_records=max(train.batch_size, dp.max_records_per_person),
+    )
+    model.train()
+    trainer = PersonTrainer(
+        train_module, settings, generator=generator, mode=grad_sample_mode(dp), accountant=accountant, history=history
+    )
+    criterion, plain_loss = _sum_criterion(task), _criterion(task)
+    total_loss, seen, correct = 0.0, 0, 0
+    try:
+        trainer.module.train()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Full backward hook is firing")
+            for _ in range(planned_steps):
+                stats = trainer.step(dataset, groups, prepare, criterion, optimizer)
+                _proximal(params, anchors, train.lr, proximal_mu)
+                with torch.no_grad():
+                    for logits, y in zip(stats.logits, stats.targets):
+                        total_loss += float(plain_loss(logits, y)) * len(y)
+                        if task is Task.classification:
+                            correct += int((logits.argmax(dim=-1) == y).sum())
+                        seen += len(y)
+    finally:
+        steps = trainer.steps_taken
+        trainer.close()
+    model.eval()
+    epsilon = epsilon_of([*history, (noise, sample_rate, steps)], delta, accountant)
+    return TrainResult(
+        num_examples=records,
+        loss=total_loss / seen if seen else float("nan"),
+        steps=steps,
+        accuracy=(correct / seen if seen else None) if task is Task.classification else None,
+        step=AccountingStep(round=round, noise_multiplier=noise, sample_rate=sample_rate, steps=steps),
         epsilon=epsilon,
     )
 
@@ -560,6 +739,7 @@ def resolve_device(name: str) -> str:
 
 __all__ = [
     "ExampleScores",
+    "dp_plan",
     "cached_features",
     "frozen_head",
     "SequenceLoss",

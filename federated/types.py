@@ -118,6 +118,15 @@ class DPConfig:
     max_records_per_person: int = 8  # person unit: at most this many of a sampled person's records per step
     compare_without_dp: bool = False  # also train once without DP (same seed) and report the utility cost
 
+    @property
+    def grad_sample_mode(self) -> str:
+        """The Opacus per-sample mode training uses: ghost clipping yields per-record norms,
+        never per-record gradients, so a person-level run (which sums a person's records
+        before clipping) uses hooks instead."""
+        if self.unit != "record" and self.clipping is GradSampleMode.ghost:
+            return GradSampleMode.hooks.value
+        return GradSampleMode(self.clipping).value
+
 
 @dataclass(frozen=True)
 class UserDPConfig:

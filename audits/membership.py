@@ -9,6 +9,12 @@ Two attacks on per-example scores, scored the same way:
   target's confidence under Gaussians fitted to the IN and OUT confidences (one
   global variance each, as the paper advises for small K).
 
+Person level: when records name their person, a person is a member when all their
+records trained and a non-member when all were held out; the person's score is the
+mean of their records' scores (`person_scores`), and reference models take or leave
+all of a person's records together (`grouped_in_mask`), so the record-level LiRA
+scores averaged per person are a person-level LiRA.
+
 Metrics: ROC AUC, TPR at fixed low FPRs (1%, 0.1%) with bootstrap confidence
 intervals, and the ROC curve thinned for plotting. An empirical epsilon lower
 bound comes from the attack's TPR/FPR with Clopper-Pearson intervals: the
@@ -19,6 +25,7 @@ other, so choosing it does not bias the bound.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +123,25 @@ def balanced_in_mask(n: int, k: int, *, seed: int) -> np.ndarray:
     return mask
 
 
+def grouped_in_mask(groups: np.ndarray, k: int, *, seed: int) -> np.ndarray:
+    """(k, n) bool for n records in groups 0..G-1 (`groups[i]`: record i's group, e.g. its
+    person): each group is IN for exactly k // 2 models, all its records together. With
+    every record in a group of its own (groups = arange(n)) this is `balanced_in_mask(n)`."""
+    g = np.asarray(groups, dtype=int)
+    if len(g) and (g.min() < 0 or len(np.unique(g)) != g.max() + 1):
+        raise ValueError("groups must number the groups 0..G-1, each used at least once")
+    return balanced_in_mask(int(g.max()) + 1 if len(g) else 0, k, seed=seed)[:, g]
+
+
+def person_scores(record_scores: np.ndarray, persons: Sequence[Sequence[int]]) -> np.ndarray:
+    """One score per person: the mean score of their records (`persons[j]`: the indices
+    into `record_scores` of person j's records; each non-empty)."""
+    s = np.asarray(record_scores, dtype=float)
+    if any(len(idx) == 0 for idx in persons):
+        raise ValueError("every person needs at least one record")
+    return np.array([float(s[list(idx)].mean()) for idx in persons])
+
+
 def lira_scores(target_phi: np.ndarray, reference_phi: np.ndarray, in_mask: np.ndarray) -> np.ndarray:
     """Online LiRA with global variances. `reference_phi` and `in_mask` are (K, n)."""
     ref = np.asarray(reference_phi, dtype=float)
@@ -211,7 +237,9 @@ __all__ = [
     "clopper_pearson",
     "epsilon_lower_bound",
     "evaluate_attack",
+    "grouped_in_mask",
     "lira_scores",
+    "person_scores",
     "thin_roc",
     "tpr_at_fpr",
 ]

@@ -7,10 +7,21 @@ Checks (each an AuditFinding with audit="privacy"):
   reference canaries (the no-memorization baseline);
 - membership_loss / membership_reference: loss-threshold attack and online LiRA
   with K reference models; AUC and TPR at 1% and 0.1% FPR with 95% intervals;
+- membership_person_loss / membership_person_reference: the same attacks on persons
+  when the run names each record's person ([data] person_field): a person is a member
+  when all their records trained, a non-member when all were held out (persons on
+  both sides, through two clients, are left out); a person's score is the mean of
+  their records' scores (loss; LiRA per record with reference models that take or
+  leave all of a person's records together);
 - extraction (causal LMs): exact suffix reproduction of training records vs
   held-out ones, training PII values emitted, canaries extracted by greedy decoding;
 - empirical_epsilon: the largest lower bound over the attacks, flagged critical
-  when it exceeds the claimed epsilon (a privacy bug).
+  when it exceeds the claimed epsilon (a privacy bug). Person-level bounds join it
+  when the claim is person-level (`[dp] unit` = the person field) or there is no
+  claim; against a record-level claim they are reported in their findings only (a
+  person with k records is protected by the weaker group bound, not by the claim).
+Canary exposure evidence names the DP unit: with a person field each canary's copies
+are one person's records, so under person-level DP it is a person-level canary.
 Nothing here writes a canary secret or training text anywhere: only ids, counts,
 rates and hashes.
 """
@@ -21,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,10 +58,25 @@ class PrivacyCheck(StrEnum):
     CANARY_EXPOSURE = "canary_exposure"
     MEMBERSHIP_LOSS = "membership_loss"
     MEMBERSHIP_REFERENCE = "membership_reference"
+    MEMBERSHIP_PERSON_LOSS = "membership_person_loss"
+    MEMBERSHIP_PERSON_REFERENCE = "membership_person_reference"
     EXTRACTION = "extraction"
 
 
-MEMBERSHIP_ATTACKS = (PrivacyCheck.MEMBERSHIP_LOSS, PrivacyCheck.MEMBERSHIP_REFERENCE)
+# Every membership attack feeds the release evidence (the gate takes the worst): the
+# person-level attacks too, since a person's records together leak more than one record.
+MEMBERSHIP_ATTACKS = (
+    PrivacyCheck.MEMBERSHIP_LOSS,
+    PrivacyCheck.MEMBERSHIP_REFERENCE,
+    PrivacyCheck.MEMBERSHIP_PERSON_LOSS,
+    PrivacyCheck.MEMBERSHIP_PERSON_REFERENCE,
+)
+_RECORD_ATTACK = {"membership": PrivacyCheck.MEMBERSHIP_LOSS, "reference": PrivacyCheck.MEMBERSHIP_REFERENCE}
+PERSON_ATTACKS = {
+    PrivacyCheck.MEMBERSHIP_LOSS: PrivacyCheck.MEMBERSHIP_PERSON_LOSS,
+    PrivacyCheck.MEMBERSHIP_REFERENCE: PrivacyCheck.MEMBERSHIP_PERSON_REFERENCE,
+}
+MIN_PERSONS = 4  # member and non-member persons each, as for records
 
 
 def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
@@ -211,9 +237,12 @@ def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFindin
         "accountant": worst.accountant,
         "client": worst.client_id,
         "per_client": {
-            c.client_id: {"epsilon": c.epsilon, "delta": c.delta, "records": c.records} for c in ledger.clients
+            c.client_id: {"epsilon": c.epsilon, "delta": c.delta, "records": c.records}
+            | ({"persons": c.persons} if getattr(c, "persons", None) is not None else {})
+            for c in ledger.clients
         },
-        "unit": "record",
+        "unit": target.dp_unit,
+        "person_field": target.person_field,
     }
     if ledger.user_level is not None:
         evidence["user_level"] = {"epsilon": ledger.user_level.epsilon, "delta": ledger.user_level.delta}
@@ -231,6 +260,22 @@ def _claim(target: Target) -> tuple[float | None, float | None, list[AuditFindin
             )
         ],
     )
+
+
+def _canary_unit(target: Target) -> dict[str, Any]:
+    """What a canary is in this run, for the exposure evidence. With a person field its
+    copies are one synthetic person's records (`canary:<id>`): a person-level canary
+    ("canary_unit": "person"), which under `[dp] unit` = that field ("dp_unit") is the
+    unit the guarantee protects; under record-level DP its copies are `repeats`
+    protected records. Without a person field the copies are just records."""
+    dp = getattr(target.config, "dp", None)
+    dp_enabled = bool(getattr(dp, "enabled", False)) if dp is not None else None
+    return {
+        "dp_enabled": dp_enabled,
+        "dp_unit": target.dp_unit if dp_enabled else None,
+        "person_field": target.person_field,
+        "canary_unit": "person" if target.person_field is not None else "record",
+    }
 
 
 def _exposure(
@@ -272,6 +317,7 @@ def _exposure(
             # past the cap the secret is likelier than any other; how far past still ranks repeats
             "mean_uncapped": float(np.mean([r.uncapped for r in group])),
             "per_canary": {r.canary_id: round(r.exposure, 3) for r in group},
+            **_canary_unit(target),
         }
         findings.append(
             AuditFinding(
@@ -291,7 +337,7 @@ def _exposure(
                 "max_exposure",
                 float(values.max()),
                 group=name,
-                evidence={"canaries": len(group), "max_possible": space_bits},
+                evidence={"canaries": len(group), "max_possible": space_bits, **_canary_unit(target)},
             )
         )
         plot["group"].append(name)
@@ -303,6 +349,94 @@ def _exposure(
     return findings, {"exposure_by_repeats": plot}
 
 
+@dataclass(frozen=True)
+class PersonSample:
+    """The persons a person-level attack audits, each as the tuple of their records:
+    members (every record trained) and non-members (every record held out)."""
+
+    person_field: str  # e.g. "patient_id"
+    members: tuple[tuple[Any, ...], ...] = field(repr=False)
+    non_members: tuple[tuple[Any, ...], ...] = field(repr=False)
+    left_out: int  # persons with records on both sides (trained on one client, held out on another)
+    tests_claim: bool  # its epsilon bounds join empirical_epsilon (person-level claim, or none)
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "level": "person",
+            "person_field": self.person_field,
+            "member_records": sum(len(p) for p in self.members),
+            "non_member_records": sum(len(p) for p in self.non_members),
+            "most_records_per_person": max(len(p) for p in (*self.members, *self.non_members)),
+            "persons_left_out_on_both_sides": self.left_out,
+        }
+
+
+def person_sample(target: Target, *, max_persons: int, seed: int, claimed: bool) -> PersonSample | str | None:
+    """The persons to audit (a seeded sample of at most `max_persons` each side); None when
+    the target names no person field; a reason (str) when it does but cannot be audited.
+    `claimed`: the run has a DP claim (whose unit decides whether the bounds test it)."""
+    from audits.extraction import sample
+
+    name = target.person_field
+    if name is None:
+        return None
+    records = (*target.members, *target.non_members)
+    unnamed = sum(e.person is None for e in records)
+    if unnamed:
+        return f"{unnamed} of {len(records)} audited records name no {name}: person-level membership needs all"
+    by_side: list[dict[str, list[Any]]] = [{}, {}]
+    for side, examples in enumerate((target.members, target.non_members)):
+        for e in examples:
+            by_side[side].setdefault(e.person, []).append(e)
+    both = by_side[0].keys() & by_side[1].keys()
+    # sorted only to make the sample reproducible; the ids stay in memory
+    ids = [sorted(k for k in side if k not in both) for side in by_side]
+    if min(len(ids[0]), len(ids[1])) < MIN_PERSONS:
+        return (
+            f"needs at least {MIN_PERSONS} member and {MIN_PERSONS} non-member persons (by {name}); "
+            f"has {len(ids[0])} and {len(ids[1])}: raise [data] holdout"
+        )
+    chosen = [sample(ids[side], max_persons, seed=seed, stream=33 + side) for side in (0, 1)]
+    return PersonSample(
+        person_field=name,
+        members=tuple(tuple(by_side[0][k]) for k in chosen[0]),
+        non_members=tuple(tuple(by_side[1][k]) for k in chosen[1]),
+        left_out=len(both),
+        tests_claim=not claimed or target.dp_unit == name,
+    )
+
+
+class _Population:
+    """The records scored once for every attack: the record-level sample, then the
+    person-level persons' records not in it; `groups` numbers each record's person (a
+    record with no person is a group of its own), so reference models take or leave a
+    person whole."""
+
+    def __init__(self, members: Sequence[Any], non_members: Sequence[Any], persons: PersonSample | None) -> None:
+        self.records: list[Any] = []
+        self._index: dict[int, int] = {}
+        for e in (*members, *non_members):
+            self._add(e)
+        for group in (*persons.members, *persons.non_members) if persons is not None else ():
+            for e in group:
+                self._add(e)
+        self.members = np.array([self._index[id(e)] for e in members], dtype=int)
+        self.non_members = np.array([self._index[id(e)] for e in non_members], dtype=int)
+        self.person_members = [[self._index[id(e)] for e in g] for g in persons.members] if persons else []
+        self.person_non_members = [[self._index[id(e)] for e in g] for g in persons.non_members] if persons else []
+        numbers: dict[Any, int] = {}
+        groups = []
+        for i, e in enumerate(self.records):
+            key = ("person", e.person) if getattr(e, "person", None) is not None else ("record", i)
+            groups.append(numbers.setdefault(key, len(numbers)))
+        self.groups = np.array(groups, dtype=int)
+
+    def _add(self, e: Any) -> None:
+        if id(e) not in self._index:
+            self._index[id(e)] = len(self.records)
+            self.records.append(e)
+
+
 def _membership(
     target: Target,
     members: Sequence[Any],
@@ -312,8 +446,15 @@ def _membership(
     seed: int,
     claimed: tuple[float | None, float | None],
     progress: Progress,
+    persons: PersonSample | None = None,
 ) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str], list[tuple[str, float, Any]]]:
-    from audits.membership import balanced_in_mask, epsilon_lower_bound, evaluate_attack, lira_scores
+    from audits.membership import (
+        epsilon_lower_bound,
+        evaluate_attack,
+        grouped_in_mask,
+        lira_scores,
+        person_scores,
+    )
 
     findings: list[AuditFinding] = []
     plots: dict[str, Any] = {}
@@ -322,23 +463,49 @@ def _membership(
     _, delta = claimed
     delta = delta if delta is not None else 0.0
     attacks = int("membership" in options.checks) + int("reference" in options.checks and options.references > 0)
-    per_attack = 1 - (1 - options.confidence) / max(attacks, 1)  # Bonferroni over the attacks
-    target_m = _scores(target, members, options=options, device=device)
-    target_n = _scores(target, non_members, options=options, device=device)
+    tested = attacks * (2 if persons is not None and persons.tests_claim else 1)
+    per_attack = 1 - (1 - options.confidence) / max(tested, 1)  # Bonferroni over the bounds that are tested
+    pop = _Population(members, non_members, persons)
+    target_scores = _scores(target, pop.records, options=options, device=device)
+
+    def attack(check: str, record_scores: np.ndarray, evidence: dict[str, Any], started: float) -> None:
+        """The record-level attack on `record_scores` (over the population), then its person-level twin."""
+        m_scores, n_scores = record_scores[pop.members], record_scores[pop.non_members]
+        result = evaluate_attack(check, m_scores, n_scores, bootstrap=options.bootstrap, seed=seed)
+        bound = epsilon_lower_bound(m_scores, n_scores, delta=delta, confidence=per_attack, seed=seed)
+        evidence = {**evidence, "seconds": round(time.perf_counter() - started, 2)}
+        findings.extend(_attack_findings(check, result, {**evidence, "level": "record"}))
+        plots[f"roc_{check}"] = result.roc | {"auc": result.auc}
+        bounds.append((check, bound.lower_bound, bound))
+        if persons is None:
+            return
+        person_check = PERSON_ATTACKS[PrivacyCheck(check)]
+        pm = person_scores(record_scores, pop.person_members)
+        pn = person_scores(record_scores, pop.person_non_members)
+        result = evaluate_attack(person_check, pm, pn, bootstrap=options.bootstrap, seed=seed)
+        bound = epsilon_lower_bound(pm, pn, delta=delta, confidence=per_attack, seed=seed)
+        person_evidence = {
+            **evidence,
+            **persons.evidence(),
+            "aggregation": "a person's score is the mean of their records' attack scores",
+            "epsilon_lower_bound": round(bound.lower_bound, 4),
+            "epsilon_bound_tests_claim": persons.tests_claim,
+        }
+        findings.extend(_attack_findings(person_check, result, person_evidence))
+        plots[f"roc_{person_check}"] = result.roc | {"auc": result.auc}
+        if persons.tests_claim:
+            bounds.append((person_check, bound.lower_bound, bound))
 
     if "membership" in options.checks:
-        progress("membership: loss attack")
+        progress("membership: loss attack" + (" (records and persons)" if persons else ""))
         started = time.perf_counter()
-        result = evaluate_attack("loss", -target_m.loss, -target_n.loss, bootstrap=options.bootstrap, seed=seed)
-        bound = epsilon_lower_bound(-target_m.loss, -target_n.loss, delta=delta, confidence=per_attack, seed=seed)
-        findings += _attack_findings(
+        attack(
             PrivacyCheck.MEMBERSHIP_LOSS,
-            result,
-            {"attack": "loss threshold (Yeom et al. 2018)", "seconds": round(time.perf_counter() - started, 2)},
+            -target_scores.loss,
+            {"attack": "loss threshold (Yeom et al. 2018)"},
+            started,
         )
-        plots["roc_membership_loss"] = result.roc | {"auc": result.auc}
-        plots["loss_histogram"] = _histogram(target_m.loss, target_n.loss)
-        bounds.append((PrivacyCheck.MEMBERSHIP_LOSS, bound.lower_bound, bound))
+        plots["loss_histogram"] = _histogram(target_scores.loss[pop.members], target_scores.loss[pop.non_members])
 
     if "reference" in options.checks:
         if options.references == 0:
@@ -349,30 +516,23 @@ def _membership(
             )
         else:
             started = time.perf_counter()
-            population = list(members) + list(non_members)
-            mask = balanced_in_mask(len(population), options.references, seed=seed)
-            ref_phi = np.zeros((options.references, len(population)))
+            mask = grouped_in_mask(pop.groups, options.references, seed=seed)
+            ref_phi = np.zeros((options.references, len(pop.records)))
             for k in range(options.references):
                 progress(f"membership: reference model {k + 1}/{options.references}")
-                chosen = [population[i] for i in np.flatnonzero(mask[k])]
+                chosen = [pop.records[i] for i in np.flatnonzero(mask[k])]
                 ref = _train_reference(target, chosen, k, device)
-                ref_phi[k] = _scores(target, population, bundle=ref, options=options, device=device).phi
-            target_phi = np.r_[target_m.phi, target_n.phi]
-            scores = lira_scores(target_phi, ref_phi, mask)
-            m_scores, n_scores = scores[: len(members)], scores[len(members) :]
-            result = evaluate_attack("lira", m_scores, n_scores, bootstrap=options.bootstrap, seed=seed)
-            bound = epsilon_lower_bound(m_scores, n_scores, delta=delta, confidence=per_attack, seed=seed)
-            findings += _attack_findings(
+                ref_phi[k] = _scores(target, pop.records, bundle=ref, options=options, device=device).phi
+            attack(
                 PrivacyCheck.MEMBERSHIP_REFERENCE,
-                result,
+                lira_scores(target_scores.phi, ref_phi, mask),
                 {
                     "attack": "LiRA online, global variance (Carlini et al. 2022)",
                     "references": options.references,
-                    "seconds": round(time.perf_counter() - started, 2),
+                    "reference_split": "by person" if persons is not None else "by record",
                 },
+                started,
             )
-            plots["roc_membership_reference"] = result.roc | {"auc": result.auc}
-            bounds.append((PrivacyCheck.MEMBERSHIP_REFERENCE, bound.lower_bound, bound))
     return findings, plots, skipped, bounds
 
 
@@ -490,11 +650,16 @@ def run_privacy_audit(
     train: str | Path | None = None,
     holdout: str | Path | None = None,
     task: str | None = None,
+    person_field: str | None = None,
     options: PrivacyAuditOptions = PrivacyAuditOptions(),
     seed: int = 0,
     progress: Progress | None = None,
 ) -> AuditReport:
-    """Audit a `guard federate` run directory, or `model_dir` with its `train` and `holdout` files."""
+    """Audit a `guard federate` run directory, or `model_dir` with its `train` and `holdout` files.
+
+    A run names its records' persons through its `[data] person_field`; for `model_dir`,
+    `person_field` names the field of the two files that holds each record's person. With
+    persons the membership attacks also run on persons (all of a person's records in or out)."""
     from audits._models import torch_threads
     from audits.target import load_model_target, load_run_target
 
@@ -503,9 +668,11 @@ def run_privacy_audit(
     if run_dir is not None:
         if model_dir is not None or train is not None or holdout is not None:
             raise AuditError("give a run directory, or --model with --train and --holdout, not both")
+        if person_field is not None:
+            raise AuditError("a run directory names its person field in its config ([data] person_field)")
         target = load_run_target(run_dir)
     elif model_dir is not None and train is not None and holdout is not None:
-        target = load_model_target(model_dir, train=train, holdout=holdout, task=task)
+        target = load_model_target(model_dir, train=train, holdout=holdout, task=task, person_field=person_field)
     else:
         raise AuditError("give a run directory, or --model DIR with --train FILE and --holdout FILE")
     unknown = set(options.checks) - set(PrivacyAuditOptions().checks)
@@ -548,11 +715,24 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
     members = sample(target.members, n, seed=seed, stream=31)
     non_members = sample(target.non_members, n, seed=seed, stream=32)
     bounds: list[tuple[str, float, Any]] = []
+    persons: PersonSample | None = None
     if "membership" in options.checks or "reference" in options.checks:
-        f, p, s, bounds = _membership(target, members, non_members, options, device, seed, (claimed_eps, delta), say)
+        found = person_sample(target, max_persons=options.max_records, seed=seed, claimed=claimed_eps is not None)
+        if isinstance(found, str):
+            for check in ("membership", "reference"):
+                if check in options.checks:
+                    skipped[PERSON_ATTACKS[_RECORD_ATTACK[check]]] = found
+        else:
+            persons = found
+        f, p, s, bounds = _membership(
+            target, members, non_members, options, device, seed, (claimed_eps, delta), say, persons
+        )
         findings += f
         plots |= p
         skipped |= s
+        if persons is not None:
+            for check, reason in s.items():
+                skipped[PERSON_ATTACKS[PrivacyCheck(check)]] = reason
 
     if "extraction" in options.checks:
         if target.task == "causal_lm":
@@ -575,6 +755,11 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
             "fp": bound.fp,
             "non_members": bound.non_members,
         }
+        if persons is not None and not persons.tests_claim:
+            evidence["person_level_not_compared"] = (
+                f"the claim protects records; person-level bounds (in the {persons.person_field} findings) "
+                "are held to the group-privacy bound, not to it"
+            )
         ok = None if claimed_eps is None else value <= claimed_eps
         if claimed_eps is None:
             message = f"empirical epsilon >= {value:.3f}; no DP claim to compare with"
@@ -603,6 +788,9 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
     subject["options"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.__dict__.items()}
     subject["audited_members"] = len(members)
     subject["audited_non_members"] = len(non_members)
+    if persons is not None:
+        subject["audited_member_persons"] = len(persons.members)
+        subject["audited_non_member_persons"] = len(persons.non_members)
     subject["device"] = device
     return finished_report(
         AUDIT, subject=subject, findings=findings, plots=plots, skipped=skipped, seed=seed, started=started

@@ -27,6 +27,18 @@ class Target:
     config: Any = None  # FederateConfig when the model comes from a run directory
     ledger: Any = None  # PrivacyLedger
     subject: dict[str, Any] = field(default_factory=dict)
+    person_field: str | None = None  # the run's [data] person_field: examples carry `person`
+
+    @property
+    def dp_unit(self) -> str:
+        """What the run's DP guarantee protects: "record" or the person field (the ledger's
+        word when it records one, else the run config's `[dp] unit`)."""
+        clients = getattr(self.ledger, "clients", ()) or ()
+        units = {str(getattr(c, "unit", "record")) for c in clients}
+        if len(units) == 1:
+            return units.pop()
+        dp = getattr(self.config, "dp", None)
+        return str(getattr(dp, "unit", "record")) if dp is not None else "record"
 
     @property
     def task(self) -> str:
@@ -85,6 +97,9 @@ def load_run_target(run_dir: str | Path) -> Target:
         "non_members": len(non_members),
         "canaries": len(canaries),
     }
+    if getattr(config.data, "person_field", None):  # counts only: a person id is never written
+        subject["member_persons"] = len({e.person for e in members})
+        subject["non_member_persons"] = len({e.person for e in non_members})
     return Target(
         bundle=bundle,
         members=members,
@@ -96,11 +111,17 @@ def load_run_target(run_dir: str | Path) -> Target:
         config=config,
         ledger=ledger,
         subject=subject,
+        person_field=getattr(config.data, "person_field", None),
     )
 
 
 def _read_examples(
-    path: Path, *, text_field: str, label_field: str | None, labels: Sequence[str] | None
+    path: Path,
+    *,
+    text_field: str,
+    label_field: str | None,
+    labels: Sequence[str] | None,
+    person_field: str | None = None,
 ) -> tuple[Any, ...]:
     from federated.data import Example
     from guard.core.io import CorpusReader
@@ -125,7 +146,18 @@ def _read_examples(
                     field=label_field,
                 )
             label = index[str(value)]
-        out.append(Example(text, label, item.line))
+        person = None
+        if person_field is not None:
+            value = item.data.get(person_field)
+            if not isinstance(value, str) or not value.strip():  # the value itself never goes into an error
+                raise InputError(
+                    "the person field is missing, empty or not a string",
+                    path=str(path),
+                    line=item.line,
+                    field=person_field,
+                )
+            person = value
+        out.append(Example(text, label, item.line, person=person))
     if not out:
         raise InputError("no records", path=str(path))
     return tuple(out)
@@ -139,11 +171,14 @@ def load_model_target(
     task: str | None = None,
     text_field: str = "text",
     label_field: str | None = "label",
+    person_field: str | None = None,
 ) -> Target:
     """A local model folder (saved by guard, or a Hugging Face checkpoint) and its data.
 
     For a Hugging Face checkpoint pass `task` ("causal_lm" or "classification");
-    a classifier's class names come from its config's id2label.
+    a classifier's class names come from its config's id2label. `person_field` names
+    the field holding each record's person (every record needs one): the privacy
+    audit then adds person-level membership inference.
     """
     from audits._models import load_guard_model_dir, load_hf_checkpoint
     from federated.models import META_FILE
@@ -163,8 +198,9 @@ def load_model_target(
     if is_cls and not bundle.label_names:
         raise AuditError(f"{model_dir}: the classifier does not name its classes; cannot match data labels")
     lf = label_field if is_cls else None
-    members = _read_examples(Path(train), text_field=text_field, label_field=lf, labels=bundle.label_names)
-    non_members = _read_examples(Path(holdout), text_field=text_field, label_field=lf, labels=bundle.label_names)
+    read = {"text_field": text_field, "label_field": lf, "labels": bundle.label_names, "person_field": person_field}
+    members = _read_examples(Path(train), **read)
+    non_members = _read_examples(Path(holdout), **read)
     bundle.model.eval()
     subject = {
         "kind": "model",
@@ -179,7 +215,10 @@ def load_model_target(
         "non_members": len(non_members),
         "canaries": 0,
     }
-    return Target(bundle=bundle, members=members, non_members=non_members, subject=subject)
+    if person_field is not None:  # counts only: a person id is never written
+        subject["member_persons"] = len({e.person for e in members})
+        subject["non_member_persons"] = len({e.person for e in non_members})
+    return Target(bundle=bundle, members=members, non_members=non_members, subject=subject, person_field=person_field)
 
 
 def with_model(target: Target, bundle: Any) -> Target:

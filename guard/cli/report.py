@@ -118,7 +118,7 @@ def demo(
     ),
     references: int = typer.Option(2, "--references", help="Reference models for the LiRA membership attack."),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap replicates for the audits' intervals."),
-    explain_examples: int = typer.Option(16, "--explain-examples", help="Records explained (integrated gradients)."),
+    explain_examples: int = typer.Option(12, "--explain-examples", help="Records explained (integrated gradients)."),
     shap_examples: int = typer.Option(3, "--shap-examples", help="Of those, cross-checked with SHAP."),
     progress: Annotated[
         Optional[bool], typer.Option("--progress/--no-progress", help="Show the stage display.")

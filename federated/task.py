@@ -248,6 +248,41 @@ def _eval_batches(
         yield model(ids, mask), y
 
 
+def _local_setup(
+    bundle: ModelBundle,
+    examples: Sequence[Any],
+    global_state: dict[str, np.ndarray] | None,
+    *,
+    proximal_mu: float,
+    max_length: int,
+    device: str,
+) -> tuple[
+    nn.Module,
+    nn.Module,
+    TensorDataset,
+    Callable[[Sequence[torch.Tensor]], Batch],
+    list[nn.Parameter],
+    list[torch.Tensor] | None,
+]:
+    """The model with the server's weights loaded, what trains (the whole model, or the head on
+    cached features), its data, its trainable parameters and the FedProx anchors (or None)."""
+    model = bundle.model.to(device)
+    if global_state is not None:
+        load_trainable_state(model, global_state)
+    train_module, dataset, prepare = _training_data(bundle, examples, max_length, device)
+    params = [p for p in train_module.parameters() if p.requires_grad]
+    anchors = (
+        [
+            torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
+            for name, p in model.named_parameters()
+            if p.requires_grad
+        ]
+        if proximal_mu > 0 and global_state is not None
+        else None
+    )
+    return model, train_module, dataset, prepare, params, anchors
+
+
 _OPTIMIZERS: dict[Optimizer, type[torch.optim.Optimizer]] = {
     Optimizer.adam: torch.optim.Adam,
     Optimizer.sgd: torch.optim.SGD,
@@ -380,19 +415,8 @@ def train_client(
             return TrainResult(records, float("nan"), 0, None, None, stopped[1], stopped[0])
 
     seed_everything(_client_seed(train.seed, round, client_id))
-    model = bundle.model.to(device)
-    if global_state is not None:
-        load_trainable_state(model, global_state)
-    train_module, dataset, prepare = _training_data(bundle, examples, max_length, device)
-    params = [p for p in train_module.parameters() if p.requires_grad]
-    anchors = (
-        [
-            torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
-            for name, p in model.named_parameters()
-            if p.requires_grad
-        ]
-        if proximal_mu > 0 and global_state is not None
-        else None
+    model, train_module, dataset, prepare, params, anchors = _local_setup(
+        bundle, examples, global_state, proximal_mu=proximal_mu, max_length=max_length, device=device
     )
     generator = torch.Generator().manual_seed(_client_seed(train.seed, round, client_id))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=not dp.enabled, generator=generator)
@@ -522,19 +546,8 @@ def _train_persons(
     seed = _client_seed(train.seed, round, client_id)
     seed_everything(seed)
     generator = person_generator(seed, secure_mode=dp.secure_mode)
-    model = bundle.model.to(device)
-    if global_state is not None:
-        load_trainable_state(model, global_state)
-    train_module, dataset, prepare = _training_data(bundle, examples, max_length, device)
-    params = [p for p in train_module.parameters() if p.requires_grad]
-    anchors = (
-        [
-            torch.as_tensor(np.asarray(global_state[name])).to(device, p.dtype)
-            for name, p in model.named_parameters()
-            if p.requires_grad
-        ]
-        if proximal_mu > 0 and global_state is not None
-        else None
+    model, train_module, dataset, prepare, params, anchors = _local_setup(
+        bundle, examples, global_state, proximal_mu=proximal_mu, max_length=max_length, device=device
     )
     optimizer = _optimizer(train.optimizer, params, train.lr)
     settings = PersonDP(

@@ -108,6 +108,7 @@ def _simulate(config: FederateConfig, run: RunDir, rearm: Callable[[], None]) ->
 
 
 COMPARISON_FILE = "comparison.json"
+SCRATCH_PREFIX = ".no-dp-"  # the comparison's temporary run inside the run directory
 
 
 def _compare_without_dp(config: FederateConfig, run: RunDir, rearm: Callable[[], None]) -> None:
@@ -122,7 +123,9 @@ def _compare_without_dp(config: FederateConfig, run: RunDir, rearm: Callable[[],
     target = run.path / COMPARISON_FILE
     if target.is_file() or not run.read_state().finished:
         return
-    scratch = Path(tempfile.mkdtemp(prefix=".no-dp-", dir=run.path))
+    for stale in run.path.glob(f"{SCRATCH_PREFIX}*"):  # left by a comparison killed with SIGKILL
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=run.path))
     try:
         plain = with_dp(config, enabled=False, compare_without_dp=False)
         other = RunDir(scratch / "run")

@@ -339,16 +339,8 @@ def noise_multiplier_for(
                 f"[dp] unit = {dp.unit!r}: the noise is calibrated on the client's person count, which was not given"
             )
         _, steps, rate = plan_persons(persons, train)
-        return noise_for_target(
-            dp.target_epsilon,
-            delta,
-            rate,
-            train.rounds * steps,
-            str(dp.accountant),
-            client_id=client_id or None,
-            records=records,
-        )
-    _, steps, rate = plan(records, train)
+    else:
+        _, steps, rate = plan(records, train)
     return noise_for_target(
         dp.target_epsilon,
         delta,

@@ -79,6 +79,8 @@ from federated.types import (
     ModelConfig,
     Optimizer,
     Partition,
+    SecureAggregationConfig,
+    SiloConfig,
     SimulationConfig,
     StrategyConfig,
     Task,
@@ -100,6 +102,8 @@ _SECTIONS: dict[str, type] = {
     "canaries": CanaryConfig,
     "simulation": SimulationConfig,
     "card": CardConfig,
+    "silos": SiloConfig,
+    "secure_aggregation": SecureAggregationConfig,
 }
 
 
@@ -208,7 +212,9 @@ def _person_unit(config: FederateConfig, source: str) -> FederateConfig:
 
 def _validate(config: FederateConfig, source: str) -> None:
     d, t, dp = config.data, config.train, config.dp
-    if not d.path:
+    _validate_silos(config, source)
+    _validate_secure_aggregation(config, source)
+    if not d.path and not config.silos.enabled:
         raise ConfigError(f"{source}: [data] path is required")
     if d.task is Task.classification and not d.label_field:
         raise ConfigError(f"{source}: [data] label_field is required for classification")
@@ -249,6 +255,46 @@ def _validate(config: FederateConfig, source: str) -> None:
                 f"{source}: [card] {key} must be a list of non-empty strings",
                 hint=f'write a TOML list of strings, e.g. {key} = ["{"en" if key == "language" else "clinical"}"]',
             )
+
+
+def _validate_silos(config: FederateConfig, source: str) -> None:
+    s, d = config.silos, config.data
+    if not s.enabled:
+        return
+    if d.path:
+        raise ConfigError(
+            f"{source}: [silos] enabled, but [data] path names a corpus",
+            hint="in a silo run the server never opens a corpus: remove [data] path and start each node "
+            "with its own file (guard federate node --data FILE --client-id ID)",
+        )
+    if d.task is Task.classification and (len(s.labels) < 2 or len(set(s.labels)) != len(s.labels)):
+        raise ConfigError(
+            f"{source}: [silos] labels must list at least two distinct labels for classification",
+            hint='every silo maps its labels to this order, e.g. labels = ["negative", "positive"]',
+        )
+    if not all(isinstance(v, str) and v for v in s.labels):
+        raise ConfigError(f"{source}: [silos] labels must be non-empty strings")
+
+
+def _validate_secure_aggregation(config: FederateConfig, source: str) -> None:
+    sa = config.secure_aggregation
+    if not sa.enabled:
+        return
+    if config.user_dp.enabled:
+        raise ConfigError(
+            f"{source}: [secure_aggregation] cannot be combined with [user_dp]",
+            hint="the server-side DP wrappers clip each client's update, but under SecAgg+ the server only "
+            "sees their sum; keep record-level DP ([dp]) on the clients, or turn secure aggregation off",
+        )
+    if sa.reconstruction_threshold < 2 or sa.num_shares < sa.reconstruction_threshold:
+        raise ConfigError(
+            f"{source}: [secure_aggregation] needs 2 <= reconstruction_threshold <= num_shares "
+            f"(got {sa.reconstruction_threshold} and {sa.num_shares})"
+        )
+    if sa.clipping_range <= 0 or sa.quantization_range < 2 or sa.max_weight <= 0:
+        raise ConfigError(
+            f"{source}: [secure_aggregation] needs clipping_range > 0, quantization_range >= 2, max_weight > 0"
+        )
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], *, source: str = "--set") -> dict[str, Any]:

@@ -173,6 +173,31 @@ class CardConfig:
 
 
 @dataclass(frozen=True)
+class SiloConfig:
+    """[silos]: a cross-silo deployment where each SuperNode brings its own data.
+
+    The server never opens a corpus: each node is started with its own file
+    (`guard federate node --data FILE --client-id ID`), keeps its own held-out split,
+    inserts its own canaries and computes its own noise; [data] keeps only how to read
+    a file (fields, holdout, max_length), and [data] num_clients is how many silos train."""
+
+    enabled: bool = False
+    labels: tuple[str, ...] = ()  # classification: the label set, in order, every silo maps its labels to
+
+
+@dataclass(frozen=True)
+class SecureAggregationConfig:
+    """[secure_aggregation]: Flower's SecAgg+ (the server learns only the sum of the updates)."""
+
+    enabled: bool = False
+    num_shares: int = 3  # each client's secret is shared with this many others (itself included)
+    reconstruction_threshold: int = 2  # shares needed to unmask a dropped client
+    clipping_range: float = 8.0  # weights must lie in [-clipping_range, clipping_range] to be quantized exactly
+    quantization_range: int = 4194304  # 2**22 levels over the clipping range
+    max_weight: float = 1000.0  # the largest num_examples a client may weight its update by
+
+
+@dataclass(frozen=True)
 class FederateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -183,6 +208,8 @@ class FederateConfig:
     canaries: CanaryConfig = field(default_factory=CanaryConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     card: CardConfig = field(default_factory=CardConfig)
+    silos: SiloConfig = field(default_factory=SiloConfig)
+    secure_aggregation: SecureAggregationConfig = field(default_factory=SecureAggregationConfig)
 
     # Keys added after the first run directories were written. Left out of to_json (and
     # so of the config hash) while they hold their default, so a run made before they
@@ -194,6 +221,8 @@ class FederateConfig:
         ("data", "person_field"),
         ("dp", "unit"),
         ("dp", "max_records_per_person"),
+        ("silos",),
+        ("secure_aggregation",),
     )
 
     def to_json(self) -> dict[str, Any]:
@@ -224,6 +253,8 @@ __all__ = [
     "FederateConfig",
     "GradSampleMode",
     "ModelConfig",
+    "SecureAggregationConfig",
+    "SiloConfig",
     "Optimizer",
     "Partition",
     "SimulationConfig",

@@ -9,12 +9,15 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from federated import client, wire
+from federated.silo import SiloNode
 
 app = ClientApp()
 
 
 def _partition(context: Context) -> tuple[int, int | None]:
     node = context.node_config
+    if SiloNode.from_node_config(node) is not None:
+        return 0, None  # a silo is its own single partition
     num = node.get("num-partitions")
     return int(node["partition-id"]), (int(num) if num is not None else None)
 
@@ -25,6 +28,8 @@ def _reply(msg: Message, reply: client.ClientReply) -> Message:
         from dataclasses import asdict
 
         guard[wire.LEDGER_ENTRY] = json.dumps(asdict(reply.ledger_entry))
+    if reply.info is not None:
+        guard[wire.CLIENT_INFO] = json.dumps(reply.info)
     content = RecordDict({wire.GUARD_RECORD: ConfigRecord(guard)})
     if reply.state is not None:
         content["arrays"] = wire.to_arrays(reply.state)
@@ -35,7 +40,7 @@ def _reply(msg: Message, reply: client.ClientReply) -> Message:
 
 def _common(msg: Message, context: Context) -> dict[str, Any]:
     """What a train and an evaluate message both carry: the run config, the canaries, the
-    global weights, and this node's partition."""
+    global weights, and this node's partition (or, in a silo run, its own data)."""
     cfg = msg.content["config"]
     partition_id, num_partitions = _partition(context)
     return {
@@ -44,6 +49,7 @@ def _common(msg: Message, context: Context) -> dict[str, Any]:
         "weights": wire.from_arrays(msg.content["arrays"]),
         "partition_id": partition_id,
         "num_partitions": num_partitions,
+        "node": SiloNode.from_node_config(context.node_config),
     }
 
 

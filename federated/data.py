@@ -219,6 +219,20 @@ def _read_rows(cfg: DataConfig) -> list[_Row]:
     return rows
 
 
+def _check_labels(rows: list[_Row], labels: tuple[str, ...], cfg: DataConfig) -> None:
+    """Every record's label is one of the run's `labels` (InputError at the first that is not)."""
+    known = set(labels)
+    for r in rows:
+        if r.label is not None and r.label not in known:
+            raise InputError(
+                f"the label is not one of the run's {len(labels)} labels",
+                path=str(cfg.path),
+                line=r.line,
+                field=str(cfg.label_field),
+                hint=f"labels of this run: {list(labels)}",
+            )
+
+
 def _label_value(value: Any, *, path: str, line: int, name: str) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InputError(
@@ -537,10 +551,21 @@ def with_canaries(dataset: FederatedDataset, canaries: Sequence[Canary], *, seed
 # -- the loader --------------------------------------------------------------
 
 
-def load_federated_dataset(cfg: DataConfig, *, seed: int, canaries: Sequence[Canary] = ()) -> FederatedDataset:
+def load_federated_dataset(
+    cfg: DataConfig,
+    *,
+    seed: int,
+    canaries: Sequence[Canary] = (),
+    labels: Sequence[str] | None = None,
+    client_ids: Sequence[str] | None = None,
+) -> FederatedDataset:
     """Read, check, partition and split `cfg.path`; insert `canaries` into their
     clients' training splits. Raises InputError for a bad record and ConfigError
-    for a split that cannot work."""
+    for a split that cannot work.
+
+    `labels` fixes the label set and its order (a silo maps its labels to the run's;
+    a record with another label is an InputError naming its line) instead of the sorted
+    labels found in the file; `client_ids` names the iid parts (a silo is one client)."""
     if cfg.partition is Partition.dirichlet and cfg.task is not Task.classification:
         raise ConfigError('[data] partition = "dirichlet" needs task = "classification" (it splits by label)')
     if cfg.partition is Partition.field and not cfg.partition_field:
@@ -551,14 +576,18 @@ def load_federated_dataset(cfg: DataConfig, *, seed: int, canaries: Sequence[Can
         raise ConfigError(f"[data] holdout must be between 0 and 1, not {cfg.holdout}")
     rows = _read_rows(cfg)
 
-    labels: tuple[str, ...] = ()
-    if cfg.task is Task.classification:
-        labels = tuple(sorted({r.label for r in rows if r.label is not None}))
-        if len(labels) < 2:
+    found: tuple[str, ...] = ()
+    if cfg.task is Task.classification and labels is not None:
+        found = tuple(labels)
+        _check_labels(rows, found, cfg)
+    elif cfg.task is Task.classification:
+        found = tuple(sorted({r.label for r in rows if r.label is not None}))
+        if len(found) < 2:
             raise ConfigError(
-                f"{cfg.path}: field {cfg.label_field!r} has {len(labels)} distinct label(s) in "
+                f"{cfg.path}: field {cfg.label_field!r} has {len(found)} distinct label(s) in "
                 f"{len(rows)} records; classification needs at least 2"
             )
+    labels = found
     label_id = {name: i for i, name in enumerate(labels)}
     targets: list[int | None] = [label_id[r.label] if r.label is not None else None for r in rows]
 
@@ -569,6 +598,10 @@ def load_federated_dataset(cfg: DataConfig, *, seed: int, canaries: Sequence[Can
     else:
         parts = _partition_dirichlet(rows, labels, cfg, seed)
 
+    if client_ids is not None:
+        if len(client_ids) != len(parts):
+            raise ConfigError(f"{len(client_ids)} client id(s) given for {len(parts)} part(s)")
+        parts = {name: idx for name, idx in zip(client_ids, parts.values())}
     for cid, idx in parts.items():
         if not _big_enough(len(idx), cfg.holdout):
             raise ConfigError(

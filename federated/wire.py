@@ -15,6 +15,7 @@ ROUND = "server-round"  # set by Flower's strategies
 CLIENT_ID = "client-id"
 LEDGER_ENTRY = "ledger-entry"
 STOPPED = "stopped"
+CLIENT_INFO = "client-info"  # a silo's counts (ClientInfo JSON), in silo runs only
 GUARD_RECORD = "guard"  # the ConfigRecord a client reply carries
 
 

@@ -133,6 +133,7 @@ class ClientsFile:
     privacy_plan: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     segments: tuple[Mapping[str, Any], ...] = ()
     persons: CorpusPersons | None = None  # with [data] person_field
+    silos: int = 0  # a silo run ([silos]): how many silos train; their entries arrive with their replies
 
     @property
     def client_ids(self) -> tuple[str, ...]:
@@ -149,7 +150,8 @@ class ClientsFile:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClientsFile:
         summary = data["summary"]
-        if not isinstance(data["labels"], list) or not summary["clients"]:
+        silos = int(data.get("silos") or 0)
+        if not isinstance(data["labels"], list) or not (summary["clients"] or silos > 0):
             raise ValueError("no labels list or no clients")
         return cls(
             task=str(summary.get("task", "")),
@@ -158,6 +160,7 @@ class ClientsFile:
             privacy_plan={str(k): dict(v) for k, v in (data.get("privacy_plan") or {}).items()},
             segments=tuple(dict(s) for s in data.get("segments") or ()),
             persons=CorpusPersons.from_json(summary["persons"]) if summary.get("persons") else None,
+            silos=silos,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +169,7 @@ class ClientsFile:
             "labels": list(self.labels),
             "privacy_plan": {k: dict(v) for k, v in self.privacy_plan.items()},
             "segments": [dict(s) for s in self.segments],
+            **({"silos": self.silos} if self.silos else {}),
         }
 
 

@@ -654,12 +654,15 @@ def run_privacy_audit(
     options: PrivacyAuditOptions = PrivacyAuditOptions(),
     seed: int = 0,
     progress: Progress | None = None,
+    silo: Any = None,
 ) -> AuditReport:
     """Audit a `guard federate` run directory, or `model_dir` with its `train` and `holdout` files.
 
     A run names its records' persons through its `[data] person_field`; for `model_dir`,
     `person_field` names the field of the two files that holds each record's person. With
-    persons the membership attacks also run on persons (all of a person's records in or out)."""
+    persons the membership attacks also run on persons (all of a person's records in or out).
+    A silo run is audited on one of its nodes: `silo` (federated.silo.SiloNode) names that
+    node's data file, client id and state directory (its canaries)."""
     from audits._models import torch_threads
     from audits.target import load_model_target, load_run_target
 
@@ -670,7 +673,7 @@ def run_privacy_audit(
             raise AuditError("give a run directory, or --model with --train and --holdout, not both")
         if person_field is not None:
             raise AuditError("a run directory names its person field in its config ([data] person_field)")
-        target = load_run_target(run_dir)
+        target = load_run_target(run_dir, silo=silo)
     elif model_dir is not None and train is not None and holdout is not None:
         target = load_model_target(model_dir, train=train, holdout=holdout, task=task, person_field=person_field)
     else:

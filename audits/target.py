@@ -5,6 +5,7 @@ model folder and two data files."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,10 +46,13 @@ class Target:
         return str(getattr(self.bundle.task, "value", self.bundle.task))
 
 
-def load_run_target(run_dir: str | Path) -> Target:
+def load_run_target(run_dir: str | Path, *, silo: Any = None) -> Target:
     """The final model of a finished `guard federate` run, with the exact split it trained on.
 
-    A missing or damaged run file is a RunError naming it (exit 30)."""
+    A silo run's data and canaries stay on its nodes: audit it on a node, with that node's
+    `silo` (a federated.silo.SiloNode: its data file, client id and state directory) and a
+    copy of the server's run directory (which holds no data). A missing or damaged run file
+    is a RunError naming it (exit 30)."""
     from audits._run import (
         load_run_model,
         open_run,
@@ -67,12 +71,19 @@ def load_run_target(run_dir: str | Path) -> Target:
         raise AuditError(f"{run.path}: no final model (model/ is missing); finish the run with --resume first")
     canaries = run_canaries(run)
     ledger = run_ledger(run)
+    silo_run = config.silos.enabled
+    if silo is not None and not silo_run:
+        raise AuditError(f"{run.path}: not a silo run; --silo-data, --silo-state and --client-id are for silo runs")
     try:
-        dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
-    except InputError:
+        if silo_run:
+            canaries, dataset = _silo_data(run.path, config, silo)
+        else:
+            dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
+    except (InputError, AuditError):
         raise  # the corpus: a user file, located by its reader
     except GuardError as e:
         raise AuditError(f"{run.path}: cannot load the run's data: {e}") from e
+    corpus = Path(silo.data_path) if silo_run else Path(config.data.path)
     bundle = load_run_model(run)
     members = tuple(e for c in dataset.clients for e in c.train if e.canary_id is None)
     non_members = tuple(e for c in dataset.clients for e in c.holdout)
@@ -81,7 +92,6 @@ def load_run_target(run_dir: str | Path) -> Target:
     if config.data.task.value == "classification" and canaries:
         # reference canaries were never trained: score them with a fixed class
         canary_labels = {k: (0 if v is None else v) for k, v in canary_labels.items()}
-    corpus = Path(config.data.path)
     subject = {
         "kind": "run",
         "run_dir": str(run.path),
@@ -113,6 +123,30 @@ def load_run_target(run_dir: str | Path) -> Target:
         subject=subject,
         person_field=getattr(config.data, "person_field", None),
     )
+
+
+def _silo_data(run_path: Path, config: Any, silo: Any) -> tuple[list[Any], Any]:
+    """A silo node's canaries (from its state directory) and its data, as it trained on them."""
+    from federated.data import canaries_from_json
+    from federated.silo import CANARIES_FILE, load_silo
+
+    if silo is None:
+        raise AuditError(
+            f"{run_path}: a silo run's data and canaries stay on its nodes; run this audit on a node with a copy "
+            "of this run directory: --silo-data FILE --silo-state DIR --client-id ID"
+        )
+    state = Path(silo.state_dir) / f"run-{config.config_hash()[:16]}"
+    secrets = state / CANARIES_FILE
+    if not secrets.is_file():
+        raise AuditError(
+            f"{state}: this node has no state for this run (no {CANARIES_FILE})",
+            hint="give the --silo-state the node trained with, and the same --client-id",
+        )
+    try:
+        canaries = canaries_from_json(json.loads(secrets.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as e:
+        raise AuditError(f"{secrets}: this node's canaries file is damaged ({type(e).__name__})") from e
+    return canaries, load_silo(config, silo)
 
 
 def _read_examples(

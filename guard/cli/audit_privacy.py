@@ -38,6 +38,13 @@ def privacy(
     check: Annotated[
         list[str], typer.Option("--check", help=f"Run only these checks (repeatable): {', '.join(CHECKS)}.")
     ] = [],  # noqa: B006
+    silo_data: Annotated[
+        Optional[Path], typer.Option("--silo-data", help="Silo run, on a node: this node's data file.")
+    ] = None,
+    silo_state: Annotated[
+        Optional[Path], typer.Option("--silo-state", help="Silo run, on a node: its state directory (canaries).")
+    ] = None,
+    client_id: Annotated[Optional[str], typer.Option("--client-id", help="Silo run, on a node: its client id.")] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -56,8 +63,18 @@ def privacy(
     def progress(message: str) -> None:
         console_err.print(f"[dim]privacy audit:[/] {message}", highlight=False)
 
+    silo = None
+    if silo_data is not None or silo_state is not None or client_id is not None:
+        from federated.silo import NODE_CLIENT, NODE_DATA, NODE_STATE, SiloNode
+
+        given = {NODE_DATA: silo_data, NODE_CLIENT: client_id, NODE_STATE: silo_state}
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            raise GuardError("a silo node's audit needs --silo-data, --silo-state and --client-id together")
+        silo = SiloNode.from_node_config({k: str(v) for k, v in given.items()})
     report = audit.privacy(
         run_dir,
+        silo=silo,
         model=model,
         train=train,
         holdout=holdout,

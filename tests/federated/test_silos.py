@@ -205,6 +205,22 @@ def test_a_silo_round_in_process_server_never_sees_a_path_or_secret(tmp_path):
             assert not any(str(p) in text or p.name in text for p in files.values()), f
             assert not any(s in text for s in secrets), f
 
+    # the privacy audit runs on a node, with its own data and canaries; not on the server
+    from federated.models import save_model
+    from guard import audit
+    from guard.core.errors import GuardError
+
+    save_model(bundle, run.model_dir, labels=LABELS)
+    with pytest.raises(GuardError, match="stay on its nodes"):
+        audit.privacy(run.path, references=0, checks=["exposure"])
+    node = _node(tmp_path, "lakeside", files["lakeside"])
+    report = audit.privacy(run.path, silo=node, references=0, checks=["exposure"], out=tmp_path / "node_audit.json")
+    assert report.subject["canaries"] == 4 and report.subject["corpus"] == "notes.jsonl"
+    assert sorted(f.group for f in report.findings if f.check == "canary_exposure") == ["repeats=1"] * 2 + [
+        "repeats=4"
+    ] * 2
+    assert not any(s in (tmp_path / "node_audit.json").read_text() for s in secrets)
+
 
 @pytest.mark.slow
 def test_a_client_that_understates_its_epsilon_is_rejected_and_named(tmp_path):

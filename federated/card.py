@@ -528,6 +528,8 @@ def _data_lines(
     holdout = sum(c.holdout for c in clients_info.clients)
     canaries = sum(c.canary_examples for c in clients_info.clients)
     part = f"{config.data.partition}" + (f" by {config.data.partition_field}" if config.data.partition_field else "")
+    if config.silos.enabled:
+        part = "silos: each node trained on its own file, which the server never saw"
     lines += [
         f"- {len(clients_info.clients)} clients ({part}): {train:,} training and {holdout:,} held-out records.",
     ]

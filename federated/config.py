@@ -44,6 +44,16 @@
     unit = "record"                  # or the person field, e.g. "patient_id": person-level DP-SGD
     max_records_per_person = 8       # person unit: at most this many of a person's records per step
 
+    [silos]                          # cross-silo: each SuperNode brings its own data file
+    enabled = true                   # then [data] has no path; num_clients = how many silos
+    labels = ["neg", "pos"]          # classification: the label order every silo maps to
+
+    [secure_aggregation]             # Flower SecAgg+: the server learns only the sum of updates
+    enabled = true
+    num_shares = 3                   # shares of each client's secret
+    reconstruction_threshold = 2     # shares needed to unmask a dropped client
+    clipping_range = 8.0             # values must lie in +-clipping_range (checked, never saturated)
+
     [card]                           # the model card, run/model/README.md (all optional)
     license = "apache-2.0"
     language = ["en"]
@@ -286,15 +296,27 @@ def _validate_secure_aggregation(config: FederateConfig, source: str) -> None:
             hint="the server-side DP wrappers clip each client's update, but under SecAgg+ the server only "
             "sees their sum; keep record-level DP ([dp]) on the clients, or turn secure aggregation off",
         )
-    if sa.reconstruction_threshold < 2 or sa.num_shares < sa.reconstruction_threshold:
+    if config.strategy.name != "fedavg":
         raise ConfigError(
-            f"{source}: [secure_aggregation] needs 2 <= reconstruction_threshold <= num_shares "
-            f"(got {sa.reconstruction_threshold} and {sa.num_shares})"
+            f'{source}: [secure_aggregation] supports only [strategy] name = "fedavg", not {config.strategy.name!r}',
+            hint="under SecAgg+ the server sees only the weighted sum of the updates; FedProx and FedAdam are not "
+            "wired to Flower's legacy SecAgg+ path: use fedavg, or turn secure aggregation off",
+        )
+    if sa.reconstruction_threshold < 2 or sa.num_shares <= sa.reconstruction_threshold:
+        raise ConfigError(
+            f"{source}: [secure_aggregation] needs 2 <= reconstruction_threshold < num_shares "
+            f"(got {sa.reconstruction_threshold} and {sa.num_shares})",
+            hint="Flower's SecAgg+ requires it: each secret has num_shares shares, reconstruction_threshold of them "
+            "rebuild it, so num_shares - reconstruction_threshold dropped neighbours are tolerated",
         )
     if sa.clipping_range <= 0 or sa.quantization_range < 2 or sa.max_weight <= 0:
         raise ConfigError(
             f"{source}: [secure_aggregation] needs clipping_range > 0, quantization_range >= 2, max_weight > 0"
         )
+    if config.data.partition is not Partition.field or config.silos.enabled:  # the number of clients is known now
+        from federated.secagg import check_supported
+
+        check_supported(config, config.data.num_clients, source=source)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], *, source: str = "--set") -> dict[str, Any]:

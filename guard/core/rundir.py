@@ -399,6 +399,14 @@ class RunReader:
             return {}
         return read_run_json(self.comparison_file, "the no-DP comparison")
 
+    def read_deployment(self) -> dict[str, Any]:
+        """deployment.json (`guard federate serve`: TLS, node authentication, insecure mode,
+        registered node keys), or {} for a run that was not served (a simulation)."""
+        path = self.path / "deployment.json"
+        if not path.is_file():
+            return {}
+        return read_run_json(path, "the deployment record")
+
     def read_model_meta(self) -> dict[str, Any]:
         """model/guard_model.json, or {} when the run has no final model yet."""
         if not self.model_meta_file.is_file():

@@ -161,7 +161,14 @@ def build_report(
 
     data = sections.data_section(scrub_report, dedup_report, scan_report, second_opinion)
     training = sections.training_section(
-        config, clients_info, state, rows, failures, canary_summary, comparison=run.read_comparison()
+        config,
+        clients_info,
+        state,
+        rows,
+        failures,
+        canary_summary,
+        comparison=run.read_comparison(),
+        deployment=run.read_deployment(),
     )
     inputs = audit_inputs(audits, run_hash=run_hash)
     by_name = {a.report.audit: a.report for a in inputs}

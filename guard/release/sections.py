@@ -69,8 +69,10 @@ def training_section(
     canaries: dict[str, Any],
     *,
     comparison: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`comparison`: the run's comparison.json (the same training without DP), or empty."""
+    """`comparison`: the run's comparison.json (the same training without DP), or empty;
+    `deployment`: its deployment.json (how `guard federate serve` ran it), or empty."""
     clients = [c.to_json() for c in clients_info.clients]
     rounds = []
     for r in rows:
@@ -124,6 +126,7 @@ def training_section(
             "clipping": dp.clipping,
         },
         "user_dp": config.user_dp.enabled,
+        "federation": _federation(config, deployment or {}),
         "clients": clients,
         "rounds": rounds,
         "per_client": per_client,
@@ -134,6 +137,29 @@ def training_section(
         "persons": None if clients_info.persons is None else asdict(clients_info.persons),
         "failures": [{"round": f.get("round"), "client": f.get("client"), "phase": f.get("phase")} for f in failures],
         "canaries": canaries,
+    }
+
+
+def _federation(config: Any, deployment: dict[str, Any]) -> dict[str, Any]:
+    """Where and how the run trained: simulation or served, where the data was, the
+    transport (TLS, node authentication, or insecure) and secure aggregation."""
+    served = bool(deployment)
+    insecure = bool(deployment.get("insecure")) if served else None
+    if not served:
+        transport = "none (simulation on one machine)"
+    elif insecure:
+        transport = "INSECURE: no TLS and no node authentication (--insecure)"
+    else:
+        parts = ["TLS" if deployment.get("tls") else "no TLS"]
+        parts.append("node authentication" if deployment.get("node_auth") else "no node authentication")
+        transport = ", ".join(parts)
+    return {
+        "engine": "deployment (guard federate serve)" if served else "simulation",
+        "data": "silos: each node read its own file" if config.silos.enabled else "one corpus, partitioned",
+        "transport": transport,
+        "insecure": insecure,
+        "registered_nodes": len(deployment.get("registered_nodes") or ()) if served else None,
+        "secure_aggregation": bool(config.secure_aggregation.enabled),
     }
 
 

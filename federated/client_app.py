@@ -35,7 +35,7 @@ def _reply(msg: Message, reply: client.ClientReply) -> Message:
         content["arrays"] = wire.to_arrays(reply.state)
     if reply.metrics:
         content["metrics"] = MetricRecord(reply.metrics)
-    return msg.create_reply(content=content)
+    return Message(content, reply_to=msg)
 
 
 def _common(msg: Message, context: Context) -> dict[str, Any]:

@@ -46,6 +46,36 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+OPTIMIZER_SUFFIX = ".optimizer.safetensors"
+
+
+def _save_safetensors(target: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
+    """Write `tensors` to `target` atomically (temp file in the same folder, then rename), 0600."""
+    from safetensors.numpy import save_file
+
+    target.parent.mkdir(exist_ok=True, mode=DIR_MODE)
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_safetensors(path: Path, what: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; RunError naming `path` when it is damaged."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as fh:
+            return {k: fh.get_tensor(k) for k in fh.keys()}, dict(fh.metadata() or {})
+    except Exception as e:  # safetensors raises its own error type for a truncated or garbled file
+        raise RunError(f"{path}: {what} is damaged ({type(e).__name__}); was it truncated?", hint=FIX) from e
+
+
 class RunDir(RunReader):
     """A run directory to create, write and resume (reads: `RunReader`)."""
 
@@ -109,37 +139,47 @@ class RunDir(RunReader):
 
     # -- checkpoints and the final model --------------------------------------
     def save_checkpoint(self, round_: int, state: dict[str, Any]) -> None:
-        from safetensors.numpy import save_file
-
-        target = self.checkpoint(round_)
-        target.parent.mkdir(exist_ok=True, mode=DIR_MODE)
-        fd, tmp = tempfile.mkstemp(prefix=".ckpt.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"round": str(round_)})
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """The weights after `round_`, written atomically (0600)."""
+        _save_safetensors(self.checkpoint(round_), state, {"round": str(round_)})
 
     def load_checkpoint(self, round_: int) -> dict[str, Any]:
         """The weights after `round_`; RunError naming the file when missing or damaged."""
-        from safetensors.numpy import load_file
-
         path = self.checkpoint(round_)
         if not path.is_file():
             raise RunError(f"{path}: the checkpoint of round {round_} is missing: cannot resume from round {round_}")
-        try:
-            weights = load_file(path)
-        except Exception as e:  # safetensors raises its own error type for a truncated or garbled file
-            raise RunError(
-                f"{path}: the checkpoint of round {round_} is damaged ({type(e).__name__}); was it truncated?",
-                hint=FIX,
-            ) from e
+        weights, _ = _load_safetensors(path, f"the checkpoint of round {round_}")
         if not weights:
             raise RunError(f"{path}: the checkpoint of round {round_} holds no weights", hint=FIX)
         return weights
+
+    def optimizer_checkpoint(self, round_: int) -> Path:
+        """checkpoints/round-NNN.optimizer.safetensors: the server optimizer's state after
+        `round_` (FedAdam's moments), beside that round's weights."""
+        return self.checkpoint(round_).with_name(f"round-{round_:03d}{OPTIMIZER_SUFFIX}")
+
+    def save_optimizer_state(self, round_: int, state: dict[str, Any], *, strategy: str) -> None:
+        """The server optimizer's state after `round_` (nothing for a strategy without one),
+        written atomically (0600) like the weights, before them and before state.json: a round
+        counts as finished only once both files are in."""
+        if state:
+            _save_safetensors(self.optimizer_checkpoint(round_), state, {"round": str(round_), "strategy": strategy})
+
+    def load_optimizer_state(self, round_: int, *, strategy: str) -> dict[str, Any] | None:
+        """The server optimizer's state saved after `round_`; None when the run saved none (a
+        run from before optimizer checkpoints). RunError naming the file when it is damaged or
+        belongs to another round or strategy."""
+        path = self.optimizer_checkpoint(round_)
+        if not path.is_file():
+            return None
+        what = f"the {strategy} optimizer state of round {round_}"
+        tensors, meta = _load_safetensors(path, what)
+        if meta.get("round") != str(round_) or meta.get("strategy") != strategy or not tensors:
+            raise RunError(
+                f"{path}: {what} says round {meta.get('round')!r}, strategy {meta.get('strategy')!r}; "
+                "was it copied from another round or run?",
+                hint=FIX,
+            )
+        return tensors
 
     def make_private(self, folder: Path) -> None:
         """Files under `folder` 0600, folders 0700 (the final model, written by other libraries)."""
@@ -149,4 +189,4 @@ class RunDir(RunReader):
                 path.chmod(DIR_MODE if path.is_dir() else FILE_MODE)
 
 
-__all__ = ["FILE_MODE", "RunDir", "RunState", "library_versions", "write_private"]
+__all__ = ["FILE_MODE", "OPTIMIZER_SUFFIX", "RunDir", "RunState", "library_versions", "write_private"]

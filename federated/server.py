@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from federated.ledger import ClientLedger, PrivacyLedger, SharedPersons, UserLev
 from federated.rundir import RunDir, RunState
 from federated.stopping import STOP, RunStopped
 from guard.core.errors import ExitCode, GuardError, RunError
-from guard.core.rundir import ClientsFile
+from guard.core.rundir import FIX, ClientsFile
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ def prepare_run(
     if resume:
         return _prepare_resume(run, allow_data_change=allow_data_change)
     assert config is not None
+    if config.silos.enabled:
+        return _prepare_silos(config, run)
     from federated.data import canaries_to_json, make_canaries, with_canaries
     from federated.integrity import data_segment
     from federated.models import build_model
@@ -161,6 +164,43 @@ def prepare_run(
     run.write_state(RunState(0, config.train.rounds, config.config_hash(), corpus_sha256=segment.corpus_sha256))
     run.write_config(config)  # last: only now is this folder a run
     return config
+
+
+def _prepare_silos(config: FederateConfig, run: RunDir) -> FederateConfig:
+    """A silo run's directory: no corpus is opened, no canary and no noise is planned here
+    (each node draws its own and calibrates its own); clients.json waits for the silos'
+    counts, which arrive with their first replies."""
+    from federated.data import canaries_to_json
+    from federated.models import build_model
+    from federated.strategies import build_strategy
+
+    silos = config.data.num_clients
+    build_strategy(config, silos)
+    labels = config.silos.labels if config.data.task is Task.classification else ()
+    build_model(config.model, task=config.data.task, num_labels=len(labels) or None, seed=config.train.seed)
+    run.create()
+    ledger = PrivacyLedger(
+        mechanism=_mechanism(config), dp_enabled=config.dp.enabled, person_field=config.data.person_field
+    )
+    run.write_json(run.clients_file, ClientsFile(config.data.task.value, tuple(labels), (), silos=silos).to_json())
+    run.write_json(run.canaries_file, canaries_to_json([]))  # each node keeps its own
+    run.write_ledger(ledger)
+    run.write_state(RunState(0, config.train.rounds, config.config_hash()))
+    run.write_config(config)  # last: only now is this folder a run
+    return config
+
+
+def _with_silo(run: RunDir, clients: ClientsFile, info_json: str) -> ClientsFile:
+    """clients.json with a silo's counts as it reported them (replacing its earlier ones)."""
+    from guard.core.rundir import ClientInfo
+
+    info = ClientInfo.from_json(json.loads(info_json))
+    rest = tuple(c for c in clients.clients if c.client_id != info.client_id)
+    if info in clients.clients:
+        return clients
+    updated = replace(clients, clients=tuple(sorted((*rest, info), key=lambda c: c.client_id)))
+    run.write_json(run.clients_file, updated.to_json())
+    return updated
 
 
 def _clients_json(dataset: Any, privacy: dict[str, Any], ledger: PrivacyLedger) -> dict[str, Any]:
@@ -207,8 +247,13 @@ def _prepare_resume(run: RunDir, *, allow_data_change: bool) -> FederateConfig:
     canaries = run.read_canaries()
     if state.last_round:
         run.load_checkpoint(state.last_round)
+        run.load_optimizer_state(state.last_round, strategy=config.strategy.name)  # None when the run saved none
     run.read_metrics()  # damage before the last line fails here
     run.read_failures()
+    if config.silos.enabled:  # the silos check their own data (federated.silo.load_silo)
+        run.truncate_after(state.last_round)
+        log.info("resuming silo run %s after round %d", run.path, state.last_round)
+        return config
 
     # the data
     dataset = load_federated_dataset(config.data, seed=config.train.seed, canaries=canaries)
@@ -284,6 +329,35 @@ def _weighted(replies: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _take_reply(
+    run: RunDir, config: FederateConfig, ledger: PrivacyLedger, clients: ClientsFile, guard: Any
+) -> tuple[PrivacyLedger, ClientsFile, str | None]:
+    """What a training reply says besides its weights: a silo's counts (into clients.json)
+    and the client's ledger entry, checked (`entry_check`) before it enters the ledger.
+    Returns the ledger, the client summary and why the entry was rejected (None: accepted)."""
+    from federated.entry_check import check_entry
+
+    if wire.CLIENT_INFO in guard:
+        clients = _with_silo(run, clients, str(guard[wire.CLIENT_INFO]))
+    if wire.LEDGER_ENTRY not in guard:
+        return ledger, clients, None
+    entry = with_persons(ClientLedger.from_json(json.loads(str(guard[wire.LEDGER_ENTRY]))), config, clients)
+    checked = check_entry(entry, config, before=ledger.client(entry.client_id))
+    if checked.problem is not None:
+        log.error("client %s: ledger entry rejected: %s", entry.client_id, checked.problem)
+    return ledger.with_client(checked.entry), clients, checked.problem
+
+
+def _rejected(rnd: int, msg: Any, client_id: str, problem: str) -> dict[str, Any]:
+    return {
+        "round": rnd,
+        "phase": "train",
+        "node": int(msg.metadata.src_node_id),
+        "reason": f"ledger entry rejected: {problem}"[:500],
+        "client": client_id,
+    }
+
+
 def _failure(rnd: int, phase: str, msg: Any) -> dict[str, Any]:
     # A Ray/Flower error reason is a whole traceback; its last line says what happened.
     lines = [line.strip() for line in str(msg.error.reason).splitlines() if line.strip()]
@@ -321,25 +395,152 @@ def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> U
     )
 
 
-def _exchange(grid: Any, messages: list[Any], *, timeout: float) -> tuple[list[Any], bool]:
+PULL_BATCH = 4  # replies pulled at once: with a running aggregate, the most the server holds at a time
+
+
+def _exchange(
+    grid: Any, messages: list[Any], *, timeout: float, on_reply: Callable[[Any], None] | None = None
+) -> tuple[list[Any], bool]:
     """`grid.send_and_receive` that also returns when a stop is requested (SIGINT/SIGTERM):
     (replies received, stopped). Replies that arrive after the stop are dropped unless they
-    carry a result (a killed client's error is no failure of the run)."""
-    ids = {i for i in grid.push_messages(messages) if i}
+    carry a result (a killed client's error is no failure of the run).
+
+    Replies are pulled PULL_BATCH message ids at a time. With `on_reply` each one is handed
+    to it as it arrives and not kept (the list returned is empty), so what the server holds
+    does not grow with the clients of a round."""
+    ids = [i for i in grid.push_messages(messages) if i]
+    pending = set(ids)
     replies: list[Any] = []
+    take = on_reply if on_reply is not None else replies.append
     interval = min(float(getattr(grid, "pull_interval", 1.0)), 1.0)
     end = time.monotonic() + timeout
-    while ids and time.monotonic() < end:
-        if STOP.is_set():
-            return replies, True
-        got = list(grid.pull_messages(ids))
-        if STOP.is_set():
-            return replies + [m for m in got if not m.has_error()], True
-        replies.extend(got)
-        ids -= {m.metadata.reply_to_message_id for m in got}
-        if ids:
+    while pending and time.monotonic() < end:
+        for batch in _batches([i for i in ids if i in pending], PULL_BATCH):
+            if STOP.is_set():
+                return replies, True
+            got = list(grid.pull_messages(batch))[::-1]
+            stopped = STOP.is_set()
+            while got:  # each reply goes as soon as `take` has kept what it needs of it
+                msg = got.pop()
+                pending.discard(msg.metadata.reply_to_message_id)
+                if not (stopped and msg.has_error()):
+                    take(msg)
+                del msg
+            if stopped:
+                return replies, True
+        if pending:
             STOP.wait(interval)
     return replies, STOP.is_set()
+
+
+def _batches(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class _TrainReplies:
+    """One round's training replies, taken one at a time as they arrive (`take`): of each
+    reply the server keeps its ledger entry, its metrics row or its failure; its weights go
+    into the running aggregate and the reply itself is let go. On the list path (a strategy
+    without a running aggregator, or user-level DP) the replies that trained are kept for
+    the strategy's `aggregate_train`, as Flower does."""
+
+    def __init__(
+        self,
+        rnd: int,
+        *,
+        run: RunDir,
+        config: FederateConfig,
+        ledger: PrivacyLedger,
+        clients: ClientsFile,
+        node_clients: dict[int, str],
+        aggregator: Any,
+        weight_key: str,
+    ) -> None:
+        self.rnd, self.run, self.config = rnd, run, config
+        self.ledger, self.clients, self.node_clients = ledger, clients, node_clients
+        self.aggregator, self.weight_key = aggregator, weight_key
+        self.rows: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.metrics: list[dict[str, Any]] = []  # of the clients that trained, for the round's means
+        self.kept: list[Any] = []  # list path only
+        self.trained = 0
+
+    def take(self, msg: Any) -> None:
+        if msg.has_error():
+            self.failures.append(_failure(self.rnd, "train", msg))
+            return
+        guard = msg.content[wire.GUARD_RECORD]
+        cid = str(guard[wire.CLIENT_ID])
+        self.node_clients[int(msg.metadata.src_node_id)] = cid
+        self.ledger, self.clients, problem = _take_reply(self.run, self.config, self.ledger, self.clients, guard)
+        if problem is not None:
+            self.failures.append(_rejected(self.rnd, msg, cid, problem))
+            return
+        if str(guard[wire.STOPPED]):
+            self.rows.append({"round": self.rnd, "phase": "train", "client": cid, "stopped": str(guard[wire.STOPPED])})
+            return
+        if not self._aggregate(msg, cid):
+            return
+        metrics = dict(msg.content["metrics"])
+        self.trained += 1
+        self.metrics.append(metrics)
+        self.rows.append(_client_row(self.rnd, "train", cid, metrics))
+
+    def _aggregate(self, msg: Any, cid: str) -> bool:
+        """Fold the reply's weights into the aggregate (list path: keep the reply); a reply whose
+        weights do not fit the model is that client's failure, and the round goes on."""
+        from federated.aggregate import AggregationError, reply_weights
+
+        if self.aggregator is None:
+            self.kept.append(msg)
+            return True
+        try:
+            weights, num_examples = reply_weights(msg.content, weight_key=self.weight_key)
+            self.aggregator.add(weights, num_examples)
+        except AggregationError as e:
+            reason = f"weights not aggregated: {e.message}"[:500]
+            node = int(msg.metadata.src_node_id)
+            self.failures.append({"round": self.rnd, "phase": "train", "node": node, "reason": reason, "client": cid})
+            return False
+        return True
+
+    def new_weights(self, strategy: Any) -> tuple[dict[str, Any], Any]:
+        """(the new global weights, the same as an ArrayRecord for the evaluation messages)."""
+        if self.aggregator is not None:
+            weights = self.aggregator.result()
+            return weights, wire.to_arrays(weights)
+        new_arrays, _ = strategy.aggregate_train(self.rnd, self.kept)
+        self.kept = []
+        if new_arrays is None:
+            raise FederateError(f"round {self.rnd}: the strategy returned no weights")
+        return wire.from_arrays(new_arrays), new_arrays
+
+
+def _restore_optimizer(run: RunDir, config: FederateConfig, aggregator: Any, after: int, weights: Any) -> None:
+    """A resumed run's server optimizer state (FedAdam's moments) as checkpointed after round
+    `after`; a run that saved none goes on with a warning that they restart at zero."""
+    from federated.aggregate import AggregationError
+
+    if aggregator is None or not aggregator.stateful or not after:
+        return
+    name = config.strategy.name
+    saved = run.load_optimizer_state(after, strategy=name)
+    if saved is None:
+        log.warning(
+            "%s: no %s optimizer state was saved with round %d (a run from before it was checkpointed): "
+            "its moments restart at zero from round %d",
+            run.path,
+            name,
+            after,
+            after + 1,
+        )
+        return
+    try:
+        aggregator.load_state(saved)
+        aggregator.begin(after + 1, weights)  # checks the state fits the model
+    except AggregationError as e:
+        raise RunError(f"{run.optimizer_checkpoint(after)}: {e.message}", hint=FIX) from e
+    log.info("restored the %s optimizer state of round %d", name, after)
 
 
 def serve(grid: Any, run: RunDir) -> RunState:
@@ -356,13 +557,14 @@ def serve(grid: Any, run: RunDir) -> RunState:
 def _serve(grid: Any, run: RunDir) -> RunState:
     from flwr.app import ConfigRecord
 
+    from federated.aggregate import running_aggregator
     from federated.models import build_model, load_trainable_state, save_model, trainable_state
     from federated.strategies import build_strategy
 
     config = run.load_config()
     state = run.read_state()
     clients_info = run.read_clients()
-    num_clients = len(clients_info.clients)
+    num_clients = clients_info.silos or len(clients_info.clients)
     labels = clients_info.labels
     num_labels = len(labels) if config.data.task is Task.classification else None
     bundle = build_model(config.model, task=config.data.task, num_labels=num_labels, seed=config.train.seed)
@@ -370,6 +572,8 @@ def _serve(grid: Any, run: RunDir) -> RunState:
     run.truncate_after(state.last_round)
     ledger = run.read_ledger() or PrivacyLedger(dp_enabled=config.dp.enabled)
     strategy = build_strategy(config, num_clients)
+    aggregator = running_aggregator(config, strategy)  # None: the list path (Flower's aggregate_train)
+    _restore_optimizer(run, config, aggregator, state.last_round, weights)
     config_json = json.dumps(config.to_json(), sort_keys=True)
     canaries_json = run.canaries_file.read_text(encoding="utf-8") if run.canaries_file.is_file() else ""
     # Calibrating a noise multiplier takes seconds (a PRV search); planned once here,
@@ -392,29 +596,26 @@ def _serve(grid: Any, run: RunDir) -> RunState:
         if STOP.is_set():
             raise RunStopped(f"stopped before round {rnd}")
         messages = list(strategy.configure_train(rnd, wire.to_arrays(weights), train_cfg, grid))
-        replies, stopping = _exchange(grid, messages, timeout=timeout)
-        trained, rows, failures = [], [], []
-        for msg in replies:
-            if msg.has_error():
-                failures.append(_failure(rnd, "train", msg))
-                continue
-            guard = msg.content[wire.GUARD_RECORD]
-            cid = str(guard[wire.CLIENT_ID])
-            node_clients[int(msg.metadata.src_node_id)] = cid
-            if wire.LEDGER_ENTRY in guard:
-                entry = ClientLedger.from_json(json.loads(str(guard[wire.LEDGER_ENTRY])))
-                ledger = ledger.with_client(with_persons(entry, config, clients_info))
-            if str(guard[wire.STOPPED]):
-                rows.append({"round": rnd, "phase": "train", "client": cid, "stopped": str(guard[wire.STOPPED])})
-                continue
-            trained.append(msg)
-            rows.append(_client_row(rnd, "train", cid, dict(msg.content["metrics"])))
+        taken = _TrainReplies(
+            rnd,
+            run=run,
+            config=config,
+            ledger=ledger,
+            clients=clients_info,
+            node_clients=node_clients,
+            aggregator=aggregator,
+            weight_key=str(getattr(strategy, "weighted_by_key", "num-examples")),
+        )
+        if aggregator is not None:
+            aggregator.begin(rnd, weights)
+        _, stopping = _exchange(grid, messages, timeout=timeout, on_reply=taken.take)
+        ledger, clients_info, rows, failures = taken.ledger, taken.clients, taken.rows, taken.failures
         # Privacy spent is recorded as soon as the replies are in, before anything
         # else can fail: a round re-run after a crash is counted twice, never zero times.
         run.write_ledger(ledger)
         if stopping:
             raise RunStopped(f"stopped during round {rnd} (training)")
-        if len(trained) < config.train.min_train_clients:
+        if taken.trained < config.train.min_train_clients:
             _write_failures(run, failures, node_clients)
             run.append_jsonl(run.metrics_file, rows)
             run.write_ledger(ledger)
@@ -422,14 +623,11 @@ def _serve(grid: Any, run: RunDir) -> RunState:
                 log.warning("round %d: every client has spent its privacy budget; stopping", rnd)
                 break
             raise FederateError(
-                f"round {rnd}: {len(trained)} client(s) finished training, {len(failures)} failed; "
+                f"round {rnd}: {taken.trained} client(s) finished training, {len(failures)} failed; "
                 f"at least {config.train.min_train_clients} needed ([train] min_train_clients)",
                 hint=f"see {run.failures_file}; the run can be resumed from round {rnd - 1} with --resume",
             )
-        new_arrays, _ = strategy.aggregate_train(rnd, trained)
-        if new_arrays is None:
-            raise FederateError(f"round {rnd}: the strategy returned no weights")
-        weights = wire.from_arrays(new_arrays)
+        weights, new_arrays = taken.new_weights(strategy)
 
         eval_cfg = ConfigRecord({wire.CONFIG: config_json, wire.CANARIES: canaries_json})
         eval_replies, stopping = _exchange(
@@ -446,14 +644,14 @@ def _serve(grid: Any, run: RunDir) -> RunState:
             metrics = dict(msg.content["metrics"])
             evals.append(metrics)
             rows.append(_client_row(rnd, "evaluate", str(msg.content[wire.GUARD_RECORD][wire.CLIENT_ID]), metrics))
-        train_metrics = [dict(m.content["metrics"]) for m in trained]
+        train_metrics = taken.metrics
         rows.append(
             {
                 "round": rnd,
                 "phase": "aggregate",
                 "train": _weighted(train_metrics),
                 "evaluate": _weighted(evals),
-                "clients_trained": len(trained),
+                "clients_trained": taken.trained,
                 "clients_failed": len(failures),
                 "seconds": round(time.perf_counter() - started, 3),
             }
@@ -462,6 +660,8 @@ def _serve(grid: Any, run: RunDir) -> RunState:
         if user is not None:
             ledger = replace(ledger, user_level=user)
         _write_failures(run, failures, node_clients)
+        if aggregator is not None:  # before the weights and state.json: a finished round has both
+            run.save_optimizer_state(rnd, aggregator.state(), strategy=config.strategy.name)
         run.save_checkpoint(rnd, weights)
         run.write_ledger(ledger)
         run.append_jsonl(run.metrics_file, rows)

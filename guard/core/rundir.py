@@ -7,6 +7,7 @@
       ledger.json            the privacy ledger (with the data segments)
       state.json             last finished round (what --resume continues from) and the corpus sha256
       checkpoints/round-NNN.safetensors   aggregated trainable weights after each round
+      checkpoints/round-NNN.optimizer.safetensors   the server optimizer's state after each round (FedAdam's m, v)
       model/                 final weights (safetensors), model config and tokenizer
       canaries.json          canary secrets for the audits: never copy into a report
       failures.jsonl         clients that raised, per round

@@ -100,6 +100,7 @@ from federated.types import (
 from guard.core.files import read_toml
 from guard.core.io import Format
 
+SECAGG_MODULUS = 2**32  # Flower's default SecAgg+ modulus: the masked sum of all clients must stay below it
 RECORD_UNIT = "record"  # [dp] unit: record-level DP (any other value names the person field)
 
 _SECTIONS: dict[str, type] = {
@@ -314,9 +315,30 @@ def _validate_secure_aggregation(config: FederateConfig, source: str) -> None:
             f"{source}: [secure_aggregation] needs clipping_range > 0, quantization_range >= 2, max_weight > 0"
         )
     if config.data.partition is not Partition.field or config.silos.enabled:  # the number of clients is known now
-        from federated.secagg import check_supported
-
         check_supported(config, config.data.num_clients, source=source)
+
+
+def check_supported(config: FederateConfig, num_clients: int, *, source: str = "config") -> None:
+    """ConfigError, before any training, for a number of clients SecAgg+ cannot work with
+    (the config's own checks, e.g. fedavg only, are in `federated.config`)."""
+    sa = config.secure_aggregation
+    from federated.strategies import clients_per_round
+
+    per_round = clients_per_round(config, num_clients)
+    if per_round < 3 or per_round <= sa.reconstruction_threshold:
+        raise ConfigError(
+            f"{source}: [secure_aggregation] needs at least 3 clients per round and more than "
+            f"reconstruction_threshold ({sa.reconstruction_threshold}); this run has {per_round} "
+            f"({num_clients} client(s), [train] fraction_train {config.train.fraction_train})",
+            hint="with two clients each one learns the other's update from the new global model, and with no more "
+            "clients than the threshold a single dropout stops the round",
+        )
+    if num_clients * sa.quantization_range >= SECAGG_MODULUS:
+        raise ConfigError(
+            f"{source}: [secure_aggregation] {num_clients} clients x quantization_range {sa.quantization_range} "
+            f"reach Flower's modulus 2**32: the masked sum would overflow",
+            hint="lower quantization_range (coarser quantization)",
+        )
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], *, source: str = "--set") -> dict[str, Any]:

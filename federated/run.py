@@ -84,12 +84,17 @@ def run_federation(
 def _simulate(config: FederateConfig, run: RunDir, rearm: Callable[[], None]) -> None:
     from flwr.simulation import run_simulation
 
-    from federated.client_app import app as client_app
     from federated.server_app import RUN_DIR_ENV
-    from federated.server_app import app as server_app
     from federated.stopping import ray_session
 
     clients = run.read_clients().clients
+    if config.secure_aggregation.enabled:  # Flower's legacy stack: SecAggPlusWorkflow + secaggplus_mod
+        from federated.secagg import check_supported, client_app, server_app
+
+        check_supported(config, len(clients), source=str(run.config_file))  # before Ray starts
+    else:
+        from federated.client_app import app as client_app
+        from federated.server_app import app as server_app
     os.environ[RUN_DIR_ENV] = str(run.path.resolve())
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")

@@ -25,6 +25,12 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
+    serve(grid, open_run(context))
+
+
+def open_run(context: Context) -> RunDir:
+    """The run directory (GUARD_RUN_DIR under `guard federate`, the run config's run-dir
+    under `flwr run`), prepared from the config when new, checked for `--resume` when not."""
     cfg = context.run_config
     run_dir = str(cfg.get("run-dir") or os.environ.get(RUN_DIR_ENV, ""))
     if not run_dir:
@@ -37,4 +43,4 @@ def main(grid: Grid, context: Context) -> None:
         prepare_run(load_config(config_path or None), run, resume=False)
     elif cfg.get("run-dir"):  # `flwr run` continues a run: the checks of `guard federate --resume`
         prepare_run(None, run, resume=True, allow_data_change=bool(cfg.get("allow-data-change", False)))
-    serve(grid, run)
+    return run

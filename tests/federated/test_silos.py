@@ -147,6 +147,8 @@ def test_the_server_checks_every_reported_entry():
     assert "clipping norm" in check_entry(replace(entry, max_grad_norm=10.0), config).problem
     over = _entry(replace(config, dp=replace(config.dp, target_epsilon=20.0)))
     assert "exceeds the run's target" in check_entry(over, config).problem
+    rerun = _entry(config, rounds=(1, 1))  # round 1 failed after this client trained, then ran again on --resume
+    assert check_entry(rerun, config, before=_entry(config, rounds=(1,))).problem is None
     first = _entry(config, rounds=(1,))
     changed = replace(entry, history=(replace(entry.history[0], steps=1), entry.history[1]))
     assert "does not go on" in check_entry(changed, config, before=first).problem

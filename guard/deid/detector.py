@@ -303,6 +303,27 @@ def _in_place_enhancer():  # type: ignore[no-untyped-def]
     return _InPlace()
 
 
+def _ordered_registry(base: type) -> type:
+    """Presidio's RecognizerRegistry with a fixed recognizer order: guard's own first, then
+    Presidio's, each in the order they were added.
+
+    Presidio's `get_recognizers` returns `list(set(...))`, whose order follows object ids
+    and so changes from process to process; its duplicate removal then keeps a different
+    one of two equal spans, and the recognizer's name decides guard's precision rules, so
+    two runs (or two Ray actors) scrubbed about 1% of records differently. Guard's
+    recognizers come first so that a tie keeps the span guard's rules were written for."""
+
+    class OrderedRegistry(base):  # type: ignore[misc, valid-type]
+        guard_first: frozenset[int] = frozenset()
+
+        def get_recognizers(self, *args: object, **kwargs: object) -> list[object]:
+            found = super().get_recognizers(*args, **kwargs)
+            rank = {id(r): i for i, r in enumerate(self.recognizers)}
+            return sorted(found, key=lambda r: (id(r) not in self.guard_first, rank.get(id(r), len(rank))))
+
+    return OrderedRegistry
+
+
 class Detector:
     """Finds PII spans in texts according to a policy."""
 
@@ -320,7 +341,7 @@ class Detector:
         self.rules = resolve_rules(policy.precision_rules, source=policy.source)
         self.nlp_engine = build_nlp_engine()
         # The registry plain Presidio loads (guard.deid.baseline), recognizer for recognizer.
-        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        registry = _ordered_registry(RecognizerRegistry)(supported_languages=[LANGUAGE])
         registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=self.nlp_engine)
         import phonenumbers
 
@@ -333,9 +354,10 @@ class Detector:
         # Same spans as Presidio's PhoneRecognizer (its eight regions, one scan for candidates
         # instead of one per region) plus valid numbers of any region written as phones.
         registry.remove_recognizer("PhoneRecognizer")
+        registry.remove_recognizer("UrlRecognizer")
+        predefined = {id(r) for r in registry.recognizers}
         regions = tuple(dict.fromkeys((*PRESIDIO_REGIONS, *policy.phone_regions)))
         registry.add_recognizer(FastPhoneRecognizer(regions=regions))
-        registry.remove_recognizer("UrlRecognizer")
         registry.add_recognizer(_url_recognizer())
         # The registry loads IbanRecognizer with case-insensitive flags; its BBAN class then
         # swallows a following lower-case word ("... 1109 approved"), the checksum fails and
@@ -346,6 +368,7 @@ class Detector:
                 registry.add_recognizer(recognizer)
         for recognizer in _policy_recognizers(policy):
             registry.add_recognizer(recognizer)
+        registry.guard_first = frozenset(id(r) for r in registry.recognizers if id(r) not in predefined)
         self.analyzer = AnalyzerEngine(
             registry=registry,
             nlp_engine=self.nlp_engine,

@@ -1,32 +1,27 @@
-"""guard's ServerApp and ClientApp on Flower's Deployment Engine, started as a user would:
-a real `flower-superlink`, two `flower-supernode`s and `flwr run <repo> <connection>` on
-loopback (127.0.0.1 only), each in its own process group, all stopped at the end.
+"""A real cross-silo deployment on 127.0.0.1, started as a user would: `guard federate certs`,
+`guard federate serve` (a SuperLink with TLS and node authentication, the node keys registered,
+`flwr run`) and one `guard federate node` per silo, each with its own data file in its own
+directory; every process in its own group, all stopped at the end (issue 15, items 1 and 2).
 
-What the Deployment Engine needs (Flower 1.42), found by running this:
+What the Deployment Engine needs (Flower 1.42), found by running it (federated/deploy.py does it):
 - the virtualenv's `bin` on PATH: SuperLink and SuperNodes start `flower-superexec`,
-  `flwr-serverapp` and `flwr-clientapp` by name;
-- FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 (else the FAB's dependencies are
-  installed with `uv sync`, CUDA torch included);
-- the app directory's name must be a valid Flower app name (letters, digits, hyphens);
-- SuperLink's Fleet, Control and Runtime APIs share one HTTP port (`--port`);
-- the FAB is the repo root's *.py/*.toml/*.md/*.json/*.jsonl files (about 2.7 MB of the
-  10 MB limit); the apps import `federated` from the FAB unpacked in each node's
-  FLWR_HOME/apps, not from the editable install;
-- every message starts a fresh `flwr-clientapp` process (imports torch again);
-- `flwr run ... --stream` exits by itself when the run ends, with 0 even when the
-  ServerApp raised (so check the run directory, not only the exit code).
+  `flwr-serverapp` and `flwr-clientapp` by name; FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1
+  (else the FAB's dependencies are installed with `uv sync`, CUDA torch included);
+- a node whose key is not registered yet is refused at once (HTTP 412, exit 305): nodes start
+  after `serve` has registered the keys ("waiting for N node(s)");
+- the FAB is a generated pyproject.toml naming the entry points; the apps import `federated`
+  from the guard installed on each machine;
+- `flwr run ... --stream` exits 0 even when the ServerApp raised: serve checks RUN/state.json.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,31 +32,19 @@ from typing import IO
 import psutil
 import pytest
 
+from federated.privacy import epsilon_of
 from guard.core.errors import ExitCode
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent  # the virtualenv's bin: flwr, flower-superlink, flower-superexec, ...
+GUARD = [sys.executable, "-m", "guard"]
 HOST = "127.0.0.1"
-CONNECTION = "guardtest"
-MARKER = "GUARD_DEPLOYMENT_TEST"  # set in every process this test starts, inherited by their children
-RUN_TIMEOUT_S = 240.0
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+MARKER = "GUARD_DEPLOYMENT_TEST"  # ROLE:TOKEN in every process this test starts, inherited by their children
+RUN_TIMEOUT_S = 540.0
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+SILOS = {"site-a": "st-marys", "site-b": "lakeside"}  # client id -> the example corpus's site
 
 
 def _tail(path: Path, chars: int = 3000) -> str:
@@ -79,32 +62,30 @@ class Deployment:
     logs: dict[str, Path] = field(default_factory=dict)
     _files: list[IO[bytes]] = field(default_factory=list)
 
-    def env(self, flwr_home: Path) -> dict[str, str]:
+    def env(self, role: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"GUARD_RUN_DIR", "GUARD_FEDERATE_FAULT"}}
-        flwr_home.mkdir(parents=True, exist_ok=True)
         (self.tmp / "ray").mkdir(exist_ok=True)
         env.update(
             {
-                "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-                "FLWR_HOME": str(flwr_home),
+                "FLWR_HOME": str(self.tmp / f"flwr-{role}"),
                 "RAY_TMPDIR": str(self.tmp / "ray"),
                 "FLWR_DISABLE_UPDATE_CHECK": "1",
                 "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
                 "HF_HUB_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1",
-                MARKER: self.token,
+                MARKER: f"{role}:{self.token}",
             }
         )
         return env
 
-    def start(self, name: str, args: list[str], *, flwr_home: Path) -> subprocess.Popen[bytes]:
+    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = self.tmp / f"{name}.log"
         out = log.open("wb")
         self._files.append(out)
         proc = subprocess.Popen(
-            [str(BIN / args[0]), *args[1:]],
+            args,
             cwd=self.tmp,
-            env=self.env(flwr_home),
+            env=self.env(name),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -114,27 +95,36 @@ class Deployment:
         self.logs[name] = log
         return proc
 
+    def text(self, name: str) -> str:
+        return self.logs[name].read_text(encoding="utf-8", errors="replace")
+
     def logs_tail(self) -> str:
         return "\n".join(_tail(p) for p in self.logs.values())
 
-    def alive_or_fail(self, name: str) -> None:
-        rc = self.procs[name].poll()
-        if rc is not None:
-            pytest.fail(f"{name} exited with {rc} before it was ready\n{self.logs_tail()}")
-
-    def family(self) -> list[psutil.Process]:
-        """Live processes started by this test, however they detached (Flower starts
-        its SuperExec in a new session): found by the marker in their environment."""
+    def family(self, role: str | None = None) -> list[psutil.Process]:
+        """Live processes started by this test (for `role`: by that command), however they
+        detached (Flower starts its SuperExec in a new session): found by the marker."""
         found = []
         for p in psutil.process_iter():
             try:
                 if p.status() == psutil.STATUS_ZOMBIE:
                     continue
-                if p.environ().get(MARKER) == self.token:
+                mark = p.environ().get(MARKER, "")
+                if mark.endswith(f":{self.token}") and (role is None or mark == f"{role}:{self.token}"):
                     found.append(p)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         return found
+
+    def wait_for(self, name: str, text: str, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.text(name):
+                return
+            if self.procs[name].poll() is not None:
+                pytest.fail(f"{name} exited with {self.procs[name].returncode}\n{self.logs_tail()}")
+            time.sleep(0.5)
+        pytest.fail(f"{name}: no {text!r} after {timeout:.0f} s\n{self.logs_tail()}")
 
     def stop(self) -> list[str]:
         """SIGTERM each process group (newest first), SIGKILL what is left after a timeout;
@@ -183,171 +173,218 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         assert not left, f"processes still running after teardown: {left}"
 
 
-def _wait_for(what: str, ready: object, dep: Deployment, names: list[str], timeout: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
-            return
-        for name in names:
-            dep.alive_or_fail(name)
-        time.sleep(0.25)
-    pytest.fail(f"{what} not ready after {timeout:.0f} s\n{dep.logs_tail()}")
+def _silo_files(tmp: Path) -> dict[str, Path]:
+    """Each silo's notes in its own directory (the example corpus split by site)."""
+    rows = [json.loads(line) for line in (REPO / "examples" / "clinical_notes.jsonl").read_text("utf-8").splitlines()]
+    out = {}
+    for client_id, site in SILOS.items():
+        path = tmp / f"silo-{client_id}" / "notes.jsonl"
+        path.parent.mkdir()
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["site"] == site), encoding="utf-8")
+        out[client_id] = path
+    return out
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((HOST, port)) == 0
+def _config(tmp: Path, *, rounds: int) -> Path:
+    text = (REPO / "examples" / "silo_federate.toml").read_text(encoding="utf-8")
+    path = tmp / "federate.toml"
+    path.write_text(text.replace("rounds = 2", f"rounds = {rounds}"), encoding="utf-8")
+    return path
 
 
-def _app_dir(tmp_path: Path) -> Path:
-    """The repo root, or, when its directory name is not a valid Flower app name
-    (e.g. a checkout called `guard_main`), a copy of it named `guard`."""
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", REPO.name):
-        return REPO
-    dst = tmp_path / "app" / "guard"
-    junk = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "out")
-    shutil.copytree(REPO, dst, ignore=junk)
-    return dst
+def _certs(dep: Deployment) -> Path:
+    certs = dep.tmp / "certs"
+    args = [*GUARD, "federate", "certs", str(certs), "--node", "site-a", "--node", "site-b"]
+    done = subprocess.run(args, env=dep.env("certs"), capture_output=True, timeout=60, check=False)
+    assert done.returncode == ExitCode.OK, done.stderr
+    return certs
 
 
-FEDERATE_TOML = """\
-[data]
-path = {data}
-label_field = "label"
-partition = "iid"
-num_clients = 2
-max_length = 64
-
-[model]
-name = "tiny-classifier"
-
-[train]
-rounds = 2
-batch_size = 32
-lr = 0.003
-
-[dp]
-target_epsilon = 8.0
-"""
+def _serve(dep: Deployment, config: Path, *extra: str) -> tuple[Path, int]:
+    port = _free_port()
+    run_dir = dep.tmp / "run"
+    dep.start("serve", [*GUARD, "federate", "serve", "--config", str(config), "--out", str(run_dir),
+                        "--host", HOST, "--port", str(port), "--nodes-timeout", "300", *extra])  # fmt: skip
+    dep.wait_for("serve", "waiting for")
+    return run_dir, port
 
 
-def test_flwr_run_on_superlink_and_two_supernodes_trains_two_dp_rounds(deployment: Deployment, tmp_path: Path) -> None:
+def _node(dep: Deployment, client_id: str, data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    args = [*GUARD, "federate", "node", "--data", str(data), "--client-id", client_id]
+    return dep.start(f"node-{client_id}", [*args, "--superlink", f"{HOST}:{port}", "--max-wait", "20", *extra])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class ServerWatch:
+    """Samples the server side's processes (serve, SuperLink, SuperExec, ServerApp) while the
+    run goes: their command lines, working directories, environments and open files."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.seen: set[str] = set()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ServerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            for p in self.dep.family("serve"):
+                try:
+                    self.seen.update(p.cmdline())
+                    self.seen.add(p.cwd())
+                    self.seen.update(p.environ().values())
+                    self.seen.update(f.path for f in p.open_files())
+                    self.samples += 1
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+
+
+def _run_files(run_dir: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def _secrets(state_dir: Path) -> list[str]:
+    found = []
+    for path in state_dir.rglob("canaries.json"):
+        found += [c["secret"] for c in json.loads(path.read_text(encoding="utf-8"))["canaries"]]
+    return found
+
+
+def test_two_silos_train_over_tls_with_node_authentication_and_the_server_never_sees_a_corpus(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     dep = deployment
-    link_port, *node_ports = _free_ports(3)
-
-    # SuperLink: Fleet, Control and Runtime HTTP APIs on one loopback port.
-    dep.start(
-        "superlink",
-        [
-            "flower-superlink",
-            "--insecure",
-            "--disable-runtime-dependency-installation",
-            "--host",
-            HOST,
-            "--port",
-            str(link_port),
-            "--database",
-            str(tmp_path / "superlink.db"),
-        ],
-        flwr_home=tmp_path / "superlink-home",
-    )
-    _wait_for("SuperLink", lambda: _port_open(link_port), dep, ["superlink"])
-
-    # Two SuperNodes (two silos), each with its own FLWR_HOME as on separate machines.
-    for i, port in enumerate(node_ports):
-        dep.start(
-            f"supernode-{i}",
-            [
-                "flower-supernode",
-                "--insecure",
-                "--superlink",
-                f"{HOST}:{link_port}",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--node-config",
-                f"partition-id={i} num-partitions=2",
-            ],
-            flwr_home=tmp_path / f"supernode-{i}-home",
-        )
-    link_log = dep.logs["superlink"]
-    _wait_for(
-        "two SuperNodes",
-        lambda: link_log.read_text(encoding="utf-8", errors="replace").count("Activated node_id") >= 2,
-        dep,
-        ["superlink", "supernode-0", "supernode-1"],
-    )
-
-    # The user's side: a SuperLink connection in FLWR_HOME/config.toml, a federate config, flwr run.
-    cli_home = tmp_path / "flwr-home"
-    cli_home.mkdir()
-    (cli_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\naddress = "{HOST}:{link_port}"\ninsecure = true\n',
-        encoding="utf-8",
-    )
-    config = tmp_path / "federate.toml"
-    config.write_text(
-        FEDERATE_TOML.format(data=json.dumps(str(REPO / "examples" / "clinical_notes.jsonl"))), encoding="utf-8"
-    )
-    run_dir = tmp_path / "run"
-    run_config = f"run-dir={json.dumps(str(run_dir))} config={json.dumps(str(config))}"
+    data = _silo_files(tmp_path)
+    certs = _certs(dep)
+    run_dir, port = _serve(dep, _config(tmp_path, rounds=2), "--certs", str(certs))
     started = time.monotonic()
-    flwr = dep.start(
-        "flwr-run",
-        ["flwr", "run", str(_app_dir(tmp_path)), CONNECTION, "--run-config", run_config, "--stream"],
-        flwr_home=cli_home,
-    )
-    try:
-        rc = flwr.wait(timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        m = re.search(
-            r"Successfully started run (\d+)", dep.logs["flwr-run"].read_text(encoding="utf-8", errors="replace")
-        )
-        if m:  # ask the SuperLink to stop the run before the processes are killed
-            subprocess.run(
-                [str(BIN / "flwr"), "stop", m.group(1), CONNECTION],
-                env=dep.env(cli_home),
-                cwd=tmp_path,
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
-        pytest.fail(f"flwr run did not finish in {RUN_TIMEOUT_S:.0f} s\n{dep.logs_tail()}")
+    with ServerWatch(dep) as watch:
+        for client_id, path in data.items():
+            _node(dep, client_id, path, port, "--certs", str(certs), "--key", client_id)
+        try:
+            rc = dep.procs["serve"].wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not finish in {RUN_TIMEOUT_S:.0f} s\n{dep.logs_tail()}")
     elapsed = time.monotonic() - started
-    run_log = dep.logs["flwr-run"].read_text(encoding="utf-8", errors="replace")
-    assert rc == ExitCode.OK, f"flwr run exited with {rc}\n{dep.logs_tail()}"
-    assert "Successfully started run" in run_log
-    # `flwr run --stream` exits 0 even when the ServerApp raised: its log and the run directory tell.
-    assert "ServerApp raised an exception" not in run_log, dep.logs_tail()
-    assert (run_dir / "state.json").is_file(), f"no run directory written\n{dep.logs_tail()}"
+    assert rc == ExitCode.OK, dep.logs_tail()
+    assert "serve: 2 rounds, finished" in dep.text("serve")
 
     state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
-    assert state["finished"] is True and state["last_round"] == 2 and state["rounds"] == 2, (state, dep.logs_tail())
-    for rnd in (1, 2):
-        assert (run_dir / "checkpoints" / f"round-{rnd:03d}.safetensors").is_file()
-    assert (run_dir / "model" / "model.safetensors").is_file()
+    assert state["finished"] is True and state["last_round"] == 2, state
     assert not (run_dir / "failures.jsonl").exists(), (run_dir / "failures.jsonl").read_text(encoding="utf-8")
 
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    for rnd in (1, 2):
-        train = [r for r in rows if r["round"] == rnd and r["phase"] == "train"]
-        assert sorted(r["client"] for r in train) == ["client-000", "client-001"], train
-        assert all("stopped" not in r and 0 < r["epsilon"] <= 8.0 for r in train), train
-        aggregate = [r for r in rows if r["round"] == rnd and r["phase"] == "aggregate"]
-        assert len(aggregate) == 1 and aggregate[0]["clients_trained"] == 2, aggregate
+    deployment_json = json.loads((run_dir / "deployment.json").read_text(encoding="utf-8"))
+    assert deployment_json["tls"] is True and deployment_json["node_auth"] is True
+    assert deployment_json["insecure"] is False
+    from federated.deploy import key_fingerprint
 
+    registered = {n["key"]: n["fingerprint"] for n in deployment_json["registered_nodes"]}
+    assert registered == {f"{c}.pub": key_fingerprint(certs / f"{c}.pub") for c in data}
+
+    # The server side never names, opens or stores a corpus path, and holds no canary secret.
+    corpus_marks = [str(p) for p in data.values()] + [str(p.parent) for p in data.values()] + ["notes.jsonl"]
+    assert watch.samples > 0
+    leaked = sorted(s for s in watch.seen for m in corpus_marks if m in s)
+    assert not leaked, f"server processes referenced a silo's data: {leaked}"
+    files = _run_files(run_dir)
+    assert any(p.name == "superlink.log" for p in files) and any(p.suffix == ".db" for p in files)
+    for path, content in files.items():
+        for mark in corpus_marks:
+            assert mark.encode() not in content, f"{path.relative_to(run_dir)} names a silo's data"
+
+    # Each silo's canary secrets exist only in its own state directory.
+    states = {c: p.parent / f".guard-node-{c}" for c, p in data.items()}
+    for client_id, state_dir in states.items():
+        secrets = _secrets(state_dir)
+        assert secrets, f"{client_id} kept no canaries"
+        elsewhere = {p: b for p, b in files.items()}
+        for other, other_dir in states.items():
+            if other != client_id:
+                elsewhere.update({p: p.read_bytes() for p in other_dir.rglob("*") if p.is_file()})
+        for secret in secrets:
+            hits = [str(p) for p, content in elsewhere.items() if secret.encode() in content]
+            assert not hits, f"a canary secret of {client_id} is also in {len(hits)} file(s) outside its state dir"
+
+    # Each client's ledger epsilon is what a fresh Opacus accountant gives for its history.
     ledger = json.loads((run_dir / "ledger.json").read_text(encoding="utf-8"))
     clients = {c["client_id"]: c for c in ledger["clients"]}
-    assert sorted(clients) == ["client-000", "client-001"]
+    assert sorted(clients) == sorted(data)
     for c in clients.values():
-        assert 0.0 < c["epsilon"] <= 8.0, c
-        assert [h["round"] for h in c["history"]] == [1, 2], c
-    assert 0.0 < ledger["max_epsilon"] <= 8.0
+        history = [(h["noise_multiplier"], h["sample_rate"], h["steps"]) for h in c["history"]]
+        assert [h["round"] for h in c["history"]] == [1, 2]
+        assert c["epsilon"] == pytest.approx(epsilon_of(history, c["delta"], c["accountant"]), rel=1e-9)
+        assert 0 < c["epsilon"] <= c["target_epsilon"]
+    print(f"serve + 2 silo nodes, TLS + node auth: {elapsed:.1f} s for 2 rounds")
 
-    # Each SuperNode ran the ClientApp from the FAB it was sent, not from this checkout.
-    for i in range(2):
-        installed = list((tmp_path / f"supernode-{i}-home" / "apps").glob("*/federated/client_app.py"))
-        assert len(installed) == 1, installed
-    print(f"flwr run: {elapsed:.1f} s for 2 SuperNodes x 2 rounds")
+
+def test_unregistered_key_wrong_ca_and_insecure_node_are_refused_in_bounded_time(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    dep = deployment
+    data = _silo_files(tmp_path)
+    certs = _certs(dep)
+    other = tmp_path / "other-ca"
+    done = subprocess.run([*GUARD, "federate", "certs", str(other), "--node", "site-a"], env=dep.env("certs2"),
+                          capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == ExitCode.OK, done.stderr
+    # only site-a's key is registered
+    _, port = _serve(dep, _config(tmp_path, rounds=1), "--certs", str(certs), "--node-key", str(certs / "site-a.pub"))
+
+    cases = {
+        "unregistered": (["--certs", str(certs), "--key", "site-b"], "not registered"),
+        "wrong-ca": (["--root-certificates", str(other / "ca.pem"), "--auth-key", str(certs / "site-a.key")], "TLS"),
+        "insecure": (["--insecure"], "TLS"),
+        "no-ca": ([], "CA certificate"),
+    }
+    for case, (extra, says) in cases.items():
+        started = time.monotonic()
+        proc = _node(dep, "site-b" if case == "unregistered" else "site-a", data["site-a"], port, *extra)
+        dep.procs[case] = dep.procs.pop(f"node-{'site-b' if case == 'unregistered' else 'site-a'}")
+        dep.logs[case] = dep.logs.pop(f"node-{'site-b' if case == 'unregistered' else 'site-a'}")
+        try:
+            rc = proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{case}: the node still runs after 90 s\n{dep.logs_tail()}")
+        took = time.monotonic() - started
+        out = dep.text(case)
+        assert rc == ExitCode.FEDERATION, f"{case}: exit {rc}\n{out}"
+        assert says in out, f"{case}: {out[-2000:]}"
+        print(f"{case}: refused in {took:.1f} s")
+    assert "Activated node_id" not in (tmp_path / "run" / "deploy" / "logs" / "superlink.log").read_text("utf-8")
+    assert dep.procs["serve"].poll() is None  # the server still waits for its nodes
+    os.killpg(dep.procs["serve"].pid, signal.SIGTERM)
+    assert dep.procs["serve"].wait(timeout=STOP_TIMEOUT_S) == ExitCode.SIGTERM
+    assert not dep.family("serve"), "serve left processes behind after SIGTERM"
+
+
+def test_insecure_is_explicit_and_recorded_and_cold_nodes_train(deployment: Deployment, tmp_path: Path) -> None:
+    dep = deployment
+    data = _silo_files(tmp_path)
+    run_dir, port = _serve(dep, _config(tmp_path, rounds=1), "--insecure")
+    for client_id, path in data.items():
+        _node(dep, client_id, path, port, "--insecure", "--cold")
+    try:
+        rc = dep.procs["serve"].wait(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"serve did not finish in {RUN_TIMEOUT_S:.0f} s\n{dep.logs_tail()}")
+    assert rc == ExitCode.OK, dep.logs_tail()
+    recorded = json.loads((run_dir / "deployment.json").read_text(encoding="utf-8"))
+    assert recorded["insecure"] is True and recorded["tls"] is False and recorded["node_auth"] is False
+    assert recorded["registered_nodes"] == []
+    assert "--insecure" in dep.text("serve")  # the warning line
+    assert json.loads((run_dir / "state.json").read_text(encoding="utf-8"))["finished"] is True

@@ -1,0 +1,191 @@
+"""Deployment round time over simulation round time for the same work (issue 15, item 4; target
+at most 1.5x): two silos (the example notes of two sites), the silo example config for `rounds`
+rounds, once with `guard federate` (Simulation Engine, the two sites as `partition = "field"`
+clients of one pooled file) and once per node mode with `guard federate serve` plus two
+`guard federate node` on 127.0.0.1 (TLS and node authentication on): "warm" (guard's executor,
+`--isolation process`, one ClientApp worker kept alive between messages) and "cold" (Flower's
+own `flwr-clientapp` process per message).
+
+A round's time is the time between two consecutive checkpoints (RUN/checkpoints/round-NNN
+mtimes), averaged over rounds 2..N: start-up (Ray, the SuperLink, the first imports) is not a
+round's cost. `python bench/federate_deploy.py [--rounds 3] [--modes warm,cold]` prints JSON.
+Run it alone: on two cores any other busy process skews the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GUARD = [sys.executable, "-m", "guard"]
+SITES = {"site-a": "st-marys", "site-b": "lakeside"}
+TIMEOUT_S = 1200.0
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    ray_tmp = tmp.parent / "ray" if tmp.name.startswith("deploy-") else tmp / "ray"  # one per measure()
+    ray_tmp.mkdir(exist_ok=True)
+    env.update(
+        {
+            "FLWR_HOME": str(tmp / "flwr-home"),
+            "RAY_TMPDIR": str(ray_tmp),
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _data(tmp: Path) -> tuple[dict[str, Path], Path]:
+    """Each silo's file in its own folder, and the same records pooled for the simulation."""
+    rows = [json.loads(line) for line in (ROOT / "examples" / "clinical_notes.jsonl").read_text("utf-8").splitlines()]
+    silos = {}
+    for client_id, site in SITES.items():
+        path = tmp / f"silo-{client_id}" / "notes.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["site"] == site), encoding="utf-8")
+        silos[client_id] = path
+    pooled = tmp / "pooled.jsonl"
+    pooled.write_text("".join(json.dumps(r) + "\n" for r in rows if r["site"] in SITES.values()), encoding="utf-8")
+    return silos, pooled
+
+
+def _configs(tmp: Path, pooled: Path, rounds: int) -> tuple[Path, Path]:
+    silo = (
+        (ROOT / "examples" / "silo_federate.toml")
+        .read_text(encoding="utf-8")
+        .replace("rounds = 2", f"rounds = {rounds}")
+    )
+    silo_path = tmp / "silo.toml"
+    silo_path.write_text(silo, encoding="utf-8")
+    head, _, rest = silo.partition("[silos]")
+    rest = rest[rest.index("[model]") :]
+    data = f'path = {json.dumps(str(pooled))}\npartition = "field"\npartition_field = "site"\n'
+    sim_path = tmp / "simulation.toml"
+    sim_path.write_text(head.replace("[data]\n", "[data]\n" + data) + rest, encoding="utf-8")
+    return silo_path, sim_path
+
+
+def round_times(run_dir: Path) -> list[float]:
+    """Seconds between consecutive round checkpoints."""
+    marks = sorted((run_dir / "checkpoints").glob("round-*.safetensors"))
+    times = [p.stat().st_mtime for p in marks]
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def _summary(run_dir: Path, wall: float) -> dict[str, Any]:
+    rounds = round_times(run_dir)
+    return {
+        "wall_s": round(wall, 1),
+        "round_s": [round(r, 1) for r in rounds],
+        "mean_round_s": round(sum(rounds) / len(rounds), 2) if rounds else None,
+    }
+
+
+def simulation(tmp: Path, config: Path) -> dict[str, Any]:
+    run_dir = tmp / "sim-run"
+    started = time.monotonic()
+    done = subprocess.run([*GUARD, "federate", "--config", str(config), "--out", str(run_dir)], env=_env(tmp),
+                          capture_output=True, timeout=TIMEOUT_S, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"simulation failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")
+    return _summary(run_dir, time.monotonic() - started)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) -> dict[str, Any]:
+    """serve + one node per silo on 127.0.0.1, TLS and node authentication on."""
+    work = tmp / f"deploy-{mode}"
+    work.mkdir()
+    env = _env(work)
+    certs = work / "certs"
+    nodes = [a for c in silos for a in ("--node", c)]
+    subprocess.run([*GUARD, "federate", "certs", str(certs), *nodes], env=env, check=True, capture_output=True)
+    port, run_dir = _free_port(), work / "run"
+    serve_log = work / "serve.log"
+    procs = []
+    try:
+        started = time.monotonic()
+        procs.append(_start([*GUARD, "federate", "serve", "--config", str(config), "--out", str(run_dir),
+                             "--certs", str(certs), "--port", str(port)], serve_log, env))  # fmt: skip
+        while "waiting for" not in serve_log.read_text(errors="replace"):
+            if procs[0].poll() is not None or time.monotonic() - started > 120:
+                raise RuntimeError(f"serve did not start: {serve_log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+        for client_id, data in silos.items():
+            args = [*GUARD, "federate", "node", "--data", str(data), "--client-id", client_id, "--superlink",
+                    f"127.0.0.1:{port}", "--certs", str(certs), "--key", client_id,
+                    "--state-dir", str(work / f"state-{client_id}")]  # fmt: skip
+            procs.append(_start(args + (["--cold"] if mode == "cold" else []), work / f"{client_id}.log", env))
+        rc = procs[0].wait(timeout=TIMEOUT_S)
+        wall = time.monotonic() - started
+    finally:
+        _stop(procs)
+    if rc != 0:
+        raise RuntimeError(f"serve failed ({rc}): {serve_log.read_text(errors='replace')[-2000:]}")
+    return _summary(run_dir, wall)
+
+
+def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold")) -> dict[str, Any]:
+    """Mean round time (rounds 2..N) of the simulation and of each deployment mode, and the
+    ratio deployment / simulation per mode."""
+    with tempfile.TemporaryDirectory(prefix="gbd-") as d:  # short: Ray's socket paths stay under 108 bytes
+        tmp = Path(d)
+        silos, pooled = _data(tmp)
+        silo_config, sim_config = _configs(tmp, pooled, rounds)
+        result: dict[str, Any] = {"rounds": rounds, "clients": len(silos), "simulation": simulation(tmp, sim_config)}
+        base = result["simulation"]["mean_round_s"]
+        for mode in modes:
+            entry = deployment(tmp, silo_config, silos, mode=mode)
+            entry["ratio_to_simulation"] = (
+                round(entry["mean_round_s"] / base, 2) if base and entry["mean_round_s"] else None
+            )
+            result[f"deployment_{mode}"] = entry
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", default="warm,cold", help="comma-separated: warm, cold")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.rounds, modes=tuple(m for m in args.modes.split(",") if m)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -116,6 +116,8 @@ class PrivacyAuditOptions:
     device: str = "auto"
     threads: int | None = None  # torch intra-op threads (None: torch's default, one per core)
     checks: tuple[str, ...] = ("exposure", "membership", "reference", "extraction")
+    engine: str = "local"  # "ray": LiRA's reference models as Ray tasks (audits.ray_lira)
+    address: str | None = None  # with engine "ray": the cluster (None: a fresh local instance)
 
 
 def _fmt_level(level: float) -> str:
@@ -517,12 +519,26 @@ def _membership(
         else:
             started = time.perf_counter()
             mask = grouped_in_mask(pop.groups, options.references, seed=seed)
-            ref_phi = np.zeros((options.references, len(pop.records)))
-            for k in range(options.references):
-                progress(f"membership: reference model {k + 1}/{options.references}")
-                chosen = [pop.records[i] for i in np.flatnonzero(mask[k])]
-                ref = _train_reference(target, chosen, k, device)
-                ref_phi[k] = _scores(target, pop.records, bundle=ref, options=options, device=device).phi
+            if options.engine == "ray":  # the same K trainings as the loop below, as Ray tasks
+                from audits.ray_lira import reference_phis
+
+                ref_phi = reference_phis(
+                    target,
+                    pop.records,
+                    mask,
+                    train=_train_reference,
+                    score=_scores,
+                    options=options,
+                    device=device,
+                    progress=progress,
+                )
+            else:
+                ref_phi = np.zeros((options.references, len(pop.records)))
+                for k in range(options.references):
+                    progress(f"membership: reference model {k + 1}/{options.references}")
+                    chosen = [pop.records[i] for i in np.flatnonzero(mask[k])]
+                    ref = _train_reference(target, chosen, k, device)
+                    ref_phi[k] = _scores(target, pop.records, bundle=ref, options=options, device=device).phi
             attack(
                 PrivacyCheck.MEMBERSHIP_REFERENCE,
                 lira_scores(target_scores.phi, ref_phi, mask),
@@ -681,6 +697,8 @@ def run_privacy_audit(
     unknown = set(options.checks) - set(PrivacyAuditOptions().checks)
     if unknown:
         raise AuditError(f"unknown privacy check(s) {sorted(unknown)}; known: {sorted(PrivacyAuditOptions().checks)}")
+    if options.engine not in ("local", "ray"):
+        raise AuditError(f"unknown engine {options.engine!r}; known: ['local', 'ray']")
     if options.references < 0 or options.references % 2:
         raise AuditError(
             f"references must be an even number (each record is IN for half of them), or 0 to skip; got {options.references}"

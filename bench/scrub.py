@@ -21,7 +21,10 @@ default) that such fixed costs do not dominate, as on a real corpus. Peak
 memory is the largest sum of RSS over the measured process and its children
 (sampled every 50 ms); guard is also run on a quarter of the corpus to show
 that its memory does not grow with the input (streaming).
-Usage: python bench/scrub.py [--docs 4000] [--workers 0]
+The Ray rows (issue 16) run `--engine ray` on a `ray.cluster_utils.Cluster` of 1 and then 2
+one-CPU nodes on this host beside the local engine with 1 worker: overhead at equal cores
+(target <= 1.2x), scaling from 1 to 2 nodes (target >= 1.7x) and each actor's peak memory.
+Usage: python bench/scrub.py [--docs 4000] [--workers 0] [--only-ray | --no-ray]
 The last line is one JSON object with an entry per target.
 """
 
@@ -132,7 +135,57 @@ def run_ceiling_blas(corpus: Path, out: Path, workers: int) -> dict:
     return {"seconds": time.perf_counter() - start, "docs": len(texts), "entities": ents}
 
 
+BENCH_PIECE = 64  # lines per Ray piece here: many pieces, so the steady state is measurable on a small corpus
+
+
+def run_ray(corpus: Path, out: Path, workers: int) -> dict:
+    """`--engine ray` on a cluster of `workers` one-CPU nodes on this host (one actor each).
+    Two throughputs: the whole run (actors loading spaCy included) and the steady state,
+    from the first piece the pool returns to the last (model loading excluded, as for the
+    other rows)."""
+    import shutil
+
+    from ray.cluster_utils import Cluster
+
+    from guard.core.policy import Policy
+    from guard.deid import ScrubOptions
+    from guard.deid.ray_engine import RayOptions, RayScrubber
+
+    # a short private folder: Ray's socket paths must stay short, and the address file the cluster
+    # writes there must not be found by anyone else's bare ray.init()
+    os.environ["RAY_TMPDIR"] = ray_tmp = tempfile.mkdtemp(prefix="rg-", dir="/tmp")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(workers - 1):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        scrubber = RayScrubber(
+            Policy(), ray_options=RayOptions(address=cluster.address, actors=workers, piece_lines=BENCH_PIECE)
+        )
+        first: list[tuple[float, int]] = []
+
+        def progress(n: int) -> None:
+            if not first:
+                first.append((time.perf_counter(), n))
+
+        start = time.perf_counter()
+        report = scrubber.run(corpus, out, options=ScrubOptions(), progress=progress)
+        end = time.perf_counter()
+    finally:
+        cluster.shutdown()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    (t0, n0), docs = first[0], report.records_read
+    return {
+        "seconds": end - start,
+        "docs": docs,
+        "steady_docs_per_s": (docs - n0) / max(end - t0, 1e-9),
+        "actor_peak_mb": max(scrubber.actor_peak_mb.values()),
+        "actors": len(scrubber.actor_peak_mb),
+    }
+
+
 MEASURES = {
+    "ray": run_ray,
     "presidio": run_presidio,
     "guard": run_guard,
     "ceiling": run_ceiling,
@@ -180,6 +233,48 @@ def measure(name: str, corpus: Path, out: Path, workers: int) -> dict:
     return result
 
 
+def ray_rows(corpus: Path, tmpdir: Path) -> tuple[list[tuple[str, dict]], dict]:
+    """The local engine with 1 worker beside the Ray engine on 1 and 2 one-CPU nodes (issue 16)."""
+    local_1 = measure("guard", corpus, tmpdir / "local_1.jsonl", 1)
+    ray_1 = measure("ray", corpus, tmpdir / "ray_1.jsonl", 1)
+    ray_2 = measure("ray", corpus, tmpdir / "ray_2.jsonl", 2)
+    same = (tmpdir / "ray_1.jsonl").read_bytes() == (tmpdir / "ray_2.jsonl").read_bytes()
+    overhead = local_1["docs_per_s"] / ray_1["steady_docs_per_s"]
+    scaling = ray_2["steady_docs_per_s"] / ray_1["steady_docs_per_s"]
+    actor_mb = max(ray_1["actor_peak_mb"], ray_2["actor_peak_mb"])
+    rows = [
+        ("guard scrub, local engine (1 worker)", local_1),
+        ("guard scrub --engine ray, 1 one-CPU node", ray_1),
+        ("  steady state (after the first piece)", {**ray_1, "docs_per_s": ray_1["steady_docs_per_s"]}),
+        ("guard scrub --engine ray, 2 one-CPU nodes", ray_2),
+        ("  steady state (after the first piece)", {**ray_2, "docs_per_s": ray_2["steady_docs_per_s"]}),
+    ]
+    whole = local_1["docs_per_s"] / ray_1["docs_per_s"]
+    print(
+        f"ray: overhead at 1 CPU (local / ray steady) {overhead:.2f}x (whole run, actor start-up included: {whole:.2f}x)"
+    )
+    print(f"ray: scaling 1 -> 2 nodes (steady) {scaling:.2f}x")
+    print(f"ray: peak memory per actor {actor_mb:.0f} MB; 1-node and 2-node outputs identical: {same}")
+    print(f"ray: load average while measuring {os.getloadavg()[0]:.1f} on {len(os.sched_getaffinity(0))} cores")
+    return rows, {
+        "ray_overhead_at_equal_cores": {
+            "value": round(overhead, 3),
+            "baseline": 1.0,
+            "target": 1.2,
+            "ok": overhead <= 1.2,
+        },
+        "ray_scaling_1_to_2_nodes": {"value": round(scaling, 3), "baseline": 1.0, "target": 1.7, "ok": scaling >= 1.7},
+        "ray_peak_memory_per_actor_mb": {"value": round(actor_mb), "baseline": None, "target": None, "ok": True},
+        "ray_identical_output_1_vs_2_nodes": {"value": int(same), "baseline": 1, "target": 1, "ok": same},
+    }
+
+
+def print_rows(rows: list[tuple[str, dict]], base: float, label: str) -> None:
+    print(f"{'run':44} {'docs/s':>8} {label:>10} {'peak MB':>8}")
+    for name, r in rows:
+        print(f"{name:44} {r['docs_per_s']:8.1f} {r['docs_per_s'] / base:10.2f} {r['peak_mb']:8.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=4000)
@@ -187,9 +282,22 @@ def main() -> None:
     parser.add_argument("--child", choices=sorted(MEASURES))
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--only-ray", action="store_true", help="Only the Ray rows (local 1 worker, Ray 1 and 2 nodes)."
+    )
+    parser.add_argument("--no-ray", action="store_true", help="Skip the Ray rows.")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(MEASURES[args.child](args.corpus, args.out, args.workers)))
+        return
+    if args.only_ray:
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = Path(tmp) / "corpus.jsonl"
+            make_corpus(corpus, args.docs)
+            rows, ray_json = ray_rows(corpus, Path(tmp))
+        print(f"{args.docs} docs cycled from {CORPUS_SOURCE.name}")
+        print_rows(rows, rows[0][1]["docs_per_s"], "x local 1")
+        print(json.dumps(ray_json))
         return
 
     cores = args.workers or len(os.sched_getaffinity(0))
@@ -209,6 +317,7 @@ def main() -> None:
         make_short_corpus(short)
         presidio_cmd = measure("presidio-command", short, tmpdir / "presidio_short.jsonl", 1)
         guard_cmd = measure("guard-command", short, tmpdir / "guard_short.jsonl", cores)
+        ray_table, ray_json = ([], {}) if args.no_ray else ray_rows(corpus, tmpdir)
 
     rows = [
         ("plain Presidio loop (1 process)", presidio),
@@ -219,6 +328,7 @@ def main() -> None:
         (f"guard scrub ({cores} workers, {args.docs // 4} docs)", guard_small),
         ("whole command, 1,500 short docs: Presidio", presidio_cmd),
         (f"whole command, 1,500 short docs: guard ({cores} w.)", guard_cmd),
+        *ray_table,
     ]
     print(f"{args.docs} docs cycled from {CORPUS_SOURCE.name}, {cores} cores")
     print(f"{'run':44} {'docs/s':>8} {'x Presidio':>10} {'peak MB':>8}")
@@ -282,6 +392,7 @@ def main() -> None:
                     "target": None,
                     "ok": True,
                 },
+                **ray_json,
             }
         )
     )

@@ -49,6 +49,13 @@ def privacy(
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local: train LiRA's reference models here. ray: as Ray tasks.")
+    ] = "local",
+    address: Annotated[
+        Optional[str],
+        typer.Option("--address", help="With --engine ray: the cluster (HOST:6379; default a fresh local instance)."),
+    ] = None,
 ) -> None:
     """Measure what a trained model memorizes and leaks; check the claimed epsilon against an empirical lower bound.
 
@@ -85,6 +92,8 @@ def privacy(
         seed=seed,
         device=device,
         threads=threads,
+        engine=engine,
+        address=address,
         out=out,
         progress=progress,
     )

@@ -5,6 +5,7 @@ summary goes to stderr."""
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -34,6 +35,40 @@ from guard.core.signals import stop_on_signals
 from guard.core.types import DetectorName, OnError
 
 TEXT_FIELD_HELP = "Field to de-identify (repeatable). Every other field passes through unchanged."
+
+
+class EngineName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOpt = Annotated[
+    EngineName,
+    typer.Option("--engine", help="local: worker processes on this machine. ray: an actor pool on a Ray cluster."),
+]
+AddressOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--address",
+        help="With --engine ray: the cluster to use (HOST:6379 or ray://HOST:10001). Default: a fresh local "
+        "instance (RAY_ADDRESS is never joined silently).",
+    ),
+]
+ActorsOpt = Annotated[
+    int, typer.Option("--actors", help="With --engine ray: actors in the pool, one CPU each (0: one per cluster CPU).")
+]
+
+
+def _ray_options(engine: EngineName, address: Optional[str], actors: int) -> object:
+    """The Ray settings of a command, or None for the local engine (then --address and --actors
+    make no sense and are refused)."""
+    if engine is EngineName.local:
+        if address is not None or actors:
+            raise GuardError("--address and --actors need --engine ray")
+        return None
+    from guard.deid.ray_engine import RayOptions
+
+    return RayOptions(address=address, actors=actors)
 
 
 def _summary(report: dict, *, to: Console, as_json: bool, extra: dict | None = None) -> None:  # type: ignore[type-arg]
@@ -107,15 +142,20 @@ def scrub(
     ] = False,
     progress: ProgressOpt = None,
     as_json: JsonOpt = False,
+    engine: EngineOpt = EngineName.local,
+    address: AddressOpt = None,
+    actors: ActorsOpt = 0,
 ) -> None:
     """De-identify a corpus with Presidio + spaCy, offline. `guard scrub - -` filters stdin to stdout."""
     from guard.api import scrub_file
 
+    ray_options = _ray_options(engine, address, actors)
     _files_only(report=report, quarantine=quarantine)
     quarantine_path = _quarantine_path(output, quarantine, on_error)
     with stop_on_signals(_no_file(output, report, quarantine_path)):
         with record_progress("scrub", enabled=_progress_enabled(progress)) as update:
-            result = scrub_file(
+            run = scrub_file if ray_options is None else _ray_runner(ray_options, apply_operators=True)
+            result = run(
                 input,
                 output,
                 policy=policy,
@@ -159,14 +199,19 @@ def scan(
             "corpus that does not share guard's blind spots.",
         ),
     ] = DetectorName.guard,
+    engine: EngineOpt = EngineName.local,
+    address: AddressOpt = None,
+    actors: ActorsOpt = 0,
 ) -> None:
     """Count PII per entity type and field without changing anything."""
     from guard.api import scan_file
 
+    ray_options = _ray_options(engine, address, actors)
     _files_only(report=report)
     with stop_on_signals(_no_file(report)):
         with record_progress("scan", enabled=_progress_enabled(progress)) as update:
-            result = scan_file(
+            run = scan_file if ray_options is None else _ray_runner(ray_options, apply_operators=False)
+            result = run(
                 input,
                 policy=policy,
                 text_fields=tuple(text_field),
@@ -220,12 +265,22 @@ def dedup(
         Optional[Path], typer.Option("--report", "-r", help="Write which records were dropped and why (JSON).")
     ] = None,
     as_json: JsonOpt = False,
+    engine: EngineOpt = EngineName.local,
+    address: AddressOpt = None,
+    actors: ActorsOpt = 0,
 ) -> None:
     """Drop exact and near-duplicate records (MinHash LSH); duplicated text is what models memorize most."""
     from guard.api import dedup as do_dedup
 
+    ray_options = _ray_options(engine, address, actors)
     _files_only(report=report)
     with stop_on_signals(_no_file(output, report)):
+        if ray_options is not None:
+            from functools import partial
+
+            from guard.deid.dedup_ray import dedup_ray
+
+            do_dedup = partial(dedup_ray, ray_options=ray_options)
         result = do_dedup(
             input,
             output,
@@ -250,6 +305,13 @@ def dedup(
         to.print(f"report: {report}", highlight=False)
     for note in result.notes:
         to.print(f"note: {note}", highlight=False)
+
+
+def _ray_runner(ray_options: object, *, apply_operators: bool):  # type: ignore[no-untyped-def]
+    """`scrub_file` / `scan_file` with the same keyword arguments, run by the Ray engine."""
+    from guard.deid.ray_engine import ray_file_command
+
+    return ray_file_command(ray_options, apply_operators=apply_operators)
 
 
 def register(app: typer.Typer) -> None:

@@ -273,12 +273,12 @@ def scrub_file(
     unless `fmt` says otherwise) into `output`, atomically; `report` gets the JSON report."""
     from guard.deid import ScrubOptions
 
-    options = ScrubOptions(
-        text_fields=tuple(text_fields),
-        fmt=None if fmt is None else Format(str(fmt)),
+    options = ScrubOptions.of(
+        text_fields=text_fields,
+        fmt=fmt,
         workers=workers,
-        on_error=OnError(on_error),
-        quarantine=None if quarantine is None else Path(quarantine),
+        on_error=on_error,
+        quarantine=quarantine,
         max_chars=max_chars,
         drop_fields=drop_fields,
     )

@@ -639,14 +639,12 @@ def ray_file_command(ray_options: RayOptions, *, apply_operators: bool) -> Any:
         drop_fields: bool = False,
         **kwargs: Any,
     ) -> Any:
-        from guard.core.types import OnError
-
-        options = ScrubOptions(
-            text_fields=tuple(text_fields),
-            fmt=None if fmt is None else Format(str(fmt)),
+        options = ScrubOptions.of(
+            text_fields=text_fields,
+            fmt=fmt,
             workers=workers,
-            on_error=OnError(on_error),
-            quarantine=None if quarantine is None else Path(quarantine),
+            on_error=on_error,
+            quarantine=quarantine,
             max_chars=max_chars,
             drop_fields=drop_fields,
         )

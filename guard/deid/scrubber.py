@@ -62,6 +62,29 @@ class ScrubOptions:
     chunk: int = CHUNK
     drop_fields: bool = False  # let an output format that cannot hold every field drop the others
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        text_fields: Sequence[str] = ("text",),
+        fmt: Format | str | None = None,
+        workers: int = 0,
+        on_error: OnError | str = OnError.fail,
+        quarantine: str | Path | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        drop_fields: bool = False,
+    ) -> ScrubOptions:
+        """Options from the loose types the API and the CLI take (strings for enums and paths)."""
+        return cls(
+            text_fields=tuple(text_fields),
+            fmt=None if fmt is None else Format(str(fmt)),
+            workers=workers,
+            on_error=OnError(on_error),
+            quarantine=None if quarantine is None else Path(quarantine),
+            max_chars=max_chars,
+            drop_fields=drop_fields,
+        )
+
 
 @dataclass
 class _Result:

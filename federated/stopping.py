@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _REAPER = Path(__file__).with_name("_reaper.py")
 KILL_ACTORS_AFTER_S = 10.0  # after a signal: how long client tasks in flight may run on
-_MAX_TEMP_ROOT = 60  # Ray's socket paths (temp dir + ~60 characters) must stay under 107 bytes
+_MAX_TEMP_ROOT = 24  # Ray's socket paths (root + "/guard-ray-XXXXXXXX/session_<date>_<time>_<pid>/sockets/plasma_store", about 81 characters) must stay under 108 bytes
 
 
 class Stopped(BaseException):  # noqa: N818 - not an error: a request to stop

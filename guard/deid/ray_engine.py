@@ -121,7 +121,7 @@ def _temp_dir() -> tuple[str, str | None]:
     return made, made
 
 
-_MAX_TEMP_CHARS = 48
+_MAX_TEMP_CHARS = 40  # + "/session_<date>_<time>_<pid>/sockets/plasma_store" (about 62) stays under 108 bytes
 
 
 def pool_size(ray: Any, options: RayOptions) -> int:

@@ -4,7 +4,8 @@ rounds, once with `guard federate` (Simulation Engine, the two sites as `partiti
 clients of one pooled file) and once per node mode with `guard federate serve` plus two
 `guard federate node` on 127.0.0.1 (TLS and node authentication on): "warm" (guard's executor,
 `--isolation process`, one ClientApp worker kept alive between messages) and "cold" (Flower's
-own `flwr-clientapp` process per message).
+own `flwr-clientapp` process per message). Each node trains with THREADS torch threads, as a
+simulation client does.
 
 A round's time is the time between two consecutive checkpoints (RUN/checkpoints/round-NNN
 mtimes), averaged over rounds 2..N: start-up (Ray, the SuperLink, the first imports) is not a
@@ -30,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GUARD = [sys.executable, "-m", "guard"]
 SITES = {"site-a": "st-marys", "site-b": "lakeside"}
 TIMEOUT_S = 1200.0
+# Each node's torch threads: what a simulation client gets (`[simulation] cpus_per_client`, 1 by
+# default; Ray sets OMP_NUM_THREADS to it), so both engines train with the same compute per client
+# and two nodes on one host do not each start a thread per core.
+THREADS = 1
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -150,7 +155,7 @@ def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) ->
         for client_id, data in silos.items():
             args = [*GUARD, "federate", "node", "--data", str(data), "--client-id", client_id, "--superlink",
                     f"127.0.0.1:{port}", "--certs", str(certs), "--key", client_id,
-                    "--state-dir", str(work / f"state-{client_id}")]  # fmt: skip
+                    "--state-dir", str(work / f"state-{client_id}"), "--threads", str(THREADS)]  # fmt: skip
             procs.append(_start(args + (["--cold"] if mode == "cold" else []), work / f"{client_id}.log", env))
         rc = procs[0].wait(timeout=TIMEOUT_S)
         wall = time.monotonic() - started

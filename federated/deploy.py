@@ -961,6 +961,7 @@ class NodeOptions:
     runtime_port: int | None = None
     warm: bool = True  # --isolation process with guard's executor (a ClientApp worker kept alive)
     max_wait_s: float | None = None
+    threads: int | None = None  # CPU threads for the ClientApp's torch (None: torch's default, all cores)
 
 
 def node_options_for_silo(
@@ -972,6 +973,7 @@ def node_options_for_silo(
     state_dir: Path | None = None,
     warm: bool = True,
     max_wait_s: float | None = None,
+    threads: int | None = None,
 ) -> NodeOptions:
     """A silo's node: its data file, its client id, and its state directory (default: beside the
     data file, `.guard-node-<client id>`), which also holds the node's Flower home and logs."""
@@ -979,7 +981,15 @@ def node_options_for_silo(
         raise DeployError(f"no data file at {data}")
     state = (state_dir or data.absolute().parent / f".guard-node-{client_id}").absolute()
     config = silo_node_config(data_path=data.absolute(), client_id=client_id, state_dir=state)
-    return NodeOptions(superlink, security, config, state / "flower", warm=warm, max_wait_s=max_wait_s)
+    if threads is not None and threads < 1:
+        raise DeployError(f"--threads must be at least 1, not {threads}")
+    return NodeOptions(superlink, security, config, state / "flower", warm=warm, max_wait_s=max_wait_s, threads=threads)
+
+
+# What torch, OpenMP and the BLAS libraries read for their thread count. Several nodes on one host
+# (tests, the round-time bench) otherwise each start one thread per core and contend; a Ray
+# simulation client gets its `cpus_per_client` threads the same way.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def warm_superexec_command(runtime_address: str, *, parent_pid: int) -> list[str]:
@@ -993,6 +1003,8 @@ def start_node(options: NodeOptions, procs: Processes) -> subprocess.Popen[bytes
     options.security.check()
     port = options.runtime_port or free_port()
     env = flower_env(options.home / "flwr-home", session=procs.session)
+    if options.threads is not None:  # read by torch at import, in the executor's forkserver or flwr-clientapp
+        env.update({name: str(options.threads) for name in THREAD_ENV})
     isolation = "process" if options.warm else "subprocess"
     cmd = supernode_command(
         superlink=options.superlink,

@@ -396,6 +396,7 @@ def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> U
 
 
 PULL_BATCH = 4  # replies pulled at once: with a running aggregate, the most the server holds at a time
+PULL_WAIT_S = (0.05, 1.0)  # between pulls for replies: first wait, longest wait (doubling while none come)
 
 
 def _exchange(
@@ -412,9 +413,10 @@ def _exchange(
     pending = set(ids)
     replies: list[Any] = []
     take = on_reply if on_reply is not None else replies.append
-    interval = min(float(getattr(grid, "pull_interval", 1.0)), 1.0)
+    interval = PULL_WAIT_S[0]
     end = time.monotonic() + timeout
     while pending and time.monotonic() < end:
+        before = len(pending)
         for batch in _batches([i for i in ids if i in pending], PULL_BATCH):
             if STOP.is_set():
                 return replies, True
@@ -428,8 +430,10 @@ def _exchange(
                 del msg
             if stopped:
                 return replies, True
-        if pending:
+        if pending:  # wait longer while nothing comes, start short again once a reply came
+            interval = PULL_WAIT_S[0] if len(pending) < before else interval
             STOP.wait(interval)
+            interval = min(interval * 2, PULL_WAIT_S[1])
     return replies, STOP.is_set()
 
 

@@ -228,14 +228,33 @@ class _CappedSleep:
         return getattr(time, name)
 
 
+# Flower 1.42 retries an object that is not uploaded yet after 1 s, doubling up to 10 s
+# (`flwr.supercore.constant.PULL_INITIAL_BACKOFF` / `PULL_BACKOFF_CAP`): a message is visible
+# before its weights are, so a receiver often sleeps 1 + 2 s for an upload that took 1.5 s.
+# For a handful of silos a shorter retry costs the SuperLink a few more cheap requests.
+OBJECT_PULL_BACKOFF_S = (0.05, 0.5)  # initial, cap
+
+
+def short_object_backoff(module: Any, backoff: tuple[float, float] = OBJECT_PULL_BACKOFF_S) -> None:
+    """Make `module`'s `pull_objects` (Flower's, imported by name) retry after `backoff[0]` s,
+    doubling up to `backoff[1]` s. Used for the SuperNode's message loop and the ServerApp's grid."""
+    from functools import partial
+
+    from flwr.supercore.inflatable import inflatable_utils
+
+    module.pull_objects = partial(inflatable_utils.pull_objects, initial_backoff=backoff[0], backoff_cap=backoff[1])
+
+
 def warm_supernode(argv: list[str], *, poll_s: float = NODE_POLL_S) -> None:
     """Flower's `flower-supernode` with its idle poll for messages (a fixed 3 s sleep in 1.42's
     `start_client_internal`) shortened to `poll_s`: each message of a round otherwise waits 1.5 s
-    on average before the node even sees it. Everything else is Flower's SuperNode as is."""
+    on average before the node even sees it; and its object-pull retries shortened
+    (`short_object_backoff`). Everything else is Flower's SuperNode as is."""
     import flwr.supernode.start_client_internal as loop
     from flwr.supernode.cli.flower_supernode import flower_supernode
 
     loop.time = _CappedSleep(poll_s)  # type: ignore[assignment]
+    short_object_backoff(loop)
     sys.argv = ["flower-supernode", *argv]
     flower_supernode()
 
@@ -258,7 +277,15 @@ def _main(argv: list[str]) -> int:
     return int(ExitCode.OK)
 
 
-__all__ = ["NODE_POLL_S", "WARM_PRELOAD", "ForkingExecutor", "warm_superexec", "warm_supernode"]
+__all__ = [
+    "NODE_POLL_S",
+    "OBJECT_PULL_BACKOFF_S",
+    "WARM_PRELOAD",
+    "ForkingExecutor",
+    "short_object_backoff",
+    "warm_superexec",
+    "warm_supernode",
+]
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))

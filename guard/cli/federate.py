@@ -186,6 +186,10 @@ def node(
     max_wait: Annotated[
         float, typer.Option("--max-wait", help="Seconds to keep retrying an unreachable SuperLink before failing.")
     ] = 600.0,
+    threads: Annotated[
+        Optional[int],
+        typer.Option("--threads", min=1, help="CPU threads for training on this node (default: all cores)."),
+    ] = None,
 ) -> None:
     """Start a SuperNode for this silo and wait on it (Ctrl-C stops it): it reads only --data,
     keeps its held-out split and canary secrets in --state-dir, and signs in with its key."""
@@ -203,6 +207,7 @@ def node(
         state_dir=state_dir,
         warm=not cold,
         max_wait_s=max_wait,
+        threads=threads,
     )
     console.print(f"node {client_id}: SuperNode for {superlink} (logs in {options.home / 'logs'})", highlight=False)
     deploy.run_node(options)

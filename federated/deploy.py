@@ -65,7 +65,13 @@ DEFAULT_NODES = ("node-1", "node-2")
 DEFAULT_PORT = 9092
 CONNECTION = "guard"
 DEPLOYMENT_FILE = "deployment.json"
-DEPLOY_DIR = "deploy"  # RUN/deploy: the SuperLink's database, FLWR_HOME, app dir and logs
+DEPLOY_DIR = "deploy"  # RUN/deploy: the SuperLink's FLWR_HOME, app dir and logs
+# The SuperLink keeps its state (nodes, runs, messages, the weights in transit) in Flower's
+# Python in-memory store, not in a SQLite file: with a file, SQLAlchemy queries were most of the
+# SuperLink's CPU (42 CPU-seconds per round of 2 nodes x 8 MB, py-spy: object pulls, log
+# streaming's status checks, task-token clean-up). Nothing durable lives there: `serve` starts
+# a SuperLink per session, registers the node keys again, and the run's state is RUN/.
+SUPERLINK_STATE = ":flwr-in-memory:"
 PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
 DIR_MODE = 0o700
@@ -437,7 +443,7 @@ def node_config_arg(config: Mapping[str, str | int | float | bool]) -> str:
     return " ".join(parts)
 
 
-def superlink_command(*, host: str, port: int, database: Path, security: LinkSecurity) -> list[str]:
+def superlink_command(*, host: str, port: int, database: Path | str, security: LinkSecurity) -> list[str]:
     """Fleet, Control and Runtime APIs of 1.42 share `--host`/`--port`."""
     return [
         "flower-superlink",
@@ -896,7 +902,7 @@ def _start_superlink(
         connection_toml(name=CONNECTION, address=address, root_certificates=root, insecure=options.insecure),
         encoding="utf-8",
     )
-    cmd = superlink_command(host=options.host, port=options.port, database=work / "superlink.db", security=security)
+    cmd = superlink_command(host=options.host, port=options.port, database=SUPERLINK_STATE, security=security)
     procs.start("superlink", cmd, env=env, cwd=work)
     check_host = address.rsplit(":", 1)[0]
     wait_until("SuperLink", lambda: port_open(check_host, options.port), procs, timeout=START_TIMEOUT_S)

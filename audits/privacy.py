@@ -14,7 +14,11 @@ Checks (each an AuditFinding with audit="privacy"):
   their records' scores (loss; LiRA per record with reference models that take or
   leave all of a person's records together);
 - extraction (causal LMs): exact suffix reproduction of training records vs
-  held-out ones, training PII values emitted, canaries extracted by greedy decoding;
+  held-out ones, training PII values emitted, canaries extracted by greedy decoding
+  (beside the chance of guessing a secret); each rate against its baselines, held-out
+  prompts and (with LiRA) the reference models that left the record out, as a
+  difference with a Newcombe interval and a verdict only when it is significant
+  (`*_excess`, audits.baseline), which is what the release gate judges;
 - empirical_epsilon: the largest lower bound over the attacks, flagged critical
   when it exceeds the claimed epsilon (a privacy bug). Person-level bounds join it
   when the claim is person-level (`[dp] unit` = the person field) or there is no
@@ -94,8 +98,35 @@ def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
     out["membership_auc"] = [f for f in attacks if f.metric == "auc"]
     extraction = report.find(PrivacyCheck.EXTRACTION, "exact_suffix_rate")
     if extraction:  # a classifier generates no text: no extraction finding, no evidence
-        out["extraction_rate"] = extraction
+        out["extraction_rate"] = extraction  # the raw member rate (shown, not gated)
+        excess = report.find(PrivacyCheck.EXTRACTION, "exact_suffix_excess")
+        excess = excess or [f for f in map(_legacy_excess, extraction) if f is not None]
+        if excess:
+            out["extraction_rate_excess"] = excess
+    emission = report.find(PrivacyCheck.EXTRACTION, "training_pii_emission_rate")
+    if emission:
+        out["pii_emission_rate"] = emission
+    # findings written before the baseline existed have none: no excess evidence (the gate fails)
+    emission_excess = report.find(PrivacyCheck.EXTRACTION, "training_pii_emission_excess")
+    if emission_excess:
+        out["pii_emission_excess"] = emission_excess
     return out
+
+
+def _legacy_excess(rate: AuditFinding) -> AuditFinding | None:
+    """The excess of an `exact_suffix_rate` finding written before `exact_suffix_excess` existed:
+    its evidence already held the held-out counts, so older runs' findings still give the gate
+    its number (at 95% confidence, the audit's default)."""
+    from audits.baseline import Excess
+
+    ev = rate.evidence
+    counts = [ev.get(k) for k in ("exact", "records", "non_members")]
+    if any(not isinstance(c, int) for c in counts) or not isinstance(ev.get("non_member_rate"), int | float):
+        return None
+    exact, records, non_members = counts
+    base = round(float(ev["non_member_rate"]) * non_members)
+    excess = Excess(exact, records, base, non_members, 0.95, "held-out records")
+    return replace(rate, metric="exact_suffix_excess", value=excess.excess, evidence=excess.evidence())
 
 
 Progress = Callable[[str], None]
@@ -144,7 +175,7 @@ def _attack_findings(check: str, result: AttackResult, evidence: dict[str, Any])
             check,
             "auc",
             result.auc,
-            evidence={**base, "ci95": list(result.auc_ci)},
+            evidence={**base, "ci95": list(result.auc_ci), "chance": 0.5},
             message=f"ROC AUC {result.auc:.3f} (0.5 = chance)",
         )
     ]
@@ -449,6 +480,7 @@ def _membership(
     claimed: tuple[float | None, float | None],
     progress: Progress,
     persons: PersonSample | None = None,
+    on_reference: Callable[[int, Any, Sequence[Any]], None] | None = None,
 ) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str], list[tuple[str, float, Any]]]:
     from audits.membership import (
         epsilon_lower_bound,
@@ -539,6 +571,8 @@ def _membership(
                     chosen = [pop.records[i] for i in np.flatnonzero(mask[k])]
                     ref = _train_reference(target, chosen, k, device)
                     ref_phi[k] = _scores(target, pop.records, bundle=ref, options=options, device=device).phi
+                    if on_reference is not None:  # the extraction baseline of the records it left out
+                        on_reference(k, ref, [pop.records[i] for i in np.flatnonzero(~mask[k])])
             attack(
                 PrivacyCheck.MEMBERSHIP_REFERENCE,
                 lira_scores(target_scores.phi, ref_phi, mask),
@@ -561,80 +595,98 @@ def _histogram(members: np.ndarray, non_members: np.ndarray, bins: int = 40) -> 
     return {"edges": edges.round(5).tolist(), "members": m.round(5).tolist(), "non_members": n.round(5).tolist()}
 
 
-def _training_pii(texts: Sequence[str]) -> dict[str, str]:
-    """PII values the scrubber's detector finds in `texts`, by entity type (kept in memory only)."""
+def _pii_per_text(texts: Sequence[str]) -> list[dict[str, str]]:
+    """PII values the scrubber's detector finds in each text, by entity type (kept in memory only)."""
     from guard.core.policy import Policy
     from guard.deid.detector import Detector
 
     detector = Detector(Policy())
-    values: dict[str, str] = {}
+    out: list[dict[str, str]] = []
     for text, found in zip(texts, detector.detect_batch(list(texts))):
+        values: dict[str, str] = {}
         for d in found:
             values.setdefault(text[d.start : d.end].strip(), d.entity_type)
-    return values
+        out.append(values)
+    return out
 
 
-def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed: int) -> list[AuditFinding]:
-    from audits.extraction import extract, sample
+class _ExtractionPlan:
+    """The extraction sample, chosen before the membership attacks so that each LiRA reference
+    model, right after it is trained, can be prompted with the sampled training records it did
+    NOT train on: the second baseline (what a model of the same recipe without the record
+    emits). Counts only; each record is tried on one reference model (the first that left it out)."""
 
-    members = sample([e.text for e in target.members], options.extraction_records, seed=seed, stream=21)
-    non_members = sample([e.text for e in target.non_members], options.extraction_records, seed=seed, stream=22)
-    pii = _training_pii([e.text for e in target.members])
+    def __init__(self, target: Target, options: PrivacyAuditOptions, device: str, seed: int) -> None:
+        from audits.extraction import sample
+
+        self.target, self.options, self.device = target, options, device
+        texts = [e.text for e in target.members]
+        chosen = sample(range(len(texts)), options.extraction_records, seed=seed, stream=21)  # as sampling texts
+        self.examples = [target.members[i] for i in chosen]
+        self.members = [texts[i] for i in chosen]
+        self.non_members = sample([e.text for e in target.non_members], options.extraction_records, seed=seed, stream=22)
+        per_text = _pii_per_text(texts)
+        self.pii: dict[str, str] = {}
+        for found in per_text:
+            for v, t in found.items():
+                self.pii.setdefault(v, t)
+        self.record_pii = [list(per_text[i]) for i in chosen]
+        self.max_length = target.config.data.max_length if target.config is not None else 128
+        self._tried: set[int] = set()  # positions in `members` already tried on a reference model
+        self.reference = [0, 0, 0, 0]  # exact hits, records tried, own-PII trials, own-PII hits
+        self.references_used = 0
+
+    def on_reference(self, k: int, bundle: Any, left_out: Sequence[Any]) -> None:
+        """Prompt reference model `k` with the sampled training records it did not train on."""
+        from audits.extraction import extract
+
+        out = {id(e) for e in left_out}
+        todo = [p for p, e in enumerate(self.examples) if id(e) in out and p not in self._tried]
+        if not todo:
+            return
+        self._tried.update(todo)
+        r = extract(
+            bundle,
+            [self.members[p] for p in todo],
+            [],
+            pii=self.pii,
+            record_pii=[self.record_pii[p] for p in todo],
+            prefix=self.options.prefix_tokens,
+            suffix=self.options.suffix_tokens,
+            max_length=self.max_length,
+            device=self.device,
+        )
+        self.reference[0] += r.member_exact
+        self.reference[1] += r.members
+        self.reference[2] += r.own_pii[0]
+        self.reference[3] += r.own_pii[1]
+        self.references_used += 1
+
+
+def _extraction(target: Target, options: PrivacyAuditOptions, device: str, plan: _ExtractionPlan) -> list[AuditFinding]:
+    from audits.extraction import extract
+
     prefix_text = target.canary_template.split("{secret}")[0].strip() if target.canary_template else ""
     inserted = [(c.secret, c.repeats) for c in target.canaries if c.repeats > 0]
-    max_length = target.config.data.max_length if target.config is not None else 128
     r = extract(
         target.bundle,
-        members,
-        non_members,
-        pii=pii,
+        plan.members,
+        plan.non_members,
+        pii=plan.pii,
+        record_pii=plan.record_pii,
         canaries=inserted,
         canary_prefix=prefix_text,
         prefix=options.prefix_tokens,
         suffix=options.suffix_tokens,
-        max_length=max_length,
+        max_length=plan.max_length,
         device=device,
     )
-    findings = []
     setup = {"prefix_tokens": r.prefix_tokens, "suffix_tokens": r.suffix_tokens, "decoding": "greedy"}
     if r.members:
-        rate = r.member_exact / r.members
-        base = r.non_member_exact / r.non_members if r.non_members else None
-        findings.append(
-            AuditFinding(
-                AUDIT,
-                PrivacyCheck.EXTRACTION,
-                "exact_suffix_rate",
-                rate,
-                evidence={
-                    **setup,
-                    "records": r.members,
-                    "exact": r.member_exact,
-                    "non_member_rate": base,
-                    "non_members": r.non_members,
-                },
-                message=f"{r.member_exact} of {r.members} training records continued verbatim "
-                f"(held-out records: {r.non_member_exact} of {r.non_members})",
-            )
-        )
-        findings.append(
-            AuditFinding(
-                AUDIT,
-                PrivacyCheck.EXTRACTION,
-                "training_pii_emission_rate",
-                r.pii_emitting / r.pii_generations if r.pii_generations else 0.0,
-                evidence={
-                    "generations": r.pii_generations,
-                    "emitting": r.pii_emitting,
-                    "pii_values": r.pii_values,
-                    "by_entity": dict(r.pii_types),
-                    "detector": "guard scrub detector, default policy",
-                },
-                message=f"{r.pii_emitting} of {r.pii_generations} generations emitted a training PII value not in the prompt",
-            )
-        )
+        findings = _extraction_findings(r, setup, options.confidence)
+        findings += _reference_findings(r, plan, setup, options.confidence)
     else:
-        findings.append(
+        findings = [
             AuditFinding(
                 AUDIT,
                 PrivacyCheck.EXTRACTION,
@@ -644,7 +696,7 @@ def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed:
                 severity="warning",
                 message=f"no training record has {r.prefix_tokens + r.suffix_tokens} tokens: nothing to extract",
             )
-        )
+        ]
     for repeats, (got, total) in sorted(r.canary_hits.items()):
         findings.append(
             AuditFinding(
@@ -653,10 +705,131 @@ def _extraction(target: Target, options: PrivacyAuditOptions, device: str, seed:
                 "canary_extraction_rate",
                 got / total,
                 group=f"repeats={repeats}",
-                evidence={"canaries": total, "extracted": got, "decoding": "greedy"},
+                evidence={
+                    "canaries": total,
+                    "extracted": got,
+                    "decoding": "greedy",
+                    # a model that never saw the canary guesses its secret by chance at most this often
+                    "chance": 10.0 ** -target.canary_digits,
+                },
+                message=f"{got} of {total} canaries inserted {repeats} time(s) extracted "
+                f"(chance: {10.0 ** -target.canary_digits:.0e})",
             )
         )
     return findings
+
+
+def _reference_findings(
+    r: Any, plan: _ExtractionPlan, setup: dict[str, Any], confidence: float
+) -> list[AuditFinding]:
+    """The same two excesses against the LiRA reference models that did not train on each record
+    (group "reference models"; the gate takes the worse of the two baselines). The same records
+    on both sides (paired), judged with the unpaired interval: conservative when the two sides
+    correlate, as they do for text any model of the language completes."""
+    from audits.baseline import Excess
+
+    exact_hits, tried, trials, hits = plan.reference
+    if not tried:
+        return []
+    kind = "LiRA reference models not trained on the record"
+    extra = {"reference_models_used": plan.references_used}
+    trials_m, hits_m, _, _ = r.own_pii
+    exact = Excess(r.member_exact, r.members, exact_hits, tried, confidence, kind)
+    pii = Excess(hits_m, trials_m, hits, trials, confidence, kind)
+    return [
+        AuditFinding(
+            AUDIT,
+            PrivacyCheck.EXTRACTION,
+            "exact_suffix_excess",
+            exact.excess,
+            group="reference models",
+            evidence={**setup, **exact.evidence(), **extra},
+            message=exact.message("exact suffix extraction"),
+        ),
+        AuditFinding(
+            AUDIT,
+            PrivacyCheck.EXTRACTION,
+            "training_pii_emission_excess",
+            pii.excess,
+            group="reference models",
+            evidence={**setup, **pii.evidence(), **extra},
+            message=pii.message("emission of the record's own PII"),
+        ),
+    ]
+
+
+def _extraction_findings(r: Any, setup: dict[str, Any], confidence: float) -> list[AuditFinding]:
+    """The member rates (`exact_suffix_rate`, `training_pii_emission_rate`, as before) and, beside
+    each, its excess over the held-out baseline (`exact_suffix_excess`,
+    `training_pii_emission_excess`): the difference with its interval and a verdict
+    (audits.baseline). The release gate reads the excess, not the raw rate."""
+    from audits.baseline import Excess
+
+    held_out = "held-out records"
+    exact = Excess(r.member_exact, r.members, r.non_member_exact, r.non_members, confidence, held_out)
+    trials, hits, base_trials, base_hits = r.own_pii
+    pii = Excess(hits, trials, base_hits, base_trials, confidence, "held-out prompts, paired with a member record")
+    pii_setup = {**setup, "pii_values": r.pii_values, "detector": "guard scrub detector, default policy"}
+    return [
+        AuditFinding(
+            AUDIT,
+            PrivacyCheck.EXTRACTION,
+            "exact_suffix_rate",
+            exact.member_rate,
+            evidence={
+                **setup,
+                "records": r.members,
+                "exact": r.member_exact,
+                "non_member_rate": exact.baseline_rate,
+                "non_members": r.non_members,
+                "non_member_exact": r.non_member_exact,
+            },
+            message=f"{r.member_exact} of {r.members} training records continued verbatim "
+            f"(held-out records: {r.non_member_exact} of {r.non_members})",
+        ),
+        AuditFinding(
+            AUDIT,
+            PrivacyCheck.EXTRACTION,
+            "exact_suffix_excess",
+            exact.excess,
+            evidence={**setup, **exact.evidence()},
+            message=exact.message("exact suffix extraction"),
+        ),
+        AuditFinding(
+            AUDIT,
+            PrivacyCheck.EXTRACTION,
+            "training_pii_emission_rate",
+            r.pii_emitting / r.pii_generations if r.pii_generations else 0.0,
+            evidence={
+                "generations": r.pii_generations,
+                "emitting": r.pii_emitting,
+                "baseline_generations": r.baseline_pii_generations,
+                "baseline_emitting": r.baseline_pii_emitting,
+                "baseline_rate": r.baseline_pii_emitting / r.baseline_pii_generations
+                if r.baseline_pii_generations
+                else None,
+                "pii_values": r.pii_values,
+                "by_entity": dict(r.pii_types),
+                "detector": "guard scrub detector, default policy",
+            },
+            message=f"{r.pii_emitting} of {r.pii_generations} generations emitted a training PII value not in the "
+            f"prompt (held-out prompts: {r.baseline_pii_emitting} of {r.baseline_pii_generations})",
+        ),
+        AuditFinding(
+            AUDIT,
+            PrivacyCheck.EXTRACTION,
+            "training_pii_emission_excess",
+            pii.excess,
+            evidence={
+                **pii_setup,
+                **pii.evidence(),
+                "counts": "a member trial emits when the generation holds a PII value of its own record not in "
+                "its prompt; a baseline trial when a held-out prompt's generation holds the values of the member "
+                "record it is paired with",
+            },
+            message=pii.message("emission of the record's own PII"),
+        ),
+    ]
 
 
 def run_privacy_audit(
@@ -737,6 +910,9 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
     non_members = sample(target.non_members, n, seed=seed, stream=32)
     bounds: list[tuple[str, float, Any]] = []
     persons: PersonSample | None = None
+    plan = None
+    if "extraction" in options.checks and target.task == "causal_lm":
+        plan = _ExtractionPlan(target, options, device, seed)
     if "membership" in options.checks or "reference" in options.checks:
         found = person_sample(target, max_persons=options.max_records, seed=seed, claimed=claimed_eps is not None)
         if isinstance(found, str):
@@ -745,8 +921,9 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
                     skipped[PERSON_ATTACKS[_RECORD_ATTACK[check]]] = found
         else:
             persons = found
+        hook = plan.on_reference if plan is not None and options.engine == "local" else None
         f, p, s, bounds = _membership(
-            target, members, non_members, options, device, seed, (claimed_eps, delta), say, persons
+            target, members, non_members, options, device, seed, (claimed_eps, delta), say, persons, hook
         )
         findings += f
         plots |= p
@@ -756,9 +933,9 @@ def _run(target: Target, options: PrivacyAuditOptions, *, seed: int, say: Progre
                 skipped[PERSON_ATTACKS[PrivacyCheck(check)]] = reason
 
     if "extraction" in options.checks:
-        if target.task == "causal_lm":
+        if plan is not None:
             say("extraction")
-            findings += _extraction(target, options, device, seed)
+            findings += _extraction(target, options, device, plan)
         else:
             skipped[PrivacyCheck.EXTRACTION] = "the model is a classifier: it generates no text to extract"
 

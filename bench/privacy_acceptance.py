@@ -238,6 +238,8 @@ ROWS = [
     ("exact suffix rate (members)", "extraction", "exact_suffix_rate", None),
     ("canaries extracted, 16 repeats", "extraction", "canary_extraction_rate", "repeats=16"),
     ("training PII emission rate", "extraction", "training_pii_emission_rate", None),
+    ("exact suffix excess (gated)", "extraction", "exact_suffix_excess", None),
+    ("own-PII emission excess (gated)", "extraction", "training_pii_emission_excess", None),
     ("empirical epsilon, loss attack", "empirical_epsilon", "lower_bound", None),
     ("empirical epsilon, LiRA", "empirical_epsilon_lira", "lower_bound", None),
     ("held-out perplexity, before", "perplexity", "before", None),
@@ -247,6 +249,39 @@ ROWS = [
     ("audit wall time (s)", "measure_audit", "seconds", None),
     ("audit peak memory (MiB)", "measure_audit", "peak_rss_mib", None),
 ]
+
+
+# issue 18: each leakage rate beside its held-out baseline (audits.baseline): label, excess metric
+EXCESS_ROWS = [
+    ("exact suffix extraction", "exact_suffix_excess"),
+    ("PII emission, the record's own", "training_pii_emission_excess"),
+]
+
+
+def _excess(rows: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The held-out baseline's finding (group None; LiRA reference models are a second one)."""
+    return next((f for f in rows if f["check"] == "extraction" and f["metric"] == metric and not f["group"]), None)
+
+
+def _print_excess(table: dict[str, list[dict[str, Any]]]) -> None:
+    """Member rate, baseline rate, difference with its 95% interval, verdict and trials per run."""
+    print("leakage against its baseline (held-out prompts; Newcombe 95% CI of the difference):")
+    print(f"  {'':32}{'run':>8}{'members':>9}{'baseline':>9}{'diff':>8}  {'95% CI':<18}{'trials':>9}  verdict")
+    for label, metric in EXCESS_ROWS:
+        for name in table:
+            f = _excess(table[name], metric)
+            if f is None:
+                print(f"  {label:32}{name:>8}  - (findings from before the baselines)")
+                continue
+            e = f["evidence"]
+            ci = e.get("ci") or [float("nan"), float("nan")]
+            cells = [e.get("member_rate"), e.get("baseline_rate"), e.get("difference")]
+            m, b, d = (float("nan") if x is None else float(x) for x in cells)
+            trials = f"{e.get('member_trials')}/{e.get('baseline_trials')}"
+            print(
+                f"  {label:32}{name:>8}{m:>9.3f}{b:>9.3f}{d:>+8.3f}  [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+                f"{trials:>9}  {e.get('verdict')}"
+            )
 
 
 def _print_table(table: dict[str, list[dict[str, Any]]]) -> None:
@@ -270,6 +305,7 @@ def _print_table(table: dict[str, list[dict[str, Any]]]) -> None:
             x = _uncapped(table[n], group)
             cells.append(f"{'-' if x != x else f'{x:.1f}':>12}")
         print(f"  {group:32}" + "".join(cells))
+    _print_excess(table)
 
 
 def _uncapped(rows: list[dict[str, Any]], group: str) -> float:
@@ -327,6 +363,21 @@ def _summary(table: dict[str, list[dict[str, Any]]], profile: Profile, minutes: 
             "target": before,
             "ok": after < before,
         }
+    for name in table:  # issue 18: leakage beyond chance only without DP
+        key = name.replace(" ", "").lower()
+        for metric in ("exact_suffix_excess", "training_pii_emission_excess"):
+            f = _excess(table[name], metric)
+            if f is None:
+                continue
+            e = f["evidence"]
+            summary[f"{key}_{metric}"] = {
+                "value": e.get("difference"),
+                "baseline": e.get("baseline_rate"),
+                "ci": e.get("ci"),
+                "verdict": e.get("verdict"),
+                "target": "above chance" if name == "no DP" else "not distinguishable from chance",
+                "ok": (e.get("verdict") == "above chance") == (name == "no DP"),
+            }
     if profile.minutes_budget is not None:
         summary["total_minutes"] = {
             "value": round(minutes, 1),

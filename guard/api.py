@@ -441,6 +441,7 @@ def report(
     notes: Sequence[str] = (),
     key: str | bytes | None = None,
     key_file: str | Path | None = None,
+    profile: str | Path | None = None,
 ) -> ReportResult:
     """Write the release report of a run into `out` (report.html, report.json, MODEL_CARD.md).
     report.json is signed with `key`, else `key_file`, else $GUARD_KEY when set."""
@@ -453,6 +454,7 @@ def report(
         dedup_report=dedup_report,
         scan_report=scan_report,
         second_opinion=second_opinion,
+        profile=profile,
         audits=list(audits),
         policy=_release_policy(policy),
         notes=list(notes),

@@ -30,6 +30,9 @@ def report(
     policy: Optional[Path] = typer.Option(None, "--policy", "-p", help="Release policy TOML: show its checks."),
     key_file: KeyFileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print report.json on stdout too.")] = False,
+    profile: Optional[Path] = typer.Option(
+        None, "--profile", help="Corpus profile of the training corpus (guard profile --out): tables, charts, gate."
+    ),
 ) -> None:
     """Write the release report of a trained model: data, training, privacy, fairness, explanations.
 
@@ -49,6 +52,7 @@ def report(
         audits=audits,
         policy=policy,
         key=key,
+        profile=profile,
     )
     built, paths = result.report, result.files
     if as_json:

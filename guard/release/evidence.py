@@ -106,7 +106,20 @@ def report_evidence(data: Mapping[str, Any], privacy: Mapping[str, Any], audits:
             "value": rate,
             "source": "residual PII scan: raw-corpus PII values found verbatim in the training corpus",
         }
+    ev |= profile_evidence(data.get("profile"))
     return ev | audit_evidence(audits)
 
 
-__all__ = ["AUDIT_EVIDENCE", "audit_evidence", "num", "report_evidence", "residual_rate", "worst"]
+def profile_evidence(profile: Mapping[str, Any] | None) -> Evidence:
+    """The corpus profile's gated numbers (guard.quality.release_evidence), as the report's data section holds them."""
+    from guard.quality import RELEASE_EVIDENCE
+
+    values = (profile or {}).get("evidence") or {}
+    return {
+        k: {"value": v, "source": f"corpus profile: {RELEASE_EVIDENCE.get(k, k)}"}
+        for k, v in values.items()
+        if v is not None
+    }
+
+
+__all__ = ["AUDIT_EVIDENCE", "audit_evidence", "num", "profile_evidence", "report_evidence", "residual_rate", "worst"]

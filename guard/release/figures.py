@@ -41,6 +41,11 @@ def _draw(content: Mapping[str, Any], audits: Mapping[str, AuditReport]) -> dict
     scrub = content["data"].get("scrub")
     if scrub and scrub["entities"]:
         figs["data_entities"] = _fig_entities(scrub)
+    profile = content["data"].get("profile")
+    if profile and profile.get("lengths"):
+        figs["data_profile_lengths"] = _fig_profile_lengths(profile)
+    if profile and profile.get("groups"):
+        figs["data_profile_groups"] = _fig_profile_groups(profile)
     training = content["training"]
     if training["rounds"]:
         figs["training_curves"] = _fig_training(training)
@@ -84,6 +89,55 @@ def _fig_entities(scrub: Mapping[str, Any]) -> bytes:
     ax.set_xlabel("values detected and transformed")
     ax.set_title("PII found in the raw corpus, by entity type (operator applied)")
     ax.set_xlim(0, max(v for _, v in items) * 1.45)
+    return _png(fig)
+
+
+def _fig_profile_lengths(profile: Mapping[str, Any]) -> bytes:
+    """Texts per power-of-two length bin, one bar series per text field (corpus profile)."""
+    import matplotlib.pyplot as plt
+
+    lengths = profile["lengths"]
+    bins = sorted({b for v in lengths.values() for b in v["histogram_log2"]}, key=lambda b: int(b.split("-")[0]))
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    width = 0.8 / max(len(lengths), 1)
+    for i, (name, stats) in enumerate(sorted(lengths.items())):
+        xs = [j + i * width for j in range(len(bins))]
+        ax.bar(xs, [stats["histogram_log2"].get(b, 0) for b in bins], width=width, color=_COLORS[i % len(_COLORS)],
+               label=f"{name} (outliers {stats['outlier_rate']:.1%})")  # fmt: skip
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(bins))])
+    ax.set_xticklabels(bins, rotation=40, ha="right", fontsize=7)
+    ax.set_xlabel("characters")
+    ax.set_ylabel("texts")
+    ax.set_title("Text length distribution (corpus profile)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _fig_profile_groups(profile: Mapping[str, Any]) -> bytes:
+    """Each group field's shares, split by label when the profile has one (stacked bars)."""
+    import matplotlib.pyplot as plt
+
+    groups = profile["groups"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3), squeeze=False)
+    for ax, (name, g) in zip(axes[0], sorted(groups.items())):
+        table = g.get("by_label") or {}
+        total = sum(g["counts"].values()) or 1
+        if table.get("counts"):
+            bottom = [0.0] * len(table["groups"])
+            for i, (label, row) in enumerate(zip(table["labels"], table["counts"])):
+                shares = [c / total for c in row]
+                ax.bar(table["groups"], shares, bottom=bottom, color=_COLORS[i % len(_COLORS)], label=str(label))
+                bottom = [b + v for b, v in zip(bottom, shares)]
+            ax.legend(fontsize=6, title="label", title_fontsize=6)
+            v = _num(table.get("cramers_v"))
+            ax.set_title(f"{name}: share by label" + (f" (Cramer's V {v:.2f})" if v is not None else ""), fontsize=8)
+        else:
+            ax.bar(list(g["shares"]), list(g["shares"].values()), color=_COLORS[0])
+            ax.set_title(f"{name}: share of records", fontsize=8)
+        ax.tick_params(axis="x", labelrotation=40, labelsize=7)
+        ax.set_ylabel("share of records")
+    fig.tight_layout()
     return _png(fig)
 
 

@@ -8,9 +8,15 @@ results in the report.
     max_canary_exposure = 12.0           # bits, largest exposure of any inserted canary
     max_membership_tpr = 0.05            # worst membership attack's TPR at `membership_fpr`
     membership_fpr = 0.001               # 0.001 or 0.01
+    max_extraction_rate = 0.0            # verbatim continuation of training records beyond held-out ones
+    max_pii_emission_excess = 0.0        # generations emitting training PII beyond held-out prompts'
 
     [data]
     max_residual_pii_rate = 0.01         # PII values of the raw corpus left in the training corpus
+    max_duplicate_rate = 0.01            # exact + near duplicates in the training corpus (guard profile --out)
+    max_missing_rate = 0.01              # worst text/label/group field missing or empty
+    max_control_char_rate = 0.0          # records with NUL, C0/C1 controls, lone surrogates, U+FFFD
+    min_group_share = 0.05               # smallest group of the profiled group fields
 
     [fairness]
     max_demographic_parity_gap = 0.25    # largest over the sensitive features
@@ -133,13 +139,27 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "membership TPR at {membership_fpr:.1%} FPR (worst attack)",
         kind=Kind.FRACTION,
     ),
+    # The two extraction rows judge a member rate's excess over its held-out baseline, the
+    # difference when its interval excludes 0 and else 0 (audits.baseline.Excess.excess): a
+    # near-random model emits common names and continues some text by chance on any prompt.
     Threshold(
         "max_extraction_rate",
         "privacy",
         Direction.MAX,
-        "extraction_rate",
-        "largest share of training records a generative model continues verbatim from their prefix",
-        "extraction rate (training records continued verbatim)",
+        "extraction_rate_excess",
+        "share of training records a generative model continues verbatim from their prefix, beyond the "
+        "held-out records' share (0 unless the difference is significant)",
+        "extraction rate excess over held-out records (0 unless significant)",
+        kind=Kind.FRACTION,
+    ),
+    Threshold(
+        "max_pii_emission_excess",
+        "privacy",
+        Direction.MAX,
+        "pii_emission_excess",
+        "share of generations from training prompts that emit a training PII value, beyond the share from "
+        "held-out prompts (0 unless the difference is significant)",
+        "training PII emission excess over held-out prompts (0 unless significant)",
         kind=Kind.FRACTION,
     ),
     Threshold(
@@ -149,6 +169,43 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "residual_pii_rate",
         "share of the raw corpus's PII values left in the training corpus",
         "residual PII rate in the training corpus",
+        kind=Kind.FRACTION,
+    ),
+    # The corpus profile's rows (guard profile; guard.quality.release_evidence names the evidence).
+    Threshold(
+        "max_duplicate_rate",
+        "data",
+        Direction.MAX,
+        "corpus_duplicate_rate",
+        "share of the training corpus's records that are exact or near duplicates (guard profile)",
+        "duplicate rate, exact plus near (corpus profile)",
+        kind=Kind.FRACTION,
+    ),
+    Threshold(
+        "max_missing_rate",
+        "data",
+        Direction.MAX,
+        "corpus_missing_rate",
+        "largest share of records with a text, label or group field missing or empty (guard profile)",
+        "missing-or-empty rate, worst field (corpus profile)",
+        kind=Kind.FRACTION,
+    ),
+    Threshold(
+        "max_control_char_rate",
+        "data",
+        Direction.MAX,
+        "corpus_control_char_rate",
+        "share of records whose text holds NUL, C0/C1 controls, lone surrogates or U+FFFD (guard profile)",
+        "control-character rate, worst text field (corpus profile)",
+        kind=Kind.FRACTION,
+    ),
+    Threshold(
+        "min_group_share",
+        "data",
+        Direction.MIN,
+        "corpus_min_group_share",
+        "smallest group's share of the training corpus, over the profiled group fields (guard profile)",
+        "smallest group's share (corpus profile)",
         kind=Kind.FRACTION,
     ),
     Threshold(
@@ -186,6 +243,8 @@ MEMBERSHIP_FPRS = PARAMETERS[0].choices
 SHOWN_EVIDENCE: dict[str, str] = {
     "claimed_delta": "delta",
     "membership_auc": "membership inference AUC (worst attack)",
+    "extraction_rate": "extraction rate, training records (raw; the gate reads its excess)",
+    "pii_emission_rate": "training PII emission rate, training prompts (raw; the gate reads its excess)",
 }
 
 
@@ -230,8 +289,9 @@ class ReleasePolicy:
         raise AttributeError(f"{type(self).__name__} has no threshold or parameter {name!r}")
 
     def required(self) -> tuple[Threshold, ...]:
-        """The rows this policy sets, in table order."""
-        return tuple(r for r in THRESHOLDS if self.thresholds.get(r.key) not in (None, False))
+        """The rows this policy sets, in table order. A limit of 0 is set (`0 in (None, False)` is
+        true in Python, so the test is by identity: `max_extraction_rate = 0` must not drop the row)."""
+        return tuple(r for r in THRESHOLDS if self.thresholds.get(r.key) is not None and self.thresholds[r.key] is not False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}

@@ -105,6 +105,7 @@ def build_report(
     dedup_report: str | Path | None = None,
     scan_report: str | Path | None = None,
     second_opinion: str | Path | None = None,
+    profile: str | Path | None = None,
     audits: Sequence[str | Path | AuditReport] = (),
     policy: ReleasePolicy | None = None,
     notes: Sequence[str] = (),
@@ -159,7 +160,7 @@ def build_report(
     if not isinstance(run_versions, dict):
         run_versions = {}
 
-    data = sections.data_section(scrub_report, dedup_report, scan_report, second_opinion)
+    data = sections.data_section(scrub_report, dedup_report, scan_report, second_opinion, profile=profile)
     training = sections.training_section(
         config,
         clients_info,

@@ -35,9 +35,15 @@ def plain(v: Any) -> bool:
 
 
 def data_section(
-    scrub: str | Path | None, dedup: str | Path | None, scan: str | Path | None, second: str | Path | None = None
+    scrub: str | Path | None,
+    dedup: str | Path | None,
+    scan: str | Path | None,
+    second: str | Path | None = None,
+    *,
+    profile: str | Path | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"scrub": None, "dedup": None, "residual": None, "detector_recall": _detector_recall()}
+    out["profile"] = profile_summary(profile) if profile is not None else None
     if scrub is not None:
         out["scrub"] = summary_of(scrub, "scrub report", _scrub_summary)
     if dedup is not None:
@@ -54,10 +60,46 @@ def data_section(
     # where each input was and its sha256: guard check reads the scan again to recompute the residual rate
     out["sources"] = {
         name: source_of(path)
-        for name, path in (("scrub", scrub), ("dedup", dedup), ("scan", scan), ("second_opinion", second))
+        for name, path in (
+            ("scrub", scrub), ("dedup", dedup), ("scan", scan), ("second_opinion", second), ("profile", profile)
+        )
         if path is not None
-    }
+    }  # fmt: skip
     return out
+
+
+def profile_summary(path: str | Path) -> dict[str, Any]:
+    """The report's view of a `guard profile --out` file: its flags, the tables the data section shows
+    and the four numbers the release gate reads (`evidence`, guard.quality.release_evidence)."""
+    from guard.quality import CorpusProfile, release_evidence
+
+    data = CorpusProfile.read(path).to_json()
+    opts = data["options"]
+    keep = {*opts["text_fields"], *opts["group_fields"], *([opts["label_field"]] if opts["label_field"] else [])}
+    return {
+        "records": data["records"],
+        "records_failed": data["records_failed"],
+        "text_fields": opts["text_fields"],
+        "fields": {k: v for k, v in data["fields"].items() if k in keep},
+        "duplicates": {k: data["duplicates"][k] for k in ("exact", "near", "exact_rate", "near_rate", "near_method")},
+        "lengths": {
+            k: {
+                "quantiles": v["quantiles"],
+                "outlier_rate": v["outlier_rate"],
+                "histogram_log2": v["histogram_log2"],
+                "rule": v["rule"],
+            }
+            for k, v in data["lengths"].items()
+        },
+        "languages": data["languages"],
+        "oddities": data["oddities"],
+        "labels": data["labels"],
+        "groups": data["groups"],
+        "pii": data["pii"],
+        "flags": data["flags"],
+        "evidence": release_evidence(data),
+        "seconds": data["seconds"],
+    }
 
 
 def training_section(
@@ -232,8 +274,62 @@ def privacy_section(ledger: Any, audit: AuditReport | None) -> dict[str, Any]:
             "membership": attacks,
             "exposure": exposure,
             "skipped": dict(audit.skipped),
+            "extraction": _extraction_rows(audit),
         }
     return out
+
+
+# extraction finding metric -> what the report calls it
+_EXCESS_ROWS = {
+    "exact_suffix_excess": "exact suffix extraction (records continued verbatim)",
+    "training_pii_emission_excess": "training PII emission (generations with a training PII value)",
+}
+
+
+def _extraction_rows(audit: AuditReport) -> list[dict[str, Any]]:
+    """Each extraction rate beside its baseline: member rate, baseline rate, their difference with
+    its interval and the verdict (audits.baseline); canary extraction beside its chance level.
+    Findings written before the baselines existed give the member rate alone."""
+    rows: list[dict[str, Any]] = []
+    for f in audit.find("extraction"):
+        ev = f.evidence
+        if f.metric in _EXCESS_ROWS:
+            rows.append(
+                {
+                    "what": _EXCESS_ROWS[f.metric] + (f", vs {f.group}" if f.group else ""),
+                    "member_rate": _num(ev.get("member_rate")),
+                    "baseline_rate": _num(ev.get("baseline_rate")),
+                    "baseline": ev.get("baseline"),
+                    "difference": _num(ev.get("difference")),
+                    "ci": _interval(ev),
+                    "verdict": ev.get("verdict"),
+                    "trials": f"{ev.get('member_trials')} / {ev.get('baseline_trials')}",
+                    "detectable": _num(ev.get("detectable_excess")),
+                    "chance": None,
+                }
+            )
+        elif f.metric == "canary_extraction_rate":
+            rows.append(
+                {
+                    "what": f"canaries extracted ({f.group})",
+                    "member_rate": _num(f.value),
+                    "baseline_rate": None,
+                    "baseline": None,
+                    "difference": None,
+                    "ci": None,
+                    "verdict": None,
+                    "trials": str(ev.get("canaries")),
+                    "detectable": None,
+                    "chance": _num(ev.get("chance")),
+                }
+            )
+    if not any(r["difference"] is not None or r["chance"] is not None for r in rows):
+        rows += [  # findings from before the baselines: the raw rates alone
+            {"what": f.metric.replace("_", " "), "member_rate": _num(f.value), "trials": str(_size(f.evidence))}
+            for f in audit.find("extraction")
+            if f.metric in ("exact_suffix_rate", "training_pii_emission_rate")
+        ]
+    return rows
 
 
 def _unit(ledger: Any) -> dict[str, Any]:

@@ -164,6 +164,41 @@ def _residual_evidence(data: Mapping[str, Any], source: str) -> tuple[dict[str, 
     return ({"residual_pii_rate": rate} if rate is not None else {}), results
 
 
+def _profile_evidence(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[CheckResult]]:
+    """The corpus profile's gated numbers recomputed from the profile file the report names."""
+    from guard.core.files import file_sha256
+    from guard.quality import CorpusProfile, release_evidence
+
+    sources = (data.get("data") or {}).get("sources") if isinstance(data.get("data"), Mapping) else None
+    entry = sources.get("profile") if isinstance(sources, Mapping) else None
+    if not isinstance(entry, Mapping) or not entry.get("path"):
+        return {}, []
+    path = Path(str(entry["path"]))
+    if not path.is_file():
+        raise InputError(
+            f"the corpus profile the report names ({path}) is not there; guard check recomputes its numbers from it",
+            path=source,
+            field="data.sources.profile",
+        )
+    results = []
+    actual = file_sha256(path)
+    if actual != entry.get("sha256"):
+        results.append(
+            CheckResult(
+                "profile_file",
+                "the corpus profile is the file the report was built from",
+                True,
+                None,
+                False,
+                f"{path} changed after the report was written (sha256 {str(entry.get('sha256'))[:12]} recorded, "
+                f"{actual[:12]} now)",
+                "corpus_duplicate_rate",
+            )
+        )
+    values = release_evidence(CorpusProfile.read(path).to_json())
+    return {k: v for k, v in values.items() if v is not None}, results
+
+
 def _audit_evidence(
     data: Mapping[str, Any], run_hash: str, source: str
 ) -> tuple[dict[str, Any], dict[str, str], list[CheckResult]]:
@@ -261,12 +296,15 @@ def verify_report(
     ledger_values, ledger_source = _ledger_evidence(run)
     residual_values, scan_results = _residual_evidence(data, source)
     results += scan_results
+    profile_values, profile_results = _profile_evidence(data, source)
+    results += profile_results
     audit_values, audit_sources, audit_results = _audit_evidence(data, run_hash, source)
     results += audit_results
-    recomputed: dict[str, Any] = {**ledger_values, **residual_values, **audit_values}
+    recomputed: dict[str, Any] = {**ledger_values, **residual_values, **profile_values, **audit_values}
     where = (
         {k: ledger_source for k in ledger_values}
         | {k: "the residual-PII scan" for k in residual_values}
+        | {k: "the corpus profile" for k in profile_values}
         | audit_sources
     )
     claimed_all = data["evidence"]

@@ -171,11 +171,16 @@ def test_greedy_extraction_finds_memorized_records_and_their_pii() -> None:
         max_length=32,
     )
     pii = {n: "PERSON" for n in names[:12]} | {str(5550100 + 37 * i): "PHONE_NUMBER" for i in range(12)}
-    r = extract(bundle, members, non_members, pii=pii, prefix=4, suffix=8, max_length=32)
+    own = [[n, str(5550100 + 37 * i)] for i, n in enumerate(names[:12])]
+    r = extract(bundle, members, non_members, pii=pii, record_pii=own, prefix=4, suffix=8, max_length=32)
     assert r.members == 12 and r.non_members == 4
     assert r.member_exact >= 10
     assert r.non_member_exact == 0
     assert r.pii_emitting >= 10 and set(r.pii_types) <= {"PERSON", "PHONE_NUMBER"}
+    # each record's own phone number from its own prompt; from a held-out prompt, not the paired record's
+    trials, hits, base_trials, base_hits = r.own_pii
+    assert trials == 12 and hits >= 10 and base_trials == 4 and base_hits <= 1
+    assert r.baseline_pii_generations == 4
 
 
 # -- a guard federate run, audited through the CLI --------------------------------------------------
@@ -335,6 +340,9 @@ def test_a_local_hugging_face_causal_lm_is_audited_with_extraction(split, tmp_pa
     report = AuditReport.read(out)
     assert report.subject["model"] == "hf" and report.subject["task"] == "causal_lm"
     assert report.find("extraction", "exact_suffix_rate")[0].evidence["records"] > 0
+    excess = report.find("extraction", "exact_suffix_excess")[0]  # an untrained model: chance
+    assert excess.value == 0.0 and excess.evidence["ci"][0] <= 0 <= excess.evidence["ci"][1]
+    assert excess.evidence["verdict"] == "not distinguishable from chance"
     assert "extraction" not in report.skipped
     auc = report.find("membership_loss", "auc")[0]
     assert auc.evidence["ci95"][0] < 0.5 < auc.evidence["ci95"][1]  # an untrained model: chance

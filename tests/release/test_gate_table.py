@@ -41,7 +41,7 @@ def test_the_loop_judges_each_row_on_its_side_and_fails_without_evidence(row: Th
     limit = 5 if row.kind is Kind.INTEGER else 0.5
     policy = parse_release_policy({row.section: {row.key: limit}}, source="one.toml")
     key = row.evidence_key({"membership_fpr": 0.001})
-    inside, outside = (0.25, 0.75) if row.direction is Direction.MAX else (10, 2)
+    inside, outside = (0.25, 0.75) if row.direction is Direction.MAX else (limit * 2, limit * 0.4)
     base = {"dp_enabled": {"value": True}}
     (ok,) = evaluate(policy, {**base, key: {"value": inside}}).results
     (bad,) = evaluate(policy, {**base, key: {"value": outside}}).results
@@ -88,27 +88,38 @@ def test_the_policy_is_frozen_and_serialises_every_row():
     assert {r.key for r in THRESHOLDS} <= set(data)
 
 
-def test_max_extraction_rate_gates_the_privacy_audits_extraction_finding():
+def test_max_extraction_rate_gates_the_privacy_audits_extraction_excess():
+    """Issue 18: the row reads the member rate's excess over held-out records (0 unless
+    significant), not the raw rate, which stays in the evidence as a shown number."""
     from audits.findings import AuditFinding, AuditReport
     from guard.release.evidence import audit_evidence
 
-    def privacy(*rates: float | None) -> AuditReport:
+    def privacy(*excesses: float | None) -> AuditReport:
         findings = tuple(
-            AuditFinding("privacy", "extraction", "exact_suffix_rate", r, group=f"g{i}") for i, r in enumerate(rates)
+            f
+            for i, x in enumerate(excesses)
+            for f in (
+                AuditFinding("privacy", "extraction", "exact_suffix_rate", 0.5, group=f"g{i}"),
+                AuditFinding("privacy", "extraction", "exact_suffix_excess", x, group=f"g{i}"),
+            )
         )
         return AuditReport(audit="privacy", subject={}, findings=findings)
 
     policy = parse_release_policy({"privacy": {"max_extraction_rate": 0.05}}, source="p.toml")
-    evidence = audit_evidence({"privacy": privacy(0.01, 0.08)})
-    assert evidence["extraction_rate"] == {"value": 0.08, "source": "privacy audit: extraction/exact_suffix_rate (g1)"}
+    evidence = audit_evidence({"privacy": privacy(0.0, 0.08)})
+    assert evidence["extraction_rate_excess"] == {
+        "value": 0.08,
+        "source": "privacy audit: extraction/exact_suffix_excess (g1)",
+    }
+    assert evidence["extraction_rate"]["value"] == 0.5  # the raw rate: shown, not judged
     (bad,) = evaluate(policy, evidence).results
     assert bad.name == "max_extraction_rate" and not bad.passed and bad.reason == "0.08 > 0.05"
-    (ok,) = evaluate(policy, audit_evidence({"privacy": privacy(0.01)})).results
+    (ok,) = evaluate(policy, audit_evidence({"privacy": privacy(0.0)})).results
     assert ok.passed
     # a classifier's audit has no extraction finding: no evidence, and the gate fails rather than passes
-    assert "extraction_rate" not in audit_evidence({"privacy": privacy()})
+    assert "extraction_rate_excess" not in audit_evidence({"privacy": privacy()})
     (none,) = evaluate(policy, audit_evidence({"privacy": privacy()})).results
-    assert not none.passed and none.reason == "no evidence (extraction_rate is not in the report)"
-    assert evidence_labels()["extraction_rate"] == "extraction rate (training records continued verbatim)"
+    assert not none.passed and none.reason == "no evidence (extraction_rate_excess is not in the report)"
+    assert evidence_labels()["extraction_rate_excess"].startswith("extraction rate excess over held-out records")
     with pytest.raises(ReleasePolicyError, match="max_extraction_rate must be between 0 and 1"):
         parse_release_policy({"privacy": {"max_extraction_rate": 2}}, source="p.toml")

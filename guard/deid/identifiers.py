@@ -49,7 +49,8 @@ LABELS: dict[str, str] = {
         r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|saga\s+club|flying\s+blue|"
         # vehicles
         r"(?:licen[cs]e|number)\s+plate|plate|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
-        r"placas?|dominio|targa|plaque|immatriculation|vin"
+        r"placas?|dominio|targa|plaque|immatriculation|vin|vehicle(?:\s+(?:no|number|reg))?|kenderaan|"
+        r"(?:nr\.?\s+de\s+)?[îi]nmatriculare|г/н|госномер|гос\.?\s*номер"
     ),
     "MEDICAL_RECORD_NUMBER": (
         r"mrn|mr\s+no|medical\s+record(?:\s+(?:no|number))?|hospital\s+(?:no|number)|hosp\.?\s+no|"
@@ -68,7 +69,7 @@ _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 
 # Labels whose values are short codes with few digits (booking references, plates).
 _FEW_DIGITS = regex.compile(
     r"(?i)booking|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|targa|plaque|"
-    r"immatriculation|nhi|nis"
+    r"immatriculation|nhi|nis|vehicle|kenderaan|nr\.?\s+de\s+[îi]nmatriculare|[îi]nmatriculare|г/н|госномер|гос"
 )
 _NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|n\.º|№|#|code|ref|č)\.?)?"
 _CHUNK = r"[\p{Lu}\d][\p{Lu}\d./()\-]*"
@@ -113,7 +114,10 @@ class LabelledIdRecognizer(EntityRecognizer):
                 digits = sum(c.isdigit() for c in value)
                 # a ":" or "No." after the label, or the label written in capitals ("NHI")
                 marked = bool(m.group("sep") or m.group("no").strip() or m.group("label").isupper())
-                need = 1 if _FEW_DIGITS.match(m.group("label")) and marked else _MIN_DIGITS[entity]
+                few = _FEW_DIGITS.match(m.group("label"))
+                # a plate right after its label needs no ":" when it mixes capitals and digits ("CXR-21K")
+                plate = few and any(c.isupper() for c in value) and digits and len(value) >= 5
+                need = 1 if few and (marked or plate) else _MIN_DIGITS[entity]
                 if len(value) < 3 or digits < need:
                     continue
                 if len(m.group("label")) <= 3 and not marked and digits < 5:

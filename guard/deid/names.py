@@ -236,10 +236,38 @@ _INITIALS_BEFORE = re.compile(r"(?:\b[A-Z]{1,2}\.?[ -]?){1,3}$")
 _AFTER_NAME = re.compile(r"^(?:\s(?:I{1,3}|IV|VI{0,3}|IX|X|Jr\.?|Sr\.?|Jnr|Snr)\b\.?)")
 
 
+# Words that lead into a name inside one capitalised run ("Hola Javiera", "Daughter Jurgita",
+# "Coach Nasir Khattak"): left out of the span, like titles, unless used as a given name.
+_LEAD_WORDS = frozenset(
+    """text call whatsapp email ring coach technician sprinter owner aunty auntie pak bu ibu bapak kak mas mbak
+    ma'am maam sgt ofc cpl pvt lt col maj gen cmdr capt insp det supt cllr rep sen gov pres amb
+    hola hei hej hallo moi ciao salut bonjour buenos buenas olá oi hallå halo""".split()
+)
+_LEAD_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?\.?")
+
+
+def _strip_lead_words(text: str, r: RecognizerResult) -> None:
+    """Move the start of a name past cue words, greetings and titles that its capitalised
+    run swallowed; a word that is also a given name ("Will", "Grace") stays."""
+    first = lexicon().first
+    while True:
+        m = _LEAD_WORD.match(text, r.start, r.end)
+        if not m:
+            return
+        low = m.group().rstrip(".").lower()
+        lead = low in _TITLES or ((low in _CUES or low in _LEAD_WORDS) and low not in first)
+        rest = text[m.end() : r.end]
+        if not lead or not rest.strip() or not rest[:1].isspace() or "\n" in rest[: len(rest) - len(rest.lstrip())]:
+            return
+        r.start = m.end() + len(rest) - len(rest.lstrip())
+
+
 def _with_initials(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
     """Extend each name over initials before it ("H. Joel Deckard", "A.J. Smith") and a
-    regnal number or suffix after it ("Elizabeth II", "Martin Luther King Jr.")."""
+    regnal number or suffix after it ("Elizabeth II", "Martin Luther King Jr."); leave
+    leading cue words and a possessive "'s" outside it (redacting it tells nothing and counts as over-redaction)."""
     for r in results:
+        _strip_lead_words(text, r)
         m = _INITIALS_BEFORE.search(text[max(0, r.start - 9) : r.start])
         if m and m.group().strip():
             r.start -= len(m.group())
@@ -248,14 +276,27 @@ def _with_initials(text: str, results: list[RecognizerResult]) -> list[Recognize
         m = _AFTER_NAME.match(text[r.end : r.end + 5])
         if m:
             r.end += len(m.group())
+        if r.end - r.start > 3 and text[r.end - 2 : r.end] in ("'s", "’s"):
+            r.end -= 2  # "Leach's": the possessive ending is no part of the name
     return results
 
 
 _SUBJECT_AFTER = re.compile(
-    r"^(?:'s|’s)?\s+(?:was|is|had|has|said|says|told|wrote|married|became|died|led|joined|left|won|lost|"
+    r"^(?:'s|’s)?\s+(?:(?:only|also|then|later|eventually|soon|never|first|still|once|again|finally|initially|"
+    r"subsequently|at\s+first)\s+)?(?:was|is|had|has|said|says|told|wrote|married|became|died|led|joined|left|won|lost|"
     r"played|started|served|reported|claimed|discovered|described|returned|refused|retired|decided|agreed|"
     r"explained|announced|appeared|worked|lived|moved|recorded|released|argued|believed|\w+ed\s+(?:the|a|an|his|her|to))\b"
 )
+# "Clarke's wife", "Kedarnath's friend": a possessive before a word for kin or a life event
+_KIN_AFTER = re.compile(
+    r"^\s+(?:(?:late|own|elder|older|younger|eldest|youngest|former|first|second|new|then|only|best)\s+)?"
+    r"(?:wife|husband|son|daughter|sons|daughters|child|children|mother|father|parents|brother|sister|brothers|"
+    r"sisters|sibling|siblings|half-sister|half-brother|stepmother|stepfather|uncle|aunt|nephew|niece|cousin|"
+    r"grandson|granddaughter|grandmother|grandfather|grandchildren|widow|widower|fiancé|fiancée|fiance|fiancee|"
+    r"girlfriend|boyfriend|friend|lover|mistress|death|birth|funeral|marriage|wedding|divorce|infidelity|murder|"
+    r"killer|biography|memoir|autobiography)\b"
+)
+_DETERMINER_BEFORE = re.compile(r"(?i)\b(?:the|a|an|this|that|these|those|its|our|their|every|each)\s+$")
 _SUBJECT_BEFORE = re.compile(r"(?:\baccording\s+to|\bthat|\bby|\bwith|\binvited|\bwhen|\bafter|\bbefore)\s+$", re.I)
 
 
@@ -580,15 +621,21 @@ class PersonNameRecognizer(EntityRecognizer):
             if not _is_cap(w):
                 continue
             low = _strip_possessive(w.lower())
-            if len(low) < 3 or low not in self._last or low in self._foreign:
+            if len(low) < 3:
                 continue
             if any(a <= s and e <= b for a, b in other) or any(r.start <= s and e <= r.end for r in found):
                 continue
-            if low not in self._common and low not in english_dictionary():
+            plain = low in self._last and low not in self._foreign
+            if plain and low not in self._common and low not in english_dictionary():
                 out.append(self._result(s, e, 0.5, "surname_alone"))
-            elif _acts_as_subject(text, s, e):
-                # "Palmer was a villain", "according to Costa": a surname that is also a word
-                out.append(self._result(s, e, 0.5, "surname_as_subject"))
+                continue
+            kin = w.endswith(("'s", "’s")) and _KIN_AFTER.match(text[e : e + 40]) is not None
+            if _DETERMINER_BEFORE.search(text[max(0, s - 8) : s]):
+                continue  # "the Council wanted": a determiner makes it a thing, not a person
+            if (self._known(low) or self._not_a_word(low)) and (kin or _acts_as_subject(text, s, e)):
+                # "Palmer was a villain", "according to Costa", "Greisen's brother": a name
+                # that is also a word (or in no list) used as a person; later mentions follow
+                out.append(self._result(s, e, 0.6, "surname_as_subject"))
         return out
 
     def _lists(self, text: str, spacy_persons: list[tuple[int, int]]) -> list[RecognizerResult]:

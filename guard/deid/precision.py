@@ -15,7 +15,13 @@ Presidio's defaults on the small English spaCy model:
   English model reads as a name; never in places); every other word is kept, and the
   span is split at line breaks;
 - `short_licence_code`: Presidio's weak US licence pattern on one to four characters
-  ("Q3", "x10") with no licence word before it.
+  ("Q3", "x10") with no licence word before it;
+- `time_or_amount`: a time of day alone ("6pm", "08:30-16:30"; kept right after a date,
+  a weekday or a day number) or an amount of money ("S/ 63.00") that spaCy tags DATE_TIME;
+- `everyday_words_as_names`: the words of a spaCy PERSON span that no locale of the name
+  lexicon uses as a name, when the span has no capital in a text written with capitals
+  ("al fútbol", "hielo"), or is a form label before a colon ("Fecha de emisión:",
+  "Salary:"; never the first words of a text, which name its sender).
 
 A rule never drops a whole recognizer and never touches guard's own detections.
 `bench/deid_eval.py` prints, for every evaluation set, what each rule removed and how
@@ -25,14 +31,17 @@ can switch rules off (`[detect] precision_rules = []` keeps every Presidio span 
 
     >>> from guard.deid.precision import precision_rule_names
     >>> precision_rule_names()
-    ['non_name_words', 'not_a_calendar_date', 'short_licence_code']
+    ['everyday_words_as_names', 'non_name_words', 'not_a_calendar_date', 'short_licence_code', 'time_or_amount']
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import regex
 
 from guard.core.errors import PolicyError
 from guard.core.registry import Registry
@@ -98,6 +107,46 @@ def _not_a_calendar_date(text: str, start: int, end: int, entity: str) -> list[S
     if _DURATION.match(value) or _RELATIVE.match(value):
         return []
     if re.fullmatch(r"\d+(?:\.\d+){2,3}", value) and _VERSION_BEFORE.search(text[max(0, start - 12) : start]):
+        return []
+    return [(start, end)]
+
+
+# --- times of day, amounts and codes that spaCy calls DATE_TIME ------------------------------
+
+_CLOCK = r"\d{1,2}(?:[:.]\d{2}){0,2}(?:\s?[ap]\.?\s?m\b\.?)?"
+_TIME_OF_DAY = re.compile(
+    rf"(?i)^(?:(?:at|from|between|by|until|till|before|after|around|about|approx\.?|ca\.?|ab|um|à|a\s+las)\s+)?"
+    rf"{_CLOCK}(?:\s*(?:-|–|—|to|and|und|și|y|et|e|och|og|ja|a|bis)\s*{_CLOCK})*(?:\s?(?:hrs?|h|uhr))?$"
+)
+_TIME_MARK = re.compile(r"(?i)\d[:.]\d{2}|\d\s?[ap]\.?\s?m\b|\d\s?(?:hrs?|h|uhr)$")
+_MONTH_OR_DAY = re.compile(
+    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|today|tomorrow|"
+    r"yesterday|tonight)"
+)
+# a numeric date or a day number just before a time: "16-02-2024, 02:30", "on the 3rd at 9am"
+_DATE_BEFORE = re.compile(
+    r"\b\d{1,4}[./-]\d{1,2}(?:[./-]\d{2,4})?\b|\b\d{1,2}(?:st|nd|rd|th|\.)?[\s,]*(?:at|um|à|a\s+las)?\s*$"
+)
+_AMOUNT_ONLY = re.compile(
+    r"(?i)^(?:(?:[$€£¥₹₽₩₺]|s/|r\$|rm|rp|tk|kr|kč|zł|ft|lei|usd|eur|gbp|pln|czk|huf|sek|nok|dkk|isk|egp|kes|ngn|jmd|"
+    r"zar|inr|myr|idr|php|aed|sar|total|=)\s*)*\d{1,3}(?:[ .,]\d{3})*(?:[.,]\d{2})?"
+    r"(?:\s*(?:[$€£¥₹₽₩₺]|s/|kr|kč|zł|ft|lei|usd|eur|gbp|pln|czk|huf|sek|nok|dkk|isk|egp|kes|ngn|jmd|zar|inr|"
+    r"myr|idr|php|aed|sar|total))*$"
+)
+
+
+def _not_a_date_time(text: str, start: int, end: int, entity: str) -> list[Span]:
+    """A time of day alone or an amount of money that spaCy tags DATE_TIME: neither is a
+    calendar date (tests/data/DEID_LABELS.md). A time stays when a date, weekday or digit
+    (numeric, or a day number) stands just before it (a date with a time is one value), an amount when it has no
+    currency or decimals. (Bare digit runs stay: spaCy's "dates" there are often parts of
+    phones, postcodes, identifiers or old years.)"""
+    value = text[start:end].strip()
+    before = text[max(0, start - 20) : start]
+    if _TIME_OF_DAY.match(value) and _TIME_MARK.search(value):
+        dated = _DATE_BEFORE.search(before) or _MONTH_OR_DAY.search(before)
+        return [(start, end)] if dated else []
+    if _AMOUNT_ONLY.match(value) and re.search(r"[.,]\d{2}$|[^\d\s.,]", value):
         return []
     return [(start, end)]
 
@@ -192,6 +241,96 @@ def _keep_name_words(text: str, start: int, end: int, entity: str) -> list[Span]
     return out
 
 
+# --- everyday words that spaCy calls a person ------------------------------------------------
+
+
+@functools.cache
+def _raw_names() -> frozenset[str]:
+    """Every given name and surname of the lexicon, the ones that are also street or form
+    words ("Lane", "Park", "Ward") included: a word any locale uses as a name is never cut."""
+    from importlib import resources
+
+    data = resources.files("guard.deid").joinpath("data")
+    return frozenset(
+        w for name in ("names_first.txt", "names_last.txt") for w in data.joinpath(name).read_text("utf-8").split()
+    )
+
+
+@functools.cache
+def _everyday() -> frozenset[str]:
+    from guard.deid.names import english_dictionary, lexicon
+
+    lex = lexicon()
+    return lex.words | lex.foreign | english_dictionary()
+
+
+def _cased_text(text: str) -> bool:
+    """Written with capitals: most lines and sentences start with one (lower-case chat, where
+    a lower-case word may well be a name, does not)."""
+    starts = regex.findall(r"(?:^|[\n.!?]\s+)[\"'(«“]?(\p{L})", text)
+    upper = sum(c.isupper() for c in starts)
+    return upper > 0 and upper >= 3 * (len(starts) - upper)
+
+
+_LABEL_AFTER = re.compile(r"\s*(?:no\.?|nr\.?|n[º°o]\.?|#)?\s*\.?:(?!//)", re.I)
+
+
+def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[Span]:
+    """The words of a spaCy PERSON span that may be a name. A word that no locale of the name
+    lexicon uses as a name is cut when the span has no capitalised word in a text written
+    with capitals ("al fútbol", "hielo": there a name is capitalised), or when the span is a form label,
+    one capitalised everyday word and lower-case words before a colon ("Fecha de emisión:",
+    "Salary:", "Tel.:"), not at the very start of the text (there it names a sender). Codes with digits, initials and particles between kept words stay;
+    every other word is kept, and the span is split at line breaks."""
+    names, everyday = _raw_names(), _everyday()
+    cased = _cased_text(text)
+    tokens = []
+    for m in _TOKEN.finditer(text, start, end):
+        core = m.group().strip(".,'\"!?-#*=")
+        if core:
+            a = m.start() + m.group().find(core[0])
+            tokens.append((a, a + len(core), core))
+    label = (
+        bool(tokens)
+        and text[:start].strip() != ""  # the first words of a text before a colon name its sender ("Correo:")
+        and _LABEL_AFTER.match(text, end) is not None
+        and tokens[0][2][:1].isupper()
+        and all(t.islower() for _, _, t in tokens[1:])
+        and all(t.lower() in everyday for _, _, t in tokens)
+    )
+
+    # no capitalised word at all: in a text written with capitals that is no name ("su", "al fútbol")
+    lower_span = all(t.islower() or not any(c.isalpha() for c in t) for _, _, t in tokens)
+
+    def cut(core: str) -> bool:
+        low = core.lower()
+        if len(core) < 2 or any(c.isdigit() for c in core) or low in names or low in _NAME_PARTICLES:
+            return False
+        return label or (cased and lower_span)
+
+    flags = [cut(c) for _, _, c in tokens]
+    # a particle stays unless every word beside it in the span is cut ("Graciela N. de Pizarro")
+    words = [i for i, (_, _, c) in enumerate(tokens) if c.lower() not in _NAME_PARTICLES]
+    for i, (_, _, core) in enumerate(tokens):
+        if core.lower() in _NAME_PARTICLES:
+            near = [
+                j for j in (max([j for j in words if j < i], default=-1), min([j for j in words if j > i], default=-1))
+            ]
+            near = [j for j in near if j >= 0]
+            flags[i] = bool(near) and all(flags[j] for j in near)
+    out: list[Span] = []
+    run: list[tuple[int, int, str]] = []
+    for tok, flag in zip(tokens, flags):
+        if run and (flag or "\n" in text[run[-1][1] : tok[0]]):
+            out.append((run[0][0], run[-1][1]))
+            run = []
+        if not flag:
+            run.append(tok)
+    if run:
+        out.append((run[0][0], run[-1][1]))
+    return out
+
+
 # --- one- to four-character licence "numbers" --------------------------------------------
 
 _LICENCE_CONTEXT = re.compile(r"(?i)\b(?:licen[cs]e|DL|driver|driving|permit)\b")
@@ -223,6 +362,16 @@ register_precision_rule(
 )
 register_precision_rule(
     PrecisionRule(
+        "time_or_amount",
+        frozenset({"SpacyRecognizer"}),
+        frozenset({"DATE_TIME"}),
+        "spaCy DATE_TIME on a time of day alone ('6pm', '08:30-16:30'; kept after a date, weekday or number) or "
+        "an amount of money ('S/ 63.00')",
+        _not_a_date_time,
+    )
+)
+register_precision_rule(
+    PrecisionRule(
         "non_name_words",
         frozenset({"SpacyRecognizer"}),
         frozenset({"PERSON", "LOCATION", "NRP"}),
@@ -230,6 +379,16 @@ register_precision_rule(
         "or more words, mostly lower-case everyday words of 25 languages, those words (never in places); the span "
         "is split at line breaks",
         _keep_name_words,
+    )
+)
+register_precision_rule(
+    PrecisionRule(
+        "everyday_words_as_names",
+        frozenset({"SpacyRecognizer"}),
+        frozenset({"PERSON"}),
+        "words of a spaCy PERSON span that no locale of the name lexicon uses as a name: a span with no "
+        "capital in a text written with capitals ('al fútbol', 'hielo'), and form labels before a colon ('Fecha de emisión:', 'Salary:')",
+        _keep_unless_everyday,
     )
 )
 register_precision_rule(

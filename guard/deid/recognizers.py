@@ -181,6 +181,36 @@ def age() -> RegexRecognizer:
                 0.6,
             ),
             Rule(
+                # "de 19 y 22 años", "aged 19 and 22": the first of two coordinated ages
+                "coordinated_age",
+                rf"(?<=\b{_AGE_BEFORE}\s)(?P<v>1?\d{{1,2}})(?=\s(?:y|and|e|et|und|och|og|i|ja|&)\s1?\d{{1,2}}\s?{_AGE_UNIT}(?!\w))",
+                0.6,
+                re.I,
+            ),
+            Rule(
+                # the second: a number and a unit of years after "19 y", "19 and"
+                "coordinated_age_unit",
+                rf"(?<=\b1?\d{{1,2}}\s(?:y|and|e|et|und|och|og|i|ja|&)\s)(?P<v>1?\d{{1,2}}\s?{_AGE_UNIT})(?!\w)",
+                0.6,
+                re.I,
+            ),
+            Rule(
+                # a sex column next to an age column in lists and tickets: "F  31", "31/F", "35 / M"
+                "sex_and_age_columns",
+                r"(?:(?<=\s\s[MF]\s)|(?<=\s\s[MF]\s\s))(?P<v>1?\d{1,2})(?=\s\s|\s*$)",
+                0.5,
+                re.M,
+            ),
+            Rule("age_then_sex", r"(?<![\w/.,:-])(?P<v>1?\d{1,2})\s?/\s?[MF](?![\w/])", 0.5),
+            Rule(
+                # "1 child (7)", "two sons (4 and 9)"
+                "child_age_in_brackets",
+                r"(?<=\b(?:child|children|kid|kids|son|sons|daughter|daughters|boy|girl|baby|infant|toddler)\s\()"
+                r"(?P<v>1?\d{1,2})(?=\))",
+                0.6,
+                re.I,
+            ),
+            Rule(
                 "name_then_age",
                 rf"(?<=\p{{Lu}}\p{{Ll}}{{1,30}}(?:,|\s\())\s?(?P<v>(?:1[01]\d|[1-9]\d?|{_AGE_WORDS}))(?=\)|,\s|\.\s|\.$|\s+said|\s+says)",
                 0.5,

@@ -77,7 +77,13 @@ def test_no_precision_rule_uncovers_a_labelled_value(rows, analysed) -> None:  #
                     for i in range(max(d.start, s["start"]), min(d.end, s["end"]))
                 ):
                     exposed.append((row["id"], d.rule, s["entity"]))
-    assert set(rules) == {"non_name_words", "not_a_calendar_date", "short_licence_code"}, rules
+    assert set(rules) == {
+        "everyday_words_as_names",
+        "non_name_words",
+        "not_a_calendar_date",
+        "short_licence_code",
+        "time_or_amount",
+    }, rules
     assert not exposed, exposed[:10]
 
 

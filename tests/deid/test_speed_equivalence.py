@@ -1,0 +1,142 @@
+"""Every speed-up in the detector must find exactly what the slow path finds.
+
+Each test runs one optimization and the path it replaced on a varied sample (every
+tenth text of the four labelled sets and of the example notes: templated records,
+blind-written texts in many languages, Reddit comments, Wikipedia, clinical notes)
+and asserts the same results, in the same order, with the same scores and rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from guard.core.policy import Policy
+from guard.deid.detector import LANGUAGE, Detector
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = [
+    *sorted((ROOT / "tests" / "data").glob("deid_*.jsonl")),
+    ROOT / "examples" / "clinical_notes.jsonl",
+]
+
+
+def _sample(step: int = 10) -> list[str]:
+    texts: list[str] = []
+    for path in SOURCES:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts.extend(str(r["text"]) for r in rows[::step])
+    return texts
+
+
+def _key(results: list) -> list[tuple]:  # type: ignore[type-arg]
+    """Everything about a result that reaches guard: span, type, score, recognizer, rule."""
+    return [
+        (
+            r.start,
+            r.end,
+            r.entity_type,
+            round(float(r.score), 9),
+            (r.recognition_metadata or {}).get("recognizer_name"),
+            (r.recognition_metadata or {}).get("rule"),
+        )
+        for r in results
+    ]
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(Policy())
+
+
+@pytest.fixture(scope="module")
+def sample() -> list[str]:
+    texts = _sample()
+    assert len(texts) > 300
+    return texts
+
+
+@pytest.mark.slow
+def test_grouped_context_step_gives_presidios_results(detector: Detector, sample: list[str]) -> None:
+    """guard's analyzer (context step grouped by recognizer, recognizers cached per request)
+    returns what Presidio's own AnalyzerEngine returns on the same registry and NLP output."""
+    from presidio_analyzer import AnalyzerEngine
+
+    fast = detector.analyzer
+    assert type(fast) is not AnalyzerEngine
+    slow = AnalyzerEngine(
+        registry=fast.registry,
+        nlp_engine=detector.nlp_engine,
+        supported_languages=[LANGUAGE],
+        context_aware_enhancer=fast.context_aware_enhancer,
+    )
+    entities = list(detector.entities)
+    found = 0
+    for text, doc in zip(sample, detector._nlp.pipe(sample, batch_size=64)):
+        want = slow.analyze(
+            text, LANGUAGE, entities=entities, nlp_artifacts=detector.nlp_engine._doc_to_nlp_artifact(doc, LANGUAGE)
+        )
+        got = fast.analyze(
+            text, LANGUAGE, entities=entities, nlp_artifacts=detector.nlp_engine._doc_to_nlp_artifact(doc, LANGUAGE)
+        )
+        assert _key(got) == _key(want)
+        found += len(got)
+    assert found > 1000  # the sample exercises many recognizers
+
+
+def test_cached_recognizer_list_equals_a_fresh_one(detector: Detector) -> None:
+    registry = detector.analyzer.registry
+    entities = list(detector.entities)
+    registry.__dict__.pop("_guard_recognizer_cache", None)
+    fresh = registry.get_recognizers(LANGUAGE, entities)
+    cached = registry.get_recognizers(LANGUAGE, entities)
+    assert [id(r) for r in cached] == [id(r) for r in fresh]
+    assert cached is not fresh  # a copy: a caller may change its list
+
+
+def test_recognizer_cache_follows_a_changed_registry() -> None:
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    registry = Detector(Policy()).analyzer.registry
+    before = registry.get_recognizers(LANGUAGE, ["PERSON"])
+    extra = PatternRecognizer(supported_entity="PERSON", name="ExtraPerson", patterns=[Pattern("p", r"\bZz\w+", 0.5)])
+    registry.add_recognizer(extra)
+    after = registry.get_recognizers(LANGUAGE, ["PERSON"])
+    assert extra not in before and extra in after
+    registry.remove_recognizer("ExtraPerson")
+    assert extra not in registry.get_recognizers(LANGUAGE, ["PERSON"])
+
+
+@pytest.mark.slow
+def test_kept_phone_patterns_give_the_same_phones(detector: Detector, sample: list[str]) -> None:
+    """libphonenumber with its pattern cache (what the detector turns on) against the
+    same recognizer compiling through `re`'s bounded cache, as it did before."""
+    from phonenumbers import re_util
+
+    phones = next(r for r in detector.analyzer.registry.recognizers if r.name == "PhoneRecognizer")
+    assert re_util._COMPILED_PATTERNS is not None  # the detector turned the cache on
+    kept = re_util._COMPILED_PATTERNS
+    texts = [t for t in sample if any(c.isdigit() for c in t)]
+    got = [_key(phones.analyze(t, ["PHONE_NUMBER"])) for t in texts]
+    re_util._COMPILED_PATTERNS = None
+    try:
+        want = [_key(phones.analyze(t, ["PHONE_NUMBER"])) for t in texts]
+    finally:
+        re_util._COMPILED_PATTERNS = kept
+    assert got == want
+    assert sum(map(len, got)) > 50
+
+
+def test_artifacts_read_the_entities_once_with_presidios_scores(detector: Detector) -> None:
+    """guard's NLP artifacts hold the entities and scores Presidio's engine methods give."""
+    engine = detector.nlp_engine
+    texts = _sample(step=40)
+    for doc in detector._nlp.pipe(texts, batch_size=64):
+        got = engine._doc_to_nlp_artifact(doc, LANGUAGE)
+        ents, scores = engine._get_updated_entities(list(doc.ents), engine._get_scores_for_entities(doc))
+        assert [(e.start_char, e.end_char, e.label_) for e in got.entities] == [
+            (e.start_char, e.end_char, e.label_) for e in ents
+        ]
+        assert got.scores == scores

@@ -1067,6 +1067,8 @@ def _start_or_refused(options: NodeOptions, procs: Processes) -> subprocess.Pope
 
 
 _GAVE_UP = "Giving up reconnection"
+_RESET = "Connection reset by peer"
+_INSECURE_TO_TLS = "the SuperLink closed the connection: it serves TLS and this node came without (--insecure)"
 
 # What a 1.42 SuperNode log says when the SuperLink turned it away, and what that means here.
 _REFUSALS = (
@@ -1075,10 +1077,7 @@ _REFUSALS = (
         "CERTIFICATE_VERIFY_FAILED",
         "TLS failed: the SuperLink's certificate is not signed by this --root-certificates CA",
     ),
-    (
-        "Server disconnected without sending a response",
-        "the SuperLink closed the connection: it serves TLS and this node came without (--insecure)",
-    ),
+    ("Server disconnected without sending a response", _INSECURE_TO_TLS),
     ("Giving up reconnection", "no answer from the SuperLink within --max-wait (wrong address, port closed, or down)"),
     ("Failed to initialize the connection", "the node could not connect to the SuperLink"),
 )
@@ -1088,6 +1087,8 @@ def _node_failure(options: NodeOptions, procs: Processes) -> str:
     text = procs.tail("supernode", chars=20000)
     node = procs.procs["supernode"]
     reason = next((why for needle, why in _REFUSALS if needle in text), "the SuperNode stopped")
+    if options.security.insecure and _RESET in text:  # plain HTTP to a TLS port: closed before or after a reply
+        reason = _INSECURE_TO_TLS
     key = options.security.auth_key
     who = f" (key {key.name}, {public_fingerprint(key)})" if key is not None and "key" in reason else ""
     status = f"; exit {node.returncode}" if node.returncode and node.returncode > 0 else ""

@@ -198,3 +198,18 @@ def test_node_without_the_ca_certificate_refuses_before_starting_anything(tmp_pa
     assert result.exit_code == ExitCode.FEDERATION, result.output
     assert "CA certificate" in result.output
     assert not (tmp_path / ".guard-node-site-a" / "flower" / "logs").exists()
+
+
+def test_node_keys_register_every_key_in_certs_unless_node_key_names_some(
+    certs: deploy.CertSet, tmp_path: Path
+) -> None:
+    """`serve` registers every *.pub of --certs by default, only the --node-key files when given
+    (the deployment test's refusals use a key from another folder, so this selection is checked here)."""
+    config = tmp_path / "federate.toml"
+    every = deploy._node_keys(deploy.ServeOptions(config, tmp_path / "run", certs))
+    assert [k.name for k in every] == sorted(n.public.name for n in certs.nodes) and len(every) >= 2
+    one = certs.nodes[0].public
+    chosen = deploy._node_keys(deploy.ServeOptions(config, tmp_path / "run", certs, node_keys=(one,)))
+    assert chosen == (one.absolute(),)
+    with pytest.raises(deploy.DeployError, match="--insecure turns off"):
+        deploy._node_keys(deploy.ServeOptions(config, tmp_path / "run", None, insecure=True, node_keys=(one,)))

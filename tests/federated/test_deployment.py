@@ -41,9 +41,12 @@ REPO = Path(__file__).resolve().parents[2]
 GUARD = [sys.executable, "-m", "guard"]
 HOST = "127.0.0.1"
 MARKER = "GUARD_DEPLOYMENT_TEST"  # ROLE:TOKEN in every process this test starts, inherited by their children
-RUN_TIMEOUT_S = 540.0
-START_TIMEOUT_S = 90.0
+# hang guards only: 2 rounds took about 180 s last stop; at load 27 (2 cores shared by six sessions)
+# the cold node made them 16 min, and serve needed over 90 s to reach "waiting for"
+RUN_TIMEOUT_S = 1200.0
+START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
+REFUSAL_MAX_WAIT_S = 20  # as at the last stop; the insecure node waits this long for a TLS reason
 SILOS = {"site-a": "st-marys", "site-b": "lakeside"}  # client id -> the example corpus's site
 
 
@@ -265,17 +268,92 @@ def _secrets(state_dir: Path) -> list[str]:
     return found
 
 
+@dataclass
+class TlsServer:
+    """One `guard federate serve` with TLS and node authentication (both silos' keys
+    registered), waiting for its two nodes; shared by the refusal and the training test."""
+
+    dep: Deployment
+    data: dict[str, Path]
+    certs: Path
+    other: Path  # a second CA with its own site-a key: neither its CA nor its key is the server's
+    run_dir: Path
+    port: int
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+    """Started once for the module: the refusals run against it while it waits for its nodes,
+    then the two real nodes join and train (a SuperLink, key registration and a second
+    `certs` cost about 35 s under load, a refusal test of its own paid them again)."""
+    tmp = tmp_path_factory.mktemp("tls")
+    dep = Deployment(tmp)
+    try:
+        data = _silo_files(tmp)
+        certs = _certs(dep)
+        other = tmp / "other-ca"
+        args = [*GUARD, "federate", "certs", str(other), "--node", "site-a"]
+        done = subprocess.run(args, env=dep.env("certs2"), capture_output=True, timeout=60, check=False)
+        assert done.returncode == ExitCode.OK, done.stderr
+        run_dir, port = _serve(dep, _config(tmp, rounds=2), "--certs", str(certs))
+        yield TlsServer(dep, data, certs, other, run_dir, port)
+    finally:
+        left = dep.stop()
+        assert not left, f"processes still running after teardown: {left}"
+
+
+def test_unregistered_key_wrong_ca_and_insecure_node_are_refused_in_bounded_time(tls_server: TlsServer) -> None:
+    """Four bad nodes at once against the waiting TLS server: each exits 21 with its reason
+    within --max-wait (plus start-up), none is activated, and the server goes on waiting.
+    Runs before the training test, which then uses the same server."""
+    srv, dep = tls_server, tls_server.dep
+    assert dep.procs["serve"].poll() is None, "the shared server is gone: run this test before the training test"
+    certs, other = srv.certs, srv.other
+    cases = {  # case -> (the node's security flags, what its error says)
+        "unregistered": (["--root-certificates", str(certs / "ca.pem"), "--auth-key", str(other / "site-a.key")],
+                         "not registered"),
+        "wrong-ca": (["--root-certificates", str(other / "ca.pem"), "--auth-key", str(certs / "site-a.key")], "TLS"),
+        "insecure": (["--insecure"], "TLS"),
+        "no-ca": ([], "CA certificate"),
+    }  # fmt: skip
+    started = time.monotonic()
+    procs = {}
+    for case, (extra, _) in cases.items():
+        state = dep.tmp / f"refused-{case}"  # each bad node's own state dir: they run side by side
+        args = [*GUARD, "federate", "node", "--data", str(srv.data["site-a"]), "--client-id", "site-a",
+                "--state-dir", str(state), "--superlink", f"{HOST}:{srv.port}", "--max-wait", str(REFUSAL_MAX_WAIT_S),
+                *extra]  # fmt: skip
+        procs[case] = dep.start(case, args)
+    took: dict[str, float] = {}
+    while len(took) < len(procs) and time.monotonic() < started + 90:
+        took |= {
+            case: time.monotonic() - started for case, p in procs.items() if case not in took and p.poll() is not None
+        }
+        time.sleep(0.2)
+    still = sorted(set(procs) - set(took))
+    assert not still, f"{still}: still running 90 s after starting\n{dep.logs_tail()}"
+    for case, (_, says) in cases.items():
+        rc, out = procs[case].returncode, dep.text(case)
+        assert rc == ExitCode.FEDERATION, f"{case}: exit {rc}\n{out}"
+        assert says in out, f"{case}: {out[-2000:]}"
+        print(f"{case}: refused in {took[case]:.1f} s (four nodes starting at once)")
+    assert "Activated node_id" not in (srv.run_dir / "deploy" / "logs" / "superlink.log").read_text("utf-8")
+    assert dep.procs["serve"].poll() is None  # the server still waits for its nodes
+
+
 def test_two_silos_train_over_tls_with_node_authentication_and_the_server_never_sees_a_corpus(
-    deployment: Deployment, tmp_path: Path
+    tls_server: TlsServer,
 ) -> None:
-    dep = deployment
-    data = _silo_files(tmp_path)
-    certs = _certs(dep)
-    run_dir, port = _serve(dep, _config(tmp_path, rounds=2), "--certs", str(certs))
+    """site-a runs the warm node (the default), site-b Flower's own per-message
+    `flwr-clientapp` (`--cold`): both kinds of node train under TLS and node auth."""
+    srv, dep = tls_server, tls_server.dep
+    data, certs, run_dir, port = srv.data, srv.certs, srv.run_dir, srv.port
+    assert dep.procs["serve"].poll() is None, f"the shared server is gone\n{dep.logs_tail()}"
     started = time.monotonic()
     with ServerWatch(dep) as watch:
         for client_id, path in data.items():
-            _node(dep, client_id, path, port, "--certs", str(certs), "--key", client_id)
+            cold = ["--cold"] if client_id == "site-b" else []
+            _node(dep, client_id, path, port, "--certs", str(certs), "--key", client_id, *cold)
         try:
             rc = dep.procs["serve"].wait(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -302,7 +380,8 @@ def test_two_silos_train_over_tls_with_node_authentication_and_the_server_never_
     leaked = sorted(s for s in watch.seen for m in corpus_marks if m in s)
     assert not leaked, f"server processes referenced a silo's data: {leaked}"
     files = _run_files(run_dir)
-    assert any(p.name == "superlink.log" for p in files) and any(p.suffix == ".db" for p in files)
+    # the SuperLink keeps its state in memory (deploy.SUPERLINK_STATE): no database file, its log is checked
+    assert any(p.name == "superlink.log" for p in files)
     for path, content in files.items():
         for mark in corpus_marks:
             assert mark.encode() not in content, f"{path.relative_to(run_dir)} names a silo's data"
@@ -329,62 +408,29 @@ def test_two_silos_train_over_tls_with_node_authentication_and_the_server_never_
         assert [h["round"] for h in c["history"]] == [1, 2]
         assert c["epsilon"] == pytest.approx(epsilon_of(history, c["delta"], c["accountant"]), rel=1e-9)
         assert 0 < c["epsilon"] <= c["target_epsilon"]
-    print(f"serve + 2 silo nodes, TLS + node auth: {elapsed:.1f} s for 2 rounds")
+    print(f"serve + 2 silo nodes (warm, cold), TLS + node auth: {elapsed:.1f} s for 2 rounds")
 
 
-def test_unregistered_key_wrong_ca_and_insecure_node_are_refused_in_bounded_time(
+def test_insecure_is_explicit_and_recorded_and_sigterm_stops_every_server_process(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    dep = deployment
-    data = _silo_files(tmp_path)
-    certs = _certs(dep)
-    other = tmp_path / "other-ca"
-    done = subprocess.run([*GUARD, "federate", "certs", str(other), "--node", "site-a"], env=dep.env("certs2"),
-                          capture_output=True, timeout=60, check=False)  # fmt: skip
-    assert done.returncode == ExitCode.OK, done.stderr
-    # only site-a's key is registered
-    _, port = _serve(dep, _config(tmp_path, rounds=1), "--certs", str(certs), "--node-key", str(certs / "site-a.pub"))
-
-    cases = {
-        "unregistered": (["--certs", str(certs), "--key", "site-b"], "not registered"),
-        "wrong-ca": (["--root-certificates", str(other / "ca.pem"), "--auth-key", str(certs / "site-a.key")], "TLS"),
-        "insecure": (["--insecure"], "TLS"),
-        "no-ca": ([], "CA certificate"),
-    }
-    for case, (extra, says) in cases.items():
-        started = time.monotonic()
-        proc = _node(dep, "site-b" if case == "unregistered" else "site-a", data["site-a"], port, *extra)
-        dep.procs[case] = dep.procs.pop(f"node-{'site-b' if case == 'unregistered' else 'site-a'}")
-        dep.logs[case] = dep.logs.pop(f"node-{'site-b' if case == 'unregistered' else 'site-a'}")
-        try:
-            rc = proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{case}: the node still runs after 90 s\n{dep.logs_tail()}")
-        took = time.monotonic() - started
-        out = dep.text(case)
-        assert rc == ExitCode.FEDERATION, f"{case}: exit {rc}\n{out}"
-        assert says in out, f"{case}: {out[-2000:]}"
-        print(f"{case}: refused in {took:.1f} s")
-    assert "Activated node_id" not in (tmp_path / "run" / "deploy" / "logs" / "superlink.log").read_text("utf-8")
-    assert dep.procs["serve"].poll() is None  # the server still waits for its nodes
-    os.killpg(dep.procs["serve"].pid, signal.SIGTERM)
-    assert dep.procs["serve"].wait(timeout=STOP_TIMEOUT_S) == ExitCode.SIGTERM
-    assert not dep.family("serve"), "serve left processes behind after SIGTERM"
-
-
-def test_insecure_is_explicit_and_recorded_and_cold_nodes_train(deployment: Deployment, tmp_path: Path) -> None:
+    """An --insecure server records it before any node joins, an --insecure node is activated
+    over plain gRPC, and SIGTERM stops serve with all its processes (SuperLink, SuperExec)."""
     dep = deployment
     data = _silo_files(tmp_path)
     run_dir, port = _serve(dep, _config(tmp_path, rounds=1), "--insecure")
-    for client_id, path in data.items():
-        _node(dep, client_id, path, port, "--insecure", "--cold")
-    try:
-        rc = dep.procs["serve"].wait(timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"serve did not finish in {RUN_TIMEOUT_S:.0f} s\n{dep.logs_tail()}")
-    assert rc == ExitCode.OK, dep.logs_tail()
     recorded = json.loads((run_dir / "deployment.json").read_text(encoding="utf-8"))
     assert recorded["insecure"] is True and recorded["tls"] is False and recorded["node_auth"] is False
     assert recorded["registered_nodes"] == []
     assert "--insecure" in dep.text("serve")  # the warning line
-    assert json.loads((run_dir / "state.json").read_text(encoding="utf-8"))["finished"] is True
+    _node(dep, "site-a", data["site-a"], port, "--insecure", "--cold")  # cold: no forkserver loading torch to wait for
+    superlink_log = run_dir / "deploy" / "logs" / "superlink.log"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while "Activated node_id" not in superlink_log.read_text(encoding="utf-8", errors="replace"):
+        assert dep.procs["node-site-a"].poll() is None, f"the insecure node exited\n{dep.logs_tail()}"
+        assert time.monotonic() < deadline, f"no node activated in {START_TIMEOUT_S:.0f} s\n{dep.logs_tail()}"
+        time.sleep(0.5)
+    assert dep.procs["serve"].poll() is None  # one of two nodes: still waiting
+    os.killpg(dep.procs["serve"].pid, signal.SIGTERM)
+    assert dep.procs["serve"].wait(timeout=STOP_TIMEOUT_S) == ExitCode.SIGTERM
+    assert not dep.family("serve"), "serve left processes behind after SIGTERM"

@@ -226,10 +226,13 @@ def test_a_silo_round_in_process_server_never_sees_a_path_or_secret(tmp_path):
 
 @pytest.mark.slow
 def test_a_client_that_understates_its_epsilon_is_rejected_and_named(tmp_path):
+    """Through `guard federate` (Flower's simulation, four sites): lakeside's round-1 entry
+    claims less than its history gives; the server rejects and names it, trains on with the
+    other three, and keeps its own recomputation on the ledger. One round shows all of it."""
     cfg = tmp_path / "federate.toml"
     cfg.write_text(
         f'[data]\npath = "{NOTES}"\nlabel_field = "label"\npartition = "field"\npartition_field = "site"\n'
-        'max_length = 32\n[model]\nname = "tiny-classifier"\n[train]\nrounds = 2\nbatch_size = 16\n'
+        'max_length = 32\n[model]\nname = "tiny-classifier"\n[train]\nrounds = 1\nbatch_size = 16\n'
         "[dp]\ntarget_epsilon = 8.0\n",
         encoding="utf-8",
     )

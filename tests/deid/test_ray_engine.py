@@ -28,7 +28,7 @@ from guard.core.errors import ExitCode
 from tests.deid.conftest import NOTES, ROOT, SCRUB_KEY, LocalScrub
 
 COPIES = 10  # 5,040 records (issue 16: at least 5,000), 10 pieces of 512 lines over the two actors
-SCAN_COPIES = 3  # 1,512 records, 3 pieces: both actors, in order; the counts scale as for scrub
+SCAN_COPIES = COPIES  # scan too on at least 5,000 records (issue 16); the counts scale as for scrub
 KEY = SCRUB_KEY  # the reference scrub's key
 
 pytestmark = [

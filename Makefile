@@ -34,7 +34,7 @@ demo: $(STAMP)
 	GUARD_KEY=$${GUARD_KEY:-$(DEMO_KEY)} $(BIN)/guard demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 bench: $(STAMP)
 	$(BIN)/python bench/scrub.py

@@ -128,73 +128,59 @@ def _ledger_evidence(run: Any) -> tuple[dict[str, Any], str]:
     )
 
 
+def _data_source(
+    data: Mapping[str, Any], source: str, *, key: str, what: str, evidence: str
+) -> tuple[Path | None, list[CheckResult]]:
+    """The file the report's data section names under `sources.<key>` (None when it names none),
+    and a failed check when it is no longer the file the report was built from."""
+    from guard.core.files import file_sha256
+
+    sources = (data.get("data") or {}).get("sources") if isinstance(data.get("data"), Mapping) else None
+    entry = sources.get(key) if isinstance(sources, Mapping) else None
+    if not isinstance(entry, Mapping) or not entry.get("path"):
+        return None, []
+    path = Path(str(entry["path"]))
+    if not path.is_file():
+        raise InputError(
+            f"the {what} the report names ({path}) is not there; guard check recomputes from it",
+            path=source,
+            field=f"data.sources.{key}",
+        )
+    actual = file_sha256(path)
+    if actual == entry.get("sha256"):
+        return path, []
+    changed = CheckResult(
+        f"{key}_file",
+        f"the {what} is the file the report was built from",
+        True,
+        None,
+        False,
+        f"{path} changed after the report was written (sha256 {str(entry.get('sha256'))[:12]} recorded, "
+        f"{actual[:12]} now)",
+        evidence,
+    )
+    return path, [changed]
+
+
 def _residual_evidence(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[CheckResult]]:
     """residual_pii_rate recomputed from the scan file the report names, and whether it is the same file."""
-    from guard.core.files import file_sha256
     from guard.release.evidence import residual_rate
     from guard.release.inputs import residual_summary
 
-    sources = (data.get("data") or {}).get("sources") if isinstance(data.get("data"), Mapping) else None
-    scan = sources.get("scan") if isinstance(sources, Mapping) else None
-    if not isinstance(scan, Mapping) or not scan.get("path"):
+    path, results = _data_source(data, source, key="scan", what="residual-PII scan", evidence="residual_pii_rate")
+    if path is None:
         return {}, []
-    path = Path(str(scan["path"]))
-    if not path.is_file():
-        raise InputError(
-            f"the residual-PII scan the report names ({path}) is not there; guard check recomputes the rate from it",
-            path=source,
-            field="data.sources.scan",
-        )
-    results = []
-    actual = file_sha256(path)
-    if actual != scan.get("sha256"):
-        results.append(
-            CheckResult(
-                "scan_file",
-                "the residual-PII scan is the file the report was built from",
-                True,
-                None,
-                False,
-                f"{path} changed after the report was written (sha256 {str(scan.get('sha256'))[:12]} recorded, "
-                f"{actual[:12]} now)",
-                "residual_pii_rate",
-            )
-        )
     rate = residual_rate(residual_summary(path))
     return ({"residual_pii_rate": rate} if rate is not None else {}), results
 
 
 def _profile_evidence(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[CheckResult]]:
     """The corpus profile's gated numbers recomputed from the profile file the report names."""
-    from guard.core.files import file_sha256
     from guard.quality import CorpusProfile, release_evidence
 
-    sources = (data.get("data") or {}).get("sources") if isinstance(data.get("data"), Mapping) else None
-    entry = sources.get("profile") if isinstance(sources, Mapping) else None
-    if not isinstance(entry, Mapping) or not entry.get("path"):
+    path, results = _data_source(data, source, key="profile", what="corpus profile", evidence="corpus_duplicate_rate")
+    if path is None:
         return {}, []
-    path = Path(str(entry["path"]))
-    if not path.is_file():
-        raise InputError(
-            f"the corpus profile the report names ({path}) is not there; guard check recomputes its numbers from it",
-            path=source,
-            field="data.sources.profile",
-        )
-    results = []
-    actual = file_sha256(path)
-    if actual != entry.get("sha256"):
-        results.append(
-            CheckResult(
-                "profile_file",
-                "the corpus profile is the file the report was built from",
-                True,
-                None,
-                False,
-                f"{path} changed after the report was written (sha256 {str(entry.get('sha256'))[:12]} recorded, "
-                f"{actual[:12]} now)",
-                "corpus_duplicate_rate",
-            )
-        )
     values = release_evidence(CorpusProfile.read(path).to_json())
     return {k: v for k, v in values.items() if v is not None}, results
 

@@ -402,10 +402,12 @@ def _label_index(value: Any, classes: tuple[str, ...], *, path: str, line: int, 
     return classes.index(text)
 
 
-def _frame(columns: dict[str, list[str]]) -> Any:
+def _frame(columns: dict[str, list[str]], n: int) -> Any:
+    """The sensitive columns as a frame of n rows (n rows and no column when none was asked for,
+    so that sub-sampling by row still works)."""
     import pandas as pd
 
-    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()}, index=pd.RangeIndex(n))
 
 
 def _read_corpus(path: str | Path, fmt: str | None = None) -> tuple[list[int], list[dict[str, Any]]]:
@@ -460,7 +462,7 @@ def run_holdout(
         source=source,
         lines=np.array([e.line for e in examples], dtype=int),
         y=np.array([int(e.label) for e in examples], dtype=int),  # type: ignore[arg-type]
-        sensitive=_frame(columns),
+        sensitive=_frame(columns, len(examples)),
         texts=tuple(e.text for e in examples),
     )
     return _limit(data, max_records, seed)
@@ -531,7 +533,7 @@ def read_audit_data(
         source=source,
         lines=np.array(lines, dtype=int),
         y=np.array(y, dtype=int),
-        sensitive=_frame(columns),
+        sensitive=_frame(columns, len(lines)),
         texts=tuple(texts) if model.kind == "text" else None,
         features=np.array(matrix, dtype=float) if model.kind == "tabular" else None,
     )

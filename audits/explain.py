@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from audits.findings import AuditError, AuditFinding, AuditReport, finished_report, register_audit
+from audits.lime_explain import LIME_NUM_SAMPLES, TOP_K, lime_tabular_values, lime_text_values, rank_agreement
 
 
 class ExplainCheck(StrEnum):
@@ -45,6 +46,33 @@ class ExplainCheck(StrEnum):
     SHAP_IG_AGREEMENT = "shap_ig_agreement"
     SHAP_ADDITIVITY = "shap_additivity"
     FEATURE_IMPORTANCE = "feature_importance"
+    METHOD_AGREEMENT = "method_agreement"
+    EXPLAIN_TIME = "explain_time"
+    LIME_TOP_TOKENS = "lime_top_tokens"
+
+
+class ExplainMethod(StrEnum):
+    """The attribution methods `--methods` picks from. Text: IG is the primary method (top tokens,
+    gaps, completeness), shap and LIME cross-check it; tabular: shap is primary, LIME cross-checks."""
+
+    IG = "ig"
+    SHAP = "shap"
+    LIME = "lime"
+
+
+PRIMARY_METHOD = {"text": ExplainMethod.IG, "tabular": ExplainMethod.SHAP}
+DEFAULT_METHODS = (ExplainMethod.IG, ExplainMethod.SHAP, ExplainMethod.LIME)
+
+
+def parse_methods(methods: str | Sequence[str]) -> tuple[ExplainMethod, ...]:
+    """`"ig,shap,lime"` or a sequence of names -> methods in the canonical order; unknown names list the known."""
+    names = methods.split(",") if isinstance(methods, str) else list(methods)
+    names = [str(n).strip().lower() for n in names if str(n).strip()]
+    known = sorted(m.value for m in ExplainMethod)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise AuditError(f"unknown explanation method(s) {unknown or names}: choose from {', '.join(known)}")
+    return tuple(m for m in ExplainMethod if m.value in names)
 
 
 def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
@@ -232,6 +260,140 @@ def _rank_agreement(ig: TokenAttributions, shap_values: Sequence[np.ndarray], to
     }
 
 
+def _method_agreement(
+    attributions: dict[ExplainMethod, dict[int, np.ndarray]],
+    special: dict[int, np.ndarray] | None,
+    seed: int,
+    lines: np.ndarray,
+) -> tuple[list[AuditFinding], dict[str, Any]]:
+    """Spearman and top-k overlap for every pair of methods, over the examples both explained
+    (`lines`: each example's source line, named beside its per-example values)."""
+    from itertools import combinations
+
+    findings: list[AuditFinding] = []
+    plot: dict[str, Any] = {}
+    for a, b in combinations([m for m in ExplainMethod if m in attributions], 2):
+        common = sorted(set(attributions[a]) & set(attributions[b]))
+        if not common:
+            continue
+        agree = rank_agreement(
+            [attributions[a][i] for i in common],
+            [attributions[b][i] for i in common],
+            [special[i] for i in common] if special is not None else None,
+            k=TOP_K,
+            seed=seed,
+        )
+        pair = f"{a.value}~{b.value}"
+        base = {
+            "n": agree["n"],
+            "skipped": agree["skipped"],
+            "methods": [a.value, b.value],
+            "lines": [int(lines[common[j]]) for j in agree["used"]],
+        }
+        findings += [
+            AuditFinding(
+                audit="explain",
+                check=ExplainCheck.METHOD_AGREEMENT,
+                metric="mean_spearman",
+                value=agree["mean_spearman"],
+                group=pair,
+                evidence={
+                    **base,
+                    "ci95": agree["spearman_ci95"],
+                    "per_example": agree["spearman"],
+                    "definition": "Spearman rank correlation of the signed attributions per example "
+                    "(non-special tokens or features); mean with a seeded bootstrap 95% interval",
+                },
+            ),
+            AuditFinding(
+                audit="explain",
+                check=ExplainCheck.METHOD_AGREEMENT,
+                metric="mean_top_k_overlap",
+                value=agree["mean_top_k_overlap"],
+                group=pair,
+                evidence={
+                    **base,
+                    "k": agree["top_k"],
+                    "k_used": agree["k_used"],
+                    "ci95": agree["top_k_overlap_ci95"],
+                    "per_example": agree["top_k_overlap"],
+                    "definition": "|top_k(a) & top_k(b)| / k, tokens ranked by signed attribution toward the "
+                    "explained class, k = min(5, tokens - 1); mean with a seeded bootstrap 95% interval",
+                },
+            ),
+        ]
+        plot[pair] = {"spearman": agree["spearman"], "top_k_overlap": agree["top_k_overlap"]}
+    return findings, plot
+
+
+def _timing_findings(timing: dict[ExplainMethod, tuple[float, int, dict[str, Any]]]) -> list[AuditFinding]:
+    """Seconds per explained example for each method (wall clock in this process, load included)."""
+    return [
+        AuditFinding(
+            audit="explain",
+            check=ExplainCheck.EXPLAIN_TIME,
+            metric="seconds_per_example",
+            value=float(seconds / count),
+            group=method.value,
+            evidence={
+                "n": count,
+                "seconds": float(seconds),
+                "attributions_per_s": float(count / seconds) if seconds > 0 else float("nan"),
+                **settings,
+            },
+            severity="info",
+        )
+        for method, (seconds, count, settings) in timing.items()
+        if count > 0
+    ]
+
+
+def _lime_top_tokens(
+    tok: Any,
+    ig: TokenAttributions,
+    lime: dict[int, np.ndarray],
+    pred: np.ndarray,
+    classes: Sequence[str],
+    top_k: int,
+    min_count: int,
+) -> list[AuditFinding]:
+    """LIME's global top tokens per predicted class (mean weight over the LIME texts), beside IG's top_tokens."""
+    findings = []
+    for c, cls in enumerate(classes):
+        table: dict[int, list[float]] = {}
+        rows = [i for i in lime if pred[i] == c and len(lime[i]) == len(ig.ids[i])]
+        for i in rows:
+            for tid, value, special in zip(ig.ids[i], lime[i], ig.special[i]):
+                if not special:
+                    entry = table.setdefault(int(tid), [0.0, 0])
+                    entry[0] += float(value)
+                    entry[1] += 1
+        ranked = sorted(
+            ((s / k, tid, int(k)) for tid, (s, k) in table.items() if k >= min(min_count, len(rows))), reverse=True
+        )[:top_k]
+        if not ranked:
+            continue
+        tokens = tok.convert_ids_to_tokens([r[1] for r in ranked])
+        findings.append(
+            AuditFinding(
+                audit="explain",
+                check=ExplainCheck.LIME_TOP_TOKENS,
+                metric="mean_weight",
+                value=float(ranked[0][0]),
+                group=f"class={cls}",
+                evidence={
+                    "class": cls,
+                    "records": len(rows),
+                    "tokens": tokens,
+                    "mean_weight": [float(r[0]) for r in ranked],
+                    "count": [r[2] for r in ranked],
+                    "min_count": min_count,
+                },
+            )
+        )
+    return findings
+
+
 def _token_table(tokenizer: Any, ig: TokenAttributions, rows: np.ndarray) -> dict[int, tuple[float, int]]:
     """token id -> (sum of attributions, occurrences) over the texts in `rows`, specials left out."""
     table: dict[int, list[float]] = {}
@@ -289,6 +451,9 @@ def _explain_text(
     completeness_tol: float,
     agreement_min: float,
     seed: int,
+    methods: Sequence[ExplainMethod] = DEFAULT_METHODS,
+    n_lime: int = 0,
+    lime_num_samples: int = LIME_NUM_SAMPLES,
 ) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str]]:
     rng = np.random.default_rng([seed, 17])
     n = min(n_samples, len(records))
@@ -303,14 +468,22 @@ def _explain_text(
     plots: dict[str, Any] = {}
     skipped: dict[str, str] = {}
 
+    started = time.perf_counter()
     ig = integrated_gradients(model, texts, pred, n_steps=n_steps)
+    timing = {ExplainMethod.IG: (time.perf_counter() - started, n, {"n_steps": n_steps})}
+    attributions: dict[ExplainMethod, dict[int, np.ndarray]] = {ExplainMethod.IG: dict(enumerate(ig.values))}
     findings += _completeness(ig, completeness_tol, n_steps)
 
-    # shap cross-check on a sub-sample
-    m = min(n_shap, n)
+    # shap and LIME cross-checks on one sub-sample (LIME's is the first n_lime of the same draw)
+    m = min(n_shap, n) if ExplainMethod.SHAP in methods else 0
+    m_lime = min(n_lime, n) if ExplainMethod.LIME in methods else 0
+    draw = rng.choice(n, size=max(m, m_lime), replace=False) if max(m, m_lime) > 0 else np.zeros(0, dtype=int)
     if m > 0:
-        sub = np.sort(rng.choice(n, size=m, replace=False))
+        sub = np.sort(draw[:m])
+        started = time.perf_counter()
         shap_values = shap_text_values(model, [texts[i] for i in sub], pred[sub], max_evals=shap_max_evals)
+        timing[ExplainMethod.SHAP] = (time.perf_counter() - started, m, {"max_evals": shap_max_evals})
+        attributions[ExplainMethod.SHAP] = {int(i): np.asarray(v) for i, v in zip(sub, shap_values)}
         ig_sub = TokenAttributions(
             ids=tuple(ig.ids[i] for i in sub),
             values=tuple(ig.values[i] for i in sub),
@@ -354,7 +527,30 @@ def _explain_text(
         )
         plots["shap_ig_spearman"] = {"spearman": agreement["spearman"]}
     else:
-        skipped[ExplainCheck.SHAP_IG_AGREEMENT] = "n_shap = 0"
+        skipped[ExplainCheck.SHAP_IG_AGREEMENT] = (
+            "n_shap = 0" if ExplainMethod.SHAP in methods else "shap is not among the methods"
+        )
+    if m_lime > 0:
+        lime_sub = np.sort(draw[:m_lime])
+        lime = lime_text_values(
+            model, [texts[i] for i in lime_sub], pred[lime_sub], num_samples=lime_num_samples, seed=seed
+        )
+        timing[ExplainMethod.LIME] = (
+            lime.seconds,
+            m_lime,
+            {**lime.settings, "mean_local_r2": float(np.mean(lime.scores)), "mismatched_texts": lime.mismatched},
+        )
+        attributions[ExplainMethod.LIME] = {int(i): v for i, v in zip(lime_sub, lime.values)}
+        findings += _lime_top_tokens(tok, ig, attributions[ExplainMethod.LIME], pred, classes, top_k, min_count)
+    else:
+        skipped[ExplainCheck.LIME_TOP_TOKENS] = (
+            "n_lime = 0" if ExplainMethod.LIME in methods else "lime is not among the methods"
+        )
+    special = dict(enumerate(ig.special))
+    f_agree, plots["method_agreement"] = _method_agreement(attributions, special, seed, sample.lines)
+    findings += f_agree + _timing_findings(timing)
+    if not f_agree:
+        skipped[ExplainCheck.METHOD_AGREEMENT] = "fewer than two methods explained the same texts"
 
     # global top tokens per predicted class
     identity = _identity_words()
@@ -551,6 +747,9 @@ def _explain_tabular(
     n_background: int,
     top_k: int,
     seed: int,
+    methods: Sequence[ExplainMethod] = DEFAULT_METHODS,
+    n_lime: int = 0,
+    lime_num_samples: int = LIME_NUM_SAMPLES,
 ) -> tuple[list[AuditFinding], dict[str, Any], dict[str, str]]:
     rng = np.random.default_rng([seed, 19])
     x_all = np.asarray(records.features, dtype=float)
@@ -562,7 +761,9 @@ def _explain_tabular(
     proba = model.predict_proba(x)
     classes = list(model.classes)
     focus = _focus_class(classes, positive_label, proba.argmax(1), sensitive)
+    started = time.perf_counter()
     values, base = shap_tabular_values(model, x, background, focus, seed=seed)
+    timing = {ExplainMethod.SHAP: (time.perf_counter() - started, n, {"background": len(background)})}
     output = proba[:, focus]
     additivity = np.abs(values.sum(1) + base - output)
     names = list(feature_names)
@@ -636,7 +837,74 @@ def _explain_tabular(
             "low_group": lo,
             "score_gap": gap,
         }
-    return findings, plots, {}
+    skipped: dict[str, str] = {}
+    m_lime = min(n_lime, n) if ExplainMethod.LIME in methods else 0
+    if m_lime > 0:
+        f_lime, plots["lime_feature_importance"], lime_timing = _tabular_lime(
+            model,
+            x,
+            background,
+            values,
+            names,
+            classes[focus],
+            focus,
+            m_lime,
+            lime_num_samples,
+            rng,
+            seed,
+            records.lines[index],
+        )
+        findings += f_lime
+        timing[ExplainMethod.LIME] = lime_timing
+    else:
+        skipped[ExplainCheck.METHOD_AGREEMENT] = (
+            "n_lime = 0" if ExplainMethod.LIME in methods else "lime is not among the methods"
+        )
+    return findings + _timing_findings(timing), plots, skipped
+
+
+def _tabular_lime(
+    model: Any,
+    x: np.ndarray,
+    background: np.ndarray,
+    shap_values: np.ndarray,
+    names: list[str],
+    cls: str,
+    focus: int,
+    m: int,
+    num_samples: int,
+    rng: np.random.Generator,
+    seed: int,
+    lines: np.ndarray,
+) -> tuple[list[AuditFinding], dict[str, Any], tuple[float, int, dict[str, Any]]]:
+    """LIME on a sub-sample of the shap records: its feature importance and its agreement with shap."""
+    sub = np.sort(rng.choice(len(x), size=m, replace=False))
+    lime = lime_tabular_values(
+        model, x[sub], background, focus, feature_names=names, num_samples=num_samples, seed=seed
+    )
+    weights = np.vstack(lime.values)
+    importance = np.abs(weights).mean(0)
+    order = np.argsort(-importance, kind="stable")
+    findings = [
+        AuditFinding(
+            audit="explain",
+            check=ExplainCheck.FEATURE_IMPORTANCE,
+            metric="mean_abs_lime",
+            value=float(importance[j]),
+            group=names[j],
+            evidence={"rank": rank + 1, "class": cls, "n": m, "mean_lime": float(weights[:, j].mean())},
+        )
+        for rank, j in enumerate(order)
+    ]
+    attributions = {
+        ExplainMethod.SHAP: {int(i): shap_values[i] for i in sub},
+        ExplainMethod.LIME: {int(i): w for i, w in zip(sub, lime.values)},
+    }
+    agree, _plot = _method_agreement(attributions, None, seed, lines)
+    findings += agree
+    plot = {"features": [names[j] for j in order], "mean_abs_lime": [float(importance[j]) for j in order], "class": cls}
+    settings = {**lime.settings, "mean_local_r2": float(np.mean(lime.scores))}
+    return findings, plot, (lime.seconds, m, settings)
 
 
 # -- entry point --------------------------------------------------------------------------------------------
@@ -665,17 +933,28 @@ def run_explain_audit(
     threads: int | None = None,
     seed: int = 0,
     trust_model: bool = False,
+    methods: str | Sequence[str] = DEFAULT_METHODS,
+    n_lime: int | None = None,
+    lime_num_samples: int = LIME_NUM_SAMPLES,
 ) -> AuditReport:
     """Explain `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
     on `data` (default: the run's holdout), compared across `sensitive` groups.
 
     `trust_model` loads a .skops file that holds types outside guard's allow-list
-    (functions included); the findings' subject records it."""
+    (functions included); the findings' subject records it.
+
+    `methods` (default ig, shap, lime): IG (text) and shap (tabular) are primary and required;
+    the others cross-check them. LIME explains `n_lime` examples (default: n_shap, the same
+    sub-sample as shap) with `lime_num_samples` perturbations each."""
     from audits._models import audit_subject, load_for_audit, torch_threads
 
     started = time.perf_counter()
     if n_samples < 1 or n_steps < 2 or n_shap < 0:
         raise AuditError("n_samples must be >= 1, n_steps >= 2 and n_shap >= 0")
+    chosen = parse_methods(methods)
+    n_lime = n_shap if n_lime is None else n_lime
+    if n_lime < 0 or lime_num_samples < 10:
+        raise AuditError("n_lime must be >= 0 and lime_num_samples >= 10")
     with torch_threads(threads):
         loaded, records = load_for_audit(
             model,
@@ -688,6 +967,12 @@ def run_explain_audit(
             seed=seed,
             trust_model=trust_model,
         )
+        if PRIMARY_METHOD[loaded.kind] not in chosen:
+            raise AuditError(
+                f"a {loaded.kind} model is explained with {PRIMARY_METHOD[loaded.kind].value} first: add it to the "
+                f"methods (got {','.join(m.value for m in chosen)})"
+            )
+        lime_options = {"methods": chosen, "n_lime": n_lime, "lime_num_samples": lime_num_samples}
         if loaded.kind == "text":
             findings, plots, skipped = _explain_text(
                 loaded,
@@ -702,6 +987,7 @@ def run_explain_audit(
                 completeness_tol=completeness_tol,
                 agreement_min=agreement_min,
                 seed=seed,
+                **lime_options,
             )
         else:
             findings, plots, skipped = _explain_tabular(
@@ -713,6 +999,7 @@ def run_explain_audit(
                 n_background=n_background,
                 top_k=top_k,
                 seed=seed,
+                **lime_options,
             )
             skipped.update(
                 {
@@ -727,9 +1014,12 @@ def run_explain_audit(
 
 
 __all__ = [
+    "DEFAULT_METHODS",
+    "ExplainMethod",
     "TokenAttributions",
     "embedding_layer",
     "integrated_gradients",
+    "parse_methods",
     "run_explain_audit",
     "shap_tabular_values",
     "shap_text_values",

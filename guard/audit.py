@@ -68,8 +68,10 @@ def explain(
     model: str | Path, *, positive: str | None = None, out: str | Path | None = None, **options: Any
 ) -> AuditReport:
     """`audits.run_explain_audit` (its keyword arguments: `sensitive`, `data`, `n_samples`,
-    `n_shap`, ...; `positive` is its `positive_label`): captum integrated gradients
-    (completeness-checked) and shap attributions, top tokens per class, tokens behind group gaps."""
+    `n_shap`, `methods`, `n_lime`, `lime_num_samples`, ...; `positive` is its `positive_label`):
+    captum integrated gradients (completeness-checked), shap and LIME attributions with their rank
+    agreement, top tokens per class, tokens behind group gaps. LIME is not required: without the
+    package, `methods="ig,shap"` runs as before."""
     require("audit", *_AUDIT_MODULES, "captum", "shap")
     from audits import run_explain_audit
 

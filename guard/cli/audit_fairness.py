@@ -74,6 +74,20 @@ def explain(
         int, typer.Option("--shap-samples", help="Texts also explained with shap for the cross-check.")
     ] = 20,
     n_steps: Annotated[int, typer.Option("--steps", help="Integrated-gradients steps.")] = 50,
+    methods: Annotated[
+        str,
+        typer.Option(
+            "--methods",
+            help="Attribution methods, comma-separated: ig (text, required), shap (tabular, required), lime.",
+        ),
+    ] = "ig,shap,lime",
+    n_lime: Annotated[
+        Optional[int],
+        typer.Option("--lime-samples", help="Examples also explained with LIME (default: --shap-samples, same ones)."),
+    ] = None,
+    lime_num_samples: Annotated[
+        int, typer.Option("--lime-perturbations", help="Perturbed inputs LIME scores per example.")
+    ] = 300,
     top_k: Annotated[int, typer.Option("--top-k", help="Tokens or features listed per class and gap.")] = 10,
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
@@ -81,7 +95,8 @@ def explain(
     out: OutFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Attributions: captum IG (completeness-checked) and shap, top tokens per class, tokens behind group gaps."""
+    """Attributions: captum IG (completeness-checked), shap and LIME with their rank agreement, top tokens per class,
+    tokens behind group gaps."""
     _audit("explain", **locals())  # every option, under its name in guard.audit.explain
 
 

@@ -287,6 +287,7 @@ def run_demo(
             n_samples=settings.explain_examples,
             n_shap=settings.shap_examples,
             n_steps=settings.ig_steps,
+            methods="ig,shap",  # LIME is `guard audit explain`'s; the demo keeps its time budget
             seed=settings.seed,
         )
 

@@ -511,7 +511,7 @@ def explain_section(audit: AuditReport | None) -> dict[str, Any] | None:
             "threshold": f.threshold,
         }
         for f in audit.findings
-        if f.check in ("ig_completeness", "shap_ig_agreement", "shap_additivity")
+        if f.check in ("ig_completeness", "shap_ig_agreement", "shap_additivity", "method_agreement")
     ]
     return {"top_tokens": top, "quality": quality, "gaps": gaps, "skipped": dict(audit.skipped)}
 

@@ -12,6 +12,7 @@ import pytest
 from audits import run_explain_audit
 from audits._models import load_audit_model
 from audits.findings import AuditError
+from guard.core.errors import ExitCode
 from tests.audits.runs import invoke
 from tests.audits.test_explain import tabular  # noqa: F401  (fixture)
 from tests.audits.test_explain_planted import planted  # noqa: F401  (fixture)
@@ -148,7 +149,7 @@ def test_cli_methods_option_runs_lime_beside_ig(planted, tmp_path):  # noqa: F81
     assert ("method_agreement", "ig~lime") in groups and ("explain_time", "lime") in groups
     assert ("method_agreement", "ig~shap") not in groups
     bad = invoke("audit", "explain", str(planted["model"]), "--data", str(planted["data"]), "--methods", "lime")
-    assert bad.exit_code == 30 and "explained with ig first" in bad.output
+    assert bad.exit_code == ExitCode.RUN and "explained with ig first" in bad.output
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from federated import deploy, server
 from guard.cli import app
+from guard.core.errors import ExitCode
 
 
 class _Procs:
@@ -60,7 +61,7 @@ def test_zero_threads_is_refused(tmp_path: Path) -> None:
         ["federate", "node", "--data", str(tmp_path / "notes.jsonl"), "--client-id", "a", "--superlink", "h:1",
          "--insecure", "--threads", "0"],
     )  # fmt: skip
-    assert result.exit_code == 2 and "--threads" in result.output
+    assert result.exit_code == ExitCode.USAGE and "--threads" in result.output
 
 
 def test_short_object_backoff_replaces_flowers_retry_schedule() -> None:

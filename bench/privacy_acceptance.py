@@ -274,10 +274,13 @@ def _print_excess(table: dict[str, list[dict[str, Any]]]) -> None:
                 print(f"  {label:32}{name:>8}  - (findings from before the baselines)")
                 continue
             e = f["evidence"]
-            ci = e.get("ci") or [float("nan"), float("nan")]
-            cells = [e.get("member_rate"), e.get("baseline_rate"), e.get("difference")]
-            m, b, d = (float("nan") if x is None else float(x) for x in cells)
             trials = f"{e.get('member_trials')}/{e.get('baseline_trials')}"
+            cells = [e.get("member_rate"), e.get("baseline_rate"), e.get("difference")]
+            if None in cells or not e.get("ci"):  # no trials on a side: no rate to print
+                print(f"  {label:32}{name:>8}{'-':>9}{'-':>9}{'-':>8}  {'-':<18}{trials:>9}  {e.get('verdict')}")
+                continue
+            m, b, d = (float(x) for x in cells)
+            ci = e["ci"]
             print(
                 f"  {label:32}{name:>8}{m:>9.3f}{b:>9.3f}{d:>+8.3f}  [{ci[0]:+.3f}, {ci[1]:+.3f}]"
                 f"{trials:>9}  {e.get('verdict')}"

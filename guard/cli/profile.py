@@ -55,6 +55,7 @@ def profile(
 ) -> None:
     """Profile a corpus before training: missing values, duplicates, lengths, languages, control characters,
     label and group balance (chi-square, Cramer's V), PII density. Counts and rates only, never a value."""
+    from guard.core.io import check_distinct
     from guard.quality import ProfileOptions, profile_corpus
 
     options = ProfileOptions(
@@ -71,6 +72,7 @@ def profile(
         pii_sample=pii_sample,
         seed=seed,
     )
+    check_distinct({"input": corpus, "profile": out})  # before the pass: --out must never be the corpus
     result = profile_corpus(corpus, options=options)
     if out is not None:
         result.write(out)

@@ -94,3 +94,14 @@ def test_profile_cli_pii_density_counts_types_never_values(tmp_path: Path, stub_
     assert json.loads(again.stdout)["pii"] == pii  # the sample is seeded
     whole = runner.invoke(app, ["profile", str(src), "--no-language", "--pii-sample", "100", "--json"])
     assert json.loads(whole.stdout)["pii"]["entities"]["EMAIL_ADDRESS"]["values"] == 10
+
+
+def test_profile_out_that_is_the_corpus_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "fine words here"}\n', encoding="utf-8")
+    (tmp_path / "link.json").symlink_to(src)
+    before = src.read_bytes()
+    for out in (src, tmp_path / "link.json"):
+        result = runner.invoke(app, ["profile", str(src), "--no-pii", "--no-language", "--out", str(out)])
+        assert result.exit_code == ExitCode.OUTPUT and "same file" in result.stderr
+    assert src.read_bytes() == before

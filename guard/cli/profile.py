@@ -11,6 +11,7 @@ from rich.table import Table
 
 from guard.cli._common import FormatOpt, JsonOpt, SeedOpt, console, emit_json
 from guard.core.errors import ExitCode, GuardError
+from guard.core.signals import stop_on_signals
 from guard.core.types import OnError
 
 
@@ -73,9 +74,10 @@ def profile(
         seed=seed,
     )
     check_distinct({"input": corpus, "profile": out})  # before the pass: --out must never be the corpus
-    result = profile_corpus(corpus, options=options)
-    if out is not None:
-        result.write(out)
+    with stop_on_signals([out]):  # SIGINT/SIGTERM: guard's exit code, and the message says what was kept
+        result = profile_corpus(corpus, options=options)
+        if out is not None:
+            result.write(out)
     if as_json:
         emit_json(result.to_json())
     else:

@@ -25,6 +25,10 @@ _EXPORTS: dict[str, str] = {
     "PrivacyAuditOptions": "audits.privacy",
     "run_privacy_audit": "audits.privacy",
     "run_fairness_audit": "audits.fairness",
+    "Mitigation": "audits.mitigation",
+    "fit_mitigation": "audits.mitigation",
+    "mitigation_path": "audits.mitigation",
+    "read_mitigation": "audits.mitigation",
     "run_explain_audit": "audits.explain",
     "run_content_hash": "audits._run",
 }
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
         get_audit,
         register_audit,
     )
+    from audits.mitigation import Mitigation, fit_mitigation, mitigation_path, read_mitigation
     from audits.privacy import PrivacyAuditOptions, run_privacy_audit
 
 
@@ -60,6 +65,10 @@ __all__ = [
     "register_audit",
     "run_privacy_audit",
     "run_fairness_audit",
+    "Mitigation",
+    "fit_mitigation",
+    "mitigation_path",
+    "read_mitigation",
     "run_explain_audit",
     "run_content_hash",
 ]

@@ -45,6 +45,7 @@ class FairnessCheck(StrEnum):
     DEMOGRAPHIC_PARITY = "demographic_parity"
     EQUALIZED_ODDS = "equalized_odds"
     COUNTERFACTUAL_FLIP = "counterfactual_flip"
+    MITIGATION = "mitigation"  # gaps and accuracy before/after a saved post-processor (audits.mitigation)
 
 
 def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
@@ -57,6 +58,15 @@ def release_evidence(report: AuditReport) -> dict[str, list[AuditFinding]]:
     sizes = [f for f in report.find(FairnessCheck.GROUP_SIZE) if f.value is not None]
     if sizes:  # no group sizes: no evidence (rather than a null one)
         out["min_group_size"] = sizes
+    # with a post-processor beside the model (audits.mitigation): the gaps after it and what it cost
+    for key, metric in (
+        ("mitigated_demographic_parity_gap", "demographic_parity_difference_after"),
+        ("mitigated_equalized_odds_gap", "equalized_odds_difference_after"),
+        ("mitigation_accuracy_cost", "accuracy_cost"),
+    ):
+        found = report.find(FairnessCheck.MITIGATION, metric)
+        if found:
+            out[key] = found
     return out
 
 
@@ -574,12 +584,19 @@ def run_fairness_audit(
     threads: int | None = None,
     seed: int = 0,
     trust_model: bool = False,
+    mitigation: bool = True,
+    mitigation_file: str | Path | None = None,
 ) -> AuditReport:
     """Audit `model` (run directory, guard model, HF checkpoint, .skops, tabular .safetensors)
     for group gaps over `sensitive` features on `data` (default: the run's holdout).
 
     `trust_model` loads a .skops file that holds types outside guard's allow-list
-    (functions included); the findings' subject records it."""
+    (functions included); the findings' subject records it.
+
+    `mitigation`: use the post-processor `guard audit mitigate` saved beside the model
+    (audits.mitigation.mitigation_path) when there is one, or `mitigation_file`; False ignores both.
+    Its findings (check "mitigation") give each gap and the accuracy before and after, with
+    intervals, on the records it was not fitted on."""
     from audits._models import audit_subject, load_for_audit, torch_threads
 
     started = time.perf_counter()
@@ -632,8 +649,30 @@ def run_fairness_audit(
             skipped[FairnessCheck.COUNTERFACTUAL_FLIP] = "counterfactual swaps apply to text models only"
         else:
             skipped[FairnessCheck.COUNTERFACTUAL_FLIP] = "turned off"
+        from audits.mitigation import audit_mitigation
+
+        data_sha256 = _sha256(records.source)
+        m_findings, m_plots, m_subject, m_skipped = audit_mitigation(
+            model,
+            mitigation,
+            file=mitigation_file,
+            y_true=records.y,
+            proba=proba,
+            classes=loaded.classes,
+            sensitive=records.sensitive,
+            lines=records.lines,
+            source=records.source,
+            data_sha256=data_sha256,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        findings += m_findings
+        plots.update(m_plots)
+        if m_skipped is not None:
+            skipped[FairnessCheck.MITIGATION] = m_skipped
+        more = {} if m_subject is None else {"mitigation": m_subject}
         subject = audit_subject(
-            loaded, records, sensitive, positive_label=positive_label, data_sha256=_sha256(records.source)
+            loaded, records, sensitive, positive_label=positive_label, data_sha256=data_sha256, **more
         )
         return finished_report(
             "fairness", subject=subject, findings=findings, plots=plots, skipped=skipped, seed=seed, started=started

@@ -78,6 +78,17 @@ def explain(
     return _written(run_explain_audit(model, positive_label=positive, **_listed(options)), out)
 
 
+def mitigate(model: str | Path, *, positive: str | None = None, **options: Any) -> Any:
+    """`audits.fit_mitigation` (its keyword arguments: `sensitive`, `data`, `constraint`, `objective`,
+    `fit_fraction`, `seed`, `out`, ...; `positive` is its `positive_label`): fairlearn's
+    ThresholdOptimizer fitted on a split of the records, saved as JSON beside the model (the
+    fairness audit then reports the gaps before and after it); a MitigationResult."""
+    require("audit", *_AUDIT_MODULES)
+    from audits import fit_mitigation
+
+    return fit_mitigation(model, positive_label=positive, **_listed(options))
+
+
 def _listed(options: dict[str, Any]) -> dict[str, Any]:
     """`sensitive` as a list and `features` as a list or None (an empty selection means all)."""
     listed = dict(options)
@@ -94,4 +105,4 @@ def _written(report: AuditReport, out: str | Path | None) -> AuditReport:
     return report
 
 
-__all__ = ["PRIVACY_CHECKS", "explain", "fairness", "privacy"]
+__all__ = ["PRIVACY_CHECKS", "explain", "fairness", "mitigate", "privacy"]

@@ -1,8 +1,10 @@
-"""`guard audit fairness` and `guard audit explain`: options in, `guard.audit.fairness` /
-`guard.audit.explain` called, findings printed."""
+"""`guard audit fairness`, `guard audit mitigate` and `guard audit explain`: options in,
+`guard.audit.fairness` / `audits.mitigation.fit_mitigation` / `guard.audit.explain` called,
+findings printed."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -19,6 +21,7 @@ from guard.cli._common import (
     TextFieldOpt,
     ThreadsOpt,
     TrustModelOpt,
+    console,
     print_findings,
 )
 
@@ -52,11 +55,112 @@ def fairness(
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
     trust_model: TrustModelOpt = False,
+    mitigation: Annotated[
+        bool,
+        typer.Option(
+            "--mitigation/--no-mitigation",
+            help="Report gaps before/after the post-processor saved beside the model (guard audit mitigate).",
+        ),
+    ] = True,
+    mitigation_file: Annotated[
+        Optional[Path],
+        typer.Option("--mitigation-file", help="Post-processor file (default: the one beside the model)."),
+    ] = None,
     out: OutFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Group fairness: per-group metrics (fairlearn), disparities with intervals and tests, counterfactual flips."""
+    """Group fairness: per-group metrics (fairlearn), disparities with intervals and tests, counterfactual flips,
+    and gaps before/after a saved post-processor."""
     _audit("fairness", **locals())  # every option, under its name in guard.audit.fairness
+
+
+class ConstraintChoice(StrEnum):
+    """fairlearn ThresholdOptimizer constraints (audits.mitigation.CONSTRAINTS)."""
+
+    demographic_parity = "demographic_parity"
+    selection_rate_parity = "selection_rate_parity"
+    equalized_odds = "equalized_odds"
+    true_positive_rate_parity = "true_positive_rate_parity"
+    false_positive_rate_parity = "false_positive_rate_parity"
+    true_negative_rate_parity = "true_negative_rate_parity"
+    false_negative_rate_parity = "false_negative_rate_parity"
+
+
+class ObjectiveChoice(StrEnum):
+    """fairlearn ThresholdOptimizer objectives (audits.mitigation.OBJECTIVES)."""
+
+    accuracy_score = "accuracy_score"
+    balanced_accuracy_score = "balanced_accuracy_score"
+    selection_rate = "selection_rate"
+    true_positive_rate = "true_positive_rate"
+    true_negative_rate = "true_negative_rate"
+
+
+def mitigate(
+    model: ModelArg,
+    sensitive: Annotated[list[str], typer.Option("--sensitive", "-s", help="Sensitive feature field (repeatable).")],
+    data: DataOpt = None,
+    label_field: LabelFieldOpt = None,
+    text_field: TextFieldOpt = "text",
+    feature: FeatureOpt = [],  # noqa: B006
+    positive: Annotated[
+        Optional[str], typer.Option("--positive", help="Positive class (default: the second of two classes).")
+    ] = None,
+    constraint: Annotated[
+        ConstraintChoice, typer.Option("--constraint", help="Fairness constraint the thresholds satisfy.")
+    ] = ConstraintChoice.demographic_parity,
+    objective: Annotated[
+        ObjectiveChoice, typer.Option("--objective", help="What the thresholds maximise under the constraint.")
+    ] = ObjectiveChoice.accuracy_score,
+    grid_size: Annotated[int, typer.Option("--grid-size", help="fairlearn's grid over the constraint metric.")] = 1000,
+    fit_fraction: Annotated[
+        float,
+        typer.Option("--fit-fraction", help="Share of the records (per group and label) the thresholds are fit on."),
+    ] = 0.5,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates for the intervals.")] = 500,
+    max_records: Annotated[
+        Optional[int], typer.Option("--max-records", help="Use a seeded sample of this size.")
+    ] = None,
+    threads: ThreadsOpt = None,
+    seed: SeedOpt = 0,
+    trust_model: TrustModelOpt = False,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Post-processor JSON (default: beside the model, where audits find it)."),
+    ] = None,
+    report: Annotated[
+        Optional[Path], typer.Option("--report", "-r", help="Write the before/after findings JSON here.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit fairlearn's ThresholdOptimizer on a split of the data, save it as JSON beside the model, and report
+    each gap and the accuracy before and after on the other records."""
+    from guard import audit
+
+    result = audit.mitigate(
+        model,
+        sensitive=sensitive,
+        data=data,
+        label_field=label_field,
+        text_field=text_field,
+        features=feature or None,
+        positive=positive,
+        constraint=constraint.value,
+        objective=objective.value,
+        grid_size=grid_size,
+        fit_fraction=fit_fraction,
+        n_boot=n_boot,
+        max_records=max_records,
+        threads=threads,
+        seed=seed,
+        trust_model=trust_model,
+        out=out,
+    )
+    if report is not None:
+        result.report.write(report)
+    print_findings(result.report, report, as_json=as_json)
+    if not as_json:
+        console.print(f"post-processor: {result.path}", highlight=False)
 
 
 def explain(
@@ -111,6 +215,7 @@ def _audit(name: str, *, model: Path, feature: list[str], out: Path | None, as_j
 
 def register(app: typer.Typer) -> None:
     app.command()(fairness)
+    app.command()(mitigate)
     app.command()(explain)
 
 

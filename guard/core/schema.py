@@ -25,12 +25,15 @@ FINDINGS = 1
 RELEASE_REPORT = 1
 # what a run's content hash covers (audits._run.run_content_parts)
 RUN_HASH = 1
+# a post-processor beside a model, MODEL.mitigation.json / FOLDER/mitigation.json (audits.mitigation)
+MITIGATION = 1
 
 __all__ = [
     "DATA_REPORT",
     "FINDINGS",
     "LEDGER",
     "LEDGER_READABLE",
+    "MITIGATION",
     "MODEL_META",
     "RELEASE_REPORT",
     "RUN_DATA",

@@ -21,6 +21,8 @@ results in the report.
     [fairness]
     max_demographic_parity_gap = 0.25    # largest over the sensitive features
     max_equalized_odds_gap = 0.5
+    max_mitigated_demographic_parity_gap = 0.05   # with the post-processor of guard audit mitigate
+    max_mitigated_equalized_odds_gap = 0.1
     min_group_size = 20                  # smallest group audited
 
 The layout is `THRESHOLDS` (one row per gated check) plus `PARAMETERS`; one
@@ -223,6 +225,22 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "equalized_odds_gap",
         "largest equalized odds difference over the sensitive features",
         "equalized odds gap (largest)",
+    ),
+    Threshold(
+        "max_mitigated_demographic_parity_gap",
+        "fairness",
+        Direction.MAX,
+        "mitigated_demographic_parity_gap",
+        "demographic parity difference of the model with its post-processor (guard audit mitigate)",
+        "demographic parity gap after the post-processor",
+    ),
+    Threshold(
+        "max_mitigated_equalized_odds_gap",
+        "fairness",
+        Direction.MAX,
+        "mitigated_equalized_odds_gap",
+        "equalized odds difference of the model with its post-processor (guard audit mitigate)",
+        "equalized odds gap after the post-processor",
     ),
     Threshold(
         "min_group_size",

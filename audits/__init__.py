@@ -29,12 +29,16 @@ _EXPORTS: dict[str, str] = {
     "fit_mitigation": "audits.mitigation",
     "mitigation_path": "audits.mitigation",
     "read_mitigation": "audits.mitigation",
+    "AugmentOptions": "audits.augment",
+    "FieldSwap": "audits.augment",
+    "augment_corpus": "audits.augment",
     "run_explain_audit": "audits.explain",
     "run_content_hash": "audits._run",
 }
 
 if TYPE_CHECKING:
     from audits._run import run_content_hash
+    from audits.augment import AugmentOptions, FieldSwap, augment_corpus
     from audits.explain import run_explain_audit
     from audits.fairness import run_fairness_audit
     from audits.findings import (
@@ -69,6 +73,9 @@ __all__ = [
     "fit_mitigation",
     "mitigation_path",
     "read_mitigation",
+    "AugmentOptions",
+    "FieldSwap",
+    "augment_corpus",
     "run_explain_audit",
     "run_content_hash",
 ]

@@ -182,6 +182,11 @@ def train(
         metrics["train_accuracy"] = float(result.accuracy or 0.0)
     if result.epsilon is not None:  # no DP: no epsilon at all, never a misleading 0
         metrics["epsilon"] = float(result.epsilon)
+    if result.reweight is not None:  # [data] reweight_by: the weights this client trained with (group values, counts)
+        for cell in result.reweight.cells:
+            key = f"reweight[{'/'.join(cell.group)}|{cell.label}]"
+            metrics[f"{key}_weight"] = float(cell.weight)
+            metrics[f"{key}_count"] = float(cell.count)
     return ClientReply(
         client.client_id, trainable_state(bundle.model), metrics, entry if config.dp.enabled else None, "", info
     )

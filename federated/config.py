@@ -13,6 +13,9 @@
     max_length = 128
     person_field = "patient_id"      # optional: whose record it is (holdout split by person;
                                      # set from [dp] unit when that names a field)
+    reweight_by = ["sex"]            # optional, classification: train with group-by-label weights
+                                     # w(g, y) = P(g) P(y) / P(g, y), from each client's own training
+                                     # split; record-level DP only (the ledger is unchanged)
 
     [model]
     name = "tiny-classifier"         # see `guard federate --list-models`
@@ -256,6 +259,7 @@ def _validate(config: FederateConfig, source: str) -> None:
             f"{source}: [data] person_field {d.person_field!r} is also the text or label field",
             hint='name the field that says whose record it is, e.g. person_field = "patient_id"',
         )
+    _validate_reweight(config, source)
     c = config.canaries
     if c.count < 0 or c.references < 0 or any(r < 1 for r in c.repeats) or c.digits < 4:
         raise ConfigError(f"{source}: [canaries] needs count, references >= 0, repeats >= 1, digits >= 4")
@@ -266,6 +270,36 @@ def _validate(config: FederateConfig, source: str) -> None:
                 f"{source}: [card] {key} must be a list of non-empty strings",
                 hint=f'write a TOML list of strings, e.g. {key} = ["{"en" if key == "language" else "clinical"}"]',
             )
+
+
+def _validate_reweight(config: FederateConfig, source: str) -> None:
+    """[data] reweight_by: distinct, non-empty field names that are not the text, label or person
+    field; classification; record-level DP (a person-level step sums records before clipping)."""
+    d, fields = config.data, config.data.reweight_by
+    if not fields:
+        return
+    if not all(isinstance(f, str) and f.strip() for f in fields) or len(set(fields)) != len(fields):
+        raise ConfigError(
+            f"{source}: [data] reweight_by must be a list of distinct, non-empty field names",
+            hint='name the group fields of a record, e.g. reweight_by = ["sex"]',
+        )
+    clash = sorted(set(fields) & {d.text_field, d.label_field, d.person_field} - {None})
+    if clash:
+        raise ConfigError(
+            f"{source}: [data] reweight_by names {clash}, which is the text, label or person field",
+            hint='reweight by a group field of the records, e.g. reweight_by = ["sex"]',
+        )
+    if d.task is not Task.classification:
+        raise ConfigError(
+            f'{source}: [data] reweight_by needs task = "classification" (it weights group x label)',
+            hint="remove reweight_by for a causal_lm run",
+        )
+    if config.dp.enabled and config.dp.unit != RECORD_UNIT:
+        raise ConfigError(
+            f"{source}: [data] reweight_by cannot be combined with person-level DP ([dp] unit = {config.dp.unit!r})",
+            hint='a person\'s step sums several of their records before clipping; use [dp] unit = "record" '
+            "or remove reweight_by",
+        )
 
 
 def _validate_silos(config: FederateConfig, source: str) -> None:

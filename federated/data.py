@@ -85,6 +85,7 @@ class Example:
     line: int
     canary_id: str | None = None
     person: str | None = field(default=None, repr=False)  # [data] person_field's value: an identifier, never log it
+    groups: tuple[str, ...] = field(default=(), repr=False)  # [data] reweight_by fields' values, in that order
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class _Row:
     group: str | None
     line: int
     person: str | None = field(default=None, repr=False)
+    groups: tuple[str, ...] = field(default=(), repr=False)
 
 
 def _read_rows(cfg: DataConfig) -> list[_Row]:
@@ -178,7 +180,7 @@ def _read_rows(cfg: DataConfig) -> list[_Row]:
     group_field = cfg.partition_field if cfg.partition is Partition.field else None
     person_field = cfg.person_field
     if reader.columns is not None:  # CSV: check the header once, not every row
-        for name in (text_field, label_field, group_field, person_field):
+        for name in (text_field, label_field, group_field, person_field, *cfg.reweight_by):
             if name is not None and name not in reader.columns:
                 raise InputError(
                     "the header has no such column",
@@ -213,7 +215,8 @@ def _read_rows(cfg: DataConfig) -> list[_Row]:
             person = None
             if person_field is not None:
                 person = _person_value(data.get(person_field), path=path, line=line, name=person_field)
-            rows.append(_Row(text, label, group, line, person))
+            groups = tuple(_reweight_value(data.get(name), path=path, line=line, name=name) for name in cfg.reweight_by)
+            rows.append(_Row(text, label, group, line, person, groups))
             if limit is not None and len(rows) >= limit:
                 break
     return rows
@@ -264,6 +267,26 @@ def _group_value(value: Any, *, path: str, line: int, name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InputError(
             f"the partition field is a {type(value).__name__}; expected a string or an integer",
+            path=path,
+            line=line,
+            field=name,
+        )
+    return str(value)
+
+
+def _reweight_value(value: Any, *, path: str, line: int, name: str) -> str:
+    """A record's value of a [data] reweight_by field (a group: sex, site, ...)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(
+            "the reweighting group field is missing or empty",
+            path=path,
+            line=line,
+            field=name,
+            hint="every training record needs a value for each [data] reweight_by field; fill it in or drop the field",
+        )
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError(
+            f"the reweighting group field is a {type(value).__name__}; expected a string or an integer",
             path=path,
             line=line,
             field=name,
@@ -626,7 +649,10 @@ def load_federated_dataset(
                     f"than {MIN_TRAIN} training records",
                     hint="add data, lower [data] holdout or use fewer clients",
                 ) from None
-        train = tuple(Example(rows[i].text, targets[i], rows[i].line, person=rows[i].person) for i in train_idx)
+        train = tuple(
+            Example(rows[i].text, targets[i], rows[i].line, person=rows[i].person, groups=rows[i].groups)
+            for i in train_idx
+        )
         holdout = tuple(Example(rows[i].text, targets[i], rows[i].line, person=rows[i].person) for i in hold_idx)
         clients.append(ClientData(cid, train, holdout))
 

@@ -321,6 +321,7 @@ def _weighted(replies: list[dict[str, float]]) -> dict[str, float]:
     """Example-weighted means; epsilon is not averaged (the largest one is the claim)."""
     total = sum(r["num-examples"] for r in replies)
     keys = sorted(set().union(*replies) - {"num-examples", "epsilon"}) if replies else []
+    keys = [k for k in keys if not k.startswith("reweight[")]  # a client's own weights, not averaged
     out = {k: sum(r[k] * r["num-examples"] for r in replies) / total for k in keys} if total else {}
     out["num_examples"] = total
     eps = [r["epsilon"] for r in replies if "epsilon" in r]

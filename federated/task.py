@@ -3,7 +3,9 @@
 `train_client` runs local training, with Opacus DP-SGD when `[dp] enabled` (person-level
 DP-SGD from `federated.person_dp` when `[dp] unit` names a person field), and
 returns what it added to the client's privacy history. It refuses to train when
-the planned steps would take the client past its target epsilon.
+the planned steps would take the client past its target epsilon. Examples that carry
+group values (`[data] reweight_by`) train with group-by-label weights (see
+"group-by-label reweighting" below: under DP, clipped first, then weighted).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from federated.config import ConfigError, DPConfig, Optimizer, Task, TrainConfig
+from federated.config import ConfigError, DPConfig, GradSampleMode, Optimizer, Task, TrainConfig
 from federated.ledger import AccountingStep, ClientLedger
 from federated.models import ModelBundle, encode, load_trainable_state, unwrap
 from federated.person_dp import PersonDP, PersonTrainer, grad_sample_mode, person_generator, person_groups, plan_persons
@@ -46,6 +48,7 @@ class TrainResult:
     step: AccountingStep | None  # what this call added to the privacy history (None: no DP or stopped)
     epsilon: float | None  # cumulative epsilon after this call (None when DP is off)
     stopped: str | None = None  # why it refused to train
+    reweight: ReweightTable | None = None  # [data] reweight_by: the weights this call trained with
 
 
 class SequenceLoss(nn.Module):
@@ -82,6 +85,134 @@ def lm_targets(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.T
 
 def _criterion(task: Task) -> nn.Module:
     return nn.CrossEntropyLoss() if task is Task.classification else SequenceLoss()
+
+
+# --- group-by-label reweighting (Kamiran & Calders 2012) --------------------------------------------------------
+#
+# Under `[data] reweight_by = [fields]` each training example of a client gets the weight
+# w(g, y) = P(g) P(y) / P(g, y), computed from that client's OWN training split (g: the
+# tuple of the example's values of those fields, y: its label): nothing about another
+# silo's groups is needed or sent. Over the examples they were computed on the weights
+# have mean 1 (sum_gy n_gy * n_g n_y / (N n_gy) / N = 1), so the loss keeps its scale.
+# Examples without group values (inserted canaries) keep weight 1.
+#
+# Without DP the weight multiplies the example's loss. With DP-SGD a weight on the loss
+# would be undone by clipping: an example whose gradient norm is above max_grad_norm is
+# scaled to exactly max_grad_norm whatever its weight (measured: a weighted and an
+# unweighted run ended with the same model). So under DP each example's gradient is
+# clipped first and then multiplied by w / max(w) <= 1 (per-sample gradients, Opacus's
+# hooks mode): every example's contribution stays within max_grad_norm, Opacus's own
+# clipping still runs after it (a no-op by then, but it enforces the bound), and the
+# noise, sample rate and steps are the unweighted run's, so the privacy ledger records
+# exactly the same epsilon. The weights are a function of the client's group x label
+# counts, which this treats as public, as the client's record count already is (it sets
+# the sample rate and delta).
+
+
+@dataclass(frozen=True)
+class GroupWeight:
+    """One cell of a client's reweighting table: group values x label, its count and weight."""
+
+    group: tuple[str, ...]
+    label: int
+    count: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class ReweightTable:
+    """The weights one client trains with: one cell per (group, label) seen in its training split."""
+
+    fields: tuple[str, ...]
+    cells: tuple[GroupWeight, ...]
+    ungrouped: int  # examples without group values (canaries): weight 1
+
+    def weight_of(self, group: tuple[str, ...], label: int) -> float:
+        for cell in self.cells:
+            if cell.group == group and cell.label == label:
+                return cell.weight
+        raise KeyError((group, label))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "fields": list(self.fields),
+            "formula": "w(g, y) = P(g) P(y) / P(g, y) on the client's own training split",
+            "cells": [
+                {"group": list(c.group), "label": c.label, "count": c.count, "weight": c.weight} for c in self.cells
+            ],
+            "ungrouped": self.ungrouped,
+        }
+
+
+def group_label_weights(
+    groups: Sequence[tuple[str, ...]], labels: Sequence[int], *, fields: Sequence[str] = ()
+) -> ReweightTable:
+    """Kamiran & Calders reweighing: w(g, y) = P(g) P(y) / P(g, y) = n_g n_y / (N n_gy).
+
+    A group with a single label (n_gy = n_g) gets weight P(y) for it: the formula never
+    divides by zero, since only cells that occur are weighted."""
+    if len(groups) != len(labels):
+        raise ValueError(f"{len(groups)} group values for {len(labels)} labels")
+    n = len(labels)
+    by_group: dict[tuple[str, ...], int] = {}
+    by_label: dict[int, int] = {}
+    by_cell: dict[tuple[tuple[str, ...], int], int] = {}
+    for g, y in zip(groups, labels):
+        g, y = tuple(g), int(y)
+        by_group[g] = by_group.get(g, 0) + 1
+        by_label[y] = by_label.get(y, 0) + 1
+        by_cell[(g, y)] = by_cell.get((g, y), 0) + 1
+    cells = tuple(
+        GroupWeight(group=g, label=y, count=c, weight=by_group[g] * by_label[y] / (n * c))
+        for (g, y), c in sorted(by_cell.items())
+    )
+    return ReweightTable(fields=tuple(fields), cells=cells, ungrouped=0)
+
+
+def reweight_table(examples: Sequence[Any], *, fields: Sequence[str] = ()) -> ReweightTable | None:
+    """The client's table from its examples' `groups` (None when no example carries group values)."""
+    grouped = [e for e in examples if getattr(e, "groups", ())]
+    if not grouped:
+        return None
+    missing = next((e for e in grouped if e.label is None), None)
+    if missing is not None:
+        raise ConfigError(f"reweighting needs labels: the example at line {missing.line} has none")
+    table = group_label_weights([tuple(e.groups) for e in grouped], [int(e.label) for e in grouped], fields=fields)
+    return ReweightTable(fields=table.fields, cells=table.cells, ungrouped=len(examples) - len(grouped))
+
+
+def example_weights(examples: Sequence[Any], table: ReweightTable) -> torch.Tensor:
+    """One float32 weight per example, in order (1 for an example without group values)."""
+    lookup = {(c.group, c.label): c.weight for c in table.cells}
+    return torch.tensor(
+        [lookup[(tuple(e.groups), int(e.label))] if getattr(e, "groups", ()) else 1.0 for e in examples],
+        dtype=torch.float32,
+    )
+
+
+class WeightedLoss(nn.Module):
+    """A per-example loss times a per-example weight, then reduced (`reduction` as torch's).
+
+    Opacus's ghost-clipping wrapper sets `reduction = "none"` and passes the keyword
+    `weight` through, so the loss it clips per example is the weighted one; under hooks
+    or functorch the per-sample gradient of `weight_i * loss_i` is what gets clipped."""
+
+    def __init__(self, base: nn.Module) -> None:
+        super().__init__()
+        self.base = base
+        self.base.reduction = "none"
+        self.reduction = "mean"
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        per_example = self.base(logits, targets)
+        if weight is not None:
+            per_example = per_example * weight.to(per_example.dtype)
+        if self.reduction == "none":
+            return per_example
+        if self.reduction == "sum":
+            return per_example.sum()
+        return per_example.mean()
 
 
 def _client_seed(seed: int, round: int, client_id: str) -> int:
@@ -379,6 +510,11 @@ def train_client(
     if records == 0:
         return TrainResult(0, float("nan"), 0, None, None, ledger.epsilon if ledger else None, "no training records")
     if dp.enabled and dp.unit != "record":
+        if any(getattr(e, "groups", ()) for e in examples):
+            raise ConfigError(
+                f"[data] reweight_by cannot be combined with person-level DP ([dp] unit = {dp.unit!r})",
+                hint='a person\'s step sums several records before clipping; reweight with [dp] unit = "record"',
+            )
         return _train_persons(
             bundle,
             examples,
@@ -410,16 +546,35 @@ def train_client(
     model, train_module, dataset, prepare, params, anchors = _local_setup(
         bundle, examples, global_state, proximal_mu=proximal_mu, max_length=max_length, device=device
     )
+    criterion = _criterion(task)
+    table = reweight_table(examples)
+    private_dp = dp
+    if table is not None:
+        if task is not Task.classification:
+            raise ConfigError('[data] reweight_by weights group x label: it needs task = "classification"')
+        weights = example_weights(examples, table)
+        if dp.enabled:  # clip, then weight by w / max(w) <= 1: needs per-sample gradients
+            weights = weights / weights.max()
+            if GradSampleMode(dp.clipping) is GradSampleMode.ghost:
+                private_dp = replace(dp, clipping=GradSampleMode.hooks)
+        else:
+            criterion = WeightedLoss(criterion)
+        dataset, prepare = _weighted(dataset, prepare, weights, device)
+        logger.info(
+            "client %s round %d: group-by-label weights %s",
+            client_id or "?",
+            round,
+            ", ".join(f"{c.count}x{c.weight:.3g}" for c in table.cells),
+        )
     generator = torch.Generator().manual_seed(_client_seed(train.seed, round, client_id))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=not dp.enabled, generator=generator)
     optimizer = _optimizer(train.optimizer, params, train.lr)
-    criterion = _criterion(task)
 
     model.train()  # Opacus validates the module in training mode
     private = None
     if dp.enabled:
         private = make_private(
-            train_module, optimizer, loader, dp=dp, noise_multiplier=noise, history=history, criterion=criterion
+            train_module, optimizer, loader, dp=private_dp, noise_multiplier=noise, history=history, criterion=criterion
         )
         run_model, optimizer, loader, criterion = private.model, private.optimizer, private.loader, private.criterion
         steps_before = sum(s for _, _, s in private.engine.accountant.history)
@@ -440,6 +595,7 @@ def train_client(
             anchors=anchors,
             lr=train.lr,
             proximal_mu=proximal_mu,
+            clip_before_weight=dp.max_grad_norm if (dp.enabled and table is not None) else None,
         )
     finally:
         if private is not None:
@@ -461,7 +617,38 @@ def train_client(
         accuracy=(correct / seen if seen else None) if task is Task.classification else None,
         step=step,
         epsilon=epsilon,
+        reweight=table,
     )
+
+
+def _weighted(
+    dataset: TensorDataset, prepare: Callable[[Sequence[torch.Tensor]], Batch], weights: torch.Tensor, device: str
+) -> tuple[TensorDataset, Callable[[Sequence[torch.Tensor]], Any]]:
+    """The dataset with each example's weight as its last tensor; batches become (inputs, targets, weights)."""
+
+    def with_weight(batch: Sequence[torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+        inputs, y = prepare(batch[:-1])
+        return inputs, y, batch[-1].to(device)
+
+    return TensorDataset(*dataset.tensors, weights), with_weight
+
+
+@torch.no_grad()
+def clip_then_weight(params: Sequence[nn.Parameter], weight: torch.Tensor, *, max_grad_norm: float) -> torch.Tensor:
+    """Scale Opacus's per-sample gradients (`p.grad_sample`) of a batch so that example i's
+    gradient is clipped to `max_grad_norm` and then multiplied by `weight[i]` (<= 1).
+    Returns the per-example norms after it (each <= max_grad_norm)."""
+    if bool((weight > 1 + 1e-6).any()) or bool((weight < 0).any()):
+        raise ValueError("weights applied after clipping must lie in [0, 1] (divide by their maximum)")
+    samples = [p.grad_sample for p in params if getattr(p, "grad_sample", None) is not None]
+    if not samples:
+        raise ConfigError('reweighting under DP needs per-sample gradients ([dp] clipping = "hooks" or "functorch")')
+    squared = torch.stack([g.reshape(len(g), -1).pow(2).sum(dim=1) for g in samples]).sum(dim=0)
+    norms = squared.sqrt()
+    factor = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * weight.to(norms.dtype)
+    for g in samples:
+        g.mul_(factor.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+    return norms * factor
 
 
 def _budget_stop(
@@ -604,7 +791,7 @@ def _local_epochs(
     loader: Any,
     optimizer: Any,
     criterion: Any,
-    prepare: Callable[[Sequence[torch.Tensor]], Batch],
+    prepare: Callable[[Sequence[torch.Tensor]], Any],
     *,
     task: Task,
     epochs: int,
@@ -612,8 +799,12 @@ def _local_epochs(
     anchors: list[torch.Tensor] | None,
     lr: float,
     proximal_mu: float,
+    clip_before_weight: float | None = None,
 ) -> tuple[int, float, int, int]:
-    """Run the epochs; return (optimizer steps, summed loss, samples seen, correct predictions)."""
+    """Run the epochs; return (optimizer steps, summed loss, samples seen, correct predictions).
+
+    Weighted batches (inputs, targets, weights): the weight multiplies each example's loss,
+    or, with `clip_before_weight` (DP), its gradient after clipping to that norm."""
     plain_loss = _criterion(task)
     steps, total_loss, seen, correct = 0, 0.0, 0, 0
     with warnings.catch_warnings():
@@ -621,7 +812,7 @@ def _local_epochs(
         warnings.filterwarnings("ignore", message=r"Full backward hook is firing")
         for _ in range(epochs):
             for batch in loader:
-                inputs, y = prepare(batch)
+                inputs, y, *weight = prepare(batch)  # weight: [per-example weights] under [data] reweight_by
                 optimizer.zero_grad()
                 if len(y) == 0:  # an empty Poisson batch (DP only): a noise-only step, still accounted
                     noise_only_step(optimizer)
@@ -629,8 +820,13 @@ def _local_epochs(
                     _proximal(params, anchors, lr, proximal_mu)
                     continue
                 logits = model(*inputs)
-                loss = criterion(logits, y)
+                if weight and clip_before_weight is None:
+                    loss = criterion(logits, y, weight=weight[0])
+                else:
+                    loss = criterion(logits, y)
                 loss.backward()
+                if weight and clip_before_weight is not None:
+                    clip_then_weight(params, weight[0], max_grad_norm=clip_before_weight)
                 optimizer.step()
                 steps += 1
                 _proximal(params, anchors, lr, proximal_mu)
@@ -744,6 +940,13 @@ def resolve_device(name: str) -> str:
 
 __all__ = [
     "ExampleScores",
+    "GroupWeight",
+    "ReweightTable",
+    "WeightedLoss",
+    "clip_then_weight",
+    "example_weights",
+    "group_label_weights",
+    "reweight_table",
     "dp_plan",
     "cached_features",
     "frozen_head",

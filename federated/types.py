@@ -74,6 +74,7 @@ class DataConfig:
     max_length: int = 128
     max_records: int | None = None
     person_field: str | None = None  # the field naming each record's person (holdout split by person)
+    reweight_by: tuple[str, ...] = ()  # group fields: train with group-by-label weights (federated.task)
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ class FederateConfig:
         ("dp", "max_records_per_person"),
         ("silos",),
         ("secure_aggregation",),
+        ("data", "reweight_by"),
     )
 
     def to_json(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from guard.cli import audit, deid, federate, profile, report
+from guard.cli import audit, augment, deid, federate, profile, report
 from guard.cli._common import console, console_err, version_text
 from guard.core.errors import GuardError, Interrupted
 
@@ -85,6 +85,7 @@ federate.register(app)
 audit.register(app)
 report.register(app)
 profile.register(app)
+augment.register(app)
 
 
 def main() -> None:

@@ -476,11 +476,16 @@ def _federation_rows(skip: list[str]) -> dict[str, Any]:
         print("\nRound time (rounds 2..3, 2 clients): simulation, deployment warm and cold")
         for name in ("simulation", "deployment_warm", "deployment_cold"):
             if name in d:
-                print(f"  {name:<20}{d[name]['mean_round_s']:>8.1f} s  x{d[name].get('ratio_to_simulation') or 1.0}")
+                e = d[name]
+                print(
+                    f"  {name:<20}{e['mean_round_s']:>8.1f} s  x{e.get('ratio_to_simulation') or 1.0}"
+                    f"   CPU {e['mean_round_cpu_s']:>6.1f} s  x{e.get('cpu_ratio_to_simulation') or 1.0}"
+                )
         warm = d["deployment_warm"]["mean_round_s"]
         out["deployment_round_vs_simulation"] = {
             **_entry("deployment_round_vs_simulation", warm / sim, sim),
             "cold_ratio": d.get("deployment_cold", {}).get("ratio_to_simulation"),
+            "cpu_ratio": d["deployment_warm"]["cpu_ratio_to_simulation"],  # what a busy machine changes least
         }
     if "secagg" not in skip:
         from federate_secagg import measure as secagg_measure

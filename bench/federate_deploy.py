@@ -9,8 +9,12 @@ simulation client does.
 
 A round's time is the time between two consecutive checkpoints (RUN/checkpoints/round-NNN
 mtimes), averaged over rounds 2..N: start-up (Ray, the SuperLink, the first imports) is not a
-round's cost. `python bench/federate_deploy.py [--rounds 3] [--modes warm,cold]` prints JSON.
-Run it alone: on two cores any other busy process skews the ratio.
+round's cost. Beside it, the CPU seconds per round over every process of the run (psutil, sampled
+every 0.25 s; a process's last sample is kept after it exits): a busy machine stretches wall time,
+much less CPU time, so the CPU ratio is the one to read when the machine is not idle.
+`python bench/federate_deploy.py [--rounds 3] [--modes warm,cold]` prints JSON; its last line is
+one JSON object with an entry per target (wall and CPU ratio of the warm mode, target 1.5).
+Run it alone: on two cores any other busy process skews the wall ratio.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ TIMEOUT_S = 1200.0
 # default; Ray sets OMP_NUM_THREADS to it), so both engines train with the same compute per client
 # and two nodes on one host do not each start a thread per core.
 THREADS = 1
+TARGET_RATIO = 1.5  # a deployment round at most 1.5x a simulation round (issue 15)
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -84,6 +90,94 @@ def _configs(tmp: Path, pooled: Path, rounds: int) -> tuple[Path, Path]:
     return silo_path, sim_path
 
 
+class RoundCPU:
+    """CPU seconds (user + system) summed over the process trees of `roots`, read at each new
+    round checkpoint of `run_dir`."""
+
+    def __init__(self, run_dir: Path, interval: float = 0.25) -> None:
+        self.run_dir = run_dir
+        self.interval = interval
+        self.roots: list[int] = []
+        self.at_round: list[float] = []  # the CPU total when checkpoint k appeared
+        self.by_name_at_round: list[dict[str, float]] = []  # ... per process name
+        self._last: dict[tuple[int, float], float] = {}  # (pid, create time) -> last CPU seconds
+        self._names: dict[tuple[int, float], str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _total(self) -> float:
+        import psutil
+
+        for pid in list(self.roots):
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for proc in procs:
+                try:
+                    t = proc.cpu_times()
+                    key = (proc.pid, proc.create_time())
+                    self._last[key] = t.user + t.system
+                    if key not in self._names:
+                        self._names[key] = _process_name(proc)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+        return sum(self._last.values())
+
+    def _by_name(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, seconds in self._last.items():
+            name = self._names.get(key, "?")
+            out[name] = out.get(name, 0.0) + seconds
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total = self._total()
+            done = len(list((self.run_dir / "checkpoints").glob("round-*.safetensors")))
+            while len(self.at_round) < done:
+                self.at_round.append(total)
+                self.by_name_at_round.append(self._by_name())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RoundCPU:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def per_round(self) -> list[float]:
+        return [b - a for a, b in zip(self.at_round, self.at_round[1:], strict=False)]
+
+    def mean_by_name(self) -> dict[str, float]:
+        """Mean CPU seconds per round (rounds 2..N) of each kind of process."""
+        if len(self.by_name_at_round) < 2:
+            return {}
+        first, last, n = self.by_name_at_round[0], self.by_name_at_round[-1], len(self.by_name_at_round) - 1
+        return {k: round((last.get(k, 0.0) - first.get(k, 0.0)) / n, 2) for k in sorted(last)}
+
+
+def _process_name(proc: Any) -> str:
+    """A short name for a process: the guard/flower command it runs, or its executable."""
+    try:
+        cmd = proc.cmdline()
+    except Exception:  # noqa: BLE001 - gone or not ours: its executable name will do
+        cmd = []
+    for i, part in enumerate(cmd):
+        base = Path(part).name
+        if base in ("guard", "flower-superlink", "flower-supernode", "flwr-serverapp", "flwr-clientapp"):
+            return " ".join([base, *cmd[i + 1 : i + 3]])
+        if part == "-m" and i + 1 < len(cmd):
+            return " ".join(cmd[i + 1 : i + 4])
+    try:
+        return str(proc.name())
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
 def round_times(run_dir: Path) -> list[float]:
     """Seconds between consecutive round checkpoints."""
     marks = sorted((run_dir / "checkpoints").glob("round-*.safetensors"))
@@ -91,23 +185,29 @@ def round_times(run_dir: Path) -> list[float]:
     return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
-def _summary(run_dir: Path, wall: float) -> dict[str, Any]:
-    rounds = round_times(run_dir)
+def _summary(run_dir: Path, wall: float, cpu: RoundCPU) -> dict[str, Any]:
+    rounds, cpu_rounds = round_times(run_dir), cpu.per_round()
     return {
         "wall_s": round(wall, 1),
         "round_s": [round(r, 1) for r in rounds],
         "mean_round_s": round(sum(rounds) / len(rounds), 2) if rounds else None,
+        "round_cpu_s": [round(r, 1) for r in cpu_rounds],
+        "mean_round_cpu_s": round(sum(cpu_rounds) / len(cpu_rounds), 2) if cpu_rounds else None,
+        "round_cpu_s_by_process": cpu.mean_by_name(),
     }
 
 
 def simulation(tmp: Path, config: Path) -> dict[str, Any]:
     run_dir = tmp / "sim-run"
     started = time.monotonic()
-    done = subprocess.run([*GUARD, "federate", "--config", str(config), "--out", str(run_dir)], env=_env(tmp),
-                          capture_output=True, timeout=TIMEOUT_S, check=False)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"simulation failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")
-    return _summary(run_dir, time.monotonic() - started)
+    with RoundCPU(run_dir) as cpu:
+        proc = subprocess.Popen([*GUARD, "federate", "--config", str(config), "--out", str(run_dir)], env=_env(tmp),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        cpu.roots.append(proc.pid)
+        _, err = proc.communicate(timeout=TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(f"simulation failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return _summary(run_dir, time.monotonic() - started, cpu)
 
 
 def _free_port() -> int:
@@ -143,7 +243,8 @@ def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) ->
     subprocess.run([*GUARD, "federate", "certs", str(certs), *nodes], env=env, check=True, capture_output=True)
     port, run_dir = _free_port(), work / "run"
     serve_log = work / "serve.log"
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
+    cpu = RoundCPU(run_dir).__enter__()
     try:
         started = time.monotonic()
         procs.append(_start([*GUARD, "federate", "serve", "--config", str(config), "--out", str(run_dir),
@@ -157,13 +258,15 @@ def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) ->
                     f"127.0.0.1:{port}", "--certs", str(certs), "--key", client_id,
                     "--state-dir", str(work / f"state-{client_id}"), "--threads", str(THREADS)]  # fmt: skip
             procs.append(_start(args + (["--cold"] if mode == "cold" else []), work / f"{client_id}.log", env))
+            cpu.roots.append(procs[-1].pid)
         rc = procs[0].wait(timeout=TIMEOUT_S)
         wall = time.monotonic() - started
     finally:
+        cpu.__exit__()
         _stop(procs)
     if rc != 0:
         raise RuntimeError(f"serve failed ({rc}): {serve_log.read_text(errors='replace')[-2000:]}")
-    return _summary(run_dir, wall)
+    return _summary(run_dir, wall, cpu)
 
 
 def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold")) -> dict[str, Any]:
@@ -174,14 +277,35 @@ def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold")) -> di
         silos, pooled = _data(tmp)
         silo_config, sim_config = _configs(tmp, pooled, rounds)
         result: dict[str, Any] = {"rounds": rounds, "clients": len(silos), "simulation": simulation(tmp, sim_config)}
-        base = result["simulation"]["mean_round_s"]
+        base, base_cpu = result["simulation"]["mean_round_s"], result["simulation"]["mean_round_cpu_s"]
         for mode in modes:
             entry = deployment(tmp, silo_config, silos, mode=mode)
-            entry["ratio_to_simulation"] = (
-                round(entry["mean_round_s"] / base, 2) if base and entry["mean_round_s"] else None
-            )
+            entry["ratio_to_simulation"] = _ratio(entry["mean_round_s"], base)
+            entry["cpu_ratio_to_simulation"] = _ratio(entry["mean_round_cpu_s"], base_cpu)
             result[f"deployment_{mode}"] = entry
         return result
+
+
+def _ratio(value: float | None, baseline: float | None) -> float | None:
+    return round(value / baseline, 2) if value and baseline else None
+
+
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    """One entry per target: each mode's mean round, wall and CPU, against the simulation's."""
+    out = {}
+    sim = result["simulation"]
+    for key, entry in result.items():
+        if not key.startswith("deployment_"):
+            continue
+        for kind, field in (("wall", "mean_round_s"), ("cpu", "mean_round_cpu_s")):
+            ratio = _ratio(entry[field], sim[field])
+            out[f"{key}_round_{kind}_ratio"] = {
+                "value": entry[field],
+                "baseline": sim[field],
+                "target": TARGET_RATIO,
+                "ok": ratio is not None and ratio <= TARGET_RATIO,
+            }
+    return out
 
 
 def main() -> None:
@@ -189,7 +313,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default="warm,cold", help="comma-separated: warm, cold")
     args = parser.parse_args()
-    print(json.dumps(measure(args.rounds, modes=tuple(m for m in args.modes.split(",") if m)), indent=2))
+    result = measure(args.rounds, modes=tuple(m for m in args.modes.split(",") if m))
+    print(json.dumps(result, indent=2))
+    print(json.dumps(targets(result)))
 
 
 if __name__ == "__main__":

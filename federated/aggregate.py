@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from federated import wire
 from federated.types import ConfigError, FederateConfig
 from guard.core.errors import ExitCode, GuardError
 from guard.core.registry import Registry
@@ -253,7 +254,11 @@ def reply_weights(content: Any, *, weight_key: str = "num-examples") -> tuple[We
         )
     if weight_key not in metrics[0]:
         raise AggregationError(f"its metrics have no {weight_key!r}")
-    return {k: a.numpy() for k, a in arrays[0].items()}, float(metrics[0][weight_key])
+    try:
+        weights = wire.from_arrays(arrays[0])
+    except wire.WireError as e:
+        raise AggregationError(str(e)) from e
+    return weights, float(metrics[0][weight_key])
 
 
 __all__ = [

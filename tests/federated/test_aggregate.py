@@ -24,7 +24,7 @@ import pytest
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 
 from federated import wire
-from federated.aggregate import AGGREGATORS, AggregationError, RunningFedAdam, running_aggregator
+from federated.aggregate import AGGREGATORS, AggregationError, RunningFedAdam, reply_weights, running_aggregator
 from federated.config import parse_config
 from federated.ledger import PrivacyLedger
 from federated.rundir import RunDir
@@ -88,7 +88,8 @@ def _messages(replies: list[tuple[dict[str, np.ndarray], float]]) -> list[Messag
 
 
 def _flower_round(strategy: Any, rnd: int, global_w: dict, replies: list) -> dict[str, np.ndarray]:
-    strategy.current_arrays = {k: np.array(v) for k, v in global_w.items()}  # what FedOpt.configure_train keeps
+    # what FedOpt.configure_train keeps: the global ArrayRecord's arrays (packed by guard's wire)
+    strategy.current_arrays = {k: a.numpy() for k, a in wire.to_arrays(global_w).items()}
     arrays, _ = strategy.aggregate_train(rnd, _messages(replies))
     return wire.from_arrays(arrays)
 
@@ -140,8 +141,15 @@ def test_running_fedadam_equals_flowers_fedadam_over_rounds_with_its_moments():
         if rnd > 1:  # the moments carried over are what makes the difference
             assert max(np.abs(fresh[k] - expected[k]).max() for k in expected) > 1e-3
         global_w = expected  # both go on from the same weights
-    _assert_close(agg.m, strategy.m_t, rtol=1e-4, atol=1e-7)
-    _assert_close(agg.v, strategy.v_t, rtol=1e-4, atol=1e-9)
+    _assert_close(agg.m, _by_tensor(strategy.m_t), rtol=1e-4, atol=1e-7)
+    _assert_close(agg.v, _by_tensor(strategy.v_t), rtol=1e-4, atol=1e-9)
+
+
+def _by_tensor(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Flower's moments are keyed like the ArrayRecords it saw: guard's packed arrays."""
+    from flwr.app import Array, ArrayRecord
+
+    return wire.from_arrays(ArrayRecord({k: Array(v) for k, v in packed.items()}))
 
 
 def test_fedadam_takes_flowers_defaults_for_parameters_the_config_leaves_out():
@@ -524,3 +532,34 @@ def test_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights(tmp
     assert resumed.returncode == ExitCode.OK, resumed.stderr[-3000:]
     assert "moments restart at zero" not in resumed.stderr
     _assert_close(_final(RunDir(cut)), _final(RunDir(whole)), rtol=0, atol=1e-5)
+
+
+# -- the wire format: one packed array per dtype ------------------------------------------------
+
+
+def test_weights_cross_the_wire_packed_in_one_array_per_dtype_and_come_back_equal():
+    rng = np.random.default_rng(3)
+    state = {**_model(rng), "steps": np.array([4, 5], dtype=np.int64), "scalar": np.float32(2.5)}
+    record = wire.to_arrays(state)
+    assert len(record) == 2  # float32 and int64: two objects to move, not five
+    back = wire.from_arrays(record)
+    assert sorted(back) == sorted(state)  # grouped by dtype: the order within a dtype is kept
+    for k, v in state.items():
+        assert back[k].dtype == np.asarray(v).dtype and back[k].shape == np.asarray(v).shape
+        np.testing.assert_array_equal(back[k], v)
+
+
+def test_a_packed_reply_whose_layout_does_not_fit_its_data_is_that_clients_failure():
+    from flwr.app import Array, ArrayRecord
+
+    rng = np.random.default_rng(4)
+    global_w = _model(rng)
+    ((key, arr),) = wire.to_arrays(global_w).items()
+    short = ArrayRecord({key: Array(arr.numpy()[:-1])})
+    content = _content(global_w, 3.0)
+    content["arrays"] = short
+    with pytest.raises(AggregationError, match="holds 426 values, its layout 427"):
+        reply_weights(content)
+    content["arrays"] = ArrayRecord({wire.PACKED + "{not json": Array(arr.numpy())})
+    with pytest.raises(AggregationError, match="layout is not readable"):
+        reply_weights(content)

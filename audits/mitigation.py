@@ -40,7 +40,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from audits.fairness import FairnessCheck
 from audits.findings import AuditError, AuditFinding, AuditReport, finished_report
 from guard.core import schema
 from guard.core.errors import InputError
@@ -50,6 +49,7 @@ from guard.core.io import write_text_atomic
 logger = logging.getLogger(__name__)
 
 MITIGATION_SCHEMA = schema.MITIGATION
+CHECK = "mitigation"  # the fairness audit's check name for these findings (FairnessCheck.MITIGATION)
 MITIGATION_FILE = "mitigation.json"  # inside a model folder
 MITIGATION_SUFFIX = ".mitigation.json"  # beside a model file
 METHOD = "fairlearn.ThresholdOptimizer"
@@ -73,25 +73,25 @@ EQUALIZED_ODDS_OBJECTIVES = ("accuracy_score", "balanced_accuracy_score")  # fai
 
 # gap metric -> (fairlearn.metrics function name, bootstrap replicate of the gap from fairness._bootstrap's output)
 def _dp(boot: dict[str, np.ndarray]) -> np.ndarray:
-    from audits.fairness import _spread
+    from audits._groups import _spread
 
     return _spread(boot["selection_rate"])[0]
 
 
 def _eo(boot: dict[str, np.ndarray]) -> np.ndarray:
-    from audits.fairness import _spread
+    from audits._groups import _spread
 
     return np.maximum(_spread(boot["tpr"])[0], _spread(boot["fpr"])[0])
 
 
 def _tpr(boot: dict[str, np.ndarray]) -> np.ndarray:
-    from audits.fairness import _spread
+    from audits._groups import _spread
 
     return _spread(boot["tpr"])[0]
 
 
 def _fpr(boot: dict[str, np.ndarray]) -> np.ndarray:
-    from audits.fairness import _spread
+    from audits._groups import _spread
 
     return _spread(boot["fpr"])[0]
 
@@ -222,7 +222,7 @@ class Mitigation:
 
     @property
     def feature(self) -> str:
-        from audits.fairness import _SEP
+        from audits._groups import _SEP
 
         return _SEP.join(self.sensitive)
 
@@ -615,8 +615,8 @@ def fit_mitigation(
 ) -> MitigationResult:
     """Fit a ThresholdOptimizer for `model` on a seeded `fit_fraction` of `data` (default: a run's
     holdout), write it (default: `mitigation_path(model)`) and evaluate it on the other records."""
+    from audits._groups import _sha256, group_keys
     from audits._models import audit_subject, load_for_audit, torch_threads
-    from audits.fairness import _sha256, group_keys
 
     started = time.perf_counter()
     if not sensitive:
@@ -744,7 +744,7 @@ def gap_changes(
     paired interval). `y`, `before`, `after`: 0/1 per record; `keys`: group per record."""
     import fairlearn.metrics as flm
 
-    from audits.fairness import _bootstrap
+    from audits._groups import _bootstrap
 
     y = np.asarray(y).astype(bool)
     before = np.asarray(before).astype(bool)
@@ -777,7 +777,7 @@ def gap_changes(
 
 
 def _changed(values: dict[str, float], reps: dict[str, np.ndarray]) -> dict[str, Any]:
-    from audits.fairness import _interval
+    from audits._groups import _interval
 
     diff = reps["after"] - reps["before"]
     finite = diff[np.isfinite(diff)]
@@ -811,7 +811,7 @@ def mitigation_findings(
     the audited records the post-processor was not fitted on: every GAPS gap and accuracy, each as
     `<metric>_before`, `<metric>_after` and `<metric>_change` (accuracy: `accuracy_cost` = before -
     after), with 95% bootstrap intervals."""
-    from audits.fairness import group_keys
+    from audits._groups import group_keys
 
     classes = [str(c) for c in classes]
     if list(mitigation.classes) != classes:
@@ -870,7 +870,7 @@ def mitigation_findings(
             findings.append(
                 AuditFinding(
                     audit="fairness",
-                    check=FairnessCheck.MITIGATION,
+                    check=CHECK,
                     metric=name,
                     value=value,
                     group=fname,

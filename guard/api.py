@@ -442,9 +442,12 @@ def report(
     key: str | bytes | None = None,
     key_file: str | Path | None = None,
     profile: str | Path | None = None,
+    baseline: str | Path | None = None,
+    baseline_audits: Sequence[str | Path | AuditReport] = (),
 ) -> ReportResult:
-    """Write the release report of a run into `out` (report.html, report.json, MODEL_CARD.md).
-    report.json is signed with `key`, else `key_file`, else $GUARD_KEY when set."""
+    """Write the release report of a run into `out` (report.html, report.json, MODEL_CARD.md);
+    with `baseline` (a report.json, or a run directory and its `baseline_audits`) it puts the
+    run beside it. report.json is signed with `key`, else `key_file`, else $GUARD_KEY when set."""
     from guard.release import write_report
 
     built, files = write_report(
@@ -456,6 +459,8 @@ def report(
         second_opinion=second_opinion,
         profile=profile,
         audits=list(audits),
+        baseline=baseline,
+        baseline_audits=list(baseline_audits),
         policy=_release_policy(policy),
         notes=list(notes),
         key=_key(key, key_file, Policy()),

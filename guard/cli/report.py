@@ -33,26 +33,35 @@ def report(
     profile: Optional[Path] = typer.Option(
         None, "--profile", help="Corpus profile of the training corpus (guard profile --out): tables, charts, gate."
     ),
+    baseline: Optional[Path] = typer.Option(
+        None,
+        "--baseline",
+        help="Compare with a baseline: a report.json of guard report, or a run directory (its findings: "
+        "--baseline-audits). A baseline of another task or model is refused (exit code INPUT).",
+    ),
+    baseline_audits: list[Path] = typer.Option(
+        [], "--baseline-audits", help="Findings file of guard audit on the baseline run directory (repeatable)."
+    ),
 ) -> None:
     """Write the release report of a trained model: data, training, privacy, fairness, explanations.
 
     report.json names the run's content hash and carries its own sha256; with a key it is signed.
-    Findings of another run are refused (exit code RUN)."""
+    Findings of another run are refused (exit code RUN). With --baseline the report puts this run
+    beside the baseline: each metric's difference, its 95% interval and whether it is significant."""
     from guard import api
     from guard.core.keys import load_key
 
     key = load_key(key_file=key_file)
+    inputs = {
+        "scrub_report": scrub_report,
+        "dedup_report": dedup_report,
+        "scan_report": scan_report,
+        "second_opinion": second_opinion,
+        "audits": audits,
+        "profile": profile,
+    }
     result = api.report(
-        run_dir,
-        out,
-        scrub_report=scrub_report,
-        dedup_report=dedup_report,
-        scan_report=scan_report,
-        second_opinion=second_opinion,
-        audits=audits,
-        policy=policy,
-        key=key,
-        profile=profile,
+        run_dir, out, policy=policy, key=key, baseline=baseline, baseline_audits=baseline_audits, **inputs
     )
     built, paths = result.report, result.files
     if as_json:
@@ -60,6 +69,13 @@ def report(
         return
     for name, path in paths.items():
         console.print(f"{name}: {path}", highlight=False)
+    if built.comparison is not None:
+        k = built.comparison
+        console.print(
+            f"comparison with {k.baseline.run}: {len(k.significant)} of {len(k.rows)} differences significant"
+            + (f"; {len(k.warnings)} warning(s) in the report" if k.warnings else ""),
+            highlight=False,
+        )
     checks = built.check
     if checks is not None:
         verdict = "PASS" if checks["passed"] else "FAIL"
@@ -124,6 +140,13 @@ def demo(
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap replicates for the audits' intervals."),
     explain_examples: int = typer.Option(12, "--explain-examples", help="Records explained (integrated gradients)."),
     shap_examples: int = typer.Option(3, "--shap-examples", help="Of those, cross-checked with SHAP."),
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Train, audit and report the same run without DP; the report compares the DP run with it.",
+        ),
+    ] = True,
     progress: Annotated[
         Optional[bool], typer.Option("--progress/--no-progress", help="Show the stage display.")
     ] = None,
@@ -144,6 +167,7 @@ def demo(
         bootstrap=bootstrap,
         explain_examples=explain_examples,
         shap_examples=shap_examples,
+        baseline=baseline,
     )
     if show:
 

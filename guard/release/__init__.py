@@ -4,6 +4,8 @@ CI, and the demo that runs the whole pipeline into both.
 - `build_report` / `write_report`: a run directory, the de-identification reports
   and the audits' findings -> `ReleaseReport` (typed `ReportContent`, charts) ->
   report.html, report.json, MODEL_CARD.md (jinja2 templates, autoescaped).
+- `compare_reports` / `load_baseline`: this run beside a baseline (`guard report --baseline`):
+  each metric's difference, its interval and whether it is significant.
 - `check_report`: report.json verified against its run and sources, then judged by
   a release policy TOML; the gate is the table `THRESHOLDS`, judged by one loop.
 - `run_demo`: scrub -> dedup -> residual PII -> federate -> audits -> report -> check
@@ -12,6 +14,7 @@ CI, and the demo that runs the whole pipeline into both.
 Importing this package loads no torch, Presidio or matplotlib.
 """
 
+from guard.release.compare import Comparison, Delta, compare_reports
 from guard.release.content import FILES, SECTIONS, ReportContent
 from guard.release.demo import STAGES, DemoResult, DemoSettings, run_demo
 from guard.release.gate import (
@@ -27,7 +30,7 @@ from guard.release.gate import (
     load_release_policy,
     parse_release_policy,
 )
-from guard.release.report import ReleaseReport, build_report, write_report
+from guard.release.report import ReleaseReport, build_report, load_baseline, write_report
 from guard.release.verify import check_report, read_report_json, verify_report
 
 __all__ = [
@@ -37,6 +40,8 @@ __all__ = [
     "THRESHOLDS",
     "CheckOutcome",
     "CheckResult",
+    "Comparison",
+    "Delta",
     "DemoResult",
     "DemoSettings",
     "Direction",
@@ -48,7 +53,9 @@ __all__ = [
     "Threshold",
     "build_report",
     "check_report",
+    "compare_reports",
     "evaluate",
+    "load_baseline",
     "load_release_policy",
     "parse_release_policy",
     "read_report_json",

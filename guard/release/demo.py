@@ -1,7 +1,7 @@
 """`guard demo`: from the raw example corpus to a checked release report.
 
     scrub -> dedup -> residual PII scan -> federated DP fine-tune -> privacy,
-    fairness and explanation audits -> report -> release check
+    fairness and explanation audits -> no-DP baseline -> report -> release check
 
 Every stage calls the same library functions as its own command
 (`guard scrub`, `guard dedup`, `guard scan`, `guard federate`,
@@ -10,7 +10,14 @@ Every stage calls the same library functions as its own command
     OUT/data/       scrubbed and deduplicated corpus, scrub/dedup/residual reports
     OUT/run/        the federate run directory (canaries.json holds secrets)
     OUT/audits/     privacy.json, fairness.json, explain.json
-    OUT/report/     report.html, report.json, MODEL_CARD.md
+    OUT/baseline/   the same training without DP (run/), its audits (audits/) and report (report/)
+    OUT/report/     report.html, report.json, MODEL_CARD.md; with the baseline, its Comparison section
+
+The baseline (`DemoSettings.baseline`, on by default) is the run `[dp] compare_without_dp`
+would train (same config, data, canaries and seed, DP off), kept as a run directory and
+audited like the DP run (privacy, fairness, and explanations with integrated gradients
+only), so the report can put the two side by side with intervals. It replaces the DP
+run's own compare_without_dp training, which keeps only the final metrics.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ def example(name: str) -> Path:
 
 
 MARKER = ".guard-demo"
-STAGES = ("scrub", "dedup", "scan", "federate", "privacy", "fairness", "explain", "report", "check")
+STAGES = ("scrub", "dedup", "scan", "federate", "privacy", "fairness", "explain", "baseline", "report", "check")
 SENSITIVE = ("sex", "site")
 SYNTHETIC_NOTE = (
     "The demo corpus is synthetic (examples/clinical_notes.jsonl: 504 generated notes from 30 templates): "
@@ -73,6 +80,7 @@ class DemoSettings:
     ig_steps: int = 50  # IG's path steps; 32 left one text of the person-level model 16% off completeness
     sensitive: tuple[str, ...] = SENSITIVE
     seed: int = 0
+    baseline: bool = True  # train, audit and report the same run without DP; the report compares the two
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,7 @@ def _prepare_out(out: Path) -> None:
         raise OutputError(f"{out} exists and was not made by guard demo; choose an empty or new --out")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by guard demo; its contents are replaced on the next run\n", encoding="utf-8")
-    for sub in ("run", "audits", "report"):
+    for sub in ("run", "audits", "baseline", "report"):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
 
@@ -233,14 +241,16 @@ def run_demo(
         ),
     )
 
-    def federate() -> Any:
+    data_path = f"data.path={json.dumps(str(deduped.resolve()))}"
+    # the baseline is the training compare_without_dp would repeat, kept whole: the DP run need not repeat it
+    no_repeat = ("dp.compare_without_dp=false",) if settings.baseline else ()
+
+    def federate(into: Path = run_dir, extra: tuple[str, ...] = no_repeat) -> Any:
         from federated import load_config, run_federation
 
-        config = load_config(
-            settings.federate_config, overrides=[f"data.path={json.dumps(str(deduped.resolve()))}", *settings.overrides]
-        )
+        config = load_config(settings.federate_config, overrides=[data_path, *extra, *settings.overrides])
         config = replace(config, train=replace(config.train, seed=settings.seed))
-        return run_federation(config, run_dir)
+        return run_federation(config, into)
 
     summary = clock.run(
         "federate",
@@ -262,11 +272,11 @@ def run_demo(
         report = clock.run(name, fn, lambda r: f"{len(r.findings)} findings, {len(r.failed)} failed")
         reports.append(report.write(audits_dir / f"{name}.json"))
 
-    def privacy() -> AuditReport:
+    def privacy(run: Path = run_dir) -> AuditReport:
         from audits.privacy import PrivacyAuditOptions
 
         opts = PrivacyAuditOptions(references=settings.references, bootstrap=settings.bootstrap)
-        return available["privacy"](run_dir, options=opts, seed=settings.seed)
+        return available["privacy"](run, options=opts, seed=settings.seed)
 
     fields = _fields(deduped)
     sensitive = [f for f in settings.sensitive if f in fields]
@@ -277,17 +287,17 @@ def run_demo(
         if f not in fields
     ]
 
-    def fairness() -> AuditReport:
-        return available["fairness"](run_dir, sensitive=sensitive, n_boot=settings.bootstrap, seed=settings.seed)
+    def fairness(run: Path = run_dir) -> AuditReport:
+        return available["fairness"](run, sensitive=sensitive, n_boot=settings.bootstrap, seed=settings.seed)
 
-    def explain() -> AuditReport:
+    def explain(run: Path = run_dir, methods: str = "ig,shap") -> AuditReport:
         return available["explain"](
-            run_dir,
+            run,
             sensitive=sensitive,
             n_samples=settings.explain_examples,
-            n_shap=settings.shap_examples,
+            n_shap=settings.shap_examples if "shap" in methods else 0,
             n_steps=settings.ig_steps,
-            methods="ig,shap",  # LIME is `guard audit explain`'s; the demo keeps its time budget
+            methods=methods,  # LIME is `guard audit explain`'s; the demo keeps its time budget
             seed=settings.seed,
         )
 
@@ -306,19 +316,55 @@ def run_demo(
     from guard.core.keys import load_key
 
     key = load_key()  # report.json is signed when the guard key is set, and verified by the check below
+    data_reports = {"scrub_report": files["scrub"], "dedup_report": files["dedup"], "scan_report": files["residual"]}
+    base = out / "baseline"
+
+    def baseline() -> Any:
+        """The same training without DP, audited like the DP run (IG alone for explanations) and reported."""
+        from guard.release.report import build_report
+
+        base_run, base_audits = base / "run", base / "audits"
+        base_audits.mkdir(parents=True)
+        federate(base_run, ("dp.enabled=false", "dp.compare_without_dp=false"))
+        found: list[Path] = []
+        with torch_threads(1):
+            if "privacy" in available:
+                found.append(privacy(base_run).write(base_audits / "privacy.json"))
+            if "fairness" in available and sensitive:
+                found.append(fairness(base_run).write(base_audits / "fairness.json"))
+            if "explain" in available:
+                found.append(explain(base_run, "ig").write(base_audits / "explain.json"))
+        built = build_report(
+            base_run,
+            **data_reports,
+            audits=found,
+            notes=notes,
+            title="Release report: guard demo, the no-DP baseline (synthetic clinical notes)",
+        )
+        return built, built.write(base / "report", key=key)
+
+    def baseline_summary(result: Any) -> str:
+        built, _ = result
+        accuracy = built.content.training["final"].get("eval_accuracy")
+        return f"no-DP run: held-out accuracy {accuracy if accuracy is None else round(accuracy, 3)}"
+
+    base_report: Path | None = None
+    if settings.baseline:
+        base_report = clock.run("baseline", baseline, baseline_summary)[1]["report.json"]
+    else:
+        clock.skip("baseline", "DemoSettings.baseline is off")
 
     def report() -> Any:
         from guard.release.report import build_report
 
         built = build_report(
             run_dir,
-            scrub_report=files["scrub"],
-            dedup_report=files["dedup"],
-            scan_report=files["residual"],
+            **data_reports,
             audits=reports,
             policy=release_policy,
             notes=notes,
             title="Release report: guard demo (synthetic clinical notes)",
+            baseline=base_report,
         )
         return built.write(report_dir, key=key)
 

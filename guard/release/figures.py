@@ -358,3 +358,32 @@ def _fig_gap_tokens(gaps: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 __all__ = ["draw_figures"]
+
+
+def draw_comparison(comparison: Mapping[str, Any]) -> dict[str, bytes]:
+    """The comparison's chart (`comparison_differences`): each difference that has an interval,
+    as a point with its 95% interval, significant ones in red. Empty when no row has one."""
+    rows = [r for r in comparison.get("rows") or [] if r.get("interval") and _num(r.get("difference")) is not None]
+    if not rows:
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+    rows = rows[:40]  # a readable chart; the table has every row
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.0))
+    for i, r in enumerate(rows):
+        lo, hi = r["interval"]
+        color = _COLORS[1] if r.get("significant") else _COLORS[0]
+        ax.plot([lo, hi], [i, i], color=color, lw=2)
+        ax.plot([r["difference"]], [i], "o", color=color, ms=4)
+    ax.axvline(0.0, color="#777", lw=0.8, ls="--")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{r['section']}: {r['metric']}"[:70] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("difference, this run minus the baseline (red: significant)")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="matplotlib")
+        return {"comparison_differences": _png(fig)}

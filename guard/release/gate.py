@@ -309,7 +309,9 @@ class ReleasePolicy:
     def required(self) -> tuple[Threshold, ...]:
         """The rows this policy sets, in table order. A limit of 0 is set (`0 in (None, False)` is
         true in Python, so the test is by identity: `max_extraction_rate = 0` must not drop the row)."""
-        return tuple(r for r in THRESHOLDS if self.thresholds.get(r.key) is not None and self.thresholds[r.key] is not False)
+        return tuple(
+            r for r in THRESHOLDS if self.thresholds.get(r.key) is not None and self.thresholds[r.key] is not False
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}

@@ -110,7 +110,8 @@ def gate_state(c: Mapping[str, Any]) -> dict[str, Any]:
 def _context(report: ReleaseReport) -> dict[str, Any]:
     from markupsafe import Markup
 
-    c = report.content.to_json()
+    c = report.content_json()
+    c.setdefault("comparison", None)
     policy = (c.get("checks") or {}).get("policy") or {}
     params = {p.key: policy[p.key] for p in PARAMETERS if policy.get(p.key) is not None}
     labels = evidence_labels(params)
@@ -122,12 +123,23 @@ def _context(report: ReleaseReport) -> dict[str, Any]:
         "c": c,
         "gate": gate_state(c),
         "images": {name: base64.b64encode(png).decode("ascii") for name, png in report.figures.items()},
-        "sections": SECTIONS,
+        "sections": sections(c),
         "evidence_labels": labels,
         "privacy_labels": privacy_labels,
         "csp": Markup(CSP),  # constants of this module, not data
         "css": Markup(CSS),
     }
+
+
+def sections(c: Mapping[str, Any]) -> tuple[str, ...]:
+    """The page's sections in order: SECTIONS, with "comparison" after the explanations when the
+    report compares its run with a baseline."""
+    if not c.get("comparison"):
+        return tuple(s for s in SECTIONS if s != "comparison")
+    if "comparison" in SECTIONS:
+        return SECTIONS
+    at = SECTIONS.index("explanations") + 1
+    return (*SECTIONS[:at], "comparison", *SECTIONS[at:])
 
 
 def render_html(report: ReleaseReport) -> str:
@@ -143,4 +155,4 @@ def render_model_card(report: ReleaseReport) -> str:
     return report.card.text(appendix=audit)
 
 
-__all__ = ["CSP", "ci", "environment", "fmt", "gate_state", "render_html", "render_model_card"]
+__all__ = ["CSP", "ci", "environment", "fmt", "gate_state", "render_html", "render_model_card", "sections"]

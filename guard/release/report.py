@@ -23,11 +23,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guard.core.errors import OutputError
+from guard.core.errors import InputError, OutputError
 from guard.core.files import package_versions
 from guard.core.io import write_text_atomic
 from guard.release.content import EvidenceItem, Generated, ModelInfo, ReportContent, RunRef
@@ -36,6 +36,7 @@ from guard.release.gate import ReleasePolicy, evaluate
 if TYPE_CHECKING:
     from audits.findings import AuditReport
     from federated.card import ModelCardDoc
+    from guard.release.compare import BaselineRef, Comparison
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ReleaseReport:
     figures: Mapping[str, bytes] = field(default_factory=dict)
     secrets: tuple[str, ...] = field(default=(), repr=False)  # canary secrets: must never appear in an output
     card: ModelCardDoc | None = None  # the run's model card, MODEL_CARD.md's front matter and first part
+    comparison: Comparison | None = None  # this run beside a baseline (guard report --baseline)
 
     @property
     def check(self) -> dict[str, Any] | None:
@@ -56,7 +58,14 @@ class ReleaseReport:
         """report.json's content with its sha256 (and, with the guard key, its signature)."""
         from audits._integrity import sealed
 
-        return sealed(self.content.to_json(), key=key)
+        return sealed(self.content_json(), key=key)
+
+    def content_json(self) -> dict[str, Any]:
+        """report.json's content before it is sealed: the sections and, with a baseline, `comparison`."""
+        data = self.content.to_json()
+        if self.comparison is not None:
+            data["comparison"] = self.comparison.to_json()
+        return data
 
     def html(self) -> str:
         from guard.release.render import render_html
@@ -110,12 +119,17 @@ def build_report(
     policy: ReleasePolicy | None = None,
     notes: Sequence[str] = (),
     title: str | None = None,
+    baseline: str | Path | None = None,
+    baseline_audits: Sequence[str | Path | AuditReport] = (),
 ) -> ReleaseReport:
     """Gather a run directory, data reports and audits into a `ReleaseReport`.
 
     `notes` are extra limitations (e.g. "the corpus is synthetic"). With a
     `policy`, its checks are judged and shown; `guard check` judges the
-    written report.json the same way.
+    written report.json the same way. With a `baseline` (a report.json of
+    `guard report`, or a run directory with its findings in `baseline_audits`)
+    the report compares this run with it (guard.release.compare); a baseline
+    of another task or model is refused (InputError).
     """
     from audits._run import (
         open_run,
@@ -209,7 +223,22 @@ def build_report(
         limitations=tuple(notes_out),
         figures=tuple(sorted(figures)),
     )
-    return ReleaseReport(content=content, figures=figures, secrets=secrets, card=build_card(run, config))
+    comparison = None
+    if baseline is not None:
+        from guard.release.compare import compare_with_baseline
+
+        loaded = load_baseline(baseline, audits=baseline_audits)
+        comparison = compare_with_baseline(content.to_json(), loaded)
+        secrets = (*secrets, *loaded.secrets)
+        from guard.release.figures import draw_comparison
+
+        figures = {**figures, **draw_comparison(comparison.to_json())}
+        content = replace(content, figures=tuple(sorted(figures)))
+    elif baseline_audits:
+        raise InputError("baseline findings were given without a baseline run directory (--baseline)")
+    return ReleaseReport(
+        content=content, figures=figures, secrets=secrets, card=build_card(run, config), comparison=comparison
+    )
 
 
 def write_report(
@@ -222,4 +251,65 @@ def write_report(
     return report, report.write(out_dir, key=key)
 
 
-__all__ = ["ReleaseReport", "build_report", "write_report"]
+@dataclass(frozen=True)
+class LoadedBaseline:
+    """A baseline read for comparison: its report content, what it is, warnings about it and,
+    for a run directory, its canary secrets (which must not reach this report either)."""
+
+    data: Mapping[str, Any]
+    ref: BaselineRef
+    warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+def load_baseline(path: str | Path, *, audits: Sequence[str | Path | AuditReport] = ()) -> LoadedBaseline:
+    """The baseline's report content, what it is, and warnings about it.
+
+    `path` is a report.json written by `guard report`, a folder holding one, or a `guard
+    federate` run directory (reported here from the run and `audits`, its findings files).
+    A missing or unreadable path is an InputError naming it."""
+    from guard.release.compare import BaselineRef, _get
+    from guard.release.verify import read_report_json
+
+    p = Path(path)
+    source = str(p)
+    if not p.exists():
+        raise InputError("no such baseline (give a report.json or a run directory)", path=source)
+    if p.is_dir() and not (p / "config.json").is_file() and (p / "report.json").is_file():
+        p = p / "report.json"
+    if p.is_file():
+        if audits:
+            raise InputError(
+                "--baseline-audits are for a baseline run directory; a report.json already holds its audits",
+                path=source,
+            )
+        from audits._integrity import seal_matches
+
+        data = read_report_json(p)
+        ok, recorded, _ = seal_matches(data)
+        warnings = [] if ok else [f"The baseline report ({p.name}) was changed after guard report wrote it (its "
+                                  "sha256 does not match): its numbers are shown as they are."]  # fmt: skip
+        ref = BaselineRef(
+            source=str(p.resolve()),
+            kind="report",
+            run=str(_get(data, "model", "run") or ""),
+            run_hash=str(_get(data, "run", "hash") or ""),
+            dp_enabled=_get(data, "privacy", "dp_enabled"),
+            sha256=recorded if isinstance(recorded, str) else None,
+        )
+        return LoadedBaseline(data, ref, tuple(warnings))
+    if not (p / "config.json").is_file():
+        raise InputError("not a run directory (no config.json) and no report.json in it", path=source)
+    built = build_report(p, audits=audits)
+    content = built.content.to_json()
+    ref = BaselineRef(
+        source=str(p.resolve()),
+        kind="run",
+        run=p.name,
+        run_hash=str(content["run"]["hash"]),
+        dp_enabled=_get(content, "privacy", "dp_enabled"),
+    )
+    return LoadedBaseline(content, ref, (), built.secrets)
+
+
+__all__ = ["LoadedBaseline", "ReleaseReport", "build_report", "load_baseline", "write_report"]

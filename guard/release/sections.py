@@ -175,6 +175,7 @@ def training_section(
         "final": {"eval_accuracy": final.get("eval_accuracy"), "eval_loss": final.get("eval_loss")},
         "without_dp": _without_dp(comparison or {}),
         "holdout_records": sum(int(c.get("holdout") or 0) for c in clients),
+        "corpus_sha256": getattr(state, "corpus_sha256", "") or None,  # run-to-run comparison: same data?
         # [data] person_field: the corpus's persons (all clients, no canaries), counts only
         "persons": None if clients_info.persons is None else asdict(clients_info.persons),
         "failures": [{"round": f.get("round"), "client": f.get("client"), "phase": f.get("phase")} for f in failures],

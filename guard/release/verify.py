@@ -8,7 +8,10 @@ built from before any threshold is judged (it trusts no number in it on its word
 - every evidence value equals the one recomputed from its source: epsilon and
   delta from ledger.json with a fresh Opacus accountant (the ledger's accountant,
   per client), the residual-PII rate from the scan file the report names, the
-  audit numbers from the findings of this run that the report embeds.
+  audit numbers from the findings of this run that the report embeds;
+- a comparison with a baseline report.json (`guard report --baseline`) is recomputed
+  from that file when it is still where the report names it; a baseline that changed
+  since is a failed check, one that is gone is not (the comparison is not evidence).
 
 A mismatch fails the gate (ExitCode.CHECKS_FAILED) naming the value, the claim and
 the recomputed value.
@@ -238,6 +241,50 @@ def _audit_evidence(
     return values, names, results
 
 
+def _comparison_results(data: Mapping[str, Any], source: str) -> list[CheckResult]:
+    """The comparison recomputed from the baseline report.json it names (nothing to check
+    without one, or when that file is no longer there)."""
+    from guard.release.compare import BaselineRef, Comparison, compare_reports
+
+    block = data.get("comparison")
+    if not isinstance(block, Mapping):
+        return []
+    stored = Comparison.from_json(block, source=f"{source}: comparison")
+    path = Path(stored.baseline.source)
+    if stored.baseline.kind != "report" or not path.is_file():
+        return []
+    from audits._integrity import seal_matches
+
+    baseline = read_report_json(path)
+    ok, recorded, actual = seal_matches(baseline)
+    if not ok or recorded != stored.baseline.sha256:
+        return [
+            CheckResult(
+                "comparison_baseline",
+                "the baseline report is the one the comparison was made with",
+                True,
+                None,
+                False,
+                f"{path} changed after the comparison was made (sha256 {str(stored.baseline.sha256)[:12]} recorded, "
+                f"{actual[:12]} now)",
+            )
+        ]
+    again = compare_reports(data, baseline, baseline_ref=BaselineRef.from_json(block["baseline"]))
+    same = again.rows == stored.rows and again.attributions == stored.attributions
+    return [
+        CheckResult(
+            "comparison",
+            "the comparison equals the one recomputed from the baseline report",
+            True,
+            None,
+            same,
+            f"{len(stored.rows)} differences recomputed from {path.name}"
+            if same
+            else f"the comparison does not match the one recomputed from {path}",
+        )
+    ]
+
+
 def verify_report(
     data: Mapping[str, Any], *, source: str, run_dir: str | Path | None = None, key: bytes | None = None
 ) -> tuple[CheckResult, ...]:
@@ -286,6 +333,7 @@ def verify_report(
     results += profile_results
     audit_values, audit_sources, audit_results = _audit_evidence(data, run_hash, source)
     results += audit_results
+    results += _comparison_results(data, source)
     recomputed: dict[str, Any] = {**ledger_values, **residual_values, **profile_values, **audit_values}
     where = (
         {k: ledger_source for k in ledger_values}

@@ -65,7 +65,18 @@ def _read(path: Path) -> dict:
 
 def test_demo_writes_every_stage_and_a_checked_report(demo_out):
     proc = _CACHE["proc"]
-    for stage in ("scrub", "dedup", "scan", "federate", "privacy", "fairness", "explain", "report", "check"):
+    for stage in (
+        "scrub",
+        "dedup",
+        "scan",
+        "federate",
+        "privacy",
+        "fairness",
+        "explain",
+        "baseline",
+        "report",
+        "check",
+    ):
         assert re.search(rf"^\s*{stage}\s+\d+\.\d s", proc.stdout, re.M), stage
     assert f"report: {demo_out / 'report' / 'report.html'}" in proc.stdout
     for name in ("report.html", "report.json", "MODEL_CARD.md"):
@@ -109,7 +120,7 @@ def test_demo_writes_every_stage_and_a_checked_report(demo_out):
 
 def test_report_html_is_self_contained_with_every_section(demo_out):
     page = (demo_out / "report" / "report.html").read_text(encoding="utf-8")
-    for section in SECTIONS:
+    for section in (*SECTIONS, "comparison"):
         assert f'<section id="{section}"' in page, section
     assert page.count("data:image/png;base64,") >= 5
     assert "Second opinion: plain Presidio" in page and "Detector recall, measured" in page
@@ -133,30 +144,46 @@ def test_guard_check_passes_a_policy_the_run_meets_and_fails_one_it_breaks(demo_
 
 
 def test_a_run_without_dp_fails_the_epsilon_gate(demo_out, tmp_path):
-    """A real federation with DP off, reported and checked like the demo's."""
-    run = tmp_path / "nodp"
-    fed = _guard(
-        "federate",
-        "--config", str(ROOT / "examples" / "demo_federate.toml"),
-        "--set", f"data.path={json.dumps(str(demo_out / 'data' / 'clinical_notes.dedup.jsonl'))}",
-        "--set", "dp.enabled=false", "--set", "train.rounds=1", "--set", "canaries.count=0",
-        "--out", str(run),
-    )  # fmt: skip
-    assert fed.returncode == ExitCode.OK, fed.stderr[-3000:]
-    out = tmp_path / "nodp-report"
-    rep = _guard("report", str(run), "--out", str(out), "--scrub-report", str(demo_out / "data" / "scrub_report.json"))
-    assert rep.returncode == ExitCode.OK, rep.stderr[-3000:]
-    report = _read(out / "report.json")
+    """The demo's no-DP baseline (a real federation with DP off, audited and reported like the
+    DP run) checked like the demo's report."""
+    report = _read(demo_out / "baseline" / "report" / "report.json")
     assert report["evidence"]["dp_enabled"]["value"] is False and report["evidence"]["claimed_epsilon"]["value"] is None
+    assert "comparison" not in report
     policy = tmp_path / "eps.toml"
     policy.write_text("[privacy]\nmax_claimed_epsilon = 8.0\n", encoding="utf-8")
-    fail = _guard("check", str(out / "report.json"), "--policy", str(policy), "--json")
+    fail = _guard("check", str(demo_out / "baseline" / "report" / "report.json"), "--policy", str(policy), "--json")
     assert fail.returncode == ReleaseCheckFailed.exit_code
     (result,) = json.loads(fail.stdout)["results"]
     assert result["name"] == "max_claimed_epsilon" and not result["passed"]
     assert "without differential privacy" in result["reason"]
-    page = (out / "report.html").read_text(encoding="utf-8")
-    assert "No differential privacy" in page and "No privacy audit was supplied" in page
+    page = (demo_out / "baseline" / "report" / "report.html").read_text(encoding="utf-8")
+    assert "No differential privacy" in page and '<section id="comparison"' not in page
+
+
+def test_the_demo_report_compares_the_dp_run_with_its_no_dp_baseline(demo_out):
+    report = _read(demo_out / "report" / "report.json")
+    base = _read(demo_out / "baseline" / "report" / "report.json")
+    k = report["comparison"]
+    assert k["baseline"]["kind"] == "report" and k["baseline"]["dp_enabled"] is False
+    assert k["baseline"]["sha256"] == base["sha256"] and k["baseline"]["run_hash"] == base["run"]["hash"]
+    assert k["warnings"] == []  # same corpus (sha256), same held-out records
+    assert report["training"]["corpus_sha256"] == base["training"]["corpus_sha256"]
+    rows = {(r["section"], r["metric"]): r for r in k["rows"]}
+    acc = rows[("utility", "held-out accuracy")]
+    assert acc["current"] == pytest.approx(report["training"]["final"]["eval_accuracy"])
+    assert acc["baseline"] == pytest.approx(base["training"]["final"]["eval_accuracy"])
+    lo, hi = acc["interval"]
+    assert lo <= acc["difference"] <= hi and acc["significant"] == (lo > 0 or hi < 0)
+    eps = rows[("privacy", "epsilon spent (accounted)")]
+    assert eps["current"] == pytest.approx(_read(demo_out / "run" / "ledger.json")["max_epsilon"])
+    assert eps["baseline"] is None and eps["significant"] is None
+    # the privacy, fairness and explanation audits ran on both runs
+    assert any(r["section"] == "membership" and r["interval"] for r in k["rows"])
+    assert any(r["section"] == "fairness" for r in k["rows"])
+    assert k["attributions"] and all(0 <= a["jaccard"] <= 1 for a in k["attributions"])
+    assert "comparison_differences" in report["figures"]
+    # the DP run no longer repeats its training without DP: the baseline is that run, kept whole
+    assert report["training"]["without_dp"] is None
 
 
 def _pii_values() -> set[str]:

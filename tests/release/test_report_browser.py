@@ -1,6 +1,7 @@
 """report.html in a real browser: headless Chromium opens the demo's report from
-a file, with no network, and every section renders, every chart loads, the
-console stays clean and no request leaves the page.
+a file, with no network, and every section renders (the comparison with the no-DP
+baseline among them), every chart loads, the console stays clean and no request
+leaves the page.
 
 Chromium is Debian's `chromium` package (`.ci/run` installs it). Without it the
 test skips locally and fails when GUARD_REQUIRE_BROWSER=1 (CI).
@@ -19,6 +20,7 @@ from tests.release.test_demo import demo_out  # noqa: F401  (the shared demo run
 
 CHROMIUM = Path(os.environ.get("GUARD_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT = Path("/tmp/guard_report.png")
+COMPARE_SCREENSHOT = Path("/tmp/guard_compare.png")  # the comparison section alone
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -77,11 +79,18 @@ def test_report_renders_offline_in_headless_chromium(chromium, demo_out):  # noq
                 "img", "els => els.map(e => ({w: e.naturalWidth, h: e.naturalHeight, done: e.complete, alt: e.alt}))"
             )
             verdict = page.inner_text("#verdict")
+            rows = page.eval_on_selector_all(
+                "#comparison table.comparison tbody tr",
+                "els => els.map(e => ({section: e.dataset.section, significant: e.dataset.significant, "
+                "cells: Array.from(e.cells).map(c => c.innerText)}))",
+            )
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+            page.locator("#comparison").screenshot(path=str(COMPARE_SCREENSHOT))
         finally:
             browser.close()
 
-    assert [s["id"] for s in sections] == list(SECTIONS)
+    at = list(SECTIONS).index("explanations") + 1
+    assert [s["id"] for s in sections] == [*SECTIONS[:at], "comparison", *SECTIONS[at:]]
     for s in sections:
         assert s["h"] > 40 and s["text"] > 30, s
     assert len(images) >= 5
@@ -93,3 +102,12 @@ def test_report_renders_offline_in_headless_chromium(chromium, demo_out):  # noq
     # the only request is the page itself: data: images are not fetched over any network
     assert [r for r in requests if r != url and not r.startswith("data:")] == []
     assert SCREENSHOT.stat().st_size > 50_000
+    # the comparison: one row per metric, each with both values, a difference and a verdict
+    assert {"utility", "privacy", "membership", "fairness"} <= {r["section"] for r in rows}
+    for r in rows:
+        assert len(r["cells"]) == 8 and r["significant"] in ("yes", "no", "untested"), r
+        assert r["cells"][6] == {"yes": "yes", "no": "no", "untested": "-"}[r["significant"]], r
+    accuracy = next(r for r in rows if r["cells"][1] == "held-out accuracy")
+    assert accuracy["cells"][5].startswith("[") and accuracy["significant"] in ("yes", "no")
+    assert any(img["alt"].startswith("Differences (this run minus the baseline)") for img in images)
+    assert COMPARE_SCREENSHOT.stat().st_size > 20_000

@@ -441,9 +441,39 @@ def fairness_section(audit: AuditReport | None) -> dict[str, Any] | None:
         "gaps": gaps,
         "group_sizes": sizes,
         "counterfactual": flips,
+        "mitigation": _mitigation_rows(audit),
         "findings": len(audit.findings),
         "skipped": dict(audit.skipped),
     }
+
+
+def _mitigation_rows(audit: AuditReport) -> list[dict[str, Any]]:
+    """With a post-processor beside the model (guard audit mitigate): each gap and the accuracy
+    before and after it, and the change with its paired interval, on the records it was not fitted on."""
+    found = {(f.group, f.metric): f for f in audit.find("mitigation")}
+    rows = []
+    for (group, metric), change in found.items():
+        for suffix, name in (("_change", None), ("_cost", "accuracy")):
+            if not metric.endswith(suffix):
+                continue
+            base = name or metric.removesuffix(suffix)
+            before = found.get((group, f"{base}_before"))
+            after = found.get((group, f"{base}_after"))
+            rows.append(
+                {
+                    "feature": group,
+                    "metric": base,
+                    "before": None if before is None else _num(before.value),
+                    "after": None if after is None else _num(after.value),
+                    "change": _num(change.value),
+                    "change_name": "cost (before - after)" if suffix == "_cost" else "change (after - before)",
+                    "ci": _interval(change.evidence),
+                    "n": _size(change.evidence),
+                    "constraint": change.evidence.get("constraint"),
+                    "targeted": bool(change.evidence.get("constraint_gap")),
+                }
+            )
+    return sorted(rows, key=lambda r: (str(r["feature"]), r["metric"] == "accuracy", str(r["metric"])))
 
 
 def _top_tokens(finding: AuditFinding) -> list[tuple[str, float]]:

@@ -394,3 +394,16 @@ def test_run_directory_holdout_is_split_and_the_run_hash_ties_the_file(small_run
     (fitted_after,) = result.report.find("mitigation", "demographic_parity_difference_after", "sex")
     assert after.value == fitted_after.value and after.evidence["n"] == report.subject["records"] - m.fit.records
     assert not (small_run / "mitigation.json").exists()
+    # the release report shows the gaps before and after the post-processor, and the gate can judge them
+    from guard.release import build_report
+    from guard.release.gate import parse_release_policy
+
+    policy = parse_release_policy({"fairness": {"max_mitigated_demographic_parity_gap": 1.0}}, source="p.toml")
+    built = build_report(small_run, audits=[report], policy=policy)
+    rows = built.content.to_json()["fairness"]["mitigation"]
+    dp = next(r for r in rows if r["feature"] == "sex" and r["metric"] == "demographic_parity_difference")
+    assert (dp["after"], dp["targeted"]) == (after.value, True)
+    assert {r["metric"] for r in rows} >= {"accuracy", "equalized_odds_difference"}
+    assert "With the post-processor" in built.html()
+    (result_row,) = [r for r in built.check["results"] if r["name"] == "max_mitigated_demographic_parity_gap"]
+    assert result_row["passed"] and result_row["value"] == pytest.approx(after.value)

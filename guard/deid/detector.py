@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 import logging
 import re
 import sys
@@ -108,6 +109,22 @@ def _single_thread_blas():  # type: ignore[no-untyped-def]
 
 
 _HIDDEN = ("torch", "transformers")
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the detector is built. Importing spaCy and
+    Presidio, loading the model and compiling guard's patterns allocate hundreds of
+    thousands of long-lived objects, and each allocation burst set off a full collection
+    that walked all of them (about 0.4 s of CPU, 14% of a short `guard scrub`). Nothing
+    built here is garbage; the collector's previous state is restored afterwards.
+    A zero threshold, not gc.disable(): srsly, which reads the model, calls gc.enable()."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 @contextlib.contextmanager
@@ -404,6 +421,10 @@ class Detector:
     """Finds PII spans in texts according to a policy."""
 
     def __init__(self, policy: Policy, *, use_builtin: bool = True) -> None:
+        with _gc_paused():
+            self._build(policy, use_builtin=use_builtin)
+
+    def _build(self, policy: Policy, *, use_builtin: bool) -> None:
         with _torch_hidden():
             import presidio_analyzer  # noqa: F401  (imports spaCy)
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry

@@ -217,8 +217,28 @@ def english_dictionary() -> frozenset[str]:
     return frozenset(w for words in table.values() for w in words)
 
 
+# Turkish (and Azerbaijani) write a proper noun's case and possessive suffixes after an
+# apostrophe: "Ahmet'in" (Ahmet's), "Ayşe'ye" (to Ayşe), "Mehmet'le" (with Mehmet),
+# "Elif'ten" (from Elif). The stem is the name; a one-letter stem (O'Neill, d'Arcy) is not.
+_TURKISH_SUFFIXES = (
+    "a e ı i u ü ya ye yı yi yu yü la le yla yle da de ta te dan den tan ten ın in un ün "
+    "nın nin nun nün yın yin na ne ya nda nde ndan nden ca ce ça çe dır dir dur dür tır tir "
+    "ım im um üm yım yim dı di du dü ydı ydi"
+).split()
+_APOSTROPHE_SUFFIX = re.compile(
+    rf"^(?P<stem>[^\W\d_]{{2,}})['’](?:{'|'.join(sorted(set(_TURKISH_SUFFIXES), key=len, reverse=True))})$",
+    re.IGNORECASE,
+)
+
+
 def _strip_possessive(word: str) -> str:
-    return word[:-2] if word.endswith(("'s", "’s")) else word
+    if word.endswith(("'s", "’s")):
+        return word[:-2]
+    if "'" in word or "’" in word:
+        m = _APOSTROPHE_SUFFIX.match(word)
+        if m:
+            return m.group("stem")
+    return word
 
 
 def _is_cap(word: str) -> bool:

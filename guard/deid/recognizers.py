@@ -232,7 +232,7 @@ _MONTHS = (
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|"
     # German, Dutch, Scandinavian, Icelandic
     "januar|februar|märz|maerz|juni|juli|oktober|dezember|januari|februari|maart|mei|augustus|"
-    "marts|martsi|mars|maí|júní|júlí|ágúst|október|nóvember|desember|"
+    "marts|martsi|mars|maí|júní|júlí|ágúst|október|nóvember|desember|maj|augusti|"
     # Finnish, Estonian, Latvian, Lithuanian, Polish, Czech, Hungarian, Romanian, Turkish
     "tammikuuta|helmikuuta|maaliskuuta|huhtikuuta|toukokuuta|kesäkuuta|heinäkuuta|elokuuta|syyskuuta|lokakuuta|"
     "marraskuuta|joulukuuta|jaanuar|veebruar|märts|aprill|juuni|juuli|august|septembris|oktoobris|"
@@ -291,7 +291,13 @@ def calendar_date() -> RegexRecognizer:
             Rule(
                 "month_day_year", rf"(?<!\w)(?:{_WEEKDAY}\s)?{month}\s{_DAY}(?:,?\s{_YEAR}\b)?{_TIME}(?!\w)", 0.6, re.I
             ),
-            Rule("month_year", rf"(?<!\w)(?:{month}\s?[-–—]\s?)?{month}[\s,.-]\s?{_YEAR}\b", 0.6, re.I),
+            # "março de 2019", "mayo del 2020": Portuguese and Spanish join month and year with de
+            Rule(
+                "month_year",
+                rf"(?<!\w)(?:{month}\s?[-–—]\s?)?{month}[\s,.-]\s?(?:de\s|del\s)?{_YEAR}\b",
+                0.6,
+                re.I,
+            ),
             Rule(
                 "year_month_day_words", rf"(?<!\w){_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)", 0.6, re.I
             ),
@@ -302,6 +308,8 @@ def calendar_date() -> RegexRecognizer:
                 0.6,
                 re.I,
             ),
+            # Czech and Slovak put a space after each dot: "3. 4. 2016"
+            Rule("numeric_spaced", r"(?<![\w.])[0-3]?\d\.\s[01]?\d\.\s(?:1[89]|20)\d{2}(?![\w]|\.\d)", 0.6),
             Rule("weekday_day_month", rf"(?<!\w){_WEEKDAY}\s[0-3]?\d[./][01]?\d\.?(?![\d./])", 0.6, re.I),
             Rule(
                 "compact",

@@ -21,6 +21,7 @@ million characters earlier) is lost.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -278,6 +279,26 @@ def windows(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
     return out
 
 
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Everything alive when a run starts (the detector: spaCy's model, Presidio, guard's
+    compiled patterns) is moved out of the cyclic collector's reach for the run, as
+    Python's gc.freeze documentation advises before forking workers: no collection in the
+    parent or a worker walks those objects again (the detector is built with collection
+    paused, so they are all still young and would otherwise be walked and promoted at the
+    first documents), and forked workers do not copy the pages the collector would touch.
+    They return to the collector when the run ends, so nothing is kept alive by it.
+    A caller that froze objects itself (or a run inside a run) keeps its own freeze."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 # Worker processes inherit the engine built in the parent (fork): no model reload.
 _ENGINE: Engine | None = None
 _PR_SET_PDEATHSIG = 1
@@ -443,6 +464,18 @@ class Scrubber:
         """Scrub `input_path` into `output_path` (or only count, when output is None) and
         write the JSON report to `report`. Output, quarantine file and report are committed
         together, only when the whole input went through."""
+        with _gc_frozen():
+            return self._run(input_path, output_path, options=options, progress=progress, report=report)
+
+    def _run(
+        self,
+        input_path: str | Path,
+        output_path: str | Path | None,
+        *,
+        options: ScrubOptions,
+        progress: Callable[[int], None] | None,
+        report: str | Path | None,
+    ) -> ScrubReport:
         started = time.perf_counter()
         if options.max_chars < 1:
             raise GuardError(f"--max-chars must be at least 1, not {options.max_chars}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from audits.findings import AuditError
 from guard.core.files import file_sha256
 
 GROUP_METRICS = ("selection_rate", "tpr", "fpr", "precision", "calibration_error")
@@ -108,3 +109,13 @@ def _sha256(path: str) -> str | None:
         return file_sha256(path)
     except OSError:
         return None
+
+
+def check_group_audit(sensitive: Sequence[str], n_boot: int) -> None:
+    """The arguments every per-group audit needs (fairness, mitigation): AuditError otherwise."""
+    if not sensitive:
+        raise AuditError("name at least one sensitive feature (--sensitive FIELD)")
+    if len(set(sensitive)) != len(sensitive):
+        raise AuditError(f"sensitive features repeat a name: {list(sensitive)}")
+    if n_boot < 10:
+        raise AuditError(f"n_boot must be at least 10 (got {n_boot})")

@@ -580,6 +580,12 @@ def load_for_audit(
     )
 
 
+def load_scored(model: str | Path, **load: Any) -> tuple[AuditModel, AuditData, np.ndarray]:
+    """`load_for_audit`, then the model's class probabilities on the records ((n, k) floats)."""
+    loaded, records = load_for_audit(model, **load)
+    return loaded, records, np.asarray(loaded.predict_proba(records.inputs()), dtype=float)
+
+
 def audit_subject(loaded: AuditModel, records: AuditData, sensitive: Sequence[str], **more: Any) -> dict[str, Any]:
     """What a model audit was about: the model's subject, the records it read, then `more`."""
     return {
@@ -598,6 +604,7 @@ __all__ = [
     "audit_subject",
     "load_audit_model",
     "load_for_audit",
+    "load_scored",
     "read_audit_data",
     "run_holdout",
     "save_tabular_mlp",

@@ -38,6 +38,7 @@ from audits._groups import (
     _sha256,
     _spread,
     calibration_error,
+    check_group_audit,
     group_keys,
 )
 from audits.findings import AuditError, AuditFinding, AuditReport, finished_report, register_audit
@@ -519,17 +520,12 @@ def run_fairness_audit(
     (audits.mitigation.mitigation_path) when there is one, or `mitigation_file`; False ignores both.
     Its findings (check "mitigation") give each gap and the accuracy before and after, with
     intervals, on the records it was not fitted on."""
-    from audits._models import audit_subject, load_for_audit, torch_threads
+    from audits._models import audit_subject, load_scored, torch_threads
 
     started = time.perf_counter()
-    if not sensitive:
-        raise AuditError("name at least one sensitive feature (--sensitive FIELD)")
-    if len(set(sensitive)) != len(sensitive):
-        raise AuditError(f"sensitive features repeat a name: {list(sensitive)}")
-    if n_boot < 10:
-        raise AuditError(f"n_boot must be at least 10 (got {n_boot})")
+    check_group_audit(sensitive, n_boot)
     with torch_threads(threads):
-        loaded, records = load_for_audit(
+        loaded, records, proba = load_scored(
             model,
             data=data,
             sensitive=sensitive,
@@ -541,7 +537,6 @@ def run_fairness_audit(
             seed=seed,
             trust_model=trust_model,
         )
-        proba = loaded.predict_proba(records.inputs())
         findings, plots = fairness_findings(
             y_true=records.y,
             proba=proba,

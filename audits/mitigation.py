@@ -615,22 +615,17 @@ def fit_mitigation(
 ) -> MitigationResult:
     """Fit a ThresholdOptimizer for `model` on a seeded `fit_fraction` of `data` (default: a run's
     holdout), write it (default: `mitigation_path(model)`) and evaluate it on the other records."""
-    from audits._groups import _sha256, group_keys
-    from audits._models import audit_subject, load_for_audit, torch_threads
+    from audits._groups import _sha256, check_group_audit, group_keys
+    from audits._models import audit_subject, load_scored, torch_threads
 
     started = time.perf_counter()
-    if not sensitive:
-        raise AuditError("name at least one sensitive feature (--sensitive FIELD)")
-    if len(set(sensitive)) != len(sensitive):
-        raise AuditError(f"sensitive features repeat a name: {list(sensitive)}")
-    if n_boot < 10:
-        raise AuditError(f"n_boot must be at least 10 (got {n_boot})")
+    check_group_audit(sensitive, n_boot)
     if grid_size < 2:
         raise AuditError(f"grid_size must be at least 2 (got {grid_size})")
     if not 0.0 < fit_fraction < 1.0:
         raise AuditError(f"fit_fraction must be between 0 and 1 (got {fit_fraction})")
     with torch_threads(threads):
-        loaded, records = load_for_audit(
+        loaded, records, proba = load_scored(
             model,
             data=data,
             sensitive=sensitive,
@@ -642,7 +637,6 @@ def fit_mitigation(
             seed=seed,
             trust_model=trust_model,
         )
-        proba = np.asarray(loaded.predict_proba(records.inputs()), dtype=float)
     pos = positive_index(loaded.classes, positive_label)
     keys = group_keys(records.sensitive, list(sensitive))
     y = (records.y == pos).astype(int)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from audits.counterfactual import SwapAxis, name_axes, term_axes
+from audits.counterfactual import SwapAxis, match_case, name_axes, term_axes
 from guard.core.errors import ExitCode, GuardError, InputError
 from guard.core.io import CorpusReader, Format, Outputs, check_distinct
 from guard.core.types import Record, RecordError
@@ -166,13 +166,7 @@ def swap_both_ways(axis: SwapAxis, text: str, source: int, target: int) -> tuple
             after = _NEXT_WORD.match(text, match.end())
             possessive = after is not None and after.group(1).lower() not in _FUNCTION_WORDS
             new = _POSSESSIVE[found.lower()][0 if possessive else 1]
-        if axis.case_sensitive:
-            return new
-        if found.isupper() and len(found) > 1:
-            return new.upper()
-        if found[:1].isupper():
-            return new[:1].upper() + new[1:]
-        return new
+        return match_case(found, new, axis.case_sensitive)
 
     return pattern.subn(replace, text)
 

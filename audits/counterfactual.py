@@ -114,16 +114,20 @@ class SwapAxis:
 
         def replace(match: re.Match[str]) -> str:
             found = match.group(0)
-            new = mapping[found if self.case_sensitive else found.lower()]
-            if self.case_sensitive:
-                return new
-            if found.isupper() and len(found) > 1:
-                return new.upper()
-            if found[:1].isupper():
-                return new[:1].upper() + new[1:]
-            return new
+            return match_case(found, mapping[found if self.case_sensitive else found.lower()], self.case_sensitive)
 
         return self.pattern(source).subn(replace, text)
+
+
+def match_case(found: str, new: str, case_sensitive: bool) -> str:
+    """`new` in the case of the word it replaces (UPPER, Capitalised or as it is)."""
+    if case_sensitive:
+        return new
+    if found.isupper() and len(found) > 1:
+        return new.upper()
+    if found[:1].isupper():
+        return new[:1].upper() + new[1:]
+    return new
 
 
 def term_axes(path: Path = TERMS_FILE) -> list[SwapAxis]:

@@ -249,6 +249,7 @@ def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) ->
         started = time.monotonic()
         procs.append(_start([*GUARD, "federate", "serve", "--config", str(config), "--out", str(run_dir),
                              "--certs", str(certs), "--port", str(port)], serve_log, env))  # fmt: skip
+        cpu.roots.append(procs[0].pid)
         while "waiting for" not in serve_log.read_text(errors="replace"):
             if procs[0].poll() is not None or time.monotonic() - started > 120:
                 raise RuntimeError(f"serve did not start: {serve_log.read_text(errors='replace')[-2000:]}")

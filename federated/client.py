@@ -16,6 +16,7 @@ from typing import Any
 from federated.config import FederateConfig, Task, config_from_json
 from federated.ledger import ClientLedger, PrivacyLedger
 from federated.silo import SiloNode
+from federated.types import GradSampleMode
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,16 @@ def new_ledger_entry(config: FederateConfig, client_id: str, records: int) -> Cl
     from federated.privacy import default_delta
 
     dp = config.dp
+    clipping = dp.grad_sample_mode
+    if config.data.reweight_by and clipping == GradSampleMode.ghost.value:
+        clipping = GradSampleMode.hooks.value  # reweighting scales per-sample gradients (federated.task)
     return ClientLedger(
         client_id=client_id,
         records=records,
         accountant=dp.accountant.value,
         delta=dp.delta if dp.delta is not None else default_delta(records),
         max_grad_norm=dp.max_grad_norm,
-        clipping=dp.grad_sample_mode,  # what training uses: hooks for a person-level run
+        clipping=clipping,  # what training uses: hooks for a person-level or reweighted run
         secure_mode=dp.secure_mode,
         target_epsilon=dp.target_epsilon,
     )

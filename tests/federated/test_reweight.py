@@ -217,3 +217,13 @@ def test_data_reads_the_group_fields_into_training_examples_and_names_a_missing_
     with pytest.raises(InputError) as err:
         load_federated_dataset(config.data, seed=0)
     assert err.value.line == 7 and err.value.field == "sex"
+
+
+def test_the_ledger_entry_names_the_per_sample_mode_a_reweighted_ghost_run_trains_with() -> None:
+    from federated.client import new_ledger_entry
+
+    base = {"data": {"path": "x.jsonl", "label_field": "label"}, "dp": {"enabled": True, "clipping": "ghost"}}
+    plain = parse_config(base, check_names=False)
+    weighted = parse_config({**base, "data": {**base["data"], "reweight_by": ["sex"]}}, check_names=False)
+    assert new_ledger_entry(plain, "a", 100).clipping == "ghost"
+    assert new_ledger_entry(weighted, "a", 100).clipping == "hooks"  # per-sample gradients, not ghost norms

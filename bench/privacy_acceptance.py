@@ -287,6 +287,23 @@ def _print_excess(table: dict[str, list[dict[str, Any]]]) -> None:
             )
 
 
+def _print_raw_emission(table: dict[str, list[dict[str, Any]]]) -> None:
+    """The raw rate the issue started from (any training PII value in a generation), beside the
+    same rate on held-out prompts: the gate judges the record's own PII above, not this."""
+    print("training PII emission, any training value (not gated): member prompts vs held-out prompts")
+    for name in table:
+        f = next(
+            (f for f in table[name] if f["check"] == "extraction" and f["metric"] == "training_pii_emission_rate"), None
+        )
+        base = None if f is None else f.get("evidence", {}).get("baseline_rate")
+        if f is None or base is None or f["value"] is None:
+            print(f"  {name:>8}  -")
+            continue
+        print(
+            f"  {name:>8}  members {f['value']:.3f}  held-out {base:.3f}  ({f['evidence'].get('generations')} generations)"
+        )
+
+
 def _print_table(table: dict[str, list[dict[str, Any]]]) -> None:
     names = list(table)
     print(f"{'':34}" + "".join(f"{n:>12}" for n in names))
@@ -309,6 +326,7 @@ def _print_table(table: dict[str, list[dict[str, Any]]]) -> None:
             cells.append(f"{'-' if x != x else f'{x:.1f}':>12}")
         print(f"  {group:32}" + "".join(cells))
     _print_excess(table)
+    _print_raw_emission(table)
 
 
 def _uncapped(rows: list[dict[str, Any]], group: str) -> float:

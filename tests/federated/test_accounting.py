@@ -64,3 +64,43 @@ def test_an_unknown_accountant_is_a_value_error_and_an_empty_history_is_zero():
     assert epsilon([(1.0, 0.1, 0)], 1e-5, "nope") == 0.0
     with pytest.raises(ValueError):
         epsilon([(1.0, 0.1, 10)], 1e-5, "nope")
+
+
+_MEMO_CHILD = """
+import json, sys
+from federated.accounting import epsilon
+print(json.dumps([epsilon(h, 1e-5, "prv") for h in json.loads(sys.argv[1])]))
+"""
+
+
+def test_the_rdp_memo_gives_opacus_own_numbers_in_both_loads_and_is_hit_as_a_history_grows():
+    """The memo of Opacus's `_compute_rdp` (federated.accounting.memoize_rdp) changes no bit:
+    epsilons with it equal a fresh Opacus accountant's without it, in the light (torch-less)
+    load and the full one; and a history grown by one round reuses the RDP terms it had."""
+    from opacus.accountants import create_accountant
+    from opacus.accountants.analysis import rdp
+
+    from federated.accounting import epsilon, merged
+
+    grown = [[(0.6265, 0.125, 8)] * r for r in (1, 2, 3)] + HISTORIES[2:]  # the last has q = 1
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMO_CHILD, json.dumps(grown)], capture_output=True, text=True, check=True
+    )
+    light = json.loads(done.stdout)
+    epsilon(grown[0], 1e-5, "prv")  # the full load installs the memo too
+    memo = rdp._compute_rdp
+    assert hasattr(memo, "cache_info")
+    before = memo.cache_info()
+    full = [epsilon(h, 1e-5, "prv") for h in grown]
+    assert memo.cache_info().hits > before.hits  # rounds 2 and 3 reuse round 1's terms
+    plain = memo.__wrapped__
+    rdp._compute_rdp = plain  # Opacus as shipped, for the reference numbers
+    try:
+        for history, got_light, got_full in zip(grown, light, full):
+            acc = create_accountant(mechanism="prv")
+            acc.history = merged(history)
+            with np.errstate(divide="ignore"):
+                want = acc.get_epsilon(delta=1e-5)
+            assert got_light == want and got_full == want
+    finally:
+        rdp._compute_rdp = memo

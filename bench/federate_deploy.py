@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -270,9 +271,9 @@ def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) ->
     return _summary(run_dir, wall, cpu)
 
 
-def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold")) -> dict[str, Any]:
+def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold"), keep: Path | None = None) -> dict[str, Any]:
     """Mean round time (rounds 2..N) of the simulation and of each deployment mode, and the
-    ratio deployment / simulation per mode."""
+    ratio deployment / simulation per mode. `keep`: copy the run directories and logs there."""
     with tempfile.TemporaryDirectory(prefix="gbd-") as d:  # short: Ray's socket paths stay under 108 bytes
         tmp = Path(d)
         silos, pooled = _data(tmp)
@@ -284,6 +285,8 @@ def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold")) -> di
             entry["ratio_to_simulation"] = _ratio(entry["mean_round_s"], base)
             entry["cpu_ratio_to_simulation"] = _ratio(entry["mean_round_cpu_s"], base_cpu)
             result[f"deployment_{mode}"] = entry
+        if keep is not None:
+            shutil.copytree(tmp, keep, ignore=shutil.ignore_patterns("ray", "flwr-home", "*.sock"), dirs_exist_ok=True)
         return result
 
 
@@ -313,8 +316,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default="warm,cold", help="comma-separated: warm, cold")
+    parser.add_argument("--keep", type=Path, help="Copy the run directories and the process logs here.")
     args = parser.parse_args()
-    result = measure(args.rounds, modes=tuple(m for m in args.modes.split(",") if m))
+    result = measure(args.rounds, modes=tuple(m for m in args.modes.split(",") if m), keep=args.keep)
     print(json.dumps(result, indent=2))
     print(json.dumps(targets(result)))
 

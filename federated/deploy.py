@@ -25,7 +25,7 @@ What Flower 1.42 accepts (read from the installed wheel):
   tasks; `python -m federated.warm_node superexec` (federated/warm_node.py) is one: Flower's own SuperExec loop with an
   executor that keeps one ClientApp worker process alive between messages (forked once from a
   forkserver that imported torch, Opacus, transformers and guard) and runs each task in it
-  with Flower's `run_clientapp`; its SuperNode asks the SuperLink for messages every 0.5 s when
+  with Flower's `run_clientapp`; its SuperNode asks the SuperLink for messages every 0.2 s when
   idle instead of 3 s. `guard federate node --cold` is Flower's SuperNode and executor as they are.
 """
 

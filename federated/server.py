@@ -397,7 +397,7 @@ def _user_level(config: FederateConfig, num_clients: int, rounds_done: int) -> U
 
 
 PULL_BATCH = 4  # replies pulled at once: with a running aggregate, the most the server holds at a time
-PULL_WAIT_S = (0.05, 1.0)  # between pulls for replies: first wait, longest wait (doubling while none come)
+PULL_WAIT_S = (0.05, 0.25)  # between pulls for replies: first wait, longest wait (doubling while none come)
 
 
 def _exchange(

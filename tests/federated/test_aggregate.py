@@ -506,6 +506,9 @@ def test_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights(tmp
     whole = tmp_path / "whole"
     done = guard("--config", str(config), "--out", str(whole))
     assert done.returncode == ExitCode.OK, done.stderr[-3000:]
+    # a FedAdam run without DP says so in its ledger (once a run of its own in test_simulation.py)
+    ledger = json.loads((whole / "ledger.json").read_text(encoding="utf-8"))
+    assert ledger["dp_enabled"] is False and "No differential privacy" in ledger["statement"]
     cut = tmp_path / "cut"
     log = tmp_path / "cut.log"
     with log.open("wb") as out:

@@ -167,6 +167,7 @@ def _serve_tasks(conn: Any, parent_pid: int) -> None:
 
     flower.register_signal_handlers = register_signal_handlers  # type: ignore[assignment]
     flower.flwr_exit = flwr_exit  # type: ignore[assignment]
+    short_object_backoff(flower, name="pull_and_inflate_object_from_tree")
     while True:
         try:
             address, token, insecure, certs = conn.recv()
@@ -188,10 +189,13 @@ def _serve_tasks(conn: Any, parent_pid: int) -> None:
 def _run_clientapp_task(address: str, token: str, insecure: bool, certs: str | None, parent_pid: int | None) -> None:
     """A one-off ClientApp process (forked warm), as `flwr-clientapp --token ...` would be."""
     from flwr.supercore.tls import validate_and_resolve_root_certificates
-    from flwr.supernode.runtime.run_clientapp import run_clientapp
+    from flwr.supernode.runtime import run_clientapp as flower
 
+    short_object_backoff(flower, name="pull_and_inflate_object_from_tree")
     root = validate_and_resolve_root_certificates(certs, insecure)
-    run_clientapp(runtime_api_address=address, token=token, insecure=insecure, certificates=root, parent_pid=parent_pid)
+    flower.run_clientapp(
+        runtime_api_address=address, token=token, insecure=insecure, certificates=root, parent_pid=parent_pid
+    )
 
 
 def warm_superexec(runtime_api_address: str, *, parent_pid: int | None, poll_s: float = 0.2) -> None:
@@ -235,14 +239,19 @@ class _CappedSleep:
 OBJECT_PULL_BACKOFF_S = (0.05, 0.5)  # initial, cap
 
 
-def short_object_backoff(module: Any, backoff: tuple[float, float] = OBJECT_PULL_BACKOFF_S) -> None:
-    """Make `module`'s `pull_objects` (Flower's, imported by name) retry after `backoff[0]` s,
-    doubling up to `backoff[1]` s. Used for the SuperNode's message loop and the ServerApp's grid."""
+def short_object_backoff(
+    module: Any, backoff: tuple[float, float] = OBJECT_PULL_BACKOFF_S, *, name: str = "pull_objects"
+) -> None:
+    """Make `module`'s `name` (Flower's `pull_objects` or `pull_and_inflate_object_from_tree`,
+    imported by name) retry an object after `backoff[0]` s, doubling up to `backoff[1]` s. Used
+    for the SuperNode's message loop, the ServerApp's grid and the warm ClientApp worker, which
+    is handed a task as soon as its message is at the node, often before the weights are: with
+    Flower's 1 s doubling it slept 3 to 7 s per message (py-spy timeline of a round)."""
     from functools import partial
 
     from flwr.supercore.inflatable import inflatable_utils
 
-    module.pull_objects = partial(inflatable_utils.pull_objects, initial_backoff=backoff[0], backoff_cap=backoff[1])
+    setattr(module, name, partial(getattr(inflatable_utils, name), initial_backoff=backoff[0], backoff_cap=backoff[1]))
 
 
 def warm_supernode(argv: list[str], *, poll_s: float = NODE_POLL_S) -> None:

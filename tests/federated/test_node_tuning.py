@@ -87,6 +87,28 @@ def test_short_object_backoff_replaces_flowers_retry_schedule() -> None:
     assert calls["n"] == 3
 
 
+def test_the_warm_clientapp_worker_pulls_its_message_with_the_short_backoff() -> None:
+    """The worker gets its task when the message is at the node, often before the weights:
+    Flower's retry (1 s doubling to 10 s) cost it 3 to 7 s per message."""
+    from flwr.supernode.runtime import run_clientapp as flower
+
+    from federated.warm_node import OBJECT_PULL_BACKOFF_S, short_object_backoff
+
+    original = flower.pull_and_inflate_object_from_tree
+    try:
+        short_object_backoff(flower, name="pull_and_inflate_object_from_tree")
+        patched = flower.pull_and_inflate_object_from_tree
+        assert patched.func.__name__ == "pull_and_inflate_object_from_tree"
+        assert patched.keywords == {
+            "initial_backoff": OBJECT_PULL_BACKOFF_S[0],
+            "backoff_cap": OBJECT_PULL_BACKOFF_S[1],
+        }
+    finally:
+        flower.pull_and_inflate_object_from_tree = original
+    source = (Path(__file__).resolve().parents[2] / "federated" / "warm_node.py").read_text(encoding="utf-8")
+    assert source.count('short_object_backoff(flower, name="pull_and_inflate_object_from_tree")') == 2  # both paths
+
+
 class _Grid:
     """Replies arrive on given pull calls; records the waits between pulls."""
 

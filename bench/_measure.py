@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class TreeSampler:
-    """Polls RSS summed over a process and all its descendants (Ray's GCS, raylet, workers)."""
+    """Polls RSS summed over a process and all its descendants (Ray's GCS, raylet, workers),
+    and each one's CPU seconds (`cpu_seconds`: a process counts with its last sample, so the
+    total is under by at most one interval of each process that ended)."""
 
     def __init__(self, pid: int, interval: float = 0.5) -> None:
         self.pid = pid
@@ -23,6 +25,7 @@ class TreeSampler:
         self.peak_root = 0  # the driver alone (Flower's ServerApp: every reply's weights pass through it)
         self.peak_procs = 0
         self.samples = 0
+        self.cpu_seen: dict[tuple[int, float], float] = {}  # (pid, create time) -> user + system seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -43,6 +46,8 @@ class TreeSampler:
                 try:
                     rss = p.memory_info().rss
                     total += rss
+                    cpu = p.cpu_times()
+                    self.cpu_seen[(p.pid, p.create_time())] = cpu.user + cpu.system
                     if p.pid == self.pid:
                         self.peak_root = max(self.peak_root, rss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -59,6 +64,10 @@ class TreeSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_seen.values())
 
 
 def run_measured(cmd: list[str], *, log: Path) -> dict[str, Any]:

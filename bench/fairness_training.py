@@ -64,7 +64,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -319,51 +318,10 @@ def split_adult(work: Path, *, n_train: int = ADULT_TRAIN, n_test: int = ADULT_T
 # --- runs -------------------------------------------------------------------------------------------------------
 
 
-class TreeCPU:
-    """CPU seconds (user + system) of a process and all its descendants (Ray's GCS, raylet and
-    workers), sampled: each process counts with its last sample (under by at most one interval)."""
-
-    def __init__(self, pid: int, interval: float = 0.2) -> None:
-        self.pid, self.interval = pid, interval
-        self.seen: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not self._stop.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            for p in procs:
-                try:
-                    t = p.cpu_times()
-                    self.seen[(p.pid, p.create_time())] = t.user + t.system
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreeCPU:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.seen.values())
-
-
 def guard(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run `python -m guard ARGS`; the result and the CPU seconds of its process tree."""
+    from _measure import TreeSampler  # bench/ is on the path when this runs as a script
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "guard", *args],
         cwd=ROOT,
@@ -372,7 +330,7 @@ def guard(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    with TreeCPU(proc.pid) as cpu:
+    with TreeSampler(proc.pid, interval=0.2) as cpu:
         try:
             stdout, stderr = proc.communicate(timeout=3600)
         except subprocess.TimeoutExpired:
@@ -381,7 +339,7 @@ def guard(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     if done.returncode != 0:
         sys.exit(f"guard {args[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return done, cpu.seconds
+    return done, cpu.cpu_seconds
 
 
 def federate(

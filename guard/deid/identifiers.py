@@ -4,8 +4,9 @@ employee, booking, vehicle-plate, medical-record and licence numbers, user names
 Presidio ships checksum recognizers for a few countries' numbers; people write many
 more, nearly always after a label ("DNI 20.309.811", "NRIC: S9234817B", "Henkilötunnus
 071192-254A", "HN: 10-24-118832", "СНИЛС: 118-305-442 32"). The label decides; the
-value is the code that follows it on the same line: letters, digits and separators,
-ending at a field break (two spaces, " / ", ",", ";" or the end of the line).
+value is the code that follows it on the same line, perhaps in brackets or after a few
+words ("employee ID will be ...", "TRN on file is ...", "residence card (...)"): letters,
+digits and separators, ending at a field break (two spaces, " / ", ",", ";" or the end of the line).
 
 Labels are grouped by the entity they name, with the least number of digits a value
 needs (a booking reference "QXJ4TN" has one, a user name none):
@@ -41,7 +42,7 @@ LABELS: dict[str, str] = {
         # accounts, memberships, staff and bookings
         r"account|acct|a/c|(?:vertrags)?konto(?:nummer)?|customer\s+(?:id|no|number|code)|client\s+(?:id|no|number)|member(?:ship)?\s+(?:id|no|number)|"
         r"policy\s+(?:no|number)|employee\s+(?:id|no|number|code)|emp\.?\s+(?:code|id|no)|staff\s+(?:id|no|number)|"
-        r"payroll\s+(?:no|number)|student\s+(?:id|no|number)|matricule|matr[íi]cula|legajo|personalnummer|"
+        r"payroll\s+(?:no|number)|student\s+(?:id|no|number)|matric(?:ulation)?|matricule|marc[ăa]|sicil|matr[íi]cula|legajo|personalnummer|"
         r"n[°º]\s+personnel|n\.?[°º]\s+mecanogr[áa]fico|mecanogr[áa]fico|os\.\s*č|osobn[íi]\s+[čc][íi]slo|"
         r"n\.?[°º]?\s+utente(?:\s+sns)?|utente\s+sns|"
         r"personeelsnummer|社員番号|booking\s+(?:ref(?:erence)?|no|number|code)|pnr|localizador|"
@@ -82,7 +83,8 @@ def _compile(entity: str) -> regex.Pattern[str]:
     value = _VALUE.get(entity, rf"{_CHUNK}(?:[ ]{_CHUNK}){{0,5}}")
     return regex.compile(
         rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])\.?(?P<no>{_NUMBER_WORD}))"
-        rf"[ \t]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t.:]*(?P<v>{value})",
+        rf"(?i:[ \t]+(?:on\s+file|on\s+record|will\s+be|would\s+be|now)\b)?"
+        rf"[ \t]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t.:]*\(?(?P<v>{value})",
         regex.V0,
     )
 

@@ -57,9 +57,28 @@ _CUES = frozenset(
 _CHAT_CUES = frozenset(
     """hi hey hello dear thanks thx ty cheers bye love xoxo with and named called ask tell told call met meet
     is im i'm am cc attn to from by sis bro mom dad wife husband son daughter friend boyfriend girlfriend
-    hola olá hej hei moi ciao salut""".split()
+    hola olá hej hei moi ciao salut bei chez avec mit con com""".split()
 )
-_SPEECH_AFTER = frozenset("said says told asked wrote replied texted called answered emailed mentioned thinks".split())
+_SPEECH_AFTER = frozenset(
+    """said says told asked wrote replied texted called answered emailed mentioned thinks
+    dijo dice disse diz dit sagt sagte zei zegt sa sier sanoi powiedział řekl""".split()
+)
+# Kin and friend words: in lower-case chat the next word, when it is a given name of any
+# locale (even one that is also a word), is that person's name ("my husband ray").
+_KIN_CUES = frozenset(
+    """husband wife son daughter brother sister mom mum dad friend boyfriend girlfriend cousin uncle aunt
+    auntie grandma grandpa nephew niece fiance fiancé fiancée bf gf bro sis primo prima hermano hermana
+    hijo hija esposo esposa marido novio novia amigo amiga tío tía tio tia irmão irmã filho filha mãe pai
+    bruder schwester sohn tochter freund freundin frère sœur fils fille ami amie fratello sorella""".split()
+)
+# Verbs and adverbs that follow a kin word as its predicate ("my friend said", "my son will"):
+# given names in some locale, never the name here (the detector runs no part-of-speech tagger).
+_AFTER_KIN_NOT_NAME = frozenset(
+    """is was are were has had have will would can could shall should may might must did does do just also
+    still never always often got gets went goes came comes wants wanted thinks thought loves loved lives
+    lived works worked knows knew says made makes took takes gave gives saw sees felt feels tried tries
+    passed died moved left""".split()
+)
 # Capitalised words that are not names even when a lexicon lists them.
 _NOT_NAME = frozenset(
     """january february march april may june july august september october november december
@@ -497,6 +516,16 @@ class PersonNameRecognizer(EntityRecognizer):
             prev = words[i - 1][2].lower() if i and text[words[i - 1][1] : s].strip(" ,") == "" else ""
             after = nxt[2].lower() if nxt else ""
             cued = prev in _CHAT_CUES or after in _SPEECH_AFTER
+            if (
+                prev in _KIN_CUES
+                and low in self._first
+                and len(low) > 2
+                and low not in _NOT_NAME
+                and low not in _SPEECH_AFTER
+                and low not in _AFTER_KIN_NOT_NAME
+            ):
+                out.append(self._result(s, e, 0.6, "lower_kin_name"))
+                continue
             if self._strong_first(low) and cued:
                 # "this is ingrid", "alba said": the cue decides, even for a name that is
                 # also a word in some language

@@ -39,17 +39,24 @@ ANY_REGION_SCORE = 0.6
 # Words that make a digit group a phone number when they stand just before it (any
 # language the evaluation sets or users wrote; matched on whole words, case-insensitive).
 _CONTEXT = re.compile(
-    r"(?i)(?:\b(?:tel|tél|tlf|telf|teléfono|telefone|telefon|telefono|puh|puhelin|phone|ph|mob|mobile|mobil|"
-    r"móvil|cell|cellphone|handy|gsm|fax|office|work|home|direct|call|ring|text|sms|whatsapp|wa|zap|contact|"
-    r"reach|hotline|helpline|landline|number|no|nr|n[ºo°])\b|☎|📞)[\s.:#()\-/]*(?:\+?\d[\d\s]*)?$"
+    r"(?i)(?:\b(?:tel|tél|tlf|telf|tfno|teléfono|telefone|telefon|telefono|telefonnummer|telemóvel|telemovel|"
+    r"telemóveis|puh|puhelin|phone|ph|mob|mobile|mobil|mobiel|móvil|movil|cel|cell|celular|cellphone|handy|natel|"
+    r"gsm|fax|office|work|home|direct|call|ring|text|sms|whatsapp|wa|zap|viber|contact|kontakt|kontakta|contacto|"
+    r"contato|reach|hotline|helpline|landline|number|numero|número|numer|nummer|no|nr|n[ºo°]|sími|simi|"
+    r"τηλ|τηλέφωνο|κιν|тел|телефон|моб|sđt|đt|điện\s+thoại|โทร|電話|전화|핸드폰)\b|☎|📞|📱)"
+    # a few words may stand between the word and the number: "number is", "WhatsApp Aunty Mei"
+    r"(?:[\s.:#()\-/]+[^\s\d]{1,20}){0,3}[\s.:#()\-/]*(?:\+?\d[\d\s]*)?$"
 )
 # Written like a phone number with no phone word near it: an area code in parentheses,
-# a trunk 0 followed by groups, or four or more groups of two to four digits
-# ("60 12 34 56"). Product codes and references ("100-2245-03", "2024-11873") are not.
+# a trunk 0 followed by groups, four or more groups of two to four digits ("60 12 34 56"),
+# or three groups of two to four digits with one separator and eight to ten digits in all
+# ("912 345 078", "604-118-932", "924 18 337"). Product codes and references
+# ("100-2245-03", "2024-11873") are not.
 _WRITTEN_AS_PHONE = re.compile(
     r"^(?:\(\d{1,5}\)[\s.-]?\d{2,}(?:[\s.-]\d{2,})*"
     r"|0\d{1,4}(?:[\s.-]\d{2,5}){1,4}"
-    r"|\d{2,4}(?:([\s.-])\d{2,4})(?:\1\d{2,4}){2,})$"
+    r"|\d{2,4}(?:([\s.-])\d{2,4})(?:\1\d{2,4}){2,}"
+    r"|(?=(?:\D*\d){8,10}\D*$)\d{2,3}([ -])\d{2,3}\2\d{3})$"
 )
 _DATE = re.compile(
     r"^(?:(?:19|20)\d\d[\s./-](?:0?[1-9]|1[0-2])[\s./-](?:0?[1-9]|[12]\d|3[01])"

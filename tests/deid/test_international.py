@@ -53,6 +53,31 @@ def test_national_phone_formats_of_regions_presidio_does_not_scan_are_found(dete
     )
 
 
+def test_three_group_national_numbers_and_phone_words_of_many_languages(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Telemóvel: 936 118 204", "936 118 204"),  # Portugal, mobile in threes
+            ("Kontakt: Ewa Zielinska 721-406-318.", "721-406-318"),  # Poland, a name between
+            ("sure, my number is 41 706 215 if they need it", "41 706 215"),  # a few words between
+            ("My sister lives nearby if anything happens - 913 47 208.", "913 47 208"),  # Norway 3-2-3
+            ("Sími: 771 4092", "771 4092"),  # Iceland, 7 digits after its phone word
+        ],
+    )
+
+
+def test_a_sum_or_a_count_in_threes_without_a_phone_word_stays() -> None:
+    phones = FastPhoneRecognizer()
+    for text in (
+        "The grant totals 12 345 678 € over three years.",
+        "Revenue was EUR 987 654 321 last year.",
+        "The total is 1 234 567 units.",
+    ):
+        assert [
+            r for r in phones.analyze(text, ["PHONE_NUMBER"]) if r.recognition_metadata["rule"].endswith("any_region")
+        ] == []
+
+
 def test_amounts_dates_versions_and_references_are_not_phones() -> None:
     phones = FastPhoneRecognizer()
     for text in (
@@ -189,6 +214,30 @@ def test_identifiers_given_with_their_label_are_found(detector: Detector) -> Non
         ],
     )
     _assert_untouched(detector, ["I run 5 km and pan 2 eggs."], {"ID_NUMBER", "MEDICAL_RECORD_NUMBER"})
+
+
+def test_identifiers_after_a_few_words_or_in_brackets_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Your employee ID will be QRT-5521-804.", "QRT-5521-804"),
+            ("The TRN on file is 208-771-430.", "208-771-430"),
+            ("Your residence card (XC40718826KL) is ready.", "XC40718826KL"),
+            ("Nume: Ana Pop   Marcă: K-70314", "K-70314"),
+            ("Matric no.: AB/2022/406118", "AB/2022/406118"),
+        ],
+    )
+
+
+def test_a_given_name_after_a_kin_word_in_lower_case_chat(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("booked a seat for my husband ray on friday", "ray"),
+            ("my brother bill is coming too, save him a seat", "bill"),
+        ],
+    )
+    _assert_untouched(detector, ["my husband and i will be late", "my friend said it was fine"], {"PERSON"})
 
 
 def test_card_numbers_of_12_to_19_digits_in_any_grouping_are_found(detector: Detector) -> None:

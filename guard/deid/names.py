@@ -64,7 +64,7 @@ _SPEECH_AFTER = frozenset(
     dijo dice disse diz dit sagt sagte zei zegt sa sier sanoi powiedział řekl""".split()
 )
 # Kin and friend words: in lower-case chat the next word, when it is a given name of any
-# locale (even one that is also a word), is that person's name ("my husband ray").
+# locale (even one that is also a word), is that person's name ("my husband mark").
 _KIN_CUES = frozenset(
     """husband wife son daughter brother sister mom mum dad friend boyfriend girlfriend cousin uncle aunt
     auntie grandma grandpa nephew niece fiance fiancé fiancée bf gf bro sis primo prima hermano hermana
@@ -73,10 +73,10 @@ _KIN_CUES = frozenset(
 )
 # Verbs and adverbs that follow a kin word as its predicate ("my friend said", "my son will"):
 # given names in some locale, never the name here (the detector runs no part-of-speech tagger).
-_AFTER_KIN_NOT_NAME = frozenset(
+_AFTER_KIN_NOT_NAME = _SPEECH_AFTER | frozenset(
     """is was are were has had have will would can could shall should may might must did does do just also
-    still never always often got gets went goes came comes wants wanted thinks thought loves loved lives
-    lived works worked knows knew says made makes took takes gave gives saw sees felt feels tried tries
+    still never always often got gets went goes came comes wants wanted thought loves loved lives
+    lived works worked knows knew made makes took takes gave gives saw sees felt feels tried tries
     passed died moved left like who whom whose which that than then so too very really here there now again
     back away out up down over being been getting going coming looks looked seems seemed needs needed used
     uses calls tells asks can't don't doesn't didn't isn't wasn't won't wouldn't couldn't""".split()
@@ -523,7 +523,6 @@ class PersonNameRecognizer(EntityRecognizer):
                 and low in self._first
                 and len(low) > 2
                 and low not in _NOT_NAME
-                and low not in _SPEECH_AFTER
                 and low not in _AFTER_KIN_NOT_NAME
             ):
                 out.append(self._result(s, e, 0.6, "lower_kin_name"))

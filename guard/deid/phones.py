@@ -44,14 +44,14 @@ _CONTEXT = re.compile(
     r"gsm|fax|office|work|home|direct|call|ring|text|sms|whatsapp|wa|zap|viber|contact|kontakt|kontakta|contacto|"
     r"contato|reach|hotline|helpline|landline|number|numero|número|numer|nummer|no|nr|n[ºo°]|sími|simi|"
     r"τηλ|τηλέφωνο|κιν|тел|телефон|моб|sđt|đt|điện\s+thoại|โทร|電話|전화|핸드폰)\b|☎|📞|📱)"
-    # a few words may stand between the word and the number: "number is", "WhatsApp Aunty Mei"
+    # a few words may stand between the word and the number: "number is", "Kontakt: Ewa Zielinska"
     r"(?:[\s.:#()\-/]+[^\s\d]{1,20}){0,3}[\s.:#()\-/]*(?:\+?\d[\d\s]*)?$"
 )
 # Written like a phone number with no phone word near it: an area code in parentheses,
 # a trunk 0 followed by groups, four or more groups of two to four digits ("60 12 34 56"),
-# or three groups of two to four digits with one separator and eight to ten digits in all
-# ("912 345 078", "604-118-932", "924 18 337"). Product codes and references
-# ("100-2245-03", "2024-11873") are not.
+# or three groups (two or three digits, two or three, then three) with one separator, space
+# or dash, and eight or nine digits in all ("936 118 204", "721-406-318", "913 47 208").
+# Product codes and references ("100-2245-03", "2024-11873") are not.
 _WRITTEN_AS_PHONE = re.compile(
     r"^(?:\(\d{1,5}\)[\s.-]?\d{2,}(?:[\s.-]\d{2,})*"
     r"|0\d{1,4}(?:[\s.-]\d{2,5}){1,4}"

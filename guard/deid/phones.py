@@ -160,6 +160,8 @@ class FastPhoneRecognizer(EntityRecognizer):
             # Regions sharing a calling code (US, CA) give the same matches: one matcher each.
             # A number written with "+" parses the same for every default region: when the
             # first region's matches cover every digit of the candidate, the rest add nothing.
+            # Nor do they once one region matched the whole candidate: the other regions'
+            # matches come from the same candidate, so they lie within it.
             digits = sum(c.isdigit() for c in text[s:e])
             plus = "+" in text[s:e] or "＋" in text[s:e]
             for k, region in enumerate(self._matchers):
@@ -173,6 +175,8 @@ class FastPhoneRecognizer(EntityRecognizer):
                         seen.add(span)
                         out.append(self._result(*span, PRESIDIO_SCORE, f"libphonenumber:{region}"))
                 if k == 0 and text[s] in "+＋" and _all_digits_in(window, matches):
+                    break
+                if any(lo + m.start <= s and e <= lo + m.end for m in matches):
                     break
             if not found and self.any_region and digits >= 7:
                 span = self._any_region(text, s, e)

@@ -29,6 +29,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from guard.core.errors import PolicyError
 from guard.core.registry import Registry
 from guard.deid._recognizer import OneEntityRecognizer, make_result
+from guard.deid._trie import word_alternation
 from guard.deid.identifiers import labelled_id
 from guard.deid.luhn import luhn_valid
 from guard.deid.names import person_name
@@ -251,12 +252,15 @@ _MONTHS = (
     "muharram|safar|rabi al-awwal|rabi al-thani|jumada al-awwal|jumada al-thani|rajab|shaban|sha'ban|ramadan|"
     "shawwal|dhu al-qadah|dhu al-hijjah"
 )
-_WEEKDAY = (
-    r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+_WEEKDAYS = (
+    r"mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
     r"lun|mar|mié|mie|jue|vie|sáb|sab|dom|lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo|"
     r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|donnerstag|freitag|samstag|"
-    r"sonntag|ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta)\.?,?"
+    r"sonntag|ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta"
 )
+# As prefix trees: tried letter by letter instead of word by word at every position.
+_MONTH = word_alternation(_MONTHS.split("|"))
+_WEEKDAY = word_alternation(_WEEKDAYS.split("|")) + r"\.?,?"
 _TIME = r"(?:(?:,?\s|\s?(?:at|à|a\s+las|um|kl\.?|klo|às|alle|om|saat|lúc|luc|T)\s?)\d{1,2}[:.h]\d{2}(?::\d{2})?(?:\s?[ap]\.?m\.?)?(?:\s?h\b)?)?"
 _DAY = r"(?:[0-3]?\d(?:st|nd|rd|th|er|º|°|\.)?)"
 _YEAR = r"(?:(?:1[89]|20)\d{2}|'\d{2})"
@@ -276,7 +280,7 @@ def calendar_date() -> RegexRecognizer:
     the time when one follows ("22 Apr 2024 05:30", "lunes 22 de abril de 2024",
     "2024-05-30 18:44", "10APR24", "2019年4月1日"). Presidio's and spaCy's dates are kept;
     these add the formats they miss and the time part."""
-    month = rf"(?:{_MONTHS})\.?"
+    month = rf"{_MONTH}\.?"
     return RegexRecognizer(
         name="GuardDateRecognizer",
         entity="DATE_TIME",
@@ -318,7 +322,7 @@ def calendar_date() -> RegexRecognizer:
             ),
             Rule("cjk", r"(?:民國|民国)?\d{2,4}\s?年\s?\d{1,2}\s?月(?:\s?\d{1,2}\s?[日号])?", 0.7),
             Rule("roc_numeric", r"(?<![\d/])1[01]\d/[01]\d/[0-3]\d(?:\s\d{1,2}:\d{2})?(?![\d/])", 0.5),
-            Rule("hijri", rf"(?<!\w){_DAY}\s(?:{_MONTHS})\s1[34]\d\d\s?(?:H|AH|هـ)?\b", 0.6, re.I),
+            Rule("hijri", rf"(?<!\w){_DAY}\s{_MONTH}\s1[34]\d\d\s?(?:H|AH|هـ)?\b", 0.6, re.I),
             # a year that dates something: "in 1953", "born 1987", "(1900 --", "1580--1656"
             Rule(
                 "year_in_context",

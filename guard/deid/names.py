@@ -105,6 +105,10 @@ _PARTICLES = frozenset(
     "van von der den de da di del della dos das du la le bin binti bte binte bt ibn bint abu al el ben ni nic "
     "mac mc ap o ó ter ten st a/l a/p s/o d/o w/o".split()
 )
+# Malay, Arabic and Tamil patronymics join two names: "Nurul Aini binti Rahman", "Kumar a/l Raju".
+# "bin", "ibn" and "ben" are words too (a bin, Big Ben): they need a given name in the run.
+_PATRONYMIC = frozenset("binti binte bte bt bint a/l a/p s/o d/o".split())
+_PATRONYMIC_WORDS = frozenset("bin ibn ben".split())
 _ORG_WORDS = frozenset(
     """inc ltd llc plc corp corporation co company bank university college school hospital clinic
     group partners associates foundation institute center centre council committee agency ministry
@@ -492,6 +496,10 @@ class PersonNameRecognizer(EntityRecognizer):
             return 0.85
         if len(tokens) >= 2 and len(known) == len(tokens) and any(self._not_a_word(t) for t in low):
             return 0.7  # every word a known name, one of them no everyday word ("Staff Nurse" is not)
+        inner = low[1:-1]
+        if inner and all(t not in english_dictionary() for t in low if t not in _PARTICLES):
+            if any(t in _PATRONYMIC for t in inner) or (strong and any(t in _PATRONYMIC_WORDS for t in inner)):
+                return 0.7
         if shouting:
             return 0.0
         if len(tokens) >= 2 and any(t in self._last and t not in self._common for t in (low[0], low[-1])):

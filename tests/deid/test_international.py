@@ -244,6 +244,22 @@ def test_a_given_name_after_a_kin_word_in_lower_case_chat(detector: Detector) ->
     )
 
 
+def test_malay_patronymics_join_two_names_in_any_case(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("DuitNow transfer to NURUL AINI BINTI RAHMAN (RM 150.00) successful.", "NURUL AINI BINTI RAHMAN"),
+            ("Payee: Siti Hajar bt Kamaruddin", "Siti Hajar bt Kamaruddin"),
+            ("Ahmad Bin Yusof will sign", "Ahmad Bin Yusof"),
+        ],
+    )
+    _assert_untouched(
+        detector,
+        ["CALL BT ENGINEER NOW", "PLEASE EMPTY BIN TODAY", "Put it in the Recycle Bin Location sign", "USB BIN ISO"],
+        {"PERSON"},
+    )
+
+
 def test_card_numbers_of_12_to_19_digits_in_any_grouping_are_found(detector: Detector) -> None:
     # each passes the Luhn check; none is a real card
     _assert_all_covered(

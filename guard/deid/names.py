@@ -109,6 +109,17 @@ _PARTICLES = frozenset(
 # "bin", "ibn" and "ben" are words too (a bin, Big Ben): they need a given name in the run.
 _PATRONYMIC = frozenset("binti binte bte bt bint a/l a/p s/o d/o".split())
 _PATRONYMIC_WORDS = frozenset("bin ibn ben".split())
+# Korean (Revised Romanization) and Chinese (pinyin) syllables of given names, which are
+# often written as two syllables joined by a hyphen: "Ji-woo", "Seo-yeon", "Xiao-ming".
+_CJK_SYLLABLES = frozenset(
+    """a ae ah bin bo chae chan cheol chul da dae do dong eun gang geon gi gyu ha hae han ho hoon hun hwa hwan hye
+    hyeon hyo hyun i in jae jeong ji jin jo joo joon ju jun jung kang ki kyu kyung mi min myung na nam ra ri rin
+    sang se seo seok seon seong seung si so soo sook su suk sun sung tae u won woo woong ye yeon yeong yoon young
+    yu yul yun bao chen cheng chun fang fei feng gang guo hai hao hong hua hui jia jian jiang jie jing kai lan lei
+    li lian lin ling long mei ming ning peng ping qi qian qiang qing qiu rong rui shan shu tao ting wei wen xia
+    xian xiang xiao xin xiu xue yan yang yi ying yong zhen zhi zhong zhu zi""".split()
+)
+_SYLLABLE_NAME = re.compile(r"^[A-Z][a-z]{1,4}-[a-z]{1,5}$")
 _ORG_WORDS = frozenset(
     """inc ltd llc plc corp corporation co company bank university college school hospital clinic
     group partners associates foundation institute center centre council committee agency ministry
@@ -507,9 +518,19 @@ class PersonNameRecognizer(EntityRecognizer):
                 return 0.6
         if prev in _CUES or any(b in _CUES for b in before[-2:]) and prev in ("is", "s", "the", "my", "our", "your"):
             return 0.7
-        if strong:
+        if strong or (len(tokens) == 1 and self._syllable_name(tokens[0])):
             return 0.6
         return 0.0
+
+    def _syllable_name(self, word: str) -> bool:
+        """A romanised Korean or Chinese given name of two syllables joined by a hyphen
+        ("Seo-yeon"); not a reduplication ("So-so") nor an English word ("Co-op")."""
+        if not _SYLLABLE_NAME.match(word):
+            return False
+        a, b = word.lower().split("-")
+        if a == b or word.lower() in english_dictionary() or a + b in english_dictionary():
+            return False
+        return a + b in self._first or (a in _CJK_SYLLABLES and b in _CJK_SYLLABLES)
 
     def _lower_case(self, text: str, words: list[tuple[int, int, str]]) -> list[RecognizerResult]:
         """Names typed in lower case: given name + known surname, or a given name next to a

@@ -260,6 +260,28 @@ def test_malay_patronymics_join_two_names_in_any_case(detector: Detector) -> Non
     )
 
 
+def test_romanised_korean_and_chinese_given_names_with_a_hyphen(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Ji-woo to update the plan; Seo-yeon to review.", "Ji-woo"),
+            ("Ji-woo to update the plan; Seo-yeon to review.", "Seo-yeon"),
+            ("Xiao-ming said the shop was closed", "Xiao-ming"),
+            ("call Min-jun at 5", "Min-jun"),
+        ],
+    )
+    _assert_untouched(
+        detector,
+        [
+            "It was a so-so day. So-so, Ha-ha.",
+            "The Re-do of the Co-op",
+            "Hi-fi and Wi-fi. Pre-op check.",
+            "E-mel: none",
+        ],
+        {"PERSON"},
+    )
+
+
 def test_card_numbers_of_12_to_19_digits_in_any_grouping_are_found(detector: Detector) -> None:
     # each passes the Luhn check; none is a real card
     _assert_all_covered(

@@ -117,17 +117,24 @@ _AGE_WORDS = (
 )
 # Spanish/Portuguese/Italian/French tens for "cincuenta y dos años" and the like.
 _AGE_WORDS_ROMANCE = (
-    r"(?:veinti\w+|vinte(?:\s+e\s+\w+)?|(?:treinta|cuarenta|cincuenta|sesenta|setenta|ochenta|noventa|trinta|quarenta|"
+    r"(?:uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|trece|catorce|quince|dieci\w+|veinte|"
+    r"dois|duas|três|quatro|sete|oito|nove|dez|onze|doze|treze|catorze|quatorze|quinze|dez[ae]\w+|vinte|"
+    r"veinti\w+|vinte(?:\s+e\s+\w+)?|(?:treinta|cuarenta|cincuenta|sesenta|setenta|ochenta|noventa|trinta|quarenta|"
     r"cinquenta|sessenta|setenta|oitenta|noventa|trenta|quaranta|cinquanta|sessanta|settanta|ottanta|novanta|trente|"
     r"quarante|cinquante|soixante|quatre-vingt)(?:[\s-]+(?:y|e|et)?[\s-]*\w+)?)"
 )
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE})"
+# A child's age goes on in months: "4 yrs 6 mo", "3 tahun 4 bulan", "3 ans et 4 mois".
+_AGE_MONTHS = (
+    r"(?:,?\s(?:(?:and|et|e|y|und|dan|i|og|och)\s)?\d{1,2}\s?(?:mo|mos|months?|mths?|m|bulan|bln|mois|meses|"
+    r"monate?|maanden|mnd|mies\.?|miesi[eę]cy|månader|kk)\b)?"
+)
 # "years" after an age, in the languages of guard's evaluation sets and beyond.
 _AGE_UNIT = (
     r"(?:years?(?:[\s-]+old)?|yrs?\.?(?:\s+old)?|y\.?\s?o\.?|y/o|yo|y\b|años|anos|ans|anni|jahre(?:\s+alt)?|jaar|"
     r"år(?:\s+gammal)?|ára|éves|évesen|vuotta|vuotias|aastat|aastane|gadi|gadus|metų|m\.|lat|let|roků|rokov|"
     r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
-    r"ปี|سنة|عاما|عامًا|שנים|साल|वर्ष|বছর)"
+    r"ปี|سنة|عاما|عامًا|שנים|साल|वर्ष|বছর|thn)"
 )
 # Units that say "years old" by themselves: no context needed ("85 yaşındaki", "66 éves", "63岁").
 _AGE_ONLY_UNIT = (
@@ -138,7 +145,8 @@ _AGE_ONLY_UNIT = (
 _AGE_BEFORE = (
     r"(?:de|di|of|is|was|am|i'm|im|are|turns|turned|turning|aged|ist|est|a|tiene|tem|tenía|ha|har|er|on|è|ma|"
     r"wird|wurde|was|patient|pt|woman|man|male|female|boy|girl|child|kid|mujer|hombre|niño|niña|femme|homme|"
-    r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl)"
+    r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
+    r"tengo|tenía|avait|hatte)"
 )
 _AGE_LABEL = (
     r"(?:age|aged|ages|idade|edad|âge|age|età|eta|alter|leeftijd|wiek|ålder|alder|aldur|kor|életkor|ikä|vanus|vecums|"
@@ -163,13 +171,13 @@ def age() -> RegexRecognizer:
             Rule(
                 "n_years_compound",
                 r"\b1?\d{1,2}-(?:jährige[rnms]?|jarige|årig[ae]?|åring|vuotias|aastane|letni[aeo]?|letá|letý|лет(?:ний|няя)|"
-                r"річн(?:ий|а)|χρονος|yaşlı)\b",
+                r"річн(?:ий|а)|χρονος|yaşlı)\b|\b1?\d{1,2}χρον(?:ος|η|ου|ης|ο)\b",
                 0.75,
                 re.I,
             ),
             Rule(
                 "n_with_unit",
-                rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT})(?!\w)"
+                rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT}{_AGE_MONTHS})(?!\w)"
                 r"(?!\s*(?:ago|later|before|after|of\s+(?:experience|service)))",
                 0.6,
                 re.I | re.M,
@@ -178,7 +186,7 @@ def age() -> RegexRecognizer:
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
                 "labelled",
-                rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}})(?:\s?{_AGE_UNIT})?(?!\s?(?:%|mg|kg|cm|mm|ml|days?|weeks?|months?|min))(?!\d|[.,]\d)",
+                rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}}(?:\s?{_AGE_UNIT}{_AGE_MONTHS})?|{_AGE_WORDS}(?!\w))(?!\s?(?:%|mg|kg|cm|mm|ml|days?|weeks?|months?|min))(?!\d|[.,]\d)",
                 0.6,
             ),
             Rule(
@@ -250,23 +258,56 @@ _MONTHS = (
     "νοεμβρίου|δεκεμβρίου|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря|"
     "січня|лютого|березня|квітня|травня|червня|липня|серпня|вересня|жовтня|листопада|грудня|"
     "muharram|safar|rabi al-awwal|rabi al-thani|jumada al-awwal|jumada al-thani|rajab|shaban|sha'ban|ramadan|"
-    "shawwal|dhu al-qadah|dhu al-hijjah"
+    "shawwal|dhu al-qadah|dhu al-hijjah|"
+    # abbreviations (Spanish, Portuguese, Italian, French, German, Dutch), read with an optional dot
+    "ene|abr|ago|dic|fev|set|out|dez|gen|mag|giu|lug|ott|janv|févr|fevr|avr|juil|déc|jän|mär|okt|mrt"
+)
+# Whole weekday names only: "sábado 16" dates a day, "to 5" ("to" is Finnish for Thursday) does not.
+_FULL_WEEKDAYS = (
+    "monday|tuesday|wednesday|thursday|friday|saturday|sunday|lunes|martes|miércoles|miercoles|jueves|viernes|"
+    "sábado|sabado|domingo|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|"
+    "donnerstag|freitag|samstag|sonntag|segunda-feira|terça-feira|terca-feira|quarta-feira|quinta-feira|"
+    "sexta-feira|mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag|måndag|tisdag|lördag|söndag|maandag|dinsdag|"
+    "woensdag|donderdag|vrijdag|zaterdag|zondag|lunedì|martedì|mercoledì|giovedì|venerdì|sabato|domenica|"
+    "maanantai|tiistai|keskiviikko|torstai|perjantai|lauantai|sunnuntai|poniedziałek|wtorek|środa|czwartek|piątek|"
+    "sobota|niedziela|pazartesi|salı|çarşamba|perşembe|cumartesi|senin|selasa|rabu|kamis|jumat|sabtu|minggu|"
+    "isnin|khamis|jumaat|ahad"
 )
 _WEEKDAYS = (
     r"mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
     r"lun|mar|mié|mie|jue|vie|sáb|sab|dom|lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo|"
     r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|donnerstag|freitag|samstag|"
-    r"sonntag|ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta"
+    r"sonntag|ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta|" + _FULL_WEEKDAYS
 )
 # As prefix trees: tried letter by letter instead of word by word at every position.
 _MONTH = word_alternation(_MONTHS.split("|"))
 _WEEKDAY = word_alternation(_WEEKDAYS.split("|")) + r"\.?,?"
-_TIME = r"(?:(?:,?\s|\s?(?:at|à|a\s+las|um|kl\.?|klo|às|alle|om|saat|lúc|luc|T)\s?)\d{1,2}[:.h]\d{2}(?::\d{2})?(?:\s?[ap]\.?m\.?)?(?:\s?h\b)?)?"
+_FULL_WEEKDAY = word_alternation(_FULL_WEEKDAYS.split("|"))
+# The clock time written after a date is part of it (tests/data/DEID_LABELS.md): "at 14:05",
+# "um 13:00 Uhr", "a las 11 hs", "pukul 10.00 WIB", "9:45 PM", "21:47:03 +1000".
+_CLOCK = (
+    r"(?:\d{1,2}[:.h]\d{2}(?::\d{2})?(?:\s?[ap]\.?\s?m\.?)?|\d{1,2}\s?(?=[ap]\.?\s?m\b|hs\b|hrs\b|uhr\b|uur\b|horas\b)"
+    r"(?:[ap]\.?\s?m\.?)?)"
+    r"(?:\s?(?:h|hs|hrs|horas|uhr|uur|WIB|WITA|WIT|ET|EST|EDT|CST|PT|PST|CET|CEST|UTC|GMT|IST|JST|KST)\b|\s?น\.)?"
+    r"(?:\s?[+-]\d{4}\b)?"
+)
+_TIME = (
+    r"(?:(?:,?\s|,?\s?(?:at|à|a\s+las|a\s+la|um|kl\.?|klo|às|alle|ore|om|saat|lúc|luc|pukul|jam|godz\.?|T)\s?|\s/\s)"
+    rf"{_CLOCK})?"
+)
 _DAY = r"(?:[0-3]?\d(?:st|nd|rd|th|er|º|°|\.)?)"
+_CJK_AFTER = (
+    r"(?:\s?[(（][^)）\n]{1,3}[)）])?"
+    r"(?:\s?(?:(?:오전|오후|上午|下午|午前|午後)\s?)?(?:\d{1,2}[:：]\d{2}(?:\s?[〜~\-–]\s?\d{1,2}[:：]\d{2})?|\d{1,2}[时時시](?:\s?\d{1,2}[分분])?))?"
+)
+_THAI_MONTH = (
+    r"(?:ม\.ค\.|ก\.พ\.|มี\.ค\.|เม\.ย\.|พ\.ค\.|มิ\.ย\.|ก\.ค\.|ส\.ค\.|ก\.ย\.|ต\.ค\.|พ\.ย\.|ธ\.ค\.|มกราคม|กุมภาพันธ์|"
+    r"มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|พฤศจิกายน|ธันวาคม)"
+)
 _YEAR = r"(?:(?:1[89]|20)\d{2}|'\d{2})"
 
 
-_AMBIGUOUS_MONTH = re.compile(r"\b(?:may|mar|sat|sun|jan|dec|mai)\b")
+_AMBIGUOUS_MONTH = re.compile(r"\b(?:may|mar|sat|sun|jan|dec|mai|ago|set|out|gen|mag|dez|abr|ene|avr|okt)\b")
 
 
 def _plausible_date(value: str) -> bool:
@@ -288,7 +329,7 @@ def calendar_date() -> RegexRecognizer:
         rules=[
             Rule(
                 "day_month_year",
-                rf"(?<!\w)(?:{_WEEKDAY}\s)?(?:(?:a\s+)?los\s+)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:[,.]?\s?(?:de\s|del\s)?{_YEAR}\b)?{_TIME}(?!\w)",
+                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b|-\d{{2}}\b)?{_TIME}(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -308,19 +349,39 @@ def calendar_date() -> RegexRecognizer:
             Rule(
                 "numeric_with_time",
                 rf"(?<![\w./-])(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)(?:{_WEEKDAY}\s)?(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}}))"
-                rf"(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s?[ap]\.?m\.?)?)?(?![\w/-]|\.\d)",
+                rf"(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s?[ap]\.?m\.?)?(?![\w/-]|\.\d)|{_TIME}(?![\w/-]|\.\d))",
                 0.6,
                 re.I,
             ),
             # Czech and Slovak put a space after each dot: "3. 4. 2016"
             Rule("numeric_spaced", r"(?<![\w.])[0-3]?\d\.\s[01]?\d\.\s(?:1[89]|20)\d{2}(?![\w]|\.\d)", 0.6),
-            Rule("weekday_day_month", rf"(?<!\w){_WEEKDAY}\s[0-3]?\d[./][01]?\d\.?(?![\d./])", 0.6, re.I),
+            Rule("weekday_day_month", rf"(?<!\w){_WEEKDAY}\s[0-3]?\d[./](?:0?[1-9]|1[0-2])\.?(?![\d./])", 0.6, re.I),
             Rule(
                 "compact",
                 r"(?<![\w])[0-3]\d(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?:\d{2}|\d{4})(?!\w)",
                 0.6,
             ),
-            Rule("cjk", r"(?:民國|民国)?\d{2,4}\s?年\s?\d{1,2}\s?月(?:\s?\d{1,2}\s?[日号])?", 0.7),
+            # Chinese, Japanese (with an era) and Korean dates, a weekday in brackets and a time after
+            Rule(
+                "cjk",
+                r"(?:(?:民國|民国)?\d{2,4}|(?:令和|平成|昭和)\d{1,2})\s?[年년]\s?\d{1,2}\s?[月월](?:\s?\d{1,2}\s?[日号일])?"
+                rf"{_CJK_AFTER}",
+                0.7,
+            ),
+            Rule("cjk_month_day", rf"(?<![\d年년.])\d{{1,2}}\s?[月월]\s?\d{{1,2}}\s?[日号일]{_CJK_AFTER}", 0.6),
+            Rule(
+                "vietnamese",
+                r"(?i:ngày)\s[0-3]?\d(?:\s(?i:tháng)\s[01]?\d(?:\s(?i:năm)\s\d{4})?|/[01]?\d(?:/\d{4})?)(?!\d)",
+                0.6,
+            ),
+            Rule("thai", rf"(?<!\d)[0-3]?\d\s?{_THAI_MONTH}(?:\s?(?:25|20)\d\d)?(?:\s?เวลา\s?{_CLOCK})?", 0.6),
+            # "sábado 16", "jueves 14 a las 12:00", "sexta-feira (15)"
+            Rule(
+                "weekday_day",
+                rf"(?<!\w){_FULL_WEEKDAY},?\s(?:\([0-3]?\d\)|[0-3]?\d(?!\s?(?:[:.h]\d|[ap]\.?m\b|hs\b|uhr\b|horas\b)))(?![\w/]){_TIME}",
+                0.6,
+                re.I,
+            ),
             Rule("roc_numeric", r"(?<![\d/])1[01]\d/[01]\d/[0-3]\d(?:\s\d{1,2}:\d{2})?(?![\d/])", 0.5),
             Rule("hijri", rf"(?<!\w){_DAY}\s{_MONTH}\s1[34]\d\d\s?(?:H|AH|هـ)?\b", 0.6, re.I),
             # a year that dates something: "in 1953", "born 1987", "(1900 --", "1580--1656"

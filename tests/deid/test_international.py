@@ -178,6 +178,43 @@ def test_dates_with_times_and_in_other_languages_are_found(detector: Detector) -
     )
 
 
+def test_a_date_takes_the_clock_time_written_after_it(detector: Detector) -> None:
+    # DEID_LABELS.md: a date with a time is one value; each whole value must be covered
+    _assert_all_covered(
+        detector,
+        [
+            ("Beisetzung am Montag, dem 7. Oktober 2024, um 15:30 Uhr in der Kapelle", "7. Oktober 2024, um 15:30 Uhr"),
+            ("Fecha: mar, 9 abr 2024 16:05", "9 abr 2024 16:05"),
+            ("nos vemos el viernes 26 de abril a las 11 hs", "viernes 26 de abril a las 11 hs"),
+            ("Reported: May 2, 2024 / 8:15 PM", "May 2, 2024 / 8:15 PM"),
+            ("Departure 21-Mar-2024 06:50 from Pune", "21-Mar-2024 06:50"),
+            ("Arrivée le 19/07/2024 à 16h25", "19/07/2024 à 16h25"),
+            ("Undangan: Rabu, 10 April 2024 pukul 13.30 WIB", "10 April 2024 pukul 13.30 WIB"),
+            ("vi ses onsdag 5. juni kl. 14.00 på kontoret", "onsdag 5. juni kl. 14.00"),
+        ],
+    )
+
+
+def test_dates_in_korean_japanese_chinese_thai_and_vietnamese_forms(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("날짜: 2023년 11월 6일 (월) 오후 3:40", "2023년 11월 6일 (월) 오후 3:40"),
+            ("日時：令和5年9月3日（日）10:00〜11:30", "令和5年9月3日（日）10:00〜11:30"),
+            ("会議は6月21日に", "6月21日"),
+            ("TP. Huế, ngày 4 tháng 7 năm 2023", "ngày 4 tháng 7 năm 2023"),
+            ("วันที่ 9 มี.ค. 2566 เวลา 14:10 น.", "9 มี.ค. 2566 เวลา 14:10 น."),
+            ("a posada del domingo 22?? llego tarde", "domingo 22"),
+            ("Experiencia: feb. 2017 – dic. 2020", "dic. 2020"),
+        ],
+    )
+    _assert_untouched(
+        detector,
+        ["it happened 2 years ago and set 3 out of 5 aside", "up to 5 kids", "vi ses söndag 13.00 vid kyrkan"],
+        {"DATE_TIME"},
+    )
+
+
 def test_durations_and_times_of_day_alone_are_not_calendar_dates(detector: Detector) -> None:
     text = "Take it daily for two weeks; the test took 4 minutes 30 seconds this afternoon."
     dates = [text[d.start : d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]
@@ -199,6 +236,22 @@ def test_ages_in_words_and_other_languages_are_found(detector: Detector) -> None
 
 
 # --- identifiers and cards ---------------------------------------------------------------------
+
+
+def test_ages_in_romance_number_words_with_months_and_after_more_words(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Denunciante: Omar Farooq, aged fifty-two, CNIC on file", "fifty-two"),
+            ("Su hija, de doce años, estudia piano", "doce años"),
+            ("Pasajeros: ROJAS/TOMAS – (tres años)", "tres años"),
+            ("seorang petani berusia 61 tahun ditemukan", "61 tahun"),
+            ("Umur: 2 tahun 9 bulan | Alamat", "2 tahun 9 bulan"),
+            ("Enfant : Adam, 5 ans et 2 mois", "5 ans et 2 mois"),
+            ("zmarła w wieku 91 lat", "91 lat"),
+            ("Συνελήφθη 34χρονος οδηγός", "34χρονος"),
+        ],
+    )
 
 
 def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:

@@ -48,6 +48,11 @@ LABELS: dict[str, str] = {
         r"personeelsnummer|社員番号|booking\s+(?:ref(?:erence)?|no|number|code)|pnr|localizador|"
         r"confirmation\s+(?:no|number|code)|e-?ticket(?:\s+(?:no|number))?|ticket\s+(?:no|number)|frequent\s+flyer|"
         r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|saga\s+club|flying\s+blue|"
+        r"kode\s+booking|c[óo]digo\s+de\s+reserva|cod\s+confirmare|code\s+de\s+r[ée]servation|buchungs(?:code|nummer)|"
+        r"reserveringsnummer|bokningsnummer|roll\s+(?:no|number)|service\s+id|"
+        r"tracking\s+(?:no|number|id)|case\s+(?:no|number|id)|fir\s+no|sagsnr|sagsnummer|aktenzeichen|"
+        r"sp\.\s*zn\.|vertragsnummer|szerz[őo]d[ée]ssz[áa]m|n\.?\s+assicurato|code\s+permanent|案件编号|受案号|"
+        r"c[ée]dula(?:\s+de\s+ciudadan[íi]a)?|c\.c\.|证件号码|身份证号码|เลขบัตรประชาชน|"
         # vehicles
         r"(?:licen[cs]e|number)\s+plate|plate|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
         r"placas?|dominio|targa|plaque|immatriculation|vin|vehicle(?:\s+(?:no|number|reg))?|kenderaan|"
@@ -64,12 +69,12 @@ LABELS: dict[str, str] = {
         r"f[üu]hrerschein(?:-nr)?|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
         r"k[øo]rekort|f[øo]rerkort"
     ),
-    "USERNAME": r"user\s*name|user\s+id|user|login|handle|wechat|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
+    "USERNAME": r"user\s*name|user\s+id|user|login|handle|wechat|微信号|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
 }
 _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
 # Labels whose values are short codes with few digits (booking references, plates).
 _FEW_DIGITS = regex.compile(
-    r"(?i)booking|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|targa|plaque|"
+    r"(?i)booking|kode\s+booking|c[óo]digo\s+de\s+reserva|cod\s+confirmare|code\s+de\s+r[ée]servation|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|targa|plaque|"
     r"immatriculation|nhi|nis|vehicle|kenderaan|nr\.?\s+de\s+[îi]nmatriculare|[îi]nmatriculare|г/н|госномер|гос"
 )
 _NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|n\.º|№|#|code|ref|č)\.?)?"
@@ -90,6 +95,9 @@ def _compile(entity: str) -> regex.Pattern[str]:
 
 
 _PATTERNS = {entity: _compile(entity) for entity in LABELS}
+# A social-media handle on its own ("@laura.b: anyone know ...", "GitHub: @tlambotte"), not an
+# e-mail address: nothing word-like before the "@", no domain after the name.
+_HANDLE = regex.compile(r"(?<![\w.@/])@[\p{L}\p{N}_](?:[\p{L}\p{N}_.]{0,28}[\p{L}\p{N}_])?(?![\w@]|\.\w)")
 _TRAILING = regex.compile(r"[\s./()\-]+$")
 
 
@@ -136,6 +144,10 @@ class LabelledIdRecognizer(EntityRecognizer):
                 out.append(
                     make_result(self, entity, start, start + len(value), 0.7, f"labelled:{m.group('label').lower()}")
                 )
+        if (not entities or "USERNAME" in entities) and "@" in text:
+            for m in _HANDLE.finditer(text):
+                if len(m.group()) > 3:
+                    out.append(make_result(self, "USERNAME", m.start(), m.end(), 0.6, "handle"))
         return out
 
 

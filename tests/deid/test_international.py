@@ -282,6 +282,27 @@ def test_identifiers_after_a_few_words_or_in_brackets_are_found(detector: Detect
     )
 
 
+def test_handles_booking_codes_case_numbers_and_more_id_labels(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("@mamie_joelle: coucou les enfants", "@mamie_joelle"),
+            ("GitHub: @tvandamme · LinkedIn", "@tvandamme"),
+            ("Kode booking: 8QX2MZ | Nama penumpang", "8QX2MZ"),
+            ("Código de reserva: PQTZ4K   LATAM", "PQTZ4K"),
+            ("Roll No. CE21B118, who joined in", "CE21B118"),
+            ("Klage, sagsnr. 2022-417-55082 | CPR-nr.", "2022-417-55082"),
+            ("Cliente: Ana Ruiz   C.C. 1.044.518.207 | Arroz", "1.044.518.207"),
+            ("证件号码：110105198807124417 | 联系电话", "110105198807124417"),
+        ],
+    )
+    _assert_untouched(
+        detector,
+        ["write to ana.souza@example.com now", "Item no. 21-4408, colour code 0057", "learn the new tiktok dance"],
+        {"USERNAME", "ID_NUMBER"},
+    )
+
+
 def test_a_given_name_after_a_kin_word_in_lower_case_chat(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -128,7 +128,7 @@ COMPOUND_SUFFIXES: dict[str, str] = {
     "fi": "katu tie kuja polku väylä kaari rinne tori aukio ranta piha raitti tanhua puistikko portti kulma",
     "sv": "gatan vägen gränd torget backen stigen allén leden gata väg platsen",
     "no": "gata gaten veien vegen vei veg plass plassen bakken stien alléen brygga",
-    "da": "gade vej allé stræde plads torv vænge vænget",
+    "da": "gade gaden vej vejen allé stræde plads torv vænge vænget",
     "is": "vegur gata stræti braut stígur tún torg hlíð holt hagi sund gerði bakki bær vellir salir lind hæð "
     "mýri garður",
     "de": "straße strasse str. gasse gässli gässchen weg platz allee damm ufer chaussee steig stieg pfad markt "
@@ -184,7 +184,7 @@ FLOOR_WORDS = (
 )
 # PO boxes. Strong ones are an address alone; weak ones ("Box 12", "BP 7") only in a run.
 STRONG_BOXES = (
-    "p.o._box p._o._box po_box p.o.box pob. post_office_box gpo_box locked_bag private_bag postfach pf. "
+    "p.o._box p._o._box po_box p.o.box pob. p.o.b. post_office_box gpo_box locked_bag private_bag postfach pf. "
     "apartado_de_correos apartado apdo. caixa_postal cx._postal casilla_de_correo casilla_de_correos casilla "
     "casella_postale boîte_postale boite_postale case_postale postboks postbox postbus skrytka_pocztowa "
     "posta_kutusu postilokero a/я а/я абонентский_ящик"

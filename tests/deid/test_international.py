@@ -303,6 +303,13 @@ def test_handles_booking_codes_case_numbers_and_more_id_labels(detector: Detecto
     )
 
 
+def test_danish_definite_street_names_and_the_israeli_po_box(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [("Emne: Salg – Kystvejen 118, Hellerup", "Kystvejen 118"), ("Yael Cohen\nP.O.B. 3381\nHaifa", "P.O.B. 3381")],
+    )
+
+
 def test_a_given_name_after_a_kin_word_in_lower_case_chat(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -1,11 +1,11 @@
 """Build the hand-labelled evaluation sets from their sources (tests/data/deid_src/).
 
-    python bench/build_deid_sets.py            # writes tests/data/deid_{blind,reddit,gap}.jsonl
+    python bench/build_deid_sets.py            # writes tests/data/deid_{blind,blind2,reddit,gap}.jsonl
 
 Two source formats, both written by people who did not read guard's recognizers
 and never saw its output (tests/data/deid_src/README.md says who and how):
 
-- written text (`blind/*.txt`): documents separated by header lines
+- written text (`blind/*.txt`, `blind2/*.txt`): documents separated by header lines
   `### kind=<kind> country=<ISO code>`; each labelled value is written inline as
   `[[ENTITY|value]]`. The tags are removed and their offsets kept.
 - labels over existing text (`reddit/labels.jsonl`, `gap/labels.jsonl`): one line per
@@ -162,8 +162,10 @@ def main() -> int:
     a = ap.parse_args()
     built = {}
     try:
-        if any((SRC / "blind").glob("*.txt")):
-            built["blind"] = read_blind(SRC / "blind")
+        # blind/ and each later blind set (blind2/, ...): written text
+        for folder in sorted(SRC.glob("blind*")):
+            if any(folder.glob("*.txt")):
+                built[folder.name] = read_blind(folder)
         for name in ("reddit", "gap"):
             if (SRC / name / "labels.jsonl").exists():
                 built[name] = read_labelled(SRC / name)

@@ -168,7 +168,14 @@ _NAME_LABELS = (
     r"ονοματεπώνυμο|имя|фамилия|отчество|фио|ім'я|прізвище|adı?|soyadı?|ad\s+soyad|nume|prenume|nama|penerima|"
     r"pengirim|t[êe]n|h[ọo]\s+t[êe]n|h[ọo]\s+v[àa]\s+t[êe]n|pangalan|passageiro|destinat[áa]rio|"
     r"姓名|氏名|名前|お名前|受取人|収件人|收件人|寄件人|联系人|聯絡人|이름|성명|환자명|받는\s*분|보내는\s*분|"
-    r"ชื่อ|ผู้รับ|ผู้ส่ง|الاسم|اسم|المستلم|שם|नाम|নাম|ছাত্রের\s+নাম|পিতার\s+নাম|মাতার\s+নাম"
+    r"ชื่อ|ผู้รับ|ผู้ส่ง|الاسم|اسم|المستلم|שם|नाम|নাম|ছাত্রের\s+নাম|পিতার\s+নাম|মাতার\s+নাম|"
+    # people named by their role on forms, tickets, statements and letters
+    r"ordenante|beneficiario|titular|remitente|destinatario|paciente|cliente|asegurado|tomador|alumn[oa]|aluno|"
+    r"doente|requerente|titularul|beneficiar|élève|nom\s+de\s+l['’]élève|cashier|caissier|cajero|pasien|"
+    r"παραλήπτης|αποστολέας|ασθενής|δικαιούχος|"
+    r"乘车人|借款人(?:姓名)?|共同借款人|报案人|报警人|发件人|發件人|申请人|申請人|紧急联系人|緊急聯絡人|乘客|患者(?:名)?|"
+    r"病人|持卡人|住客|旅客|入住人|申込者|契約者|宿泊者|お客様名|지원자|고객명|승객|받는\s*사람|보내는\s*사람|신청인|"
+    r"보호자|예약자|수신인|발신인|상주|ชื่อ-(?:นาม)?สกุล|ผู้ติดต่อฉุกเฉิน|ผู้ป่วย|আবেদনকারী|পিতা|মাতা"
 )
 _NAME_FIELD = regex.compile(
     rf"(?im)(?:^|(?<=[|/;,•·]\s?)|(?<=\s\s)|(?<=\t)|(?<=\s-\s))[ \t]*(?P<label>{_NAME_LABELS})[ \t]*[:：=][ \t]*"
@@ -185,7 +192,9 @@ _INTRODUCTION = re.compile(
 # Generic role labels: the value must look like a name (capitalised or caseless script).
 _GENERIC_LABELS = frozenset(
     "patient passenger guest pax holder beneficiary payee recipient addressee contact applicant insured tenant "
-    "landlord witness signed signature consignee".split()
+    "landlord witness signed signature consignee ordenante beneficiario titular remitente destinatario paciente "
+    "cliente asegurado tomador alumno alumna aluno doente requerente titularul beneficiar élève cashier caissier "
+    "cajero pasien παραλήπτης αποστολέας ασθενής δικαιούχος".split()
 )
 # Airline/booking names: SURNAME/GIVEN MR
 _PNR = re.compile(
@@ -650,6 +659,10 @@ class PersonNameRecognizer(EntityRecognizer):
                 continue
             if label in _GENERIC_LABELS and not all(_cap_or_caseless(t) or t.lower() in _PARTICLES for t in toks):
                 continue
+            if label in _GENERIC_LABELS and not any(
+                self._known(t.lower()) or self._not_a_word(t.lower()) for t in toks
+            ):
+                continue  # "Titular: Sí", "Patient: Unknown"
             out.append(self._result(m.start("v"), m.start("v") + len(value), 0.85, "name_field"))
         for m in _PNR.finditer(text):
             out.append(self._result(m.start("v"), m.end("v"), 0.85, "booking_name"))

@@ -310,6 +310,22 @@ def test_danish_definite_street_names_and_the_israeli_po_box(detector: Detector)
     )
 
 
+def test_names_after_role_labels_of_forms_tickets_and_statements(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("乘车人：王晓梅\n证件类型：身份证", "王晓梅"),
+            ("借款人姓名：陈刚    性别：男", "陈刚"),
+            ("지원자: 박서윤\n지원 분야: 개발", "박서윤"),
+            ("Ordenante: RUI MIGUEL COSTA PINTO\nConta: 0012", "RUI MIGUEL COSTA PINTO"),
+            ("Titular: POPESCU ANDREI-MIHAI\nIBAN:", "POPESCU ANDREI-MIHAI"),
+            ("Παραλήπτης: ΝΙΚΟΛΑΟΣ ΔΗΜΗΤΡΙΟΥ\nΔιεύθυνση:", "ΝΙΚΟΛΑΟΣ ΔΗΜΗΤΡΙΟΥ"),
+            ("CASHIER: GRACE   POS 07", "GRACE"),
+        ],
+    )
+    _assert_untouched(detector, ["Titular: Sí\nCliente: no registrado"], {"PERSON"})
+
+
 def test_a_given_name_after_a_kin_word_in_lower_case_chat(detector: Detector) -> None:
     _assert_all_covered(
         detector,

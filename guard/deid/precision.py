@@ -15,9 +15,10 @@ Presidio's defaults on the small English spaCy model:
   English model reads as a name; never in places); every other word is kept, and the
   span is split at line breaks;
 - `short_licence_code`: Presidio's weak US licence pattern on one to four characters
-  ("Q3", "x10") with no licence word before it;
+  ("Q3", "x10") with no licence word before it (kept after a unit word: "flat 4B");
 - `time_or_amount`: a time of day alone ("6pm", "08:30-16:30"; kept right after a date,
-  a weekday or a day number) or an amount of money ("S/ 63.00") that spaCy tags DATE_TIME;
+  a weekday or a day number, or with a year, month or weekday a few words before or after
+  it) or an amount of money ("S/ 63.00") that spaCy tags DATE_TIME;
 - `everyday_words_as_names`: the words of a spaCy PERSON span that no locale of the name
   lexicon uses as a name, when the span has no capital in a text written with capitals
   ("al fútbol", "hielo"), or is a form label before a colon ("Fecha de emisión:",
@@ -135,6 +136,20 @@ _AMOUNT_ONLY = re.compile(
 )
 
 
+@functools.cache
+def _date_words() -> re.Pattern[str]:
+    """A year, or a month or weekday name of any language guard's date recognizer reads."""
+    from guard.deid.recognizers import _FULL_WEEKDAY, _MONTH
+
+    return re.compile(rf"(?i)\b(?:19|20)\d\d\b|(?<!\w)(?:{_MONTH}|{_FULL_WEEKDAY})(?!\w)")
+
+
+def _date_near(text: str, start: int, end: int) -> bool:
+    """A date written within a few words of a time, before or after it ("18. Oktober 2024,
+    um 13:00", "at 11am on Tuesday 21 May"): the time belongs to that date."""
+    return _date_words().search(text[max(0, start - 25) : start] + " " + text[end : end + 25]) is not None
+
+
 def _not_a_date_time(text: str, start: int, end: int, entity: str) -> list[Span]:
     """A time of day alone or an amount of money that spaCy tags DATE_TIME: neither is a
     calendar date (tests/data/DEID_LABELS.md). A time stays when a date, weekday or digit
@@ -144,7 +159,7 @@ def _not_a_date_time(text: str, start: int, end: int, entity: str) -> list[Span]
     value = text[start:end].strip()
     before = text[max(0, start - 20) : start]
     if _TIME_OF_DAY.match(value) and _TIME_MARK.search(value):
-        dated = _DATE_BEFORE.search(before) or _MONTH_OR_DAY.search(before)
+        dated = _DATE_BEFORE.search(before) or _MONTH_OR_DAY.search(before) or _date_near(text, start, end)
         return [(start, end)] if dated else []
     if _AMOUNT_ONLY.match(value) and re.search(r"[.,]\d{2}$|[^\d\s.,]", value):
         return []
@@ -336,8 +351,18 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
 _LICENCE_CONTEXT = re.compile(r"(?i)\b(?:licen[cs]e|DL|driver|driving|permit)\b")
 
 
+# a unit, flat or house word just before a short code makes it part of an address ("flat 4B")
+_UNIT_BEFORE = re.compile(
+    r"(?i)\b(?:apt|apartment|unit|suite|ste|flat|room|rm|floor|fl|level|house|no|nr|n[º°o]|lot|plot|block|blk|villa|"
+    r"piso|dpto|depto|dto|apto|ap|casa|int|interior|puerta|lgh|leil|lejl|whg|top|stiege|kv|daire|kat|app|appt|bus|bte|"
+    r"porte|étage|etage|andar|sala|loja|lok|byt)\.?\s*#?\s*$"
+)
+
+
 def _short_licence_code(text: str, start: int, end: int, entity: str) -> list[Span]:
     glued = text[end : end + 1] in ("-", "/") or text[max(0, start - 1) : start] in ("-", "/")
+    if _UNIT_BEFORE.search(text[max(0, start - 14) : start]):
+        return [(start, end)]
     if end - start <= 4 and not glued and not _LICENCE_CONTEXT.search(text[max(0, start - 40) : start]):
         return []  # (a short code glued to a longer one, "B2-1507", may be part of an address)
     return [(start, end)]

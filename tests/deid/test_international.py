@@ -326,6 +326,16 @@ def test_names_after_role_labels_of_forms_tickets_and_statements(detector: Detec
     _assert_untouched(detector, ["Titular: Sí\nCliente: no registrado"], {"PERSON"})
 
 
+def test_a_time_near_a_date_and_a_short_code_after_a_unit_word_are_not_dropped(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Zeremonie am Freitag, dem 8. November 2024, um 11:15 Uhr", "11:15"),
+            ("keys are with the porter, flat B4, ask at the desk", "B4"),
+        ],
+    )
+
+
 def test_a_given_name_after_a_kin_word_in_lower_case_chat(detector: Detector) -> None:
     _assert_all_covered(
         detector,

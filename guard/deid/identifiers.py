@@ -22,6 +22,9 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+# Booking-code labels in Indonesian, Spanish/Portuguese, Romanian and French: their values
+# are short codes with few digits.
+_BOOKING_CODES = r"kode\s+booking|c[óo]digo\s+de\s+reserva|cod\s+confirmare|code\s+de\s+r[ée]servation"
 # entity -> label alternation (case-insensitive, whole words)
 LABELS: dict[str, str] = {
     "ID_NUMBER": (
@@ -48,7 +51,7 @@ LABELS: dict[str, str] = {
         r"personeelsnummer|社員番号|booking\s+(?:ref(?:erence)?|no|number|code)|pnr|localizador|"
         r"confirmation\s+(?:no|number|code)|e-?ticket(?:\s+(?:no|number))?|ticket\s+(?:no|number)|frequent\s+flyer|"
         r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|saga\s+club|flying\s+blue|"
-        r"kode\s+booking|c[óo]digo\s+de\s+reserva|cod\s+confirmare|code\s+de\s+r[ée]servation|buchungs(?:code|nummer)|"
+        rf"{_BOOKING_CODES}|buchungs(?:code|nummer)|"
         r"reserveringsnummer|bokningsnummer|roll\s+(?:no|number)|service\s+id|"
         r"tracking\s+(?:no|number|id)|case\s+(?:no|number|id)|fir\s+no|sagsnr|sagsnummer|aktenzeichen|"
         r"sp\.\s*zn\.|vertragsnummer|szerz[őo]d[ée]ssz[áa]m|n\.?\s+assicurato|code\s+permanent|案件编号|受案号|"
@@ -74,7 +77,8 @@ LABELS: dict[str, str] = {
 _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
 # Labels whose values are short codes with few digits (booking references, plates).
 _FEW_DIGITS = regex.compile(
-    r"(?i)booking|kode\s+booking|c[óo]digo\s+de\s+reserva|cod\s+confirmare|code\s+de\s+r[ée]servation|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|targa|plaque|"
+    rf"(?i)booking|{_BOOKING_CODES}|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|"
+    r"targa|plaque|"
     r"immatriculation|nhi|nis|vehicle|kenderaan|nr\.?\s+de\s+[îi]nmatriculare|[îi]nmatriculare|г/н|госномер|гос"
 )
 _NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|n\.º|№|#|code|ref|č)\.?)?"
@@ -95,7 +99,7 @@ def _compile(entity: str) -> regex.Pattern[str]:
 
 
 _PATTERNS = {entity: _compile(entity) for entity in LABELS}
-# A social-media handle on its own ("@laura.b: anyone know ...", "GitHub: @tlambotte"), not an
+# A social-media handle on its own ("@anna.k: anyone know ...", "GitHub: @pvermeulen"), not an
 # e-mail address: nothing word-like before the "@", no domain after the name.
 _HANDLE = regex.compile(r"(?<![\w.@/])@[\p{L}\p{N}_](?:[\p{L}\p{N}_.]{0,28}[\p{L}\p{N}_])?(?![\w@]|\.\w)")
 _TRAILING = regex.compile(r"[\s./()\-]+$")

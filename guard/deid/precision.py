@@ -145,8 +145,8 @@ def _date_words() -> re.Pattern[str]:
 
 
 def _date_near(text: str, start: int, end: int) -> bool:
-    """A date written within a few words of a time, before or after it ("18. Oktober 2024,
-    um 13:00", "at 11am on Tuesday 21 May"): the time belongs to that date."""
+    """A date written within a few words of a time, before or after it ("4. März 2025,
+    um 09:40", "at 3pm on Friday 6 June"): the time belongs to that date."""
     return _date_words().search(text[max(0, start - 25) : start] + " " + text[end : end + 25]) is not None
 
 

@@ -124,7 +124,7 @@ _AGE_WORDS_ROMANCE = (
     r"quarante|cinquante|soixante|quatre-vingt)(?:[\s-]+(?:y|e|et)?[\s-]*\w+)?)"
 )
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE})"
-# A child's age goes on in months: "4 yrs 6 mo", "3 tahun 4 bulan", "3 ans et 4 mois".
+# A child's age goes on in months: "2 yrs 8 mo", "5 tahun 1 bulan", "6 ans et 9 mois".
 _AGE_MONTHS = (
     r"(?:,?\s(?:(?:and|et|e|y|und|dan|i|og|och)\s)?\d{1,2}\s?(?:mo|mos|months?|mths?|m|bulan|bln|mois|meses|"
     r"monate?|maanden|mnd|mies\.?|miesi[eę]cy|månader|kk)\b)?"
@@ -262,7 +262,7 @@ _MONTHS = (
     # abbreviations (Spanish, Portuguese, Italian, French, German, Dutch), read with an optional dot
     "ene|abr|ago|dic|fev|set|out|dez|gen|mag|giu|lug|ott|janv|févr|fevr|avr|juil|déc|jän|mär|okt|mrt"
 )
-# Whole weekday names only: "sábado 16" dates a day, "to 5" ("to" is Finnish for Thursday) does not.
+# Whole weekday names only: "viernes 9" dates a day, "to 5" ("to" is Finnish for Thursday) does not.
 _FULL_WEEKDAYS = (
     "monday|tuesday|wednesday|thursday|friday|saturday|sunday|lunes|martes|miércoles|miercoles|jueves|viernes|"
     "sábado|sabado|domingo|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|"
@@ -273,18 +273,17 @@ _FULL_WEEKDAYS = (
     "sobota|niedziela|pazartesi|salı|çarşamba|perşembe|cumartesi|senin|selasa|rabu|kamis|jumat|sabtu|minggu|"
     "isnin|khamis|jumaat|ahad"
 )
+# Before a date any weekday counts, abbreviated too (Finnish "ma", "ti" ...).
 _WEEKDAYS = (
-    r"mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"lun|mar|mié|mie|jue|vie|sáb|sab|dom|lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo|"
-    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|donnerstag|freitag|samstag|"
-    r"sonntag|ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta|" + _FULL_WEEKDAYS
+    "mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|lun|mar|mié|mie|jue|vie|sáb|sab|dom|"
+    "ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta|" + _FULL_WEEKDAYS
 )
 # As prefix trees: tried letter by letter instead of word by word at every position.
 _MONTH = word_alternation(_MONTHS.split("|"))
 _WEEKDAY = word_alternation(_WEEKDAYS.split("|")) + r"\.?,?"
 _FULL_WEEKDAY = word_alternation(_FULL_WEEKDAYS.split("|"))
 # The clock time written after a date is part of it (tests/data/DEID_LABELS.md): "at 14:05",
-# "um 13:00 Uhr", "a las 11 hs", "pukul 10.00 WIB", "9:45 PM", "21:47:03 +1000".
+# "um 16:30 Uhr", "a las 9 hs", "pukul 08.15 WIB", "7:20 PM", "08:02:11 +0200".
 _CLOCK = (
     r"(?:\d{1,2}[:.h]\d{2}(?::\d{2})?(?:\s?[ap]\.?\s?m\.?)?|\d{1,2}\s?(?=[ap]\.?\s?m\b|hs\b|hrs\b|uhr\b|uur\b|horas\b)"
     r"(?:[ap]\.?\s?m\.?)?)"
@@ -375,7 +374,7 @@ def calendar_date() -> RegexRecognizer:
                 0.6,
             ),
             Rule("thai", rf"(?<!\d)[0-3]?\d\s?{_THAI_MONTH}(?:\s?(?:25|20)\d\d)?(?:\s?เวลา\s?{_CLOCK})?", 0.6),
-            # "sábado 16", "jueves 14 a las 12:00", "sexta-feira (15)"
+            # "viernes 9", "martes 23 a las 18:00", "quinta-feira (4)"
             Rule(
                 "weekday_day",
                 rf"(?<!\w){_FULL_WEEKDAY},?\s(?:\([0-3]?\d\)|[0-3]?\d(?!\s?(?:[:.h]\d|[ap]\.?m\b|hs\b|uhr\b|horas\b)))(?![\w/]){_TIME}",

@@ -15,7 +15,8 @@ Presidio's defaults on the small English spaCy model:
   English model reads as a name; never in places); every other word is kept, and the
   span is split at line breaks;
 - `short_licence_code`: Presidio's weak US licence pattern on one to four characters
-  ("Q3", "x10") with no licence word before it (kept after a unit word: "flat 4B");
+  ("Q3", "x10") with no licence word before it (kept after a unit or building word:
+  "flat 4B", "Tower A3"; and inside a longer code: "B2-1507", "XB.12.K4.55031");
 - `time_or_amount`: a time of day alone ("6pm", "08:30-16:30"; kept right after a date,
   a weekday or a day number, or with a year, month or weekday a few words before or after
   it) or an amount of money ("S/ 63.00") that spaCy tags DATE_TIME;
@@ -355,12 +356,23 @@ _LICENCE_CONTEXT = re.compile(r"(?i)\b(?:licen[cs]e|DL|driver|driving|permit)\b"
 _UNIT_BEFORE = re.compile(
     r"(?i)\b(?:apt|apartment|unit|suite|ste|flat|room|rm|floor|fl|level|house|no|nr|n[º°o]|lot|plot|block|blk|villa|"
     r"piso|dpto|depto|dto|apto|ap|casa|int|interior|puerta|lgh|leil|lejl|whg|top|stiege|kv|daire|kat|app|appt|bus|bte|"
-    r"porte|étage|etage|andar|sala|loja|lok|byt)\.?\s*#?\s*$"
+    r"porte|étage|etage|andar|sala|loja|lok|byt|"
+    # buildings, towers, wings, staircases and stalls of a block or market
+    r"tower|torre|tour|wing|building|bldg|bld|b[aâ]t|b[aâ]timent|edificio|edif|geb[aä]ude|geb|bloque|bloco|blok|bl|"
+    r"escalera|esc|portal|entrada|stair|staircase|opgang|trappe|stall|shop|kiosk|booth|stand|bay|pavilion|pabell[oó]n)"
+    r"\.?\s*#?\s*$"
 )
+_DOTTED = re.compile(r"[^\W_]\.")
+_DOTTED_AFTER = re.compile(r"\.[^\W_]")
 
 
 def _short_licence_code(text: str, start: int, end: int, entity: str) -> list[Span]:
     glued = text[end : end + 1] in ("-", "/") or text[max(0, start - 1) : start] in ("-", "/")
+    # a segment between dots inside a longer code ("XB.12.K4.55031") is part of it; a dot on one
+    # side only is a sentence end or a decimal ("in Q3.", "Q396.00")
+    glued = glued or (
+        start >= 2 and _DOTTED.match(text, start - 2) is not None and _DOTTED_AFTER.match(text, end) is not None
+    )
     if _UNIT_BEFORE.search(text[max(0, start - 14) : start]):
         return [(start, end)]
     if end - start <= 4 and not glued and not _LICENCE_CONTEXT.search(text[max(0, start - 40) : start]):

@@ -12,6 +12,7 @@ from guard.deid.precision import (
     _cased_text,
     _keep_unless_everyday,
     _not_a_date_time,
+    _short_licence_code,
     apply_rules,
     precision_rule_names,
     resolve_rules,
@@ -53,6 +54,30 @@ def test_time_of_day_or_amount_alone_is_cut(text: str, value: str) -> None:
 )
 def test_dates_times_after_dates_and_bare_numbers_stay(text: str, value: str) -> None:
     assert _parts(_not_a_date_time, text, value, "DATE_TIME") == [value]
+
+
+# --- short_licence_code --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kept"),
+    [
+        ("Sales beat targets in Q3. Reviewer notes follow.", "Q3", False),
+        ("Listing price Q396.00 per unit.", "Q396", False),
+        ("Floor area 61 m2. Balcony faces south.", "m2", False),
+        ("Driving licence no. K72 on file.", "K72", True),
+        ("Stall B7, Central Market, Harbourside", "B7", True),
+        ("Tower A3, Level 12, Riverside Park", "A3", True),
+        ("Bât. C2, 14 rue des Tilleuls", "C2", True),
+        ("Entrada: Esc. B, 3º", "B", True),
+        ("Case file XB.12.K4.55031 was reopened.", "K4", True),  # a segment inside a dotted code
+        ("Parcel B2-1507 left at the door.", "B2", True),
+    ],
+)
+def test_short_codes_are_cut_unless_a_unit_word_licence_word_or_longer_code_holds_them(
+    text: str, value: str, kept: bool
+) -> None:
+    assert _parts(_short_licence_code, text, value, "US_DRIVER_LICENSE") == ([value] if kept else [])
 
 
 # --- everyday_words_as_names -----------------------------------------------------------------

@@ -41,6 +41,13 @@ _TITLES = frozenset(
     "shri shrimati smt sri km kumari emperor empress king queen prince princess president senator governor "
     "general colonel detective inspector sergeant pope cardinal bishop".split()
 )
+# Kin and courtesy words said before a given name in many languages ("doña Carmen", "tanti
+# Lenuța", "bu Sari", "kuya Jomar"): a capitalised word after one is a name. Some are given
+# names themselves ("Don", "Tito"), so unlike titles they are never cut from a name's start.
+_HONORIFICS = frozenset(
+    "doña dona seu tía tío tia tio tita tito kuya lola lolo nonna nonno zia zio tante tanti tant oom "
+    "abuela abuelo vovó vovô bu ibu pak bapak mbak mas kak abang bang mak".split()
+)
 # Words that precede a name: kin, roles, salutations, form labels, chat phrases.
 _CUES = frozenset(
     """patient pt named name called son daughter wife husband mother father mom dad brother sister
@@ -70,7 +77,7 @@ _KIN_CUES = frozenset(
     auntie grandma grandpa nephew niece fiance fiancé fiancée bf gf bro sis primo prima hermano hermana
     hijo hija esposo esposa marido novio novia amigo amiga tío tía tio tia irmão irmã filho filha mãe pai
     bruder schwester sohn tochter freund freundin frère sœur fils fille ami amie fratello sorella""".split()
-)
+) | (_HONORIFICS - {"mas", "bang", "mak"})  # (everyday words in some language)
 # Verbs and adverbs that follow a kin word as its predicate ("my friend said", "my son will"):
 # given names in some locale, never the name here (the detector runs no part-of-speech tagger).
 _AFTER_KIN_NOT_NAME = _SPEECH_AFTER | frozenset(
@@ -131,7 +138,7 @@ _SURNAME_ENDING = re.compile(
     r"(?:ов|ова|ев|ева|ёв|ёва|ин|ина|ын|ына|ский|ская|цкий|цкая|енко|ук|юк|чук|ич|вич|вна|ович|овна|евич|евна|"
     r"όπουλος|οπούλου|ίδης|ίδου|άκης|άκη|άτος|άτου|ιάδης|ίου|έας|ής)$"
 )
-_WORD = re.compile(r"\b[asdw]/[olp]\b|[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_WORD = regex.compile(r"\b[asdw]/[olp]\b|\p{L}[\p{L}\p{M}]*(?:['’-]\p{L}[\p{L}\p{M}]*)*")
 _NAME_WORD = r"[A-Z][^\W\d_]*(?:['’-][^\W\d_]+)*"
 _PARTICLE_RX = "|".join(sorted(_PARTICLES))
 _TITLED = re.compile(
@@ -210,7 +217,10 @@ _HONORIFIC = regex.compile(
     r"|(?:คุณ|นาย|นาง|นางสาว|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20})"
 )
 # Chat lines: "name: message". A label repeated at two line starts is a speaker.
-_LINE_LABEL = re.compile(r"(?m)^[ \t]*(?P<stamp>\[[^\]\n]{1,12}\][ \t]*)?(?P<v>[^\W\d_][\w'’. -]{0,24}?)[ \t]?:[ \t]")
+# (letters with their combining marks: Bengali, Devanagari and Thai vowel signs are marks)
+_LINE_LABEL = regex.compile(
+    r"(?m)^[ \t]*(?P<stamp>\[[^\]\n]{1,12}\][ \t]*)?(?P<v>\p{L}[\p{L}\p{M}\p{N}_'’. -]{0,24}?)[ \t]?:[ \t]"
+)
 _NOT_SPEAKER = frozenset(
     """customer agent support user bot me you admin staff system operator host guest doctor dr patient nurse q a
     note notes re subject from to cc bcc date time tel phone fax email name address ref reference total status
@@ -504,7 +514,7 @@ class PersonNameRecognizer(EntityRecognizer):
         low = [_strip_possessive(t.lower()) for t in tokens]
         prev = before[-1] if before else ""
         shouting = all(t.isupper() and len(t) > 1 for t in tokens)  # ALL CAPS: acronyms too
-        if prev in _TITLES and (not shouting or any(self._known(t) for t in low)):
+        if (prev in _TITLES or prev in _HONORIFICS) and (not shouting or any(self._known(t) for t in low)):
             return 0.85
         strong = [t for t in low if self._strong_first(t)]
         known = [t for t in low if self._known(t)]
@@ -766,7 +776,10 @@ class PersonNameRecognizer(EntityRecognizer):
             trusted = (a, b) in ours or len(toks) > 1
             for w in toks:
                 low = w.lower()
-                if len(w) > 2 and _is_cap(w) and low not in _NOT_NAME and (trusted or self._known(low)):
+                # a word without case spreads only from guard's own finds (a speaker, an
+                # honorific): spaCy's spans in those scripts also take in titles and words
+                shape = _is_cap(w) or ((a, b) in ours and w[0].lower() == w[0].upper())
+                if len(w) > 2 and shape and low not in _NOT_NAME and (trusted or self._known(low)):
                     names.add(w)
         spans = ours + spacy_persons
         if not names:

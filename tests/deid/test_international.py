@@ -116,6 +116,30 @@ def test_speaker_labels_of_a_chat_are_names_in_any_case(detector: Detector) -> N
     _assert_all_covered(detector, [(chat, "ilona"), (chat, "bence")])
 
 
+def test_speakers_in_scripts_with_vowel_signs_are_names_and_so_are_their_later_mentions(detector: Detector) -> None:
+    # Bengali, Devanagari and Thai vowel signs are combining marks, not letters
+    bengali = "সুমি: কাল আসবি?\nতন্ময়: হ্যাঁ, বিকালে\nসুমি: ঠিক আছে\nতন্ময়: সুমি কোথায় থাকবি?"
+    hindi = "कविता: कल मिलेंगे?\nराहुल: हाँ, शाम को\nकविता: ठीक है"
+    thai = "สมศักดิ์: พรุ่งนี้ว่างไหม\nวิไลวรรณ: ว่างค่ะ\nสมศักดิ์: โอเค"
+    _assert_all_covered(detector, [(bengali, "সুমি"), (bengali, "তন্ময়"), (hindi, "कविता"), (hindi, "राहुल")])
+    _assert_all_covered(detector, [(thai, "สมศักดิ์"), (thai, "วิไลวรรณ")])
+    last = bengali.rindex("সুমি")
+    assert any(d.start <= last < d.end for d in detector.detect(bengali)), "the later mention is left"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Todos los sábados, doña Remedios vendía flores en la plaza.", "Remedios"),
+        ("mama zice sa treci pe la tanti Viorica dupa scoala", "Viorica"),
+        ("Besok arisan di rumah bu Ratna jam 4 sore ya", "Ratna"),
+        ("sige sis, si kuya paolo na bahala sa cake", "paolo"),
+    ],
+)
+def test_a_name_after_a_kin_or_courtesy_word_is_found(detector: Detector, text: str, value: str) -> None:
+    _assert_all_covered(detector, [(text, value)])
+
+
 def test_form_labels_at_line_starts_are_not_speakers(detector: Detector) -> None:
     form = "Adresse: rue des Lilas\nContact: front desk\nAdresse: annexe"
     hits = [form[d.start : d.end] for d in detector.detect(form) if d.entity_type == "PERSON"]

@@ -291,7 +291,8 @@ _CLOCK = (
     r"(?:\s?[+-]\d{4}\b)?"
 )
 _TIME = (
-    r"(?:(?:,?\s|,?\s?(?:at|à|a\s+las|a\s+la|um|kl\.?|klo|às|alle|ore|om|saat|lúc|luc|pukul|jam|godz\.?|T)\s?|\s/\s)"
+    # on the same line: a number on the next line is not the date's time
+    r"(?:(?:,?[ \t]|,?[ \t]?(?:at|à|a\s+las|a\s+la|um|kl\.?|klo|às|alle|ore|om|saat|lúc|luc|pukul|jam|godz\.?|T)[ \t]?|[ \t]/[ \t])"
     rf"{_CLOCK})?"
 )
 _DAY = r"(?:[0-3]?\d(?:st|nd|rd|th|er|º|°|\.)?)"
@@ -304,6 +305,13 @@ _THAI_MONTH = (
     r"มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|พฤศจิกายน|ธันวาคม)"
 )
 _YEAR = r"(?:(?:1[89]|20)\d{2}|'\d{2})"
+# Day and month, two digits each, or a two-digit day with the closing dot ("29/01", "02.07.",
+# "28.6."): not "3/4", as often a fraction, nor "1.2.", an outline number
+_DM = r"(?:(?:0[1-9]|[12]\d|3[01])[./](?:0[1-9]|1[0-2])\.?|(?:0[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.)"
+_DATING_WORDS = (
+    r"until|till|by|on|due|from|since|tot|op|vanaf|bis|am|ab|vom|seit|le|au|du|jusqu'au|depuis|el|al|del|hasta(?:\sel)?|"
+    r"desde|il|dal|fino\sal|entro\sil|até|em|dia|den|från|fra|innan|pe|până\sla|din|do|od|dne|dnia|dn\."
+)
 
 
 _AMBIGUOUS_MONTH = re.compile(r"\b(?:may|mar|sat|sun|jan|dec|mai|ago|set|out|gen|mag|dez|abr|ene|avr|okt)\b")
@@ -355,6 +363,15 @@ def calendar_date() -> RegexRecognizer:
             # Czech and Slovak put a space after each dot: "3. 4. 2016"
             Rule("numeric_spaced", r"(?<![\w.])[0-3]?\d\.\s[01]?\d\.\s(?:1[89]|20)\d{2}(?![\w]|\.\d)", 0.6),
             Rule("weekday_day_month", rf"(?<!\w){_WEEKDAY}\s[0-3]?\d[./](?:0?[1-9]|1[0-2])\.?(?![\d./])", 0.6, re.I),
+            # day and month without a year where only a date can stand: the rows of a statement
+            # (two lines or more that start with one: "02.07.  card payment ...") and after a
+            # word that dates ("until 26/06", "am 02.07.", "le 15/04")
+            Rule(
+                "statement_rows",
+                rf"(?m)^[ \t]*(?P<v>{_DM})(?=[ \t]+\S)(?:(?=[\s\S]*\n[ \t]*{_DM}[ \t]+\S)|(?<=^[ \t]*{_DM}[ \t][\s\S]*\n[ \t]*{_DM}))",
+                0.5,
+            ),
+            Rule("dated_day_month", rf"(?<!\w)(?:{_DATING_WORDS})\s(?P<v>{_DM})(?![\d/]|\.\d)", 0.5, re.I),
             Rule(
                 "compact",
                 r"(?<![\w])[0-3]\d(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?:\d{2}|\d{4})(?!\w)",

@@ -239,6 +239,39 @@ def test_dates_in_korean_japanese_chinese_thai_and_vietnamese_forms(detector: De
     )
 
 
+def test_day_and_month_without_a_year_in_statement_rows_and_after_a_dating_word(detector: Detector) -> None:
+    statement = (
+        "Kontoauszug\n04.03.  Kartenzahlung Markt   -18,40\n11.03.  Gutschrift   +950,00\n27.03.  Strom   -64,10"
+    )
+    _assert_all_covered(
+        detector,
+        [
+            (statement, "04.03."),
+            (statement, "27.03."),
+            ("Ihr Paket liegt bis 19/08 in der Filiale.", "19/08"),
+            ("La oferta es válida hasta el 14/11.", "14/11"),
+            ("Le cabinet est fermé le 23/12.", "23/12"),
+            ("Vyzvedněte si zásilku do 17.9. v pobočce.", "17.9."),
+        ],
+    )
+
+
+def test_fractions_decimals_that_cannot_be_dates_and_outline_numbers_are_not_day_and_month(detector: Detector) -> None:
+    texts = [
+        "Mix 1/2 cup of flour with 3/4 cup of sugar.",
+        "Menu\n12.50 Pizza\n9.80 Pasta",
+        "Contents\n1.2. Scope\n1.3. Terms\n2.1. Duties",
+    ]
+    for text in texts:
+        assert not [d for d in detector.detect(text) if d.entity_type == "DATE_TIME"], text
+
+
+def test_a_number_on_the_next_line_is_not_the_time_of_a_date(detector: Detector) -> None:
+    text = "Period 01.05.2024 - 31.05.2024\n02.05.  Card payment  -9,90\n15.05.  Salary  +2100,00"
+    spans = [text[d.start : d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]
+    assert not [s for s in spans if "\n" in s], "a date ran over a line break"
+
+
 def test_durations_and_times_of_day_alone_are_not_calendar_dates(detector: Detector) -> None:
     text = "Take it daily for two weeks; the test took 4 minutes 30 seconds this afternoon."
     dates = [text[d.start : d.end] for d in detector.detect(text) if d.entity_type == "DATE_TIME"]

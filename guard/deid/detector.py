@@ -519,7 +519,7 @@ class Detector:
                 parts, removed = apply_rules(self.rules, text, name, r.entity_type, r.start, r.end)
                 kept.extend(Detection(a, b, r.entity_type, float(r.score), name) for a, b in parts)
                 dropped.extend(Dropped(a, b, r.entity_type, name, rule) for (a, b), rule in removed)
-            out.append((resolve_overlaps(kept), dropped))
+            out.append((_whole_codes(text, resolve_overlaps(kept)), dropped))
         return out
 
     def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Detection]]:
@@ -528,6 +528,30 @@ class Detector:
 
     def detect(self, text: str) -> list[Detection]:
         return self.detect_batch([text])[0]
+
+
+# A code of letters and digits joined by "-", "." or "/" ("CS-2024-58813", "5000-K118447-24")
+# (Latin letters only: CJK and Korean text runs words and numbers together without spaces)
+_CODE = re.compile(r"[A-Za-z0-9]+(?:[-./][A-Za-z0-9]+)+")
+
+
+def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:
+    """A detection with digits that ends inside such a code (a recognizer took its digits,
+    not its prefix) covers the whole code: a ticket, case or file number is not left half
+    in the clear. Only codes with letters and four digits or more."""
+    out = []
+    grown = False
+    for d in detections:
+        if any(c.isdigit() for c in text[d.start : d.end]):
+            for m in _CODE.finditer(text, max(0, d.start - 40), min(len(text), d.end + 40)):
+                a, b = m.span()
+                code = m.group()
+                if a < d.end and d.start < b and (a < d.start or d.end < b) and b - a <= 40:
+                    if sum(c.isdigit() for c in code) >= 4 and any(c.isalpha() for c in code):
+                        d = Detection(min(a, d.start), max(b, d.end), d.entity_type, d.score, d.recognizer)
+                        grown = True
+        out.append(d)
+    return resolve_overlaps(out) if grown else out
 
 
 def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:

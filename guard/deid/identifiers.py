@@ -53,7 +53,8 @@ LABELS: dict[str, str] = {
         r"skypass|miles\s*&\s*more|loyalty\s+(?:no|number)|saga\s+club|flying\s+blue|"
         rf"{_BOOKING_CODES}|buchungs(?:code|nummer)|"
         r"reserveringsnummer|bokningsnummer|roll\s+(?:no|number)|service\s+id|"
-        r"tracking\s+(?:no|number|id)|case\s+(?:no|number|id)|fir\s+no|sagsnr|sagsnummer|aktenzeichen|"
+        r"tracking\s+(?:no|number|id)|sendungsnummer|colis|zásilka|zasilka|barcode|waybill|awb|运单号|快件|운송장(?:번호)?|"
+        r"case\s+(?:no|number|id)|fir\s+no|sagsnr|sagsnummer|aktenzeichen|"
         r"sp\.\s*zn\.|vertragsnummer|szerz[őo]d[ée]ssz[áa]m|n\.?\s+assicurato|code\s+permanent|案件编号|受案号|"
         r"c[ée]dula(?:\s+de\s+ciudadan[íi]a)?|c\.c\.|证件号码|身份证号码|เลขบัตรประชาชน|"
         # vehicles
@@ -103,6 +104,9 @@ _PATTERNS = {entity: _compile(entity) for entity in LABELS}
 # e-mail address: nothing word-like before the "@", no domain after the name.
 _HANDLE = regex.compile(r"(?<![\w.@/])@[\p{L}\p{N}_](?:[\p{L}\p{N}_.]{0,28}[\p{L}\p{N}_])?(?![\w@]|\.\w)")
 _TRAILING = regex.compile(r"[\s./()\-]+$")
+# A postal item number of the UPU S10 standard, which every post office prints: two letters,
+# nine digits (often in threes), the country's two letters ("RR 123 456 785 FR")
+_POSTAL_ITEM = regex.compile(r"(?<![\w-])[A-Z]{2} ?\d{3} ?\d{3} ?\d{3} ?[A-Z]{2}(?![\w-])")
 
 
 class LabelledIdRecognizer(EntityRecognizer):
@@ -148,6 +152,9 @@ class LabelledIdRecognizer(EntityRecognizer):
                 out.append(
                     make_result(self, entity, start, start + len(value), 0.7, f"labelled:{m.group('label').lower()}")
                 )
+        if not entities or "ID_NUMBER" in entities:
+            for m in _POSTAL_ITEM.finditer(text):
+                out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.6, "postal_item"))
         if (not entities or "USERNAME" in entities) and "@" in text:
             for m in _HANDLE.finditer(text):
                 if len(m.group()) > 3:

@@ -140,6 +140,31 @@ def test_a_name_after_a_kin_or_courtesy_word_is_found(detector: Detector, text: 
     _assert_all_covered(detector, [(text, value)])
 
 
+def test_a_code_whose_digits_were_found_is_covered_whole_with_its_prefix(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Ticket #QX-2023-77410 was escalated to level two.", "QX-2023-77410"),
+            ("Diarienr: 4100-M552190-23 gäller stölden.", "4100-M552190-23"),
+            ("Reclamo N° B-7719320 recibido.", "B-7719320"),
+        ],
+    )
+    text = "您的卡號4048-0133-6627-1533於今天扣款"  # no spaces in Chinese: the code stops at the script
+    assert all(text[d.start] != "您" for d in detector.detect(text))
+
+
+def test_postal_item_numbers_and_parcel_labels(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Item RR 123 456 785 FR was handed to the courier.", "RR 123 456 785 FR"),
+            ("Sendung LX448201937DE ist unterwegs.", "LX448201937DE"),
+            ("Votre colis 7C30918275541 sera livré demain.", "7C30918275541"),
+            ("Barcode 3STBX0093321876 — keep this slip.", "3STBX0093321876"),
+        ],
+    )
+
+
 def test_form_labels_at_line_starts_are_not_speakers(detector: Detector) -> None:
     form = "Adresse: rue des Lilas\nContact: front desk\nAdresse: annexe"
     hits = [form[d.start : d.end] for d in detector.detect(form) if d.entity_type == "PERSON"]

@@ -159,7 +159,7 @@ UNIT_WORDS: dict[str, str] = {
     "studio penthouse",
     "fr": "appt. appartement app. apt. bât. bâtiment bat. esc. escalier étage etage porte bte. boîte imm. "
     "immeuble résidence",
-    "es": "piso depto. dpto. dto. departamento apto. apartamento int. interior puerta pta. esc. escalera of. "
+    "es": "piso depto. dpto. dto. departamento apto. apartamento unidad int. interior puerta pta. esc. escalera of. "
     "oficina local torre bloque edificio edif. casa",
     "pt": "apto. ap. apartamento bloco bl. sala loja andar conjunto cj. casa edifício ed.",
     "it": "interno int. scala sc. piano",
@@ -176,6 +176,11 @@ UNIT_WORDS: dict[str, str] = {
 STRONG_UNITS = frozenset(
     "apt apartment unit suite ste flat floor appt appartement piso depto dpto apto apartamento andar whg "
     "wohnung lgh kv кв квартира daire room".split()
+)
+# Words of a home: with its number alone it is an address ("dpto. 501", "apt 4B").
+HOME_UNITS = frozenset(
+    "apt apartment flat appt appartement depto dpto apto apartamento departamento unidad whg wohnung lgh "
+    "lägenhet kv кв квартира daire".split()
 )
 # Ordinal floors and their words: "22nd floor", "7º andar", "3. tv.", "4 tr", "II. em.".
 FLOOR_WORDS = (
@@ -527,7 +532,7 @@ class Atom:
 
     start: int
     end: int
-    kind: str  # street, chat, weak, house, unit, sunit (a flat, suite or floor), part, box, wbox, mil, ship, postal
+    kind: str  # street, chat, weak, house, unit, sunit (a suite or floor), home (a flat), part, box, wbox, mil, ship, postal
     rule: str
 
 
@@ -596,6 +601,7 @@ _TEMPORAL_BEFORE_RX = regex.compile(
     rf"winter|early|late|mid|of|'s|{MONTHS})\s+)$"
 )
 _PARTS_SCORE = {"street": 0.85, "box": 0.85, "mil": 0.85, "chat": 0.7}
+_HOME_UNIT_RX = regex.compile(rf"(?i:{'|'.join(sorted(HOME_UNITS, key=len, reverse=True))})\b")
 _STRONG_UNIT_RX = regex.compile(rf"(?i:{'|'.join(sorted(STRONG_UNITS, key=len, reverse=True))})\b")
 _SHORT_UNIT_RX = regex.compile(r"\p{L}\b")
 _UNTYPED = frozenset({"name_number", "number_name", "lower_name_number"})
@@ -752,6 +758,8 @@ def _kind(rule: str, value: str) -> str | None:
     if rule == "unit":
         if _SHORT_UNIT_RX.match(value) and not _DIGIT_RX.search(value):
             return None
+        if _HOME_UNIT_RX.match(value):
+            return "home"
         return "sunit" if _STRONG_UNIT_RX.match(value) else "unit"
     if rule in _FLOOR_RULES:
         return "sunit"
@@ -809,8 +817,11 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
                 m = rx.match(text, tok.start)
                 if m:
                     add(rule, m)
-        for rule in tok.roles & _PART_ANCHORED.keys():
-            rx = _PART_ANCHORED[rule]
+        # in the table's order, not a set's: a word with two roles ("casa": house and unit) must
+        # give the same atom in every process (a set's order changes with the hash seed)
+        for rule, rx in _PART_ANCHORED.items():
+            if rule not in tok.roles:
+                continue
             for t in [*before[-1:], tok] if rule in _PART_FROM_BEFORE else [tok]:
                 m = rx.match(text, t.start)
                 if m and m.end() > tok.start:
@@ -927,13 +938,17 @@ def _run_score(run: list[Atom]) -> float:
     strong = [_PARTS_SCORE[k] for k in kinds if k in _PARTS_SCORE]
     if strong:
         return max(strong)
-    parts = sum(k in ("unit", "sunit", "part", "house", "wbox", "postal") for k in kinds)
+    parts = sum(k in ("unit", "sunit", "home", "part", "house", "wbox", "postal") for k in kinds)
     if "house" in kinds and len(run) >= 2:
         return 0.7
     if "weak" in kinds and parts:
         return 0.7
-    if "sunit" in kinds and sum(k in ("unit", "sunit", "house", "part") for k in kinds) >= 2:
+    if ("sunit" in kinds or "home" in kinds) and sum(
+        k in ("unit", "sunit", "home", "house", "part") for k in kinds
+    ) >= 2:
         return 0.6
+    if kinds == ["home"]:
+        return 0.5
     return 0.0
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Callable
+
 import pytest
 import torch
 from opacus import PrivacyEngine
@@ -10,7 +14,16 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from federated.config import DPConfig
-from federated.privacy import PrivacyError, default_delta, epsilon_of, make_private, noise_for_target
+from federated.privacy import (
+    EPSILON_TOLERANCE,
+    MAX_NOISE_MULTIPLIER,
+    PrivacyError,
+    _search,
+    default_delta,
+    epsilon_of,
+    make_private,
+    noise_for_target,
+)
 from guard.core.errors import ExitCode, GuardError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing", "ignore:Secure RNG turned off")
@@ -104,6 +117,61 @@ def test_noise_for_target_reaches_epsilon_at_or_below_target(accountant: str) ->
     eps = epsilon_of([(sigma, 0.02, 300)], 1e-5, accountant)
     assert 0 < sigma < 50
     assert 4.0 - 0.011 <= eps <= 4.0
+
+
+# (target epsilon, delta, sample rate, steps): the plans the federate tests and examples make
+# (a 3-round site of 30 records, a 6-step site, a 2,000-step site) and the target 4 above
+SEARCH_GRID = [
+    pytest.param(8.0, 1 / 480, 1 / 3, 3, "rdp", id="rdp-3-steps"),
+    pytest.param(8.0, 1 / 1500, 0.1, 60, "rdp", id="rdp-60-steps"),
+    pytest.param(8.0, 1.87e-5, 0.003, 2010, "rdp", id="rdp-2010-steps"),
+    pytest.param(4.0, 1e-5, 0.02, 300, "rdp", id="rdp-target-4"),
+    pytest.param(8.0, 1 / 480, 1 / 3, 3, "prv", id="prv-3-steps"),
+    pytest.param(8.0, 1 / 1500, 0.1, 60, "prv", id="prv-60-steps"),
+]
+
+
+@pytest.mark.slow  # Opacus's own search takes seconds per PRV case
+@pytest.mark.parametrize(("target", "delta", "rate", "steps", "accountant"), SEARCH_GRID)
+def test_noise_search_keeps_opacus_contract_and_lands_next_to_its_noise(
+    target: float, delta: float, rate: float, steps: int, accountant: str
+) -> None:
+    """The secant search (not Opacus's bisection) still returns a noise whose epsilon is at most
+    the target and within Opacus's 0.01 of it; both searches stop anywhere in that window, so the
+    two noises differ by at most the window's width in noise (under 0.3% here)."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    sigma = noise_for_target(target, delta, rate, steps, accountant)
+    eps = epsilon_of([(sigma, rate, steps)], delta, accountant)
+    assert target - EPSILON_TOLERANCE <= eps <= target
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Oo]ptimal order.*")  # as federated.accounting does
+        opacus = get_noise_multiplier(
+            target_epsilon=target, target_delta=delta, sample_rate=rate, steps=steps, accountant=accountant
+        )
+    assert sigma == pytest.approx(opacus, rel=3e-3)
+
+
+@pytest.mark.parametrize(
+    "curve",
+    [
+        pytest.param(lambda s: 3.0 / s, id="one-over-noise"),
+        pytest.param(lambda s: 0.05 + math.expm1(1 / s**2), id="floor-then-steep"),
+        pytest.param(lambda s: 0.0 if s > 20 else (math.inf if s < 0.2 else 2.0 / s**1.5), id="zero-and-infinite"),
+    ],
+)
+def test_noise_search_lands_in_the_window_on_any_falling_curve(curve: Callable[[float], float]) -> None:
+    """The search alone, on made-up falling epsilon curves with the shapes the accountants have
+    (flat at large noise, steep at small, 0 or infinite at the ends): it stops in Opacus's window."""
+    tried: list[float] = []
+
+    def epsilon_at(sigma: float) -> float:
+        tried.append(sigma)
+        return curve(sigma)
+
+    sigma = _search(epsilon_at, 8.0, [(MAX_NOISE_MULTIPLIER, curve(MAX_NOISE_MULTIPLIER))])
+    assert 8.0 - EPSILON_TOLERANCE <= curve(sigma) <= 8.0
+    assert len(tried) < 20  # Opacus's bisection from [0, 20] needs about 15 to reach the window
 
 
 @pytest.mark.parametrize("accountant", ACCOUNTANTS)

@@ -381,6 +381,6 @@ def test_addresses_are_the_same_whatever_the_hash_seed() -> None:
             check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
-        for seed in ("1", "2", "3")
+        for seed in ("1", "2")
     }
     assert len(runs) == 1

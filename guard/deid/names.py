@@ -389,9 +389,14 @@ def _acts_as_subject(text: str, start: int, end: int) -> bool:
     return bool(_SUBJECT_AFTER.match(text[end : end + 40]) or _SUBJECT_BEFORE.search(before))
 
 
+def _caseless(word: str) -> bool:
+    """In a script without case (Arabic, Hebrew, CJK, Thai...)."""
+    return word[0].lower() == word[0].upper()
+
+
 def _cap_or_caseless(word: str) -> bool:
-    """Capitalised, or in a script without case (Arabic, Hebrew, CJK, Thai...)."""
-    return word[0].isupper() or word[0].lower() == word[0].upper()
+    """Capitalised, or in a script without case."""
+    return word[0].isupper() or _caseless(word)
 
 
 def _non_latin(word: str) -> bool:
@@ -778,7 +783,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 low = w.lower()
                 # a word without case spreads only from guard's own finds (a speaker, an
                 # honorific): spaCy's spans in those scripts also take in titles and words
-                shape = _is_cap(w) or ((a, b) in ours and w[0].lower() == w[0].upper())
+                shape = _is_cap(w) or ((a, b) in ours and _caseless(w))
                 if len(w) > 2 and shape and low not in _NOT_NAME and (trusted or self._known(low)):
                     names.add(w)
         spans = ours + spacy_persons

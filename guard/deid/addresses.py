@@ -177,7 +177,7 @@ STRONG_UNITS = frozenset(
     "apt apartment unit suite ste flat floor appt appartement piso depto dpto apto apartamento andar whg "
     "wohnung lgh kv кв квартира daire room".split()
 )
-# Words of a home: with its number alone it is an address ("dpto. 501", "apt 4B").
+# Words of a home: with its number alone it is an address ("dpto. 708", "apt 4B").
 HOME_UNITS = frozenset(
     "apt apartment flat appt appartement depto dpto apto apartamento departamento unidad whg wohnung lgh "
     "lägenhet kv кв квартира daire".split()

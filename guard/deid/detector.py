@@ -530,7 +530,7 @@ class Detector:
         return self.detect_batch([text])[0]
 
 
-# A code of letters and digits joined by "-", "." or "/" ("CS-2024-58813", "5000-K118447-24")
+# A code of letters and digits joined by "-", "." or "/" ("QX-2023-77410", "4100-M552190-23")
 # (Latin letters only: CJK and Korean text runs words and numbers together without spaces)
 _CODE = re.compile(r"[A-Za-z0-9]+(?:[-./][A-Za-z0-9]+)+")
 

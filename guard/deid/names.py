@@ -41,8 +41,8 @@ _TITLES = frozenset(
     "shri shrimati smt sri km kumari emperor empress king queen prince princess president senator governor "
     "general colonel detective inspector sergeant pope cardinal bishop".split()
 )
-# Kin and courtesy words said before a given name in many languages ("doña Carmen", "tanti
-# Lenuța", "bu Sari", "kuya Jomar"): a capitalised word after one is a name. Some are given
+# Kin and courtesy words said before a given name in many languages ("doña Remedios", "tanti
+# Viorica", "bu Sari", "kuya Jomar"): a capitalised word after one is a name. Some are given
 # names themselves ("Don", "Tito"), so unlike titles they are never cut from a name's start.
 _HONORIFICS = frozenset(
     "doña dona seu tía tío tia tio tita tito kuya lola lolo nonna nonno zia zio tante tanti tant oom "

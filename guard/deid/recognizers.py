@@ -305,8 +305,8 @@ _THAI_MONTH = (
     r"มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|พฤศจิกายน|ธันวาคม)"
 )
 _YEAR = r"(?:(?:1[89]|20)\d{2}|'\d{2})"
-# Day and month, two digits each, or a two-digit day with the closing dot ("29/01", "02.07.",
-# "28.6."): not "3/4", as often a fraction, nor "1.2.", an outline number
+# Day and month, two digits each, or a two-digit day with the closing dot ("31/08", "09.11.",
+# "17.9."): not "3/4", as often a fraction, nor "1.2.", an outline number
 _DM = r"(?:(?:0[1-9]|[12]\d|3[01])[./](?:0[1-9]|1[0-2])\.?|(?:0[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.)"
 _DATING_WORDS = (
     r"until|till|by|on|due|from|since|tot|op|vanaf|bis|am|ab|vom|seit|le|au|du|jusqu'au|depuis|el|al|del|hasta(?:\sel)?|"
@@ -364,8 +364,8 @@ def calendar_date() -> RegexRecognizer:
             Rule("numeric_spaced", r"(?<![\w.])[0-3]?\d\.\s[01]?\d\.\s(?:1[89]|20)\d{2}(?![\w]|\.\d)", 0.6),
             Rule("weekday_day_month", rf"(?<!\w){_WEEKDAY}\s[0-3]?\d[./](?:0?[1-9]|1[0-2])\.?(?![\d./])", 0.6, re.I),
             # day and month without a year where only a date can stand: the rows of a statement
-            # (two lines or more that start with one: "02.07.  card payment ...") and after a
-            # word that dates ("until 26/06", "am 02.07.", "le 15/04")
+            # (two lines or more that start with one: "09.11.  card payment ...") and after a
+            # word that dates ("until 19/08", "am 09.11.", "le 23/12")
             Rule(
                 "statement_rows",
                 rf"(?m)^[ \t]*(?P<v>{_DM})(?=[ \t]+\S)(?:(?=[\s\S]*\n[ \t]*{_DM}[ \t]+\S)|(?<=^[ \t]*{_DM}[ \t][\s\S]*\n[ \t]*{_DM}))",

@@ -18,6 +18,8 @@ from federated.privacy import (
     EPSILON_TOLERANCE,
     MAX_NOISE_MULTIPLIER,
     PrivacyError,
+    _noise_for_target,
+    _rdp_epsilon,
     _search,
     default_delta,
     epsilon_of,
@@ -150,6 +152,43 @@ def test_noise_search_keeps_opacus_contract_and_lands_next_to_its_noise(
             target_epsilon=target, target_delta=delta, sample_rate=rate, steps=steps, accountant=accountant
         )
     assert sigma == pytest.approx(opacus, rel=3e-3)
+
+
+@pytest.mark.parametrize(
+    ("rate", "steps", "delta"),
+    [(0.38, 6, 7.9e-4), (0.59, 4, 1e-3), (0.9, 3, 1e-3), (1.0, 5, 1e-3), (0.05, 300, 1e-4), (1e-3, 10_000, 1e-5)],
+)
+def test_the_fast_rdp_copy_gives_opacus_epsilon(rate: float, steps: int, delta: float) -> None:
+    """The numpy copy of Opacus's RDP sums that only guides the search, against Opacus itself
+    from small noise (long alternating series at large sample rates) to the largest allowed."""
+    for sigma in (0.3, 0.8, 2.0, 10.0, MAX_NOISE_MULTIPLIER):
+        assert _rdp_epsilon(sigma, rate, steps, delta) == pytest.approx(
+            epsilon_of([(sigma, rate, steps)], delta, "rdp"), rel=1e-8
+        )
+
+
+@pytest.mark.parametrize(("accountant", "most"), [("rdp", 1), ("prv", 3)])
+def test_the_search_evaluates_opacus_once_for_rdp_and_at_most_three_times_for_prv(
+    accountant: str, most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plans of the demo's four sites (large sample rates, where one Opacus epsilon costs up to
+    a second). RDP: the copy's answer is the one noise Opacus evaluates. PRV: the RDP answer, then
+    the RDP answer for the target scaled by their ratio there, then rarely a secant step (the
+    search alone took about six, starting from the largest noise)."""
+    import federated.privacy as privacy
+
+    calls: list[float] = []
+
+    def counted(history: list[tuple[float, float, int]], delta: float, name: str) -> float:
+        calls.append(history[0][0])
+        return epsilon_of(history, delta, name)
+
+    monkeypatch.setattr(privacy, "epsilon_of", counted)
+    for rate, steps, delta in [(0.381, 6, 7.87e-4), (0.444, 6, 1.04e-3), (0.593, 4, 1.43e-3), (0.390, 6, 9.43e-4)]:
+        calls.clear()
+        sigma = _noise_for_target.__wrapped__(8.0, delta, rate, steps, accountant)
+        assert 8.0 - EPSILON_TOLERANCE <= epsilon_of([(sigma, rate, steps)], delta, accountant) <= 8.0
+        assert len(calls) <= most and sigma in calls
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from federated import wire
 from federated.aggregate import AGGREGATORS, AggregationError, RunningFedAdam, reply_weights, running_aggregator
 from federated.config import parse_config
 from federated.ledger import PrivacyLedger
+from federated.privacy import epsilon_of
 from federated.rundir import RunDir
 from federated.server import _exchange, _TrainReplies, prepare_run, serve
 from federated.stopping import STOP
@@ -366,7 +367,7 @@ def test_exchange_stops_after_the_batch_in_hand_keeping_its_results_not_its_erro
 # -- a FedAdam run killed after round 1 and resumed ---------------------------------------------------
 
 
-def _fedadam_run_config(tmp_path: Path, corpus: Path, *, rounds: int = 3) -> Path:
+def _fedadam_run_config(tmp_path: Path, corpus: Path, *, rounds: int = 3, dp: bool = False) -> Path:
     path = tmp_path / "federate.toml"
     path.write_text(
         f"""[data]
@@ -384,7 +385,7 @@ batch_size = 16
 name = "fedadam"
 params = {{ eta = 0.01 }}
 [dp]
-enabled = false
+enabled = {str(dp).lower()}
 """,
         encoding="utf-8",
     )
@@ -491,12 +492,15 @@ def test_a_damaged_optimizer_checkpoint_stops_the_resume_naming_it(tmp_path, one
 
 
 @pytest.mark.slow
-def test_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights(tmp_path):
-    """The same as above through `guard federate` on Flower's Simulation Engine, the run
-    SIGKILLed once round 1 is checkpointed. Two rounds: the resumed round 2 starts from
-    round 1's restored moments, which is what the in-process test above shows matters."""
+def test_a_dp_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights_and_ledger(tmp_path):
+    """The same as above through `guard federate` on Flower's Simulation Engine, with DP-SGD
+    (PRV, the default accountant), the run SIGKILLed once round 1 is checkpointed. Two rounds:
+    the resumed round 2 starts from round 1's restored moments, which is what the in-process test
+    above shows matters; each client's noise is seeded by run seed, round and client, so the
+    resumed run ends on the uninterrupted run's weights. The resumed ledger holds both rounds
+    and its epsilons are Opacus's for that history; a finished run has nothing to resume."""
     corpus = _corpus(tmp_path)
-    config = _fedadam_run_config(tmp_path, corpus, rounds=2)
+    config = _fedadam_run_config(tmp_path, corpus, rounds=2, dp=True)
 
     def guard(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -506,9 +510,6 @@ def test_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights(tmp
     whole = tmp_path / "whole"
     done = guard("--config", str(config), "--out", str(whole))
     assert done.returncode == ExitCode.OK, done.stderr[-3000:]
-    # a FedAdam run without DP says so in its ledger (once a run of its own in test_simulation.py)
-    ledger = json.loads((whole / "ledger.json").read_text(encoding="utf-8"))
-    assert ledger["dp_enabled"] is False and "No differential privacy" in ledger["statement"]
     cut = tmp_path / "cut"
     log = tmp_path / "cut.log"
     with log.open("wb") as out:
@@ -521,6 +522,8 @@ def test_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights(tmp
         )
     try:
         deadline = time.monotonic() + 900  # a hang guard only: a loaded machine is slow, never wrong
+        # the server writes the round's checkpoint, then state.json: wait for the state, or a kill
+        # between the two writes leaves a checkpoint that state.json does not count yet
         while not (cut / "state.json").is_file() or json.loads((cut / "state.json").read_text())["last_round"] < 1:
             why = log.read_text(encoding="utf-8", errors="replace")[-3000:]
             assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before round 1 finished\n{why}"
@@ -530,11 +533,29 @@ def test_fedadam_simulation_killed_after_round_1_resumes_to_the_same_weights(tmp
         with contextlib.suppress(ProcessLookupError):  # the run may have ended by itself
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert RunDir(cut).read_state().last_round < 2
+    state = RunDir(cut).read_state()
+    assert state.last_round == 1 and not state.finished
     resumed = guard("--resume", str(cut), "--json")
     assert resumed.returncode == ExitCode.OK, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)["rounds_done"] == 2
     assert "moments restart at zero" not in resumed.stderr
     _assert_close(_final(RunDir(cut)), _final(RunDir(whole)), rtol=0, atol=1e-5)
+    aggregates = [r["round"] for r in _read_jsonl(cut / "metrics.jsonl") if r["phase"] == "aggregate"]
+    assert aggregates == [1, 2]
+    ledger = json.loads((cut / "ledger.json").read_text(encoding="utf-8"))
+    assert ledger["dp_enabled"] is True and ledger["clients"]
+    for c in ledger["clients"]:  # a round cut short may be counted twice, never zero times
+        rounds = [h["round"] for h in c["history"]]
+        assert set(rounds) == {1, 2} and rounds == sorted(rounds)
+        history = [(h["noise_multiplier"], h["sample_rate"], h["steps"]) for h in c["history"]]
+        assert c["accountant"] == "prv"
+        assert c["epsilon"] == pytest.approx(epsilon_of(history, c["delta"], c["accountant"]), rel=1e-9)
+    again = guard("--resume", str(cut))
+    assert again.returncode == ExitCode.FEDERATION and "nothing to resume" in again.stderr
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # -- the wire format: one packed array per dtype ------------------------------------------------

@@ -1,14 +1,13 @@
 """`guard federate` end to end on Flower's Simulation Engine (each run in its own
-process, as a user runs it): run directory, ledger, faults, kill and resume."""
+process, as a user runs it): run directory, ledger, faults. A run killed and resumed:
+test_aggregate.py (DP FedAdam, SIGKILL) and test_federate_signals.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -119,52 +118,6 @@ def test_a_client_that_crashes_is_recorded_and_the_round_goes_on(tmp_path):
     trained = [r["client"] for r in _read_jsonl(run / "metrics.jsonl") if r["phase"] == "train" and r["round"] == 1]
     assert sorted(trained) == ["northgate", "riverview", "st-marys"]
     _check_ledger(run, {"lakeside": [2], "northgate": [1, 2], "riverview": [1, 2], "st-marys": [1, 2]})
-
-
-def _last_round(run: Path) -> int:
-    try:
-        return int(json.loads((run / "state.json").read_text(encoding="utf-8")).get("last_round") or 0)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-
-
-def test_a_killed_run_resumes_from_its_last_round_with_the_ledger_intact(tmp_path):
-    run = tmp_path / "run"
-    # PRV: with RDP this test measured 8-10 s slower twice (cause not found), so it keeps the default
-    config = _config(tmp_path, train={"rounds": 3}, dp={"accountant": "prv"})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "guard", "federate", "--config", str(config), "--out", str(run)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        # the server writes the round's checkpoint, then state.json: wait for the state, or a kill
-        # between the two writes leaves a checkpoint that state.json does not count yet
-        while _last_round(run) < 1:
-            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before round 1 finished"
-            time.sleep(0.2)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    state = json.loads((run / "state.json").read_text(encoding="utf-8"))
-    assert not state["finished"] and 1 <= state["last_round"] < 3
-
-    result = _guard("federate", "--resume", str(run), "--json")
-    assert result.returncode == ExitCode.OK, result.stderr[-3000:]
-    assert json.loads(result.stdout)["rounds_done"] == 3
-    aggregates = [r["round"] for r in _read_jsonl(run / "metrics.jsonl") if r["phase"] == "aggregate"]
-    assert aggregates == [1, 2, 3]
-    ledger = json.loads((run / "ledger.json").read_text(encoding="utf-8"))
-    for c in ledger["clients"]:  # a round cut short may be counted twice, never zero times
-        rounds = [h["round"] for h in c["history"]]
-        assert set(rounds) == {1, 2, 3} and rounds == sorted(rounds)
-        history = [(h["noise_multiplier"], h["sample_rate"], h["steps"]) for h in c["history"]]
-        assert c["epsilon"] == pytest.approx(epsilon_of(history, c["delta"], c["accountant"]), rel=1e-9)
-    again = _guard("federate", "--resume", str(run))
-    assert again.returncode == ExitCode.FEDERATION and "nothing to resume" in again.stderr
 
 
 def test_fedprox_with_user_level_dp_run(tmp_path):

@@ -137,6 +137,17 @@ def test_scan_counts_without_writing(tmp_path, notes):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jsonl"]
 
 
+def test_scan_counts_what_scrub_replaces(tmp_path, notes, guard_key):
+    """A scan is a scrub without operators (tests/deid/test_ray_engine.py compares a Ray scan
+    with a local scrub's counts)."""
+    scanned = json.loads(runner.invoke(app, ["scan", str(notes), "--json", "--no-progress"]).stdout)
+    assert scrub(str(notes), str(tmp_path / "out.jsonl"), "--report", str(tmp_path / "r.json")).exit_code == 0
+    scrubbed = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert sum(scanned["entities"].values()) > 3
+    for key in ("records_read", "entities", "entities_by_field"):
+        assert scanned[key] == scrubbed[key], key
+
+
 def test_scan_of_a_scrubbed_corpus_finds_almost_nothing(tmp_path, notes, guard_key):
     out = tmp_path / "out.jsonl"
     assert scrub(str(notes), str(out)).exit_code == ExitCode.OK

@@ -118,19 +118,20 @@ def test_ray_scrub_on_two_nodes_writes_the_local_engines_bytes(cluster, corpus, 
     )  # fmt: skip
 
 
-def test_ray_scan_counts_what_the_local_scan_counts(cluster, tmp_path) -> None:
-    local, ray = tmp_path / "local.json", tmp_path / "ray.json"
+def test_ray_scan_counts_what_the_local_engine_finds(cluster, local_notes_scrub, tmp_path) -> None:
+    """A scan is a scrub that applies no operator: the same detections, counted the same way.
+    So the local reference is the session's local scrub report (a local scan of the notes
+    counts what it counts), with no scan process of its own."""
+    ray = tmp_path / "ray.json"
     corpus = tmp_path / "notes.jsonl"
     corpus.write_bytes(NOTES.read_bytes() * SCAN_COPIES)
-    # one process, as the scrub reference is made: the counts do not depend on --workers, and two
-    # worker processes would each load spaCy for 504 records
-    local_scan = _guard("scan", str(NOTES), "--report", str(local), "--workers", "1", tmp=tmp_path)
-    assert local_scan.returncode == ExitCode.OK, local_scan.stderr[-3000:]
     r = _guard("scan", str(corpus), "--report", str(ray), "--engine", "ray", "--address", cluster.address, tmp=tmp_path)
     assert r.returncode == ExitCode.OK, r.stderr[-3000:]
-    want, got = (json.loads(p.read_text(encoding="utf-8")) for p in (local, ray))
+    want, got = local_notes_scrub.report, json.loads(ray.read_text(encoding="utf-8"))
+    assert got["command"] == "scan" and got["records_changed"] == 0
     assert got["workers"] == 2  # both actors scanned
     assert got["records_read"] == want["records_read"] * SCAN_COPIES
+    assert got["entities"] == _times(want["entities"], SCAN_COPIES)
     assert got["entities_by_field"] == _times(want["entities_by_field"], SCAN_COPIES)
 
 

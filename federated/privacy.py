@@ -157,6 +157,9 @@ def _rdp_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
     return float(np.nanmin(eps)) if not np.isnan(eps).all() else math.inf
 
 
+_MAX_TERMS = 1 << 18  # terms of one fractional-order series the copy sums, at most (Opacus has no limit)
+
+
 @functools.cache
 def _rdp_orders() -> np.ndarray:
     return np.asarray(create_accountant("rdp").DEFAULT_ALPHAS, dtype=float)
@@ -179,6 +182,8 @@ def _log_a(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     sums[:, :, 0] = -np.inf
     todo, start, width = np.arange(len(rows)), 0, 64
     while todo.size:
+        if start > _MAX_TERMS:  # a series this long would take memory, not time: no guess (Opacus decides)
+            return np.full(len(alphas), math.inf)
         a = alphas[rows[todo]][:, None]
         i = np.arange(start, start + width, dtype=float)[None, :]
         j = a - i

@@ -538,7 +538,8 @@ _CODE = re.compile(r"[A-Za-z0-9]+(?:[-./][A-Za-z0-9]+)+")
 def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:
     """A detection with digits that ends inside such a code (a recognizer took its digits,
     not its prefix) covers the whole code: a ticket, case or file number is not left half
-    in the clear. Only codes with letters and four digits or more."""
+    in the clear. Only codes with letters and four digits or more, or of eight digits or
+    more ("114-5530218-4429160": an order number whose parts a recognizer took one by one)."""
     out = []
     grown = False
     for d in detections:
@@ -547,7 +548,8 @@ def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:
                 a, b = m.span()
                 code = m.group()
                 if a < d.end and d.start < b and (a < d.start or d.end < b) and b - a <= 40:
-                    if sum(c.isdigit() for c in code) >= 4 and any(c.isalpha() for c in code):
+                    digits = sum(c.isdigit() for c in code)
+                    if digits >= 8 or (digits >= 4 and any(c.isalpha() for c in code)):
                         d = Detection(min(a, d.start), max(b, d.end), d.entity_type, d.score, d.recognizer)
                         grown = True
         out.append(d)

@@ -238,6 +238,7 @@ _MONTHS = (
     "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
     "janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro|"
     "gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|"
+    "gener|febrer|març|maig|juny|juliol|agost|setembre|desembre|"
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|"
     # German, Dutch, Scandinavian, Icelandic
     "januar|februar|märz|maerz|juni|juli|oktober|dezember|januari|februari|maart|mei|augustus|"
@@ -271,12 +272,17 @@ _FULL_WEEKDAYS = (
     "woensdag|donderdag|vrijdag|zaterdag|zondag|lunedì|martedì|mercoledì|giovedì|venerdì|sabato|domenica|"
     "maanantai|tiistai|keskiviikko|torstai|perjantai|lauantai|sunnuntai|poniedziałek|wtorek|środa|czwartek|piątek|"
     "sobota|niedziela|pazartesi|salı|çarşamba|perşembe|cumartesi|senin|selasa|rabu|kamis|jumat|sabtu|minggu|"
-    "isnin|khamis|jumaat|ahad"
+    "isnin|khamis|jumaat|ahad|dilluns|dimarts|dimecres|dijous|divendres|dissabte|diumenge|luni|marți|marţi|marti|"
+    "miercuri|joi|vineri|sâmbătă|sambata|duminică|duminica|δευτέρα|τρίτη|τετάρτη|πέμπτη|παρασκευή|σάββατο|κυριακή|"
+    # Finnish "on Saturday" (essive), Swedish, Danish and Norwegian "the Friday" (definite)
+    "maanantaina|tiistaina|keskiviikkona|torstaina|perjantaina|lauantaina|sunnuntaina|måndagen|tisdagen|onsdagen|"
+    "torsdagen|fredagen|lördagen|söndagen|mandagen|tirsdagen|lørdagen|søndagen"
 )
 # Before a date any weekday counts, abbreviated too (Finnish "ma", "ti" ...).
 _WEEKDAYS = (
     "mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|lun|mar|mié|mie|jue|vie|sáb|sab|dom|"
-    "ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta|" + _FULL_WEEKDAYS
+    "ma|ti|ke|to|pe|la|su|seg|ter|qua|qui|sex|segunda|terça|quarta|quinta|sexta|mer|gio|ven|mo|di|mi|do|fr|sa|so|"
+    "man|tir|ons|tor|fre|lør|søn|" + _FULL_WEEKDAYS
 )
 # As prefix trees: tried letter by letter instead of word by word at every position.
 _MONTH = word_alternation(_MONTHS.split("|"))
@@ -284,15 +290,23 @@ _WEEKDAY = word_alternation(_WEEKDAYS.split("|")) + r"\.?,?"
 _FULL_WEEKDAY = word_alternation(_FULL_WEEKDAYS.split("|"))
 # The clock time written after a date is part of it (tests/data/DEID_LABELS.md): "at 14:05",
 # "um 16:30 Uhr", "a las 9 hs", "pukul 08.15 WIB", "7:20 PM", "08:02:11 +0200".
-_CLOCK = (
-    r"(?:\d{1,2}[:.h]\d{2}(?::\d{2})?(?:\s?[ap]\.?\s?m\.?)?|\d{1,2}\s?(?=[ap]\.?\s?m\b|hs\b|hrs\b|uhr\b|uur\b|horas\b)"
-    r"(?:[ap]\.?\s?m\.?)?)"
-    r"(?:\s?(?:h|hs|hrs|horas|uhr|uur|WIB|WITA|WIT|ET|EST|EDT|CST|PT|PST|CET|CEST|UTC|GMT|IST|JST|KST)\b|\s?น\.)?"
+# what may follow a clock time: a zone, "Uhr", or the part of the day (Malay and Indonesian)
+_ZONE = (
+    r"(?:\s?(?:h|hs|hrs|horas|uhr|uur|WIB|WITA|WIT|ET|EST|EDT|CST|PT|PST|CET|CEST|UTC|GMT|IST|JST|KST|pagi|siang|"
+    r"petang|malam)\b|\s?น\.)?"
     r"(?:\s?[+-]\d{4}\b)?"
+)
+_CLOCK = (
+    r"(?:\d{1,2}(?:[:.h]|(?<=\d)u(?=\d))\d{2}(?::\d{2})?(?:\s?[ap]\.?\s?m\.?)?"
+    r"|\d{1,2}\s?(?=[ap]\.?\s?m\b|hs\b|hrs\b|uhr\b|uur\b|horas\b)(?:[ap]\.?\s?m\.?)?)"
+    rf"{_ZONE}"
+    # "13:00–17:00", "9.00-11.30"
+    r"(?:\s?[–-]\s?\d{1,2}[:.]\d{2}(?![\d.]))?"
 )
 _TIME = (
     # on the same line: a number on the next line is not the date's time
-    r"(?:(?:,?[ \t]|,?[ \t]?(?:at|à|a\s+las|a\s+la|um|kl\.?|klo|às|alle|ore|om|saat|lúc|luc|pukul|jam|godz\.?|T)[ \t]?|[ \t]/[ \t])"
+    r"(?:(?:,?[ \t]|,?[ \t]?(?:at|à|a\s+las|a\s+la|um|kl\.?|klo|kello|noin\s+klo|noin\s+kello|klockan|às|alle|ore|ora|ώρα|om|omstreeks|"
+    r"gegen|vers|hacia|saat|lúc|luc|pukul|jam|godz\.?|o\s+godz\.?|siendo\s+las|T)[ \t]?|[ \t]/[ \t])"
     rf"{_CLOCK})?"
 )
 _DAY = r"(?:[0-3]?\d(?:st|nd|rd|th|er|º|°|\.)?)"
@@ -356,7 +370,22 @@ def calendar_date() -> RegexRecognizer:
             Rule(
                 "numeric_with_time",
                 rf"(?<![\w./-])(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)(?:{_WEEKDAY}\s)?(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}}))"
-                rf"(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s?[ap]\.?m\.?)?(?![\w/-]|\.\d)|{_TIME}(?![\w/-]|\.\d))",
+                rf"(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s?[ap]\.?m\.?)?{_ZONE}(?![\w/-]|\.\d)|{_TIME}(?![\w/-]|\.\d))",
+                0.6,
+                re.I,
+            ),
+            # a weekday with the date in brackets: "Saturday (9/3/2024)"
+            Rule(
+                "weekday_bracketed_date",
+                rf"(?<!\w){_FULL_WEEKDAY},?\s\((?:\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}})|\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}})\)",
+                0.6,
+                re.I,
+            ),
+            # the periods of a CV written year.month: "2013.09–2017.06", "2021.01 - 至今"
+            Rule(
+                "year_month_period",
+                r"(?<![\d.])(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)(?:19|20)\d\d[./](?:0[1-9]|1[0-2])\s?[–~\-—]\s?(?:(?:19|20)\d\d[./](?:0[1-9]|1[0-2])(?![\d.]\d)|"
+                r"至今|现在|現在|present|now|today|heute|hoy)",
                 0.6,
                 re.I,
             ),
@@ -374,7 +403,8 @@ def calendar_date() -> RegexRecognizer:
             Rule("dated_day_month", rf"(?<!\w)(?:{_DATING_WORDS})\s(?P<v>{_DM})(?![\d/]|\.\d)", 0.5, re.I),
             Rule(
                 "compact",
-                r"(?<![\w])[0-3]\d(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?:\d{2}|\d{4})(?!\w)",
+                r"(?<![\w])[0-3]\d(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?:\d{2}|\d{4})(?!\w)"
+                rf"{_TIME}(?!\w)",
                 0.6,
             ),
             # Chinese, Japanese (with an era) and Korean dates, a weekday in brackets and a time after

@@ -147,6 +147,8 @@ def test_a_code_whose_digits_were_found_is_covered_whole_with_its_prefix(detecto
             ("Ticket #QX-2023-77410 was escalated to level two.", "QX-2023-77410"),
             ("Diarienr: 4100-M552190-23 gäller stölden.", "4100-M552190-23"),
             ("Reclamo N° B-7719320 recibido.", "B-7719320"),
+            # digits only: eight or more ("114-..." would stay when a recognizer took the other parts)
+            ("Order #114-5530218-4429160 shipped.", "114-5530218-4429160"),
         ],
     )
     text = "您的卡號4048-0133-6627-1533於今天扣款"  # no spaces in Chinese: the code stops at the script
@@ -242,6 +244,41 @@ def test_a_date_takes_the_clock_time_written_after_it(detector: Detector) -> Non
             ("vi ses onsdag 5. juni kl. 14.00 på kontoret", "onsdag 5. juni kl. 14.00"),
         ],
     )
+
+
+def test_a_date_takes_its_weekday_zone_part_of_day_and_time_range_in_more_languages(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Alert raised 05/03/2023 04:11 ET and closed.", "05/03/2023 04:11 ET"),
+            ("Tarikh: 14/02/2023 8.25 pagi, demam.", "14/02/2023 8.25 pagi"),
+            ("Termin: Mi 14.06.2023, 09:00–12:00 an der Haustür.", "Mi 14.06.2023, 09:00–12:00"),
+            ("Op maandag 3 juli 2023 omstreeks 02u15 werden wij gestuurd.", "maandag 3 juli 2023 omstreeks 02u15"),
+            ("Data: dimecres, 8 de febrer de 2023, 10:07", "dimecres, 8 de febrer de 2023, 10:07"),
+            ("Data: luni, 4 septembrie 2023, 07:45", "luni, 4 septembrie 2023, 07:45"),
+            ("Încheiat astăzi, 12.07.2023, ora 15:20, de agent.", "12.07.2023, ora 15:20"),
+            ("Ημερομηνία: 21/05/2023, ώρα 02:40", "21/05/2023, ώρα 02:40"),
+            ("Data: gio 16 mar 2023, 10:21", "gio 16 mar 2023, 10:21"),
+            ("Dato: tor. 6. apr. 2023 kl. 10:15", "tor. 6. apr. 2023 kl. 10:15"),
+            ("Begravning fredagen den 24 mars kl. 14.00 i kyrkan.", "fredagen den 24 mars kl. 14.00"),
+            ("Lauantaina 19.8.2023 noin klo 22.10 tapahtui.", "Lauantaina 19.8.2023 noin klo 22.10"),
+            ("Hilang sejak Minggu (10/3/2023) setelah pamit.", "Minggu (10/3/2023)"),
+            ("AT 781 14AUG23 18:20 confirmed.", "14AUG23 18:20"),
+        ],
+    )
+
+
+def test_the_year_month_periods_of_a_cv_are_dates_and_a_version_range_is_not(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [("2012.09–2016.06 Sichuan University", "2012.09–2016.06"), ("2019.03 - 至今 Engineer", "2019.03 - 至今")],
+    )
+    _assert_untouched(detector, ["Version 2023.10 - 2023.12 release notes."], {"DATE_TIME"})
+
+
+def test_sore_after_a_time_is_a_word_not_a_part_of_the_day(detector: Detector) -> None:
+    text = "We met on 3 March 2023 at 10:00 sore and tired."
+    assert not any("sore" in text[d.start : d.end] for d in detector.detect(text))
 
 
 def test_dates_in_korean_japanese_chinese_thai_and_vietnamese_forms(detector: Detector) -> None:

@@ -300,7 +300,7 @@ _CLOCK = (
     r"(?:\d{1,2}(?:[:.h]|(?<=\d)u(?=\d))\d{2}(?::\d{2})?(?:\s?[ap]\.?\s?m\.?)?"
     r"|\d{1,2}\s?(?=[ap]\.?\s?m\b|hs\b|hrs\b|uhr\b|uur\b|horas\b)(?:[ap]\.?\s?m\.?)?)"
     rf"{_ZONE}"
-    # "13:00–17:00", "9.00-11.30"
+    # "09:00–12:00", "9.00-11.30"
     r"(?:\s?[–-]\s?\d{1,2}[:.]\d{2}(?![\d.]))?"
 )
 _TIME = (
@@ -381,7 +381,7 @@ def calendar_date() -> RegexRecognizer:
                 0.6,
                 re.I,
             ),
-            # the periods of a CV written year.month: "2013.09–2017.06", "2021.01 - 至今"
+            # the periods of a CV written year.month: "2012.09–2016.06", "2019.03 - 至今"
             Rule(
                 "year_month_period",
                 r"(?<![\d.])(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)(?:19|20)\d\d[./](?:0[1-9]|1[0-2])\s?[–~\-—]\s?(?:(?:19|20)\d\d[./](?:0[1-9]|1[0-2])(?![\d.]\d)|"

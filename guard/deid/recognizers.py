@@ -121,7 +121,7 @@ _AGE_WORDS_ROMANCE = (
     r"dois|duas|três|quatro|sete|oito|nove|dez|onze|doze|treze|catorze|quatorze|quinze|dez[ae]\w+|vinte|"
     r"veinti\w+|vinte(?:\s+e\s+\w+)?|(?:treinta|cuarenta|cincuenta|sesenta|setenta|ochenta|noventa|trinta|quarenta|"
     r"cinquenta|sessenta|setenta|oitenta|noventa|trenta|quaranta|cinquanta|sessanta|settanta|ottanta|novanta|trente|"
-    r"quarante|cinquante|soixante|quatre-vingt)(?:[\s-]+(?:y|e|et)?[\s-]*\w+)?)"
+    r"quarante|cinquante|soixante|quatre-vingts?)(?:[\s-]+(?:y|e|et)?[\s-]*\w+)?)"
 )
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE})"
 # A child's age goes on in months: "2 yrs 8 mo", "5 tahun 1 bulan", "6 ans et 9 mois".
@@ -134,7 +134,7 @@ _AGE_UNIT = (
     r"(?:years?(?:[\s-]+old)?|yrs?\.?(?:\s+old)?|y\.?\s?o\.?|y/o|yo|y\b|años|anos|ans|anni|jahre(?:\s+alt)?|jaar|"
     r"år(?:\s+gammal)?|ára|éves|évesen|vuotta|vuotias|aastat|aastane|gadi|gadus|metų|m\.|lat|let|roků|rokov|"
     r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
-    r"ปี|سنة|عاما|عامًا|שנים|साल|वर्ष|বছর|thn)"
+    r"ปี|سنة|سنوات|عاما|عامًا|أعوام|שנים|साल|वर्ष|বছর|thn|j(?=\)))"
 )
 # Units that say "years old" by themselves: no context needed ("85 yaşındaki", "66 éves", "63岁").
 _AGE_ONLY_UNIT = (
@@ -146,7 +146,7 @@ _AGE_BEFORE = (
     r"(?:de|di|of|is|was|am|i'm|im|are|turns|turned|turning|aged|ist|est|a|tiene|tem|tenía|ha|har|er|on|è|ma|"
     r"wird|wurde|was|patient|pt|woman|man|male|female|boy|girl|child|kid|mujer|hombre|niño|niña|femme|homme|"
     r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
-    r"tengo|tenía|avait|hatte)"
+    r"tengo|tenía|avait|hatte|ai|j'ai|j’ai)"
 )
 _AGE_LABEL = (
     r"(?:age|aged|ages|idade|edad|âge|age|età|eta|alter|leeftijd|wiek|ålder|alder|aldur|kor|életkor|ikä|vanus|vecums|"
@@ -192,14 +192,14 @@ def age() -> RegexRecognizer:
             Rule(
                 # "de 19 y 22 años", "aged 19 and 22": the first of two coordinated ages
                 "coordinated_age",
-                rf"(?<=\b{_AGE_BEFORE}\s)(?P<v>1?\d{{1,2}})(?=\s(?:y|and|e|et|und|och|og|i|ja|&)\s1?\d{{1,2}}\s?{_AGE_UNIT}(?!\w))",
+                rf"(?:(?<=\b{_AGE_BEFORE}\s)|(?<=\())(?P<v>1?\d{{1,2}})(?=\s(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)\s1?\d{{1,2}}\s?{_AGE_UNIT}(?!\w))",
                 0.6,
                 re.I,
             ),
             Rule(
                 # the second: a number and a unit of years after "19 y", "19 and"
                 "coordinated_age_unit",
-                rf"(?<=\b1?\d{{1,2}}\s(?:y|and|e|et|und|och|og|i|ja|&)\s)(?P<v>1?\d{{1,2}}\s?{_AGE_UNIT})(?!\w)",
+                rf"(?<=\b1?\d{{1,2}}\s(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)\s)(?P<v>1?\d{{1,2}}\s?{_AGE_UNIT})(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -211,6 +211,23 @@ def age() -> RegexRecognizer:
                 re.M,
             ),
             Rule("age_then_sex", r"(?<![\w/.,:-])(?P<v>1?\d{1,2})\s?/\s?[MF](?![\w/])", 0.5),
+            Rule(
+                # a birthday: "she turns 30 next week", "he turned eighteen."
+                "turns_age",
+                rf"(?<=\b(?:turns|turned|turning)\s)(?P<v>{_AGE_NUMBER})"
+                r"(?=\s?(?:[.,!?;:)]|$)|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight)\b)",
+                0.5,
+                re.I | re.M,
+            ),
+            Rule(
+                # the children of a booking or a form with their ages: "2 children (Anna 11, Ben 9)"
+                "children_name_age",
+                r"(?<=\b(?:children|kids|sons|daughters|child|son|daughter|niños|hijos|hijas|enfants|kinder|barn|børn|"
+                r"crianças|filhos|figli|bambini|kinderen)\s?[(:]\s?(?:[^()\n]{0,60}[,;]\s?)?\p{Lu}[\p{L}'’-]{1,30}\s)"
+                r"(?P<v>1?\d)(?=\s?[,;)]|\s?$)",
+                0.5,
+                re.I | re.M,
+            ),
             Rule(
                 # "1 child (7)", "two sons (4 and 9)"
                 "child_age_in_brackets",

@@ -373,6 +373,28 @@ def test_ages_in_romance_number_words_with_months_and_after_more_words(detector:
     )
 
 
+def test_ages_of_children_in_a_list_birthdays_and_more_units(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Passengers: 2 adults, 2 children (Anna 11, Ben 9) | Vehicle: estate", "11"),
+            ("Passengers: 2 adults, 2 children (Anna 11, Ben 9) | Vehicle: estate", "9"),
+            ("για 2 ενήλικες και 2 παιδιά (7 και 10 ετών)", "7"),
+            ("για 2 ενήλικες και 2 παιδιά (7 και 10 ετών)", "10 ετών"),
+            ("طفلاً يبلغ من العمر 6 سنوات من الغرق", "6 سنوات"),
+            ("Geboren: 03.04.1950 (73 j) | Opname", "73 j"),
+            ("c'est mamie, j'ai quatre-vingts ans demain", "quatre-vingts ans"),
+            ("my sister turns thirty next week!", "thirty"),
+            ("she turned 18.", "18"),
+        ],
+    )
+    _assert_untouched(
+        detector,
+        ["the road turns 90 degrees left", "He turned 5 pages and stopped.", "The queue turns 2 and then 3."],
+        {"AGE"},
+    )
+
+
 def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

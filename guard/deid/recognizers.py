@@ -220,7 +220,7 @@ def age() -> RegexRecognizer:
                 re.I | re.M,
             ),
             Rule(
-                # the children of a booking or a form with their ages: "2 children (Anna 11, Ben 9)"
+                # the children of a booking or a form with their ages: "2 children (Anna 12, Ben 7)"
                 "children_name_age",
                 r"(?<=\b(?:children|kids|sons|daughters|child|son|daughter|niños|hijos|hijas|enfants|kinder|barn|børn|"
                 r"crianças|filhos|figli|bambini|kinderen)\s?[(:]\s?(?:[^()\n]{0,60}[,;]\s?)?\p{Lu}[\p{L}'’-]{1,30}\s)"

@@ -115,7 +115,11 @@ def _noise_for_target(
     if guess is not None:
         points.append((guess, epsilon_at(guess)))
         eps, copy = points[-1][1], _rdp_epsilon(guess, sample_rate, steps, delta)
-        if not target_epsilon - EPSILON_TOLERANCE <= eps <= target_epsilon and 0 < eps < math.inf and 0 < copy:
+        if (
+            not target_epsilon - EPSILON_TOLERANCE <= eps <= target_epsilon
+            and 0 < eps < math.inf
+            and 0 < copy < math.inf
+        ):
             # another accountant (PRV): its ratio to RDP changes slowly with the noise, so aim the copy
             # at the target over that ratio (in practice the next evaluation lands in the window)
             second = _rdp_guess(target_epsilon * copy / eps, delta, sample_rate, steps)

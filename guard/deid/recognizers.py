@@ -148,6 +148,8 @@ _AGE_BEFORE = (
     r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
     r"tengo|tenía|avait|hatte|ai|j'ai|j’ai)"
 )
+# "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
+_AGE_AND = r"(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)"
 _AGE_LABEL = (
     r"(?:age|aged|ages|idade|edad|âge|age|età|eta|alter|leeftijd|wiek|ålder|alder|aldur|kor|életkor|ikä|vanus|vecums|"
     r"amžius|věk|vek|возраст|вік|ηλικία|yaş|vârsta|usia|umur|tuổi|年龄|年齢|나이|อายุ|العمر|גיל|उम्र|বয়স)"
@@ -192,14 +194,14 @@ def age() -> RegexRecognizer:
             Rule(
                 # "de 19 y 22 años", "aged 19 and 22": the first of two coordinated ages
                 "coordinated_age",
-                rf"(?:(?<=\b{_AGE_BEFORE}\s)|(?<=\())(?P<v>1?\d{{1,2}})(?=\s(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)\s1?\d{{1,2}}\s?{_AGE_UNIT}(?!\w))",
+                rf"(?:(?<=\b{_AGE_BEFORE}\s)|(?<=\())(?P<v>1?\d{{1,2}})(?=\s{_AGE_AND}\s1?\d{{1,2}}\s?{_AGE_UNIT}(?!\w))",
                 0.6,
                 re.I,
             ),
             Rule(
                 # the second: a number and a unit of years after "19 y", "19 and"
                 "coordinated_age_unit",
-                rf"(?<=\b1?\d{{1,2}}\s(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)\s)(?P<v>1?\d{{1,2}}\s?{_AGE_UNIT})(?!\w)",
+                rf"(?<=\b1?\d{{1,2}}\s{_AGE_AND}\s)(?P<v>1?\d{{1,2}}\s?{_AGE_UNIT})(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -336,6 +338,8 @@ _THAI_MONTH = (
     r"มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|พฤศจิกายน|ธันวาคม)"
 )
 _YEAR = r"(?:(?:1[89]|20)\d{2}|'\d{2})"
+# numbers after a version word are no dates ("version 4.2.17", "v 2023.10 - 2023.12")
+_NOT_AFTER_VERSION = r"(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)"
 # Day and month, two digits each, or a two-digit day with the closing dot ("31/08", "09.11.",
 # "17.9."): not "3/4", as often a fraction, nor "1.2.", an outline number
 _DM = r"(?:(?:0[1-9]|[12]\d|3[01])[./](?:0[1-9]|1[0-2])\.?|(?:0[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.)"
@@ -386,7 +390,7 @@ def calendar_date() -> RegexRecognizer:
             ),
             Rule(
                 "numeric_with_time",
-                rf"(?<![\w./-])(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)(?:{_WEEKDAY}\s)?(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}}))"
+                rf"(?<![\w./-]){_NOT_AFTER_VERSION}(?:{_WEEKDAY}\s)?(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}}))"
                 rf"(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s?[ap]\.?m\.?)?{_ZONE}(?![\w/-]|\.\d)|{_TIME}(?![\w/-]|\.\d))",
                 0.6,
                 re.I,
@@ -401,7 +405,7 @@ def calendar_date() -> RegexRecognizer:
             # the periods of a CV written year.month: "2012.09–2016.06", "2019.03 - 至今"
             Rule(
                 "year_month_period",
-                r"(?<![\d.])(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)(?:19|20)\d\d[./](?:0[1-9]|1[0-2])\s?[–~\-—]\s?(?:(?:19|20)\d\d[./](?:0[1-9]|1[0-2])(?![\d.]\d)|"
+                rf"(?<![\d.]){_NOT_AFTER_VERSION}(?:19|20)\d\d[./](?:0[1-9]|1[0-2])\s?[–~\-—]\s?(?:(?:19|20)\d\d[./](?:0[1-9]|1[0-2])(?![\d.]\d)|"
                 r"至今|现在|現在|present|now|today|heute|hoy)",
                 0.6,
                 re.I,

@@ -108,6 +108,18 @@ _TRAILING = regex.compile(r"[\s./()\-]+$")
 # nine digits (often in threes), the country's two letters ("RR 123 456 785 FR")
 _POSTAL_ITEM = regex.compile(r"(?<![\w-])[A-Z]{2} ?\d{3} ?\d{3} ?\d{3} ?[A-Z]{2}(?![\w-])")
 
+# A vehicle plate in brackets in a ride or delivery message ("your driver Ofelia (KX 8256 BT) is
+# arriving"): letters and digits, after a driver or ride-hailing word earlier in the message
+_RIDE_WORDS = regex.compile(
+    r"(?i)\b(?:driver|rider|courier|taxi|cab|ride|grab|gojek|gocar|goride|uber|lyft|bolt|didi|ola|careem|indrive|"
+    r"cabify|yandex|conductor|motorista|chauffeur|fahrer|kierowca|sopir|supir|pengemudi|tài\s+xế|tai\s+xe|"
+    r"คนขับ|司机|司機|운전기사|기사님|ドライバー)\b"
+)
+_BRACKETED_PLATE = regex.compile(
+    r"(?<=\p{L}[ \t]?)\((?P<v>(?=[^)]*\d)(?=[^)]*\p{Lu})[\p{Lu}\d]{1,4}(?:[ .\-][\p{Lu}\d]{1,5}){1,3}|"
+    r"(?=[^)]*\d)(?=[^)]*\p{Lu})[\p{Lu}\d]{5,8})\)"
+)
+
 
 class LabelledIdRecognizer(EntityRecognizer):
     """ID_NUMBER, MEDICAL_RECORD_NUMBER, US_DRIVER_LICENSE and USERNAME after their labels."""
@@ -155,6 +167,10 @@ class LabelledIdRecognizer(EntityRecognizer):
         if not entities or "ID_NUMBER" in entities:
             for m in _POSTAL_ITEM.finditer(text):
                 out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.6, "postal_item"))
+        if (not entities or "ID_NUMBER" in entities) and "(" in text:
+            for m in _BRACKETED_PLATE.finditer(text):
+                if _RIDE_WORDS.search(text, max(0, m.start() - 160), m.start()):
+                    out.append(make_result(self, "ID_NUMBER", m.start("v"), m.end("v"), 0.6, "ride_plate"))
         if (not entities or "USERNAME" in entities) and "@" in text:
             for m in _HANDLE.finditer(text):
                 if len(m.group()) > 3:

@@ -15,7 +15,9 @@ when something else agrees:
   Greek/Cyrillic capitalised pairs with a surname ending (-ов, -енко, -όπουλος ...);
 - the document itself: once "Bernard Leach" is a name, a later "Leach" is too;
 - form and chat structure: sign-offs, speaker labels ("Maria: ..."), user handles
-  ("maria.lopez"), spaCy ORG spans shaped like a name.
+  ("maria.lopez"), spaCy ORG spans shaped like a name, booking and inverted names
+  ("OKAFOR/GRACE", "OKAFOR, Grace", the surname from the lexicon), the line under a CV's
+  title, kin listed with their ages ("Siblings: Grace (7), Daniel (2)").
 
 Words that are names and everyday English words ("will", "mark", "rose") need a
 capitalised neighbour, a title or a cue; they never count alone.
@@ -207,8 +209,32 @@ _GENERIC_LABELS = frozenset(
 _PNR = re.compile(
     r"\b(?P<v>[A-Z][A-Z'-]+/[A-Z][A-Z' -]*[A-Z])(?=\s+(?:MR|MRS|MS|MISS|MSTR|DR|CHD|INF)\b|\s*$|\s{2})", re.M
 )
+# SURNAME/GIVEN elsewhere in a booking ("BUSTOS/JUAN PABLO – DNI ..."): both parts from the lexicon
+_SLASHED_NAME = re.compile(r"(?<![\w/])(?P<s>[A-Z][A-Z'-]+)/(?P<g>[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2})(?![\w/])")
+# A surname in capitals before a comma and the given names, as forms and notices write them
+# ("MORALES, Ofelia Catalina", "PAVLOU, NIKOS"): the surname and the first given name from the lexicon
+_INVERTED = regex.compile(
+    r"(?<![\w,&/])(?P<s>\p{Lu}[\p{Lu}'’-]+),[ \t]+(?P<g>\p{Lu}[\p{L}\p{M}'’-]+(?:[ \t]\p{Lu}[\p{L}\p{M}'’-]+){0,3})"
+)
+# The first line after a CV's title is its owner's name ("CURRICULUM VITAE\nOfelia Catalina Morales")
+_CV_TITLE = regex.compile(
+    r"(?im)^[ \t]*(?:curriculum\s+vitae|curr[ií]culum|curr[ií]culo|r[ée]sum[ée]|cv|lebenslauf|hoja\s+de\s+vida|"
+    r"biodata|bio-data|履歴書|简历|个人简历|個人簡歷|이력서|ประวัติส่วนตัว|sơ\s+yếu\s+lý\s+lịch)[ \t]*\n(?:[ \t]*\n)?"
+    r"[ \t]*(?P<v>[^\n(|–—,:@\d]{3,60})"
+)
+# Kin listed with their ages: "Children: Maren (9), Tamsin (4)"
+_KIN_LIST = regex.compile(
+    r"(?i)\b(?:children|kids|sons|daughters|siblings|brothers|sisters|grandchildren|dependents|dependants|hijos|"
+    r"hijas|hermanos|hermanas|nietos|enfants|frères|sœurs|kinder|geschwister|enkel|figli|fratelli|filhos|irmãos|"
+    r"kinderen|broers|zussen|barn|syskon|søsken|søskende|lapset|sisarukset|dzieci|rodzeństwo|anak)\b[ \t]*[:(][^\n]*"
+)
+_AGED_ITEM = regex.compile(r"(?<![\w-])(?P<v>\p{Lu}\p{Ll}+(?:[ \t]\p{Lu}\p{Ll}+)?)[ \t]?\((?:age[ \t])?\d{1,2}\)")
 # A nickname in quotes or brackets between given name and surname: Efraín "El Mono" Polo
-_NICKNAMED = regex.compile(r"(?P<a>\p{Lu}\p{Ll}+)\s+[\"“(«][^\"”)»\n]{1,25}[\"”)»]\s+(?P<b>\p{Lu}\p{Ll}+)")
+# (or closing the line after the name: MORALES, Ofelia "Feli")
+_NICKNAMED = regex.compile(
+    r"(?m)(?P<a>\p{Lu}\p{Ll}+)[ \t]+(?:[\"“(«][^\"”)»\n]{1,25}[\"”)»][ \t]+(?P<b>\p{Lu}\p{Ll}+)"
+    r"|[\"“][\p{L}\p{M}' -]{2,25}[\"”](?=[ \t]*$))"
+)
 # CJK and Thai names with an honorific or polite prefix
 _HONORIFIC = regex.compile(
     r"(?P<v>[\p{Han}\p{Hiragana}\p{Katakana}]{1,4})(?=様|さま|さん|くん|ちゃん|先生|氏|殿|女士|小姐|老师|同学)"
@@ -681,8 +707,45 @@ class PersonNameRecognizer(EntityRecognizer):
             out.append(self._result(m.start("v"), m.start("v") + len(value), 0.85, "name_field"))
         for m in _PNR.finditer(text):
             out.append(self._result(m.start("v"), m.end("v"), 0.85, "booking_name"))
+        for m in _SLASHED_NAME.finditer(text):
+            given = m.group("g").split()[0].lower()
+            if m.group("s").lower() in self._last and given in self._first:
+                out.append(self._result(m.start(), m.end(), 0.8, "booking_name"))
+        for m in _INVERTED.finditer(text):
+            surname = m.group("s")
+            low = surname.lower()
+            if not surname.isupper() or low not in self._last or low in self._common:
+                continue
+            given = []
+            for w in m.group("g").split():
+                low = w.lower()
+                if low in _NOT_NAME or not (self._known(low) or self._not_a_word(low)):
+                    break
+                given.append(w)
+            if given and given[0].lower() in self._first:
+                end = m.start("g") + len(" ".join(given))
+                if text[m.start("g") : end] == " ".join(given):
+                    out.append(self._result(m.start(), end, 0.8, "surname_comma_given"))
+        for m in _CV_TITLE.finditer(text):
+            value = m.group("v").rstrip(" .")
+            toks = value.split()
+            if (
+                2 <= len(toks) <= 5
+                and all(
+                    (_cap_or_upper(t.rstrip(".")) or t.lower() in _PARTICLES) and t.lower().rstrip(".") not in _NOT_NAME
+                    for t in toks
+                )
+                and any(self._known(t.lower().rstrip(".")) for t in toks)
+            ):
+                out.append(self._result(m.start("v"), m.start("v") + len(value), 0.7, "cv_owner"))
+        for m in _KIN_LIST.finditer(text):
+            for item in _AGED_ITEM.finditer(m.group()):
+                if item.group("v").lower() not in _NOT_NAME:
+                    out.append(
+                        self._result(m.start() + item.start("v"), m.start() + item.end("v"), 0.7, "kin_with_age")
+                    )
         for m in _NICKNAMED.finditer(text):
-            if self._known(m.group("a").lower()) or self._known(m.group("b").lower()):
+            if self._known(m.group("a").lower()) or self._known((m.group("b") or "").lower()):
                 out.append(self._result(m.start(), m.end(), 0.7, "nicknamed"))
         for m in _HONORIFIC.finditer(text):
             group = next(g for g in ("v", "v2", "v3", "v4") if m.group(g))

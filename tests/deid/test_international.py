@@ -541,3 +541,40 @@ def test_card_numbers_of_12_to_19_digits_in_any_grouping_are_found(detector: Det
             ("UnionPay 6250941006528599 approved", "6250941006528599"),
         ],
     )
+
+
+def test_inverted_and_booking_names_cv_owners_and_kin_listed_with_ages(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Passengers: SANTOS/MARIA JOSEFA – ID 12.345.678; SANTOS/LUCAS – (child)", "SANTOS/MARIA JOSEFA"),
+            ("Passengers: SANTOS/MARIA JOSEFA – ID 12.345.678; SANTOS/LUCAS – (child)", "SANTOS/LUCAS"),
+            ("Name (Last, First, Middle): GARCIA, MARIA TERESA LOPEZ\nDate of Birth: 1971-03-02", "GARCIA, MARIA"),
+            ("Patient: OKAFOR, GRACE   DOB 04/05/1961", "OKAFOR, GRACE"),
+            ('FERREIRA, Lúcia Fernanda "Bia"\nPassed away peacefully at home.', 'FERREIRA, Lúcia Fernanda "Bia"'),
+            ("CURRICULUM VITAE\nMd. Karim Hossain Rony\nFlat 2C, House 14, Road 3", "Md. Karim Hossain Rony"),
+            ("RESUME\nSomchai Prasert\n45/2 Moo 3", "Somchai Prasert"),
+            ("Allergies: none. Siblings: Grace (7), Daniel (2)", "Grace"),
+        ],
+    )
+    # capitals before a comma are no surname unless the lexicon says so and the word is no everyday one
+    _assert_untouched(detector, ["NOTE, Please read. WARD, Bed 4. DOSE, Once daily."], {"PERSON"})
+
+
+def test_a_nickname_ends_at_its_line(detector: Detector) -> None:
+    text = "Reporter: Tomasz Wilk (t.wilk@example.org)\nStatus closed"
+    dets = detector.detect(text)
+    start = text.index("Status")
+    assert not any(d.start <= start < d.end for d in dets)
+
+
+def test_a_vehicle_plate_in_brackets_in_a_ride_message(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Grab: Your driver Agus Wirawan (F 8137 QRS) is on the way.", "F 8137 QRS"),
+            ("Uber: Marco (7KLM 402) in a white Prius is 3 min away", "7KLM 402"),
+            ("Tai xe Nguyen Van An (30A-552.18) dang den.", "30A-552.18"),
+        ],
+    )
+    _assert_untouched(detector, ["Taxi rank (Gate B4) near Terminal (T2). Model (X5)."], {"ID_NUMBER"})

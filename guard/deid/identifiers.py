@@ -8,6 +8,9 @@ value is the code that follows it on the same line, perhaps in brackets or after
 words ("employee ID will be ...", "TRN on file is ...", "residence card (...)"): letters,
 digits and separators, ending at a field break (two spaces, " / ", ",", ";" or the end of the line).
 
+Without a label: four groups of four digits (a card's number, also when it fails the payment
+cards' Luhn check), a plate in brackets in a ride message, a UPU postal item number.
+
 Labels are grouped by the entity they name, with the least number of digits a value
 needs (a booking reference "QXJ4TN" has one, a user name none):
 
@@ -44,6 +47,9 @@ LABELS: dict[str, str] = {
         r"residence\s+(?:card|permit)|work\s+(?:pass|permit)|visa\s+no|"
         # accounts, memberships, staff and bookings
         r"account|acct|a/c|(?:vertrags)?konto(?:nummer)?|customer\s+(?:id|no|number|code)|client\s+(?:id|no|number)|member(?:ship)?\s+(?:id|no|number)|"
+        r"member(?:ship)?(?:\s+card)?|rewards|loyalty(?:\s+card)?|flyer|points\s+card|club\s+card|afiliado|"
+        r"n[°º]?\s*(?:de\s+)?socio|socio|assurance\s+maladie|ramq|carte\s+vitale|versichertennummer|"
+        r"krankenversichertennummer|tessera\s+sanitaria|会員番号|会员号|회원번호|"
         r"policy\s+(?:no|number)|employee\s+(?:id|no|number|code)|emp\.?\s+(?:code|id|no)|staff\s+(?:id|no|number)|"
         r"payroll\s+(?:no|number)|student\s+(?:id|no|number)|matric(?:ulation)?|matricule|marc[ăa]|sicil|matr[íi]cula|legajo|personalnummer|"
         r"n[°º]\s+personnel|n\.?[°º]\s+mecanogr[áa]fico|mecanogr[áa]fico|os\.\s*č|osobn[íi]\s+[čc][íi]slo|"
@@ -93,8 +99,10 @@ def _compile(entity: str) -> regex.Pattern[str]:
     value = _VALUE.get(entity, rf"{_CHUNK}(?:[ ]{_CHUNK}){{0,5}}")
     return regex.compile(
         rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])\.?(?P<no>{_NUMBER_WORD}))"
+        # an abbreviation in brackets after the label: "No d'assurance maladie (XYZQ) :"
+        rf"(?:[ \t]*\([\p{{L}} .]{{1,15}}\)(?=[ \t]*[:：=#]))?"
         rf"(?i:[ \t]+(?:on\s+file|on\s+record|will\s+be|would\s+be|now)\b)?"
-        rf"[ \t]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t.:]*\(?(?P<v>{value})",
+        rf"[ \t\u3000]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t\u3000.:]*\(?(?P<v>{value})",
         regex.V0,
     )
 
@@ -119,6 +127,10 @@ _BRACKETED_PLATE = regex.compile(
     r"(?<=\p{L}[ \t]?)\((?P<v>(?=[^)]*\d)(?=[^)]*\p{Lu})[\p{Lu}\d]{1,4}(?:[ .\-][\p{Lu}\d]{1,5}){1,3}|"
     r"(?=[^)]*\d)(?=[^)]*\p{Lu})[\p{Lu}\d]{5,8})\)"
 )
+
+# Four groups of four digits is how cards print their number (loyalty, membership, health and
+# gift cards too, which fail the Luhn check payment cards pass)
+_FOUR_GROUPS = regex.compile(r"(?<![\d.,/-])\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?![\d-]|[.,/]\d)")
 
 
 class LabelledIdRecognizer(EntityRecognizer):
@@ -167,6 +179,9 @@ class LabelledIdRecognizer(EntityRecognizer):
         if not entities or "ID_NUMBER" in entities:
             for m in _POSTAL_ITEM.finditer(text):
                 out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.6, "postal_item"))
+        if not entities or "ID_NUMBER" in entities:
+            for m in _FOUR_GROUPS.finditer(text):
+                out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.5, "four_groups_of_four"))
         if (not entities or "ID_NUMBER" in entities) and "(" in text:
             for m in _BRACKETED_PLATE.finditer(text):
                 if _RIDE_WORDS.search(text, max(0, m.start() - 160), m.start()):

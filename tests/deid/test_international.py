@@ -578,3 +578,18 @@ def test_a_vehicle_plate_in_brackets_in_a_ride_message(detector: Detector) -> No
         ],
     )
     _assert_untouched(detector, ["Taxi rank (Gate B4) near Terminal (T2). Model (X5)."], {"ID_NUMBER"})
+
+
+def test_membership_loyalty_and_health_card_numbers(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("ゴールドポイントカード会員番号　6203 1189 4470 2256", "6203 1189 4470 2256"),
+            ("Linkpoints member: LIM AH KOW   Card 6203 1189 4470 2256", "6203 1189 4470 2256"),
+            ("Obra social: OSDE 310 – afiliado 47 339018 5 02", "47 339018 5 02"),
+            ("No d'assurance maladie (RAMQ) : LAVB 8837 1215", "LAVB 8837 1215"),
+        ],
+    )
+    _assert_untouched(
+        detector, ["Members 12, membership fee 3000, the flyer printed 2000 copies"], {"ID_NUMBER", "US_DRIVER_LICENSE"}
+    )

@@ -593,3 +593,14 @@ def test_membership_loyalty_and_health_card_numbers(detector: Detector) -> None:
     _assert_untouched(
         detector, ["Members 12, membership fee 3000, the flyer printed 2000 copies"], {"ID_NUMBER", "US_DRIVER_LICENSE"}
     )
+
+
+def test_chinese_addresses_with_spaces_around_their_numbers(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("地址：台中市西屯區光明路二段 18 號 3 樓", "光明路二段 18 號 3 樓"),
+            ("住址：文三东路 207 号 翠苑小区 9 幢 1102 室", "文三东路 207 号 翠苑小区 9 幢 1102 室"),
+            ("住址：光明路二段18號3樓。", "光明路二段18號3樓"),
+        ],
+    )

@@ -279,6 +279,14 @@ _MONTHS = (
     "січня|лютого|березня|квітня|травня|червня|липня|серпня|вересня|жовтня|листопада|грудня|"
     "muharram|safar|rabi al-awwal|rabi al-thani|jumada al-awwal|jumada al-thani|rajab|shaban|sha'ban|ramadan|"
     "shawwal|dhu al-qadah|dhu al-hijjah|"
+    # Arabic (Egypt and the Gulf; the Levant's names), Urdu, Hindi, Bengali, Hebrew (also with its "in" prefix)
+    "يناير|فبراير|مارس|أبريل|ابريل|إبريل|مايو|يونيو|يوليو|أغسطس|اغسطس|سبتمبر|أكتوبر|اكتوبر|نوفمبر|ديسمبر|"
+    "كانون الثاني|شباط|آذار|نيسان|أيار|حزيران|تموز|آب|أيلول|تشرين الأول|تشرين الثاني|كانون الأول|"
+    "جنوری|فروری|مارچ|اپریل|مئی|جون|جولائی|اگست|ستمبر|اکتوبر|نومبر|دسمبر|"
+    "जनवरी|फ़रवरी|फरवरी|मार्च|अप्रैल|मई|जून|जुलाई|अगस्त|सितंबर|सितम्बर|अक्टूबर|अक्तूबर|नवंबर|नवम्बर|दिसंबर|दिसम्बर|"
+    "জানুয়ারি|জানুয়ারী|ফেব্রুয়ারি|ফেব্রুয়ারী|মার্চ|এপ্রিল|মে|জুন|জুলাই|আগস্ট|আগষ্ট|সেপ্টেম্বর|অক্টোবর|নভেম্বর|ডিসেম্বর|"
+    "ינואר|פברואר|מרץ|מרס|אפריל|מאי|יוני|יולי|אוגוסט|ספטמבר|אוקטובר|נובמבר|דצמבר|"
+    "בינואר|בפברואר|במרץ|באפריל|במאי|ביוני|ביולי|באוגוסט|בספטמבר|באוקטובר|בנובמבר|בדצמבר|"
     # abbreviations (Spanish, Portuguese, Italian, French, German, Dutch), read with an optional dot
     "ene|abr|ago|dic|fev|set|out|dez|gen|mag|giu|lug|ott|janv|févr|fevr|avr|juil|déc|jän|mär|okt|mrt"
 )
@@ -312,7 +320,7 @@ _FULL_WEEKDAY = word_alternation(_FULL_WEEKDAYS.split("|"))
 # what may follow a clock time: a zone, "Uhr", or the part of the day (Malay and Indonesian)
 _ZONE = (
     r"(?:\s?(?:h|hs|hrs|horas|uhr|uur|WIB|WITA|WIT|ET|EST|EDT|CST|PT|PST|CET|CEST|UTC|GMT|IST|JST|KST|pagi|siang|"
-    r"petang|malam)\b|\s?น\.)?"
+    r"petang|malam)\b|\s?น\.|\s?बजे)?"
     r"(?:\s?[+-]\d{4}\b)?"
 )
 _CLOCK = (
@@ -325,10 +333,11 @@ _CLOCK = (
 _TIME = (
     # on the same line: a number on the next line is not the date's time
     r"(?:(?:,?[ \t]|,?[ \t]?(?:at|à|a\s+las|a\s+la|um|kl\.?|klo|kello|noin\s+klo|noin\s+kello|klockan|às|alle|ore|ora|ώρα|om|omstreeks|"
-    r"gegen|vers|hacia|saat|lúc|luc|pukul|jam|godz\.?|o\s+godz\.?|siendo\s+las|T)[ \t]?|[ \t]/[ \t])"
+    r"gegen|vers|hacia|saat|lúc|luc|pukul|jam|godz\.?|o\s+godz\.?|siendo\s+las|T|को(?:\s(?:सुबह|शाम|दोपहर|रात))?)[ \t]?|[ \t]/[ \t])"
     rf"{_CLOCK})?"
 )
-_DAY = r"(?:[0-3]?\d(?:st|nd|rd|th|er|º|°|\.)?)"
+# (in Bengali, Devanagari and Arabic-Indic digits too)
+_DAY = r"(?:(?:[0-3]?\d|[০-৩]?[০-৯]|[०-३]?[०-९]|[٠-٣]?[٠-٩]|[۰-۳]?[۰-۹])(?:st|nd|rd|th|er|º|°|\.)?)"
 _CJK_AFTER = (
     r"(?:\s?[(（][^)）\n]{1,3}[)）])?"
     r"(?:\s?(?:(?:오전|오후|上午|下午|午前|午後)\s?)?(?:\d{1,2}[:：]\d{2}(?:\s?[〜~\-–]\s?\d{1,2}[:：]\d{2})?|\d{1,2}[时時시](?:\s?\d{1,2}[分분])?))?"
@@ -337,7 +346,9 @@ _THAI_MONTH = (
     r"(?:ม\.ค\.|ก\.พ\.|มี\.ค\.|เม\.ย\.|พ\.ค\.|มิ\.ย\.|ก\.ค\.|ส\.ค\.|ก\.ย\.|ต\.ค\.|พ\.ย\.|ธ\.ค\.|มกราคม|กุมภาพันธ์|"
     r"มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|พฤศจิกายน|ธันวาคม)"
 )
-_YEAR = r"(?:(?:1[89]|20)\d{2}|'\d{2})"
+_YEAR = (
+    r"(?:(?:1[89]|20)\d{2}|'\d{2}|(?:১[৮৯]|২০)[০-৯]{2}|(?:१[८९]|२०)[०-९]{2}|(?:١[٨٩]|٢٠)[٠-٩]{2}|(?:۱[۸۹]|۲۰)[۰-۹]{2})"
+)
 # numbers after a version word are no dates ("version 4.2.17", "v 2023.10 - 2023.12")
 _NOT_AFTER_VERSION = r"(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)"
 # Day and month, two digits each, or a two-digit day with the closing dot ("31/08", "09.11.",
@@ -371,7 +382,7 @@ def calendar_date() -> RegexRecognizer:
         rules=[
             Rule(
                 "day_month_year",
-                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b|-\d{{2}}\b)?{_TIME}(?!\w)",
+                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b|-\d{{2}}\b)?{_TIME}(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -411,6 +422,13 @@ def calendar_date() -> RegexRecognizer:
                 re.I,
             ),
             # Czech and Slovak put a space after each dot: "3. 4. 2016"
+            # Hungarian and Korean write year first with a dot after each part: "2024. 03. 15."
+            Rule(
+                "numeric_spaced_year_first",
+                rf"(?<![\w.]){_NOT_AFTER_VERSION}(?:1[89]|20)\d{{2}}\.\s(?:0?[1-9]|1[0-2])\.\s(?:0?[1-9]|[12]\d|3[01])\.?(?![\w]|\.?\d)"
+                rf"{_CJK_AFTER}",
+                0.6,
+            ),
             Rule("numeric_spaced", r"(?<![\w.])[0-3]?\d\.\s[01]?\d\.\s(?:1[89]|20)\d{2}(?![\w]|\.\d)", 0.6),
             Rule("weekday_day_month", rf"(?<!\w){_WEEKDAY}\s[0-3]?\d[./](?:0?[1-9]|1[0-2])\.?(?![\d./])", 0.6, re.I),
             # day and month without a year where only a date can stand: the rows of a statement
@@ -438,6 +456,7 @@ def calendar_date() -> RegexRecognizer:
             Rule("cjk_month_day", rf"(?<![\d年년.])\d{{1,2}}\s?[月월]\s?\d{{1,2}}\s?[日号일]{_CJK_AFTER}", 0.6),
             Rule(
                 "vietnamese",
+                r"(?:(?<!\d)[0-2]?\d\s(?i:giờ)(?:\s\d{1,2}(?:\s(?i:phút))?)?,?\s)?"
                 r"(?i:ngày)\s[0-3]?\d(?:\s(?i:tháng)\s[01]?\d(?:\s(?i:năm)\s\d{4})?|/[01]?\d(?:/\d{4})?)(?!\d)",
                 0.6,
             ),

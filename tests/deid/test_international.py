@@ -604,3 +604,21 @@ def test_chinese_addresses_with_spaces_around_their_numbers(detector: Detector) 
             ("住址：光明路二段18號3樓。", "光明路二段18號3樓"),
         ],
     )
+
+
+def test_day_ranges_year_first_spaced_dates_and_months_in_more_scripts(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Conference 3–7 August 2024 in Lyon", "3–7 August 2024"),
+            ("from 12-14 March 2023", "12-14 March 2023"),
+            ("Stay: 2024. 03. 15. – 2024. 03. 18.", "2024. 03. 15."),
+            ("1961. 04. 18. született", "1961. 04. 18."),
+            ("تاريخ الميلاد: 3 مارس 1990", "3 مارس 1990"),
+            ("يوم الخميس 8 أغسطس 2023 في القاهرة", "8 أغسطس 2023"),
+            ("তারিখ: ১৪ জানুয়ারি ২০২৩", "১৪ জানুয়ারি ২০২৩"),
+            ("अपॉइंटमेंट 14 अगस्त 2023 को सुबह 10:47 बजे", "14 अगस्त 2023 को सुबह 10:47 बजे"),
+            ("Lúc 20 giờ 10 phút, ngày 11/04/2023 tại", "20 giờ 10 phút, ngày 11/04/2023"),
+        ],
+    )
+    _assert_untouched(detector, ["Pages 12-14 and 3–7 items."], {"DATE_TIME"})

@@ -123,7 +123,78 @@ _AGE_WORDS_ROMANCE = (
     r"cinquenta|sessenta|setenta|oitenta|noventa|trenta|quaranta|cinquanta|sessanta|settanta|ottanta|novanta|trente|"
     r"quarante|cinquante|soixante|quatre-vingts?)(?:[\s-]+(?:y|e|et)?[\s-]*\w+)?)"
 )
-_AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE})"
+
+
+def _number_words() -> list[str]:
+    """10 to 99 in words in German, Dutch, Swedish, Norwegian, Danish, Finnish, Hungarian and
+    Polish, as each composes them ("sechsundzwanzig", "zesentwintig", "tjugosex",
+    "seksogtyve", "kaksikymmentäkuusi", "huszonhat", "dwadzieścia sześć"). Below ten a
+    number word is too often a plain word ("to", "en", "ein") to mark an age."""
+    out: list[str] = []
+
+    def compose(units: list[str], teens: list[str], tens: list[str], join) -> None:  # type: ignore[no-untyped-def]
+        out.extend(teens)
+        for ten in tens:
+            out.append(ten)
+            out.extend(join(ten, unit) for unit in units)
+
+    compose(
+        "ein zwei drei vier fünf sechs sieben acht neun".split(),
+        "zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn".split(),
+        "zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig".split(),
+        lambda ten, unit: f"{unit}und{ten}",
+    )
+    compose(
+        "een twee drie vier vijf zes zeven acht negen".split(),
+        "tien elf twaalf dertien veertien vijftien zestien zeventien achttien negentien".split(),
+        "twintig dertig veertig vijftig zestig zeventig tachtig negentig".split(),
+        lambda ten, unit: f"{unit}{'ën' if unit.endswith('e') else 'en'}{ten}",
+    )
+    compose(
+        "ett en två tre fyra fem sex sju åtta nio".split(),
+        "tio elva tolv tretton fjorton femton sexton sjutton arton nitton".split(),
+        "tjugo trettio fyrtio femtio sextio sjuttio åttio nittio".split(),
+        lambda ten, unit: f"{ten}{unit}",
+    )
+    compose(
+        "en ett to tre fire fem seks sju syv åtte ni".split(),
+        "ti elleve tolv tretten fjorten femten seksten sytten atten nitten".split(),
+        "tjue tretti førti femti seksti sytti åtti nitti".split(),
+        lambda ten, unit: f"{ten}{unit}",
+    )
+    compose(
+        "en to tre fire fem seks syv otte ni".split(),
+        [],
+        "tyve tredive fyrre halvtreds tres halvfjerds firs halvfems".split(),
+        lambda ten, unit: f"{unit}og{ten}",
+    )
+    fi_units = "yksi kaksi kolme neljä viisi kuusi seitsemän kahdeksan yhdeksän".split()
+    compose(
+        fi_units,
+        ["kymmenen"] + [f"{u}toista" for u in fi_units],
+        [f"{u}kymmentä" for u in fi_units[1:]],
+        lambda ten, unit: f"{ten}{unit}",
+    )
+    hu_units = "egy kettő három négy öt hat hét nyolc kilenc".split()
+    compose(
+        hu_units,
+        ["tíz"] + [f"tizen{u}" for u in hu_units],
+        "húsz harminc negyven ötven hatvan hetven nyolcvan kilencven".split(),
+        lambda ten, unit: f"{'huszon' if ten == 'húsz' else ten}{unit}",
+    )
+    compose(
+        "jeden dwa trzy cztery pięć sześć siedem osiem dziewięć".split(),
+        "dziesięć jedenaście dwanaście trzynaście czternaście piętnaście szesnaście siedemnaście osiemnaście "
+        "dziewiętnaście".split(),
+        "dwadzieścia trzydzieści czterdzieści pięćdziesiąt sześćdziesiąt siedemdziesiąt osiemdziesiąt "
+        "dziewięćdziesiąt".split(),
+        lambda ten, unit: f"{ten} {unit}",
+    )
+    return sorted(set(out))
+
+
+_AGE_WORDS_MORE = word_alternation(_number_words())
+_AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WORDS_MORE})"
 # A child's age goes on in months: "2 yrs 8 mo", "5 tahun 1 bulan", "6 ans et 9 mois".
 _AGE_MONTHS = (
     r"(?:,?\s(?:(?:and|et|e|y|und|dan|i|og|och)\s)?\d{1,2}\s?(?:mo|mos|months?|mths?|m|bulan|bln|mois|meses|"
@@ -132,7 +203,7 @@ _AGE_MONTHS = (
 # "years" after an age, in the languages of guard's evaluation sets and beyond.
 _AGE_UNIT = (
     r"(?:years?(?:[\s-]+old)?|yrs?\.?(?:\s+old)?|y\.?\s?o\.?|y/o|yo|y\b|años|anos|ans|anni|jahre(?:\s+alt)?|jaar|"
-    r"år(?:\s+gammal)?|ára|éves|évesen|vuotta|vuotias|aastat|aastane|gadi|gadus|metų|m\.|lat|let|roků|rokov|"
+    r"år(?:\s+gammal)?|ára|éves|évesen|vuotta|vuotias|aastat|aastane|gadi|gadus|metų|m\.|lat|lata|let|roků|rokov|"
     r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
     r"ปี|سنة|سنوات|عاما|عامًا|أعوام|שנים|साल|वर्ष|বছর|thn|j(?=\)))"
 )
@@ -146,7 +217,7 @@ _AGE_BEFORE = (
     r"(?:de|di|of|is|was|am|i'm|im|are|turns|turned|turning|aged|ist|est|a|tiene|tem|tenía|ha|har|er|on|è|ma|"
     r"wird|wurde|was|patient|pt|woman|man|male|female|boy|girl|child|kid|mujer|hombre|niño|niña|femme|homme|"
     r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
-    r"tengo|tenía|avait|hatte|ai|j'ai|j’ai)"
+    r"tengo|tenía|avait|hatte|ai|j'ai|j’ai|var|war|oli|volt|był|była|miał|miała|blev|ble|werd|wurde)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
 _AGE_AND = r"(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)"
@@ -184,7 +255,12 @@ def age() -> RegexRecognizer:
                 0.6,
                 re.I | re.M,
             ),
-            Rule("n_age_unit", rf"(?<![\w.,/-])(?P<v>(?:1[01]\d|\d{{1,2}})\s?{_AGE_ONLY_UNIT})(?!\w)", 0.7, re.I),
+            Rule(
+                "n_age_unit",
+                rf"(?<![\w.,/-])(?P<v>(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS_MORE})\s?{_AGE_ONLY_UNIT})(?!\w)",
+                0.7,
+                re.I,
+            ),
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
                 "labelled",
@@ -216,7 +292,8 @@ def age() -> RegexRecognizer:
             Rule(
                 # a birthday: "she turns 30 next week", "he turned eighteen."
                 "turns_age",
-                rf"(?<=\b(?:turns|turned|turning)\s)(?P<v>{_AGE_NUMBER})"
+                rf"(?<=\b(?:turns|turned|turning|täytti|täyttää|fyllde|fyller|fylte|fyldte|fylder|wird|wurde|werd|wordt|"
+                rf"skończył|skończyła|kończy|betöltötte|cumplió|cumple|fez|faz|compie|compì)\s)(?P<v>{_AGE_NUMBER})"
                 r"(?=\s?(?:[.,!?;:)]|$)|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight)\b)",
                 0.5,
                 re.I | re.M,

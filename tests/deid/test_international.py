@@ -622,3 +622,17 @@ def test_day_ranges_year_first_spaced_dates_and_months_in_more_scripts(detector:
         ],
     )
     _assert_untouched(detector, ["Pages 12-14 and 3–7 items."], {"DATE_TIME"})
+
+
+def test_ages_in_number_words_of_germanic_finnish_hungarian_and_polish(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Hetvenkettő évesen még mindig mesélt.", "Hetvenkettő évesen"),
+            ("Kun Aino täytti yhdeksäntoista, hän muutti pois.", "yhdeksäntoista"),
+            ("Er wurde dreiundsiebzig. Sie ist achtundzwanzig Jahre alt.", "dreiundsiebzig"),
+            ("Er wurde dreiundsiebzig. Sie ist achtundzwanzig Jahre alt.", "achtundzwanzig Jahre alt"),
+            ("Nie, ma czterdzieści lat.", "czterdzieści lat"),
+        ],
+    )
+    _assert_untouched(detector, ["Han kom to år senere."], {"AGE"})

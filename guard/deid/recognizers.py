@@ -316,6 +316,13 @@ def age() -> RegexRecognizer:
                 re.I,
             ),
             Rule(
+                # Korean, Japanese and Chinese news give a person's age in brackets after the
+                # name, before an honorific or role: "박모(76) 씨", "田中一郎（45）容疑者"
+                "cjk_name_then_age",
+                r"(?<=[\p{Hangul}\p{Han}]{2}\s?[(（])(?P<v>1?\d{1,2})(?=[)）]\s?(?:씨|군|양|님|容疑者|被告|選手|氏|さん|君))",
+                0.6,
+            ),
+            Rule(
                 "name_then_age",
                 rf"(?<=\p{{Lu}}\p{{Ll}}{{1,30}}(?:,|\s\())\s?(?P<v>(?:1[01]\d|[1-9]\d?|{_AGE_WORDS}))(?=\)|,\s|\.\s|\.$|\s+said|\s+says)",
                 0.5,

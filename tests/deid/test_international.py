@@ -636,3 +636,14 @@ def test_ages_in_number_words_of_germanic_finnish_hungarian_and_polish(detector:
         ],
     )
     _assert_untouched(detector, ["Han kom to år senere."], {"AGE"})
+
+
+def test_an_age_in_brackets_after_a_name_in_korean_and_japanese_news(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("불은 주방에서 시작됐으며, 거주자 박모(76) 씨가 병원으로 옮겨졌다.", "76"),
+            ("田中一郎（45）容疑者を逮捕した。", "45"),
+        ],
+    )
+    _assert_untouched(detector, ["第3章(12)を参照。"], {"AGE"})

@@ -23,7 +23,9 @@ Presidio's defaults on the small English spaCy model:
 - `everyday_words_as_names`: the words of a spaCy PERSON span that no locale of the name
   lexicon uses as a name, when the span has no capital in a text written with capitals
   ("al fútbol", "hielo"), or is a form label before a colon ("Fecha de emisión:",
-  "Salary:"; never the first words of a text, which name its sender).
+  "Salary:"; never the first words of a text, which name its sender); and a field label
+  that guard's own recognizers read, before its colon ("Remitente:", "DNI:"), unless a
+  locale uses it as a name and it is not in capitals (a chat speaker "Nik:").
 
 A rule never drops a whole recognizer and never touches guard's own detections.
 `bench/deid_eval.py` prints, for every evaluation set, what each rule removed and how
@@ -291,6 +293,21 @@ def _cased_text(text: str) -> bool:
 _LABEL_AFTER = re.compile(r"\s*(?:no\.?|nr\.?|n[º°o]\.?|#)?\s*\.?:(?!//)", re.I)
 
 
+@functools.cache
+def _field_label() -> regex.Pattern[str]:
+    """The field labels guard's own recognizers read (identifier, name and phone labels, and
+    a few generic form words): before a colon such a word labels a field, it names no one."""
+    from guard.deid.identifiers import LABELS
+    from guard.deid.names import _NAME_LABELS
+
+    generic = (
+        r"tel|telf|tfno|tlf|cel|cell|celular|movil|móvil|mobile|contacto|contato|kontakt|fecha|tanggal|ngày|"
+        r"tipo|type|registro|c[óo]digo|kod|password|passwort|senha|contrase[ñn]a|driver|hakija|grado|precio|"
+        r"alamat|direcci[óo]n|endere[çc]o|adresse|indirizzo|email|e-mail|correo|fax|sexo|sex|gender"
+    )
+    return regex.compile(rf"(?:{generic}|{_NAME_LABELS}|{'|'.join(LABELS.values())})", regex.I)
+
+
 def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[Span]:
     """The words of a spaCy PERSON span that may be a name. A word that no locale of the name
     lexicon uses as a name is cut when the span has no capitalised word in a text written
@@ -344,7 +361,17 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
             run.append(tok)
     if run:
         out.append((run[0][0], run[-1][1]))
-    return out
+    # a field label guard's recognizers know, before its colon ("Remitente:", "DNI:"), unless a
+    # locale uses the word as a name (a chat speaker "Nik:") and it is not written in capitals
+    return [
+        (a, b)
+        for a, b in out
+        if not (
+            _LABEL_AFTER.match(text, b)
+            and _field_label().fullmatch(text[a:b])
+            and (text[a:b].isupper() or text[a:b].lower() not in names)
+        )
+    ]
 
 
 # --- one- to four-character licence "numbers" --------------------------------------------
@@ -424,7 +451,8 @@ register_precision_rule(
         frozenset({"SpacyRecognizer"}),
         frozenset({"PERSON"}),
         "words of a spaCy PERSON span that no locale of the name lexicon uses as a name: a span with no "
-        "capital in a text written with capitals ('al fútbol', 'hielo'), and form labels before a colon ('Fecha de emisión:', 'Salary:')",
+        "capital in a text written with capitals ('al fútbol', 'hielo'), form labels before a colon ('Fecha de emisión:', "
+        "'Salary:'), and the field labels guard's recognizers read ('Remitente:', 'DNI:')",
         _keep_unless_everyday,
     )
 )

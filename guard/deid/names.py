@@ -48,7 +48,9 @@ _TITLES = frozenset(
 # names themselves ("Don", "Tito"), so unlike titles they are never cut from a name's start.
 _HONORIFICS = frozenset(
     "doña dona seu tía tío tia tio tita tito kuya lola lolo nonna nonno zia zio tante tanti tant oom "
-    "abuela abuelo vovó vovô bu ibu pak bapak mbak mas kak abang bang mak".split()
+    "abuela abuelo vovó vovô bu ibu pak bapak mbak mas kak abang bang mak "
+    # the abbreviated Muhammad that opens many South Asian and Malay names ("Md. Karim Hossain")
+    "md mohd muhd".split()
 )
 # Words that precede a name: kin, roles, salutations, form labels, chat phrases.
 _CUES = frozenset(
@@ -333,7 +335,7 @@ def _cap_or_upper(word: str) -> bool:
 # spaCy labels that make a lone capitalised word something other than a person. Not ORG:
 # the small model calls many unfamiliar surnames ORG ("In 1868, Aguilar lost ...").
 _NOT_PERSON_LABELS = frozenset({"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "LAW", "LANGUAGE", "WORK_OF_ART"})
-_INITIALS_BEFORE = re.compile(r"(?:\b[A-Z]{1,2}\.?[ -]?){1,3}$")
+_INITIALS_BEFORE = re.compile(r"(?:\b(?:[A-Z]{1,2}|Md|Mohd|Muhd|Moh)\.?[ -]?){1,3}$")
 _AFTER_NAME = re.compile(r"^(?:\s(?:I{1,3}|IV|VI{0,3}|IX|X|Jr\.?|Sr\.?|Jnr|Snr)\b\.?)")
 
 

@@ -647,3 +647,13 @@ def test_an_age_in_brackets_after_a_name_in_korean_and_japanese_news(detector: D
         ],
     )
     _assert_untouched(detector, ["第3章(12)を参照。"], {"AGE"})
+
+
+def test_the_abbreviated_muhammad_opens_the_name(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Joining letter\nDear Md. Karim Hossain Rony,\nWe are pleased", "Md. Karim Hossain Rony"),
+            ("Applicant: Mohd Faizal bin Rahman", "Mohd Faizal bin Rahman"),
+        ],
+    )

@@ -224,6 +224,12 @@ _CV_TITLE = regex.compile(
     r"biodata|bio-data|履歴書|简历|个人简历|個人簡歷|이력서|ประวัติส่วนตัว|sơ\s+yếu\s+lý\s+lịch)[ \t]*\n(?:[ \t]*\n)?"
     r"[ \t]*(?P<v>[^\n(|–—,:@\d]{3,60})"
 )
+# News give a person's age after the name between commas: "Tamsin Ruru, 17, of Napier"
+_NAME_COMMA_AGE = regex.compile(
+    r"(?P<v>\p{Lu}\p{Ll}+(?:[ ]\p{Lu}\p{Ll}+){1,2}),[ ](?:1[01]\d|[1-9]\d?|(?:(?:twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety)(?:-(?:one|two|three|four|five|six|seven|eight|nine))?|ten|eleven|twelve|thirteen|"
+    r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)),[ ]"
+)
 # Kin listed with their ages: "Children: Maren (9), Tamsin (4)"
 _KIN_LIST = regex.compile(
     r"(?i)\b(?:children|kids|sons|daughters|siblings|brothers|sisters|grandchildren|dependents|dependants|hijos|"
@@ -740,6 +746,13 @@ class PersonNameRecognizer(EntityRecognizer):
                 and any(self._known(t.lower().rstrip(".")) for t in toks)
             ):
                 out.append(self._result(m.start("v"), m.start("v") + len(value), 0.7, "cv_owner"))
+        for m in _NAME_COMMA_AGE.finditer(text):
+            toks = m.group("v").split()
+            low = [t.lower() for t in toks]
+            if not any(t in _NOT_NAME or t in _ORG_WORDS for t in low) and any(
+                self._known(t) or self._not_a_word(t) for t in low
+            ):
+                out.append(self._result(m.start("v"), m.end("v"), 0.7, "name_comma_age"))
         for m in _KIN_LIST.finditer(text):
             for item in _AGED_ITEM.finditer(m.group()):
                 if item.group("v").lower() not in _NOT_NAME:

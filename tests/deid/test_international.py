@@ -657,3 +657,7 @@ def test_the_abbreviated_muhammad_opens_the_name(detector: Detector) -> None:
             ("Applicant: Mohd Faizal bin Rahman", "Mohd Faizal bin Rahman"),
         ],
     )
+
+
+def test_a_name_with_its_age_between_commas_as_news_write_it(detector: Detector) -> None:
+    _assert_all_covered(detector, [("Napier teenager Tamsin Ruru, seventeen, has been named.", "Tamsin Ruru")])

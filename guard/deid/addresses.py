@@ -971,9 +971,22 @@ def _line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
+# Latin American addresses name the cross streets: "Calle 47 N° 812, entre 11 y 13",
+# "Av. Corrientes 1200 esq. Talcahuano"
+_CROSS_STREETS_RX = regex.compile(
+    r"(?:,[ \t]*|[ \t]+)(?i:entre(?:[ \t]+(?:las[ \t]+)?calles)?(?![ \t]+las?[ \t]+\d)|esq(?:\.|uina)(?:[ \t]+con)?)[ \t]+"
+    # (not the hours: "entre las 9 y 18 hs")
+    r"(?![^\n,;()]{0,40}?\d[ \t]*(?i:hs|h|horas|hrs|am|pm)\b)[^\n,;()]{1,40}?(?=[ \t]*(?:$|[\n,;()]|\.(?:[ \t]|$)))",
+    regex.M,
+)
+
+
 def _extend_tail(text: str, end: int) -> int:
-    """Town, region, postcode and country after an address on its line, and a country
-    line under it."""
+    """Cross streets, town, region, postcode and country after an address on its line, and a
+    country line under it."""
+    m = _CROSS_STREETS_RX.match(text, end)
+    if m:
+        end = m.end()
     rx = _TAIL_COMMA_RX if text[end - 1 : end] == "." else _TAIL_RX
     m = rx.match(text, end)
     if m:

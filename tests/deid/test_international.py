@@ -661,3 +661,15 @@ def test_the_abbreviated_muhammad_opens_the_name(detector: Detector) -> None:
 
 def test_a_name_with_its_age_between_commas_as_news_write_it(detector: Detector) -> None:
     _assert_all_covered(detector, [("Napier teenager Tamsin Ruru, seventeen, has been named.", "Tamsin Ruru")])
+
+
+def test_cross_streets_after_a_latin_american_address(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Remitente: Ana Paz, Calle 49 N° 733, entre 10 y 11, La Plata", "Calle 49 N° 733, entre 10 y 11"),
+            ("Dirección: Av. Corrientes 1532 esq. Paraná, CABA", "Av. Corrientes 1532 esq. Paraná"),
+        ],
+    )
+    text = "Oficina: Calle 49 N° 733, entre las 9 y 18 hs"
+    assert not any(d.end > text.index("entre") for d in detector.detect(text) if d.entity_type == "STREET_ADDRESS")

@@ -88,6 +88,8 @@ _FEW_DIGITS = regex.compile(
     r"targa|plaque|"
     r"immatriculation|nhi|nis|vehicle|kenderaan|nr\.?\s+de\s+[îi]nmatriculare|[îi]nmatriculare|г/н|госномер|гос"
 )
+_BOOKING_LABEL = regex.compile(rf"(?i)booking|{_BOOKING_CODES}|pnr|localizador|confirmation|reserva")
+_PNR_VALUE = regex.compile(r"[A-Z0-9]{6}")
 _NUMBER_WORD = r"(?:\s*(?:no|nr|num|number|n|n°|nº|n\.º|№|#|code|ref|č)\.?)?"
 _CHUNK = r"[\p{Lu}\d][\p{Lu}\d./()\-]*"
 _VALUE = {
@@ -160,6 +162,8 @@ class LabelledIdRecognizer(EntityRecognizer):
                 # a plate right after its label needs no ":" when it mixes capitals and digits ("CXR-21K")
                 plate = few and any(c.isupper() for c in value) and digits and len(value) >= 5
                 need = 1 if few and (marked or plate) else _MIN_DIGITS[entity]
+                if few and marked and _PNR_VALUE.fullmatch(value) and _BOOKING_LABEL.match(m.group("label")):
+                    need = 0  # a record locator is six capitals, often without a digit ("QWXRTB")
                 if len(value) < 3 or digits < need:
                     continue
                 if len(m.group("label")) <= 3 and not marked and digits < 5:

@@ -673,3 +673,9 @@ def test_cross_streets_after_a_latin_american_address(detector: Detector) -> Non
     )
     text = "Oficina: Calle 49 N° 733, entre las 9 y 18 hs"
     assert not any(d.end > text.index("entre") for d in detector.detect(text) if d.entity_type == "STREET_ADDRESS")
+
+
+def test_a_record_locator_of_six_capitals_after_its_label(detector: Detector) -> None:
+    text = "Aerolíneas – Confirmación\nCódigo de reserva: QWXRTB\nBooking ref: PLMKOJ\nConfirmation: PENDING"
+    _assert_all_covered(detector, [(text, "QWXRTB"), (text, "PLMKOJ")])
+    _assert_untouched(detector, ["Booking: CONFIRMED\nConfirmation: PENDING"], {"ID_NUMBER"})

@@ -125,72 +125,76 @@ _AGE_WORDS_ROMANCE = (
 )
 
 
-def _number_words() -> list[str]:
-    """10 to 99 in words in German, Dutch, Swedish, Norwegian, Danish, Finnish, Hungarian and
-    Polish, as each composes them ("sechsundzwanzig", "zesentwintig", "tjugosex",
-    "seksogtyve", "kaksikymmentäkuusi", "huszonhat", "dwadzieścia sześć"). Below ten a
-    number word is too often a plain word ("to", "en", "ein") to mark an age."""
-    out: list[str] = []
-
-    def compose(units: list[str], teens: list[str], tens: list[str], join) -> None:  # type: ignore[no-untyped-def]
-        out.extend(teens)
-        for ten in tens:
-            out.append(ten)
-            out.extend(join(ten, unit) for unit in units)
-
-    compose(
+_FI_UNITS = "yksi kaksi kolme neljä viisi kuusi seitsemän kahdeksan yhdeksän".split()
+_HU_UNITS = "egy kettő három négy öt hat hét nyolc kilenc".split()
+# (units, teens, tens, how a ten and a unit join) per language: German, Dutch, Swedish,
+# Norwegian, Danish, Finnish, Hungarian, Polish
+_NUMBER_WORD_RULES: tuple[tuple[list[str], list[str], list[str], Callable[[str, str], str]], ...] = (
+    (
         "ein zwei drei vier fünf sechs sieben acht neun".split(),
         "zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn".split(),
         "zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig".split(),
         lambda ten, unit: f"{unit}und{ten}",
-    )
-    compose(
+    ),
+    (
         "een twee drie vier vijf zes zeven acht negen".split(),
         "tien elf twaalf dertien veertien vijftien zestien zeventien achttien negentien".split(),
         "twintig dertig veertig vijftig zestig zeventig tachtig negentig".split(),
         lambda ten, unit: f"{unit}{'ën' if unit.endswith('e') else 'en'}{ten}",
-    )
-    compose(
+    ),
+    (
         "ett en två tre fyra fem sex sju åtta nio".split(),
         "tio elva tolv tretton fjorton femton sexton sjutton arton nitton".split(),
         "tjugo trettio fyrtio femtio sextio sjuttio åttio nittio".split(),
         lambda ten, unit: f"{ten}{unit}",
-    )
-    compose(
+    ),
+    (
         "en ett to tre fire fem seks sju syv åtte ni".split(),
         "ti elleve tolv tretten fjorten femten seksten sytten atten nitten".split(),
         "tjue tretti førti femti seksti sytti åtti nitti".split(),
         lambda ten, unit: f"{ten}{unit}",
-    )
-    compose(
+    ),
+    (
         "en to tre fire fem seks syv otte ni".split(),
         [],
         "tyve tredive fyrre halvtreds tres halvfjerds firs halvfems".split(),
         lambda ten, unit: f"{unit}og{ten}",
-    )
-    fi_units = "yksi kaksi kolme neljä viisi kuusi seitsemän kahdeksan yhdeksän".split()
-    compose(
-        fi_units,
-        ["kymmenen"] + [f"{u}toista" for u in fi_units],
-        [f"{u}kymmentä" for u in fi_units[1:]],
+    ),
+    (
+        _FI_UNITS,
+        ["kymmenen"] + [f"{u}toista" for u in _FI_UNITS],
+        [f"{u}kymmentä" for u in _FI_UNITS[1:]],
         lambda ten, unit: f"{ten}{unit}",
-    )
-    hu_units = "egy kettő három négy öt hat hét nyolc kilenc".split()
-    compose(
-        hu_units,
-        ["tíz"] + [f"tizen{u}" for u in hu_units],
+    ),
+    (
+        _HU_UNITS,
+        ["tíz"] + [f"tizen{u}" for u in _HU_UNITS],
         "húsz harminc negyven ötven hatvan hetven nyolcvan kilencven".split(),
         lambda ten, unit: f"{'huszon' if ten == 'húsz' else ten}{unit}",
-    )
-    compose(
+    ),
+    (
         "jeden dwa trzy cztery pięć sześć siedem osiem dziewięć".split(),
         "dziesięć jedenaście dwanaście trzynaście czternaście piętnaście szesnaście siedemnaście osiemnaście "
         "dziewiętnaście".split(),
         "dwadzieścia trzydzieści czterdzieści pięćdziesiąt sześćdziesiąt siedemdziesiąt osiemdziesiąt "
         "dziewięćdziesiąt".split(),
         lambda ten, unit: f"{ten} {unit}",
-    )
-    return sorted(set(out))
+    ),
+)
+
+
+def _number_words() -> list[str]:
+    """10 to 99 in words in the languages of `_NUMBER_WORD_RULES`, as each composes them
+    ("sechsundzwanzig", "zesentwintig", "tjugosex", "seksogtyve", "kaksikymmentäkuusi",
+    "huszonhat", "dwadzieścia sześć"). Below ten a number word is too often a plain word
+    ("to", "en", "ein") to mark an age."""
+    out: set[str] = set()
+    for units, teens, tens, join in _NUMBER_WORD_RULES:
+        out.update(teens)
+        for ten in tens:
+            out.add(ten)
+            out.update(join(ten, unit) for unit in units)
+    return sorted(out)
 
 
 _AGE_WORDS_MORE = word_alternation(_number_words())

@@ -181,13 +181,12 @@ class LabelledIdRecognizer(EntityRecognizer):
                     make_result(self, entity, start, start + len(value), 0.7, f"labelled:{m.group('label').lower()}")
                 )
         if not entities or "ID_NUMBER" in entities:
+            # codes that need no label
             for m in _POSTAL_ITEM.finditer(text):
                 out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.6, "postal_item"))
-        if not entities or "ID_NUMBER" in entities:
             for m in _FOUR_GROUPS.finditer(text):
                 out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.5, "four_groups_of_four"))
-        if (not entities or "ID_NUMBER" in entities) and "(" in text:
-            for m in _BRACKETED_PLATE.finditer(text):
+            for m in _BRACKETED_PLATE.finditer(text) if "(" in text else ():
                 if _RIDE_WORDS.search(text, max(0, m.start() - 160), m.start()):
                     out.append(make_result(self, "ID_NUMBER", m.start("v"), m.end("v"), 0.6, "ride_plate"))
         if (not entities or "USERNAME" in entities) and "@" in text:

@@ -723,10 +723,9 @@ class PersonNameRecognizer(EntityRecognizer):
                 out.append(self._result(m.start(), m.end(), 0.8, "booking_name"))
         for m in _INVERTED.finditer(text):
             surname = m.group("s")
-            low = surname.lower()
-            if not surname.isupper() or low not in self._last or low in self._common:
+            if not surname.isupper() or surname.lower() not in self._last or surname.lower() in self._common:
                 continue
-            given = []
+            given = []  # the given names up to the first word that is no name
             for w in m.group("g").split():
                 low = w.lower()
                 if low in _NOT_NAME or not (self._known(low) or self._not_a_word(low)):

@@ -33,7 +33,10 @@ No regex runs a long alternation at every position of the text.
    text keeps its line breaks when redacted.
 4. Labels. "Address:", "Anschrift:", "Διεύθυνση:", "ship to" ... cover the rest of
    their line (or the lines under a label that ends its line) when it holds an
-   address part, or only place names ("Address: Negril, Westmoreland").
+   address part, or only place names ("Address: Negril, Westmoreland"). After an
+   inline phrase ("lives at", "my address is", "moved to", "shipped to") a house number
+   and capitalised words, or a street name then its number ("Vránova 52"), are an
+   address when a word of it is no English word ("moved to Ward 5" is not).
 5. Postal codes: a code inside a run, after a postal label ("PLZ", "CEP", "zip"),
    next to a town at the start of a line or after a comma ("00170 Helsinki",
    "Helsinki 00170") or next to a place spaCy found, or a code whose shape is
@@ -119,7 +122,29 @@ AMBIGUOUS_SUFFIXES = (
     "Landing Manor Summit Track Trace Creek Crk. Estates Glen Hollow Heights Hts. Wharf Yard Quay Market Chase "
     "Bend Loop Path Spur Cove Cv. Knoll Oval Retreat Reach Meadows Mount Mt. Junction Jct. Crossing Xing Pike "
     "Link Mall Brae Dale Fields Field Vista Circus Approach Lanes Gate Apartments Apts Residency Residences Towers "
-    "Enclave Mansions Court"
+    "Enclave Mansions Court "
+    # the rest of the US Postal Service's street suffixes (Publication 28, appendix C1),
+    # full words and the abbreviations no everyday word spells
+    "Anex Arcade Bayou Beach Bluff Bluffs Bottom Branch Bridge Brook Brooks Burg Burgs Camp Canyon Cape "
+    "Center Centers Circles Cliff Cliffs Club Corner Corners Course Courts Coves Crest Crossroad Crossroads "
+    "Curve Dam Divide Drives Estate Extension Extensions Falls Ferry Flats Ford Fords Forest Forge Forges Fork "
+    "Forks Fort Garden Gateway Glens Greens Groves Harbor Harbour Harbors Haven Hills Inlet Island Islands Isle "
+    "Junctions Keys Knolls Lake Lakes Lights Loaf Locks Lodge Manors Meadow Mill Mills Motorway Mountain "
+    "Mountains Neck Orchard Overpass Parks Parkways Passage Pine Pines Plains Points Port Ports Prairie Radial "
+    "Ramp Ranch Rapids Ridges River Roads Route Shoal Shoals Shore Shores Skyway Springs Spurs Squares "
+    "Stravenue Stream Streets Throughway Trafficway Tunnel Underpass Valley Valleys Viaduct Views Village "
+    "Villages Ville Walks Wells "
+    "Byu Bch Blf Blfs Btm Br. Brg Brk Brks Cyn Cpe Ctr Ctrs Cirs Clf Clfs Cor Cors Crse Cts Cvs Crst Xrd "
+    "Curv Drs Ests Exts Fls Fry Fld Flds Flts Frd Frds Frst Frg Frgs Frk Frks Gdn Gtwy Gln Glns Grn Grns Grv "
+    "Grvs Hbr Hbrs Hvn Hls Holw Inlt Jcts Knl Knls Lndg Lgt Lgts Lcks Ldg Mnr Mnrs Mdw Mdws Mls Msn Mtwy "
+    "Mtn Mtns Nck Orch Opas Psge Pne Pnes Pln Plns Prt Prts Radl Rnch Rpd Rpds Rdgs Riv Rte Shls Shr Shrs "
+    "Skwy Spgs Sqs Stra Strm Smt Trwy Trce Trak Trfy Trlr Tunl Upas Vly Vlys Vws Vlg Vlgs Vis Wls "
+    # Australian and New Zealand road types (AS/NZS 4819) that are no plainer English words
+    "Alleyway Amble Anchorage Artery Basin Brace Brow Byway Centre Centreway Circlet Circuit Colonnade "
+    "Concourse Copse Corso Courtyard Crossway Cruiseway Cul-de-sac Cutting Dell Deviation Driveway Fairway "
+    "Firetrail Footway Foreshore Frontage Glade Grange Gully Highroad Laneway Lees Lookout Meander Nook "
+    "Outlook Parklands Pathway Piazza Plateau Quad Quadrangle Quadrant Quays Ramble Ridgeway Riverway "
+    "Riviera Roadway Ronde Rosebowl Rotary Siding Tarn Thoroughfare Tollway Tor Trunkway Villas Walkway"
 )
 # Nordic "gate/vei" after a genitive name: "Karl Johans gate", "Kongens gate".
 NORDIC_GENITIVE_TYPES = "gate gata gaten vei veg vej allé plass plads"
@@ -213,7 +238,17 @@ ADDRESS_PHRASES = (
     "lives at|live at|living at|lived at|located at|moved to|moving to|resides at|residing at|reside at|"
     "staying at|based at|ship to|deliver to|send it to|send to|mail it to|mail to|domiciliad[oa] en|"
     "con domicilio en|residente en|vive en|wohnhaft in|wohnt in|demeurant|domicilié à|domiciliée à|"
-    "residente in|abito in|mora em|mora na|mora no|asuu|bor på"
+    "residente in|abito in|mora em|mora na|mora no|asuu|bor på|address is|address was|address will be|"
+    "address now is|address has changed to|address changed to"
+)
+# Phrases that send something to a place: an address follows only when its shape says so
+# (a street name that is no English word, or a street-type word), never a number and
+# plain words ("forwarded to 3 Specialists").
+SEND_PHRASES = (
+    "send the parcel to|send the package to|send the letter to|send the documents to|send the card to|"
+    "ship it to|ship the parcel to|ship the package to|ship the order to|deliver it to|deliver the parcel to|"
+    "deliver the package to|forward it to|forward my mail to|post it to|mail the letter to|sent to|shipped to|"
+    "delivered to|mailed to|posted to|forwarded to|relocated to|relocating to|moved into|moving into"
 )
 # Labels of postal-code fields: "PLZ 10115", "CEP: 01310-100".
 POSTAL_LABELS = (
@@ -555,8 +590,13 @@ _LABEL_RX = regex.compile(
     rf"(?i:{_alt(_words(*ADDRESS_LABELS.values()))})(?:[ \t]+[\p{{L}}.]+){{0,2}}[ \t]*(?:\([^)\n]{{0,20}}\)[ \t]*)?"
     r"[:：][ \t]*"
 )
-_PHRASE_RX = regex.compile(rf"(?<![\p{{L}}])(?i:{ADDRESS_PHRASES})[ \t]+")
-_PHRASE_VALUE_RX = regex.compile(rf"{NUM_FIRST},?[ \t]+{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?{CAP}){{0,3}}")
+_PHRASE_RX = regex.compile(rf"(?<![\p{{L}}])(?:(?P<send>(?i:{SEND_PHRASES}))|(?i:{ADDRESS_PHRASES}))[ \t]+")
+_PHRASE_VALUE_RX = regex.compile(
+    rf"{NUM_FIRST},?[ \t]+(?P<words>{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?{CAP}){{0,3}})"
+    # the street name first, then the house number: "Teplická 814", "Zeleni dol 3b/1"
+    rf"|(?P<named>{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?(?:{CAP}|\p{{Ll}}{{2,}})){{0,3}}){NUMPART}"
+    rf"(?:/\d{{1,3}}[A-Za-z]?)?(?=[ \t]*(?:$|[\n,.;!?)]|[ \t]\p{{L}}))"
+)
 _DIGIT_RX = regex.compile(r"\d")
 _GAP_SPLIT_RX = regex.compile(r"[,;،\n]|[ \t][-–—/·][ \t]|[–—]")
 _FILLER_RX = regex.compile(
@@ -646,7 +686,10 @@ def _role_table() -> dict[str, frozenset[str]]:
         _words(*ADDRESS_LABELS.values()) + ["perm.", "present", "home", "ship", "deliver", "send", "mail", "bill"],
         "label",
     )
-    add([p.split()[0] for p in ADDRESS_PHRASES.split("|")] + ["domiciliado", "domiciliada"], "phrase")
+    add(
+        [p.split()[0] for p in f"{ADDRESS_PHRASES}|{SEND_PHRASES}".split("|")] + ["domiciliado", "domiciliada"],
+        "phrase",
+    )
     add(_words(STRONG_BOXES) + "psc cmr unit apo fpo dpo uss usns uscgc".split(), "box")
     # the parts: each role names the shape tried at the word (or at the word before it)
     add(_words(*HOUSE_WORDS.values()), "house")
@@ -1157,9 +1200,28 @@ def _phrase_values(text: str, covered: list[tuple[int, int]]) -> list[Found]:
     out = []
     for m in _PHRASE_RX.finditer(text):
         v = _PHRASE_VALUE_RX.match(text, m.end())
-        if v and not any(s <= v.start() < e for s, e in covered):
-            out.append(Found(v.start(), v.end(), "STREET_ADDRESS", 0.6, "address_phrase"))
+        if not v or any(s <= v.start() < e for s, e in covered):
+            continue
+        # a name then a number, or anything after a sending phrase, only with a word that is
+        # no English word ("Room 12", "Ward 5", "3 Specialists" are not addresses)
+        if (v.group("named") or m.group("send")) and not _foreign_word(v.group("named") or v.group("words")):
+            continue
+        out.append(Found(v.start(), v.end(), "STREET_ADDRESS", 0.6, "address_phrase"))
     return out
+
+
+def _foreign_word(words: str) -> bool:
+    """Whether any word is not in the English dictionary (nor a plural of one of its words)."""
+    from guard.deid.names import english_dictionary
+
+    english = english_dictionary()
+    for w in regex.findall(r"[\p{L}\p{M}]+", words.lower()):
+        stems = {w, w[:-1] if w.endswith("s") else w, w[:-2] if w.endswith("es") else w}
+        if w.endswith("ies"):
+            stems.add(w[:-3] + "y")
+        if len(w) > 2 and stems.isdisjoint(english):
+            return True
+    return False
 
 
 _DISTINCT_SCORES = {"uk": 0.6, "ca": 0.6, "ie": 0.6, "jp": 0.85}

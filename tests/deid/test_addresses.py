@@ -253,6 +253,44 @@ def test_address_phrase_covers_a_number_and_capitalised_name() -> None:
 
 
 @pytest.mark.parametrize(
+    "address",
+    ["3308 Quillan Rapids", "1915 Dorrance Mountains Suite 12", "77 Tarnwick Harbors", "Unit 4, 19 Kestrova Corso"],
+    ids=["us_rapids", "us_mountains_suite", "us_harbors", "au_corso"],
+)
+def test_us_and_australian_street_suffixes_are_street_types(address: str) -> None:
+    # the US Postal Service's suffix list and the Australian road types, not only the common ones
+    text = f"The courier left it at {address} yesterday."
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("My address is Vránova 52, thanks.", "Vránova 52"),
+        ("She moved to Zeleni brijeg 4 in May.", "Zeleni brijeg 4"),
+        ("Please send the parcel to Dolníkova 17/3.", "Dolníkova 17/3"),
+        ("His address is 40 Brelsford", "40 Brelsford"),
+    ],
+    ids=["address_is", "moved_to_lower_word", "send_parcel_slash", "number_first"],
+)
+def test_address_phrase_covers_a_street_name_then_its_number(text: str, address: str) -> None:
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The referral was forwarded to 3 Specialists today.",
+        "He was moved to Ward 5 overnight.",
+        "Your address is Room 12 on the form.",
+    ],
+    ids=["count_of_people", "hospital_ward", "room"],
+)
+def test_address_phrase_needs_a_street_shape(text: str) -> None:
+    assert [f for f in find_addresses(text) if f.entity == "STREET_ADDRESS"] == []
+
+
+@pytest.mark.parametrize(
     ("text", "code"),
     [
         ("Postcode: SW1A 2AA", "SW1A 2AA"),

@@ -64,6 +64,10 @@ _DATE = re.compile(
     r"|(?:0?[1-9]|1[0-2])[\s./-](?:0?[1-9]|[12]\d|3[01])[\s./-](?:(?:19|20)?\d\d))$"
 )
 _YEAR_RANGE = re.compile(r"^(?:19|20)\d\d\s?[-–/]\s?(?:(?:19|20)?\d\d)$")
+# "+7 ", "+(370) ", "(+30) ", "0044 " or a Russian trunk "8 " before an area code in brackets
+_CALLING_CODE_BEFORE = re.compile(
+    r"(?<![\w+.,])(?:\+[ \t]?\d{1,3}|\+?\([ \t]?\+?\d{1,3}[ \t]?\)|00\d{1,3}|8(?=[ \t]?\())[ \t.-]?$"
+)
 _IP = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _MONEY_BEFORE = re.compile(r"[$€£¥₹₽₩₺]\s?$|\b(?:USD|EUR|GBP|CHF|SEK|NOK|DKK|PLN|CZK|HUF|INR|JPY|R\$|Rs\.?)\s?$")
 _UNIT_AFTER = re.compile(r"^\s?(?:%|‰|°|mg|kg|km|g\b|ml|mm|cm|m²|sq|EUR|USD|€|\$)", re.I)
@@ -111,6 +115,22 @@ def valid_regions(number: str) -> list[str]:
         if phonenumbers.is_valid_number_for_region(parsed, region):
             out.append(region)
     return out
+
+
+def _possible_international(number: str) -> bool:
+    """A number written with "+" (or "00") and a calling code in use, whose national part
+    has a length the country's numbers have: a phone even where libphonenumber's metadata
+    does not list its range as valid (a new or unlisted range, an invented number)."""
+    digits = re.sub(r"\D", "", number)
+    if not number.lstrip().startswith(("+", "00")):
+        return False
+    try:
+        parsed = phonenumbers.parse("+" + (digits[2:] if number.lstrip().startswith("00") else digits), None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.region_code_for_country_code(parsed.country_code) != "ZZ" and phonenumbers.is_possible_number(
+        parsed
+    )
 
 
 class FastPhoneRecognizer(EntityRecognizer):
@@ -183,6 +203,11 @@ class FastPhoneRecognizer(EntityRecognizer):
                 if span and span not in seen:
                     seen.add(span)
                     out.append(self._result(*span, ANY_REGION_SCORE, "libphonenumber:any_region"))
+        for r in out:
+            # a calling code the match left out ("+7 (037) 486-2570" matched from "(037)")
+            code = _CALLING_CODE_BEFORE.search(text, max(0, r.start - 8), r.start)
+            if code:
+                r.start = code.start()
         return out
 
     def _any_region(self, text: str, s: int, e: int) -> tuple[int, int] | None:
@@ -198,7 +223,10 @@ class FastPhoneRecognizer(EntityRecognizer):
         context = _CONTEXT.search(before) is not None
         if not (context or value.startswith(("+", "00")) or _WRITTEN_AS_PHONE.match(value)):
             return None
-        return (s, e) if valid_regions(value) else None
+        if valid_regions(value):
+            return (s, e)
+        inside_word = s > 0 and text[s - 1].isalnum()
+        return (s, e) if not inside_word and _possible_international(value) else None
 
     def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
         from guard.deid._recognizer import make_result

@@ -628,8 +628,16 @@ def phone_number() -> RegexRecognizer:
                 r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)" + _EXT + r"\b",
                 0.75,
             ),
-            # international: +44 20 7946 0958, +44 (0)161 496 0123, +33 1 42 68 53 00
-            Rule("intl", r"(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[\s.-]?\d{1,5}){2,6}(?!\d)" + _EXT, 0.75),
+            # international: +44 20 7946 0958, +44 (0)161 496 0123, +33 1 42 68 53 00, the area
+            # code or calling code in brackets: +90(312)555-0101, +(371) 2000 0000, (+30) 210 000 0000
+            Rule(
+                "intl",
+                r"(?<![\w+])(?:\+\d{1,3}|\+\(\d{1,3}\)|\(\+\d{1,3}\))(?:\s?\(0\))?"
+                r"(?:[\s.-]?(?:\d{1,5}|\(\d{1,5}\))){2,6}(?!\d)" + _EXT,
+                0.75,
+            ),
+            # a trunk 8 before an area code in brackets (Russia, Belarus, Kazakhstan): 8 (812) 000-00-00
+            Rule("trunk_area_code", r"(?<![\w+])8\s?\(\d{3,5}\)\s?\d{1,3}(?:[\s-]?\d{2,4}){1,3}(?!\d)", 0.6),
             # UK national: 020 7946 0958, 07700 900123, 0113 496 0123
             Rule("uk_national", r"(?<![\w+])0\d{2,4}\s\d{3,4}\s?\d{3,4}(?!\d)" + _EXT, 0.6),
             # NANP without separators (6145550199): could be an account number, but a

@@ -66,6 +66,24 @@ def test_three_group_national_numbers_and_phone_words_of_many_languages(detector
     )
 
 
+def test_international_numbers_outside_listed_ranges_and_bracketed_codes_are_phones_whole(detector: Detector) -> None:
+    # a calling code in use and a national length the country's numbers have, whatever the
+    # range; the calling code or a Russian trunk 8 is covered with the number
+    _assert_all_covered(
+        detector,
+        [
+            ("I am on +998 (64) 310-2754 most days.", "+998 (64) 310-2754"),
+            ("Reach me on +7 (039) 418-2265 after six.", "+7 (039) 418-2265"),
+            ("Ring 8 (3452) 61-47-08 in the morning.", "8 (3452) 61-47-08"),
+            ("Fax +90(216)474-1938x115 please.", "+90(216)474-1938x115"),
+            ("Numbers: +(371) 06427719, ask for Sam.", "+(371) 06427719"),
+            ("Call (+30) 2097 641385 tonight.", "(+30) 2097 641385"),
+        ],
+    )
+    phones = [d for d in detector.detect("Paid Rs. 2,000 03217765401 today") if d.entity_type == "PHONE_NUMBER"]
+    assert [d.start for d in phones] == [15]  # the amount's "000" is no calling code
+
+
 def test_a_sum_or_a_count_in_threes_without_a_phone_word_stays() -> None:
     phones = FastPhoneRecognizer()
     for text in (

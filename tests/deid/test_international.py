@@ -84,6 +84,19 @@ def test_international_numbers_outside_listed_ranges_and_bracketed_codes_are_pho
     assert [d.start for d in phones] == [15]  # the amount's "000" is no calling code
 
 
+def test_account_numbers_of_any_country_with_a_valid_iban_checksum_are_ibans(detector: Detector) -> None:
+    cases = [
+        ("Transfer to AR70QNBK48201937564100285731 please.", "AR70QNBK48201937564100285731"),
+        ("Account: PH45 5531 9072 8461 0093", "PH45 5531 9072 8461 0093"),
+        ("Paid into BD79TRBK00450817326 on Monday.", "BD79TRBK00450817326"),
+    ]
+    for text, value in cases:
+        start = text.index(value)
+        assert any(d.start <= start and start + len(value) <= d.end for d in detector.detect(text))
+    # the same shape with a checksum that fails is left to the other recognizers
+    assert not [d for d in detector.detect("Part AR71QNBK48201937564100285731 shipped") if d.entity_type == "IBAN_CODE"]
+
+
 def test_a_sum_or_a_count_in_threes_without_a_phone_word_stays() -> None:
     phones = FastPhoneRecognizer()
     for text in (

@@ -494,6 +494,14 @@ def calendar_date() -> RegexRecognizer:
                 0.6,
                 re.I,
             ),
+            # the clock time before the date: "07:40 21/03/2019", "9:15 pm, 2019-03-21"
+            Rule(
+                "time_then_numeric_date",
+                r"(?<![\w.:/-])(?:[01]?\d|2[0-3])[:.][0-5]\d(?::[0-5]\d)?(?:\s?[ap]\.?m\.?)?,?\s(?:on\s)?"
+                r"(?:\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2})(?![\w/-]|\.\d)",
+                0.6,
+                re.I,
+            ),
             # a weekday with the date in brackets: "Saturday (9/3/2024)"
             Rule(
                 "weekday_bracketed_date",

@@ -273,6 +273,8 @@ def test_a_date_takes_the_clock_time_written_after_it(detector: Detector) -> Non
             ("Arrivée le 19/07/2024 à 16h25", "19/07/2024 à 16h25"),
             ("Undangan: Rabu, 10 April 2024 pukul 13.30 WIB", "10 April 2024 pukul 13.30 WIB"),
             ("vi ses onsdag 5. juni kl. 14.00 på kontoret", "onsdag 5. juni kl. 14.00"),
+            ("Seen 07:40 21/03/2019 by the night nurse", "07:40 21/03/2019"),
+            ("Logged at 9:15 pm, 2019-03-21 by admin", "9:15 pm, 2019-03-21"),
         ],
     )
 

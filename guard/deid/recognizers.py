@@ -206,7 +206,7 @@ _AGE_MONTHS = (
 )
 # "years" after an age, in the languages of guard's evaluation sets and beyond.
 _AGE_UNIT = (
-    r"(?:years?(?:[\s-]+old)?|yrs?\.?(?:\s+old)?|y\.?\s?o\.?|y/o|yo|y\b|años|anos|ans|anni|jahre(?:\s+alt)?|jaar|"
+    r"(?:years?(?:[\s-]+old)?|yrs?\.?(?:\s+old)?|y\.?\s?o\.?|y/o|yo|y\b|años|anos|ans|anni|jahren?(?:\s+alt)?|jaar|"
     r"år(?:\s+gammal)?|ára|éves|évesen|vuotta|vuotias|aastat|aastane|gadi|gadus|metų|m\.|lat|lata|let|roků|rokov|"
     r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
     r"ปี|سنة|سنوات|عاما|عامًا|أعوام|שנים|साल|वर्ष|বছর|thn|j(?=\)))"
@@ -268,8 +268,9 @@ def age() -> RegexRecognizer:
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
                 "labelled",
-                rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}}(?:\s?{_AGE_UNIT}{_AGE_MONTHS})?|{_AGE_WORDS}(?!\w))(?!\s?(?:%|mg|kg|cm|mm|ml|days?|weeks?|months?|min))(?!\d|[.,]\d)",
+                rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?(?:\s+(?:of|de|di|von))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}}(?:\s?{_AGE_UNIT}{_AGE_MONTHS})?|{_AGE_WORDS}(?!\w))(?!\s?(?:%|mg|kg|cm|mm|ml|days?|weeks?|months?|min))(?!\d|[.,]\d)",
                 0.6,
+                re.I,
             ),
             Rule(
                 # "de 19 y 22 años", "aged 19 and 22": the first of two coordinated ages
@@ -293,6 +294,24 @@ def age() -> RegexRecognizer:
                 re.M,
             ),
             Rule("age_then_sex", r"(?<![\w/.,:-])(?P<v>1?\d{1,2})\s?/\s?[MF](?![\w/])", 0.5),
+            Rule(
+                # a person's age as a whole clause: "She is 13.", "I'm only 17, and ...", "he's 40 now"
+                "person_is_age",
+                rf"(?<=\b(?:I\s+am|I'm|I’m|you\s+are|you're|he\s+is|he's|he’s|she\s+is|she's|she’s)\s)"
+                rf"(?:(?:only|now|just|almost|nearly|about|barely)\s)?(?P<v>1[01]\d|\d{{1,2}}|{_AGE_WORDS})(?![.,]\d)"
+                r"(?=\s?(?:[.!?;)]|,\s|$)|\s(?:and|but|now|today|already|too|yet|next|this|soon)\b)",
+                0.5,
+                re.I | re.M,
+            ),
+            Rule(
+                # a person and the age between commas, as news and notes write it: "the driver, 19, was"
+                "person_comma_age",
+                r"(?<=\b(?:patient|pt|man|woman|boy|girl|child|driver|victim|suspect|resident|mother|father|son|daughter|"
+                r"wife|husband|student|teen|teenager|toddler|baby|infant|gentleman|lady|female|male|worker|passenger),\s)"
+                r"(?P<v>1[01]\d|\d{1,2})(?=,\s)",
+                0.5,
+                re.I,
+            ),
             Rule(
                 # a birthday: "she turns 30 next week", "he turned eighteen."
                 "turns_age",

@@ -406,6 +406,25 @@ def test_ages_in_romance_number_words_with_months_and_after_more_words(detector:
     )
 
 
+def test_an_age_as_a_whole_clause_between_commas_and_after_age_of(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("My daughter? She is 14.", "14"),
+            ("I'm only 17, and I already work.", "17"),
+            ("he's 63 now and retired", "63"),
+            ("The driver, 22, was not hurt.", "22"),
+            ("She left school at the age of 15 to work.", "15"),
+            ("im Alter von 84 Jahren verstorben", "84 Jahren"),
+        ],
+    )
+    _assert_untouched(
+        detector,
+        ["She is 5 minutes away.", "The score is 3.", "He is 1.8 m tall.", "I am 2 steps behind you."],
+        {"AGE"},
+    )
+
+
 def test_ages_of_children_in_a_list_birthdays_and_more_units(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -252,6 +252,61 @@ _HONORIFIC = regex.compile(
     r"|(?:尊敬的|亲爱的|親愛的)(?P<v3>\p{Han}{2,4})"
     r"|(?:คุณ|นาย|นาง|นางสาว|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20})"
 )
+# A Chinese or Korean full name written in its own script inside text of another script
+# ("I met 王建华 at the station"): the surname first, then a two-character given name;
+# the run stands alone (no Han, kana or Hangul next to it) on a line with at least as many
+# Latin, Cyrillic or Greek letters as CJK ones (at least two; four CJK ones always allowed). Common surnames only (the most frequent
+# hundred and fifty Chinese ones in simplified and traditional form, and the Korean
+# ones), so a place or word of three characters rarely starts like a name.
+_CHINESE_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
+    "崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊"
+    "葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉"
+    "骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏"
+    "宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+    "陳張劉楊黃趙吳孫馬郭羅鄭謝韓馮鄧蕭葉蘇呂蔣盧鍾譚陸賈韋鄒龐顏聶魯詹歐關蘭寧紀畢單涂駱藍靳鮑饒穆農褚婁竇費衛"
+    "賴邱許彭曾簡游洪阎閻"
+)
+_CHINESE_COMPOUND = "欧阳 歐陽 司马 司馬 上官 诸葛 諸葛 东方 東方 皇甫 尉迟 尉遲 公孙 公孫 慕容 长孙 長孫 宇文 司徒 令狐 夏侯 张简 張簡 范姜"
+_KOREAN_SURNAMES = (
+    "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄채원천방공현함변염여"
+    "추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용예경봉사부"
+)
+_KOREAN_COMPOUND = "남궁 황보 제갈 선우 독고 사공 서문"
+# Characters often given alone as a given name: a surname and one of them is a name too
+# ("李娜", "王伟"); any other two characters are left (谢谢 "thanks", 武汉 a city).
+_CHINESE_SINGLE_GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞刚桂英华玲红鑫玉健楠东浩岩瑞斌波辉宇鹏飞峰婷雪琳晶颖倩慧莉萍燕丹蕾璐阳"
+    "凯亮龙彬俊帅博坤宁欣悦怡佳琪瑶淼森凤兰梅荣蓉琴云琼珍春秋冬松柏峻昊晨旭韬毅晓颖鹤薇菲蔚璇瑾哲睿翔帆航锋铭"
+    "偉麗強軍傑濤華紅鑫輝鵬飛婷莉燕凱亮龍帥博寧悅琪瑤鳳蘭榮雲瓊韜毅曉銘鋒"
+)
+_CJK_NAME = regex.compile(
+    r"(?<![\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}ー])"
+    rf"(?:(?:{'|'.join(_CHINESE_COMPOUND.split())}|[{_CHINESE_SURNAMES}])(?:\p{{Han}}{{2}}|[{_CHINESE_SINGLE_GIVEN}])"
+    rf"|(?:{'|'.join(_KOREAN_COMPOUND.split())}|[{_KOREAN_SURNAMES}])\p{{Hangul}}{{2}})"
+    r"(?![\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}ー])"
+)
+_HANGUL_CHAR = regex.compile(r"\p{Hangul}")
+_CJK_CHAR = regex.compile(r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]")
+_OTHER_SCRIPT_LETTER = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}]")
+
+
+def _cjk_names_in_other_script(text: str, given: frozenset[str]) -> list[tuple[int, int]]:
+    """Spans of Chinese and Korean full names standing alone in text of another script.
+    A Korean one needs a given name the lexicon knows (`given`): Korean words start with a
+    surname syllable too often ("이메일", e-mail; "연락처", contact)."""
+    out = []
+    for m in _CJK_NAME.finditer(text):
+        if _HANGUL_CHAR.match(m.group()) and m.group()[-2:] not in given:
+            continue
+        lo, hi = text.rfind("\n", 0, m.start()) + 1, text.find("\n", m.end())
+        line = text[lo : hi if hi >= 0 else len(text)]
+        other = len(_OTHER_SCRIPT_LETTER.findall(line))
+        if other >= 2 and len(_CJK_CHAR.findall(line)) <= max(other, 4):
+            out.append(m.span())
+    return out
+
+
 # Chat lines: "name: message". A label repeated at two line starts is a speaker.
 # (letters with their combining marks: Bengali, Devanagari and Thai vowel signs are marks)
 _LINE_LABEL = regex.compile(
@@ -766,6 +821,11 @@ class PersonNameRecognizer(EntityRecognizer):
         for m in _HONORIFIC.finditer(text):
             group = next(g for g in ("v", "v2", "v3", "v4") if m.group(g))
             out.append(self._result(m.start(group), m.end(group), 0.7, "honorific"))
+        if _CJK_CHAR.search(text):
+            out += [
+                self._result(s, e, 0.6, "cjk_name_in_other_script")
+                for s, e in _cjk_names_in_other_script(text, self._first)
+            ]
         return out
 
     def _speakers(self, text: str) -> list[RecognizerResult]:

@@ -225,6 +225,20 @@ def test_names_in_greek_and_cyrillic_script_are_found(detector: Detector) -> Non
     )
 
 
+def test_chinese_and_korean_full_names_inside_english_text_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Our new colleague 王俊峰 starts on Monday.", "王俊峰"),
+            ("cc 박지훈", "박지훈"),
+            ("Please ask 欧阳明辉 about the invoice.", "欧阳明辉"),
+            ("The ticket was closed by 李伟 this morning.", "李伟"),
+        ],
+    )
+    # Korean words that start like a surname, and Chinese words, are left
+    _assert_untouched(detector, ["Send the form by 이메일 please.", "He said 谢谢 and left for 武汉."], {"PERSON"})
+
+
 def test_name_fields_of_forms_in_several_languages_and_scripts(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -81,17 +81,18 @@ PREFIX_TYPES: dict[str, str] = {
     "circunvalación prolongación prol. privada priv. cerrada cda. andador jirón jr. calzada calz. bulevar "
     "autopista costanera malecón rambla",
     "pt": "rua avenida av. travessa tv. trav. largo lgo. praça pç. pça. praceta alameda al. estrada estr. rodovia "
-    "rod. beco calçada ladeira viela servidão",
+    "rod. beco calçada ladeira viela servidão quadra qd. vila setor loteamento parque jardim núcleo "
+    "residencial chácara sítio viaduto passarela pátio campo lagoa vale esplanada recanto",
     "it": "via viale v.le piazza p.za p.zza piazzale p.le corso c.so vicolo vico strada str. lungomare "
     "lungotevere lungarno salita contrada c.da borgo località loc. frazione fraz. galleria fondamenta rampa "
-    "traversa riva",
+    "traversa riva rotonda canale stretto incrocio",
     "ro": "strada str. bulevardul bd. b-dul bdul. calea șoseaua soseaua șos. sos. aleea piața piata intrarea "
     "intr. splaiul drumul",
     "pl": "ul. ulica al. aleja aleje pl. plac os. osiedle rondo skwer",
     "cs_sk_sl_hr": "ulice ulica nám. náměstí námestie třída tř. nábřeží nábrežie trg bulevar avenija",
     "ru_uk_bg": "ул. улица бул. булевард бульвар б-р пр. пр-т просп. проспект пер. переулок пл. площадь "
     "площад ш. шоссе наб. набережная туп. тупик мкр. микрорайон ж.к. вул. вулиця пров. провулок бульв. "
-    "площа узвіз шосе ulitsa prospekt prosp. pereulok shosse naberezhnaya vul. vulytsia ploshcha",
+    "площа узвіз шосе алл. аллея алея набережна сквер ulitsa prospekt prosp. pereulok shosse naberezhnaya vul. vulytsia ploshcha",
     "el": "οδός οδ. λεωφόρος λεωφ. πλατεία πλ. πάροδος odos leoforos leof.",
     "he_ar": "rehov rechov sderot derech shari sharia רחוב רח' שדרות שד' דרך شارع",
     "id_ms": "jalan jl. jln. lorong lrg. gang gg. persiaran lebuh lebuhraya lintang",
@@ -193,7 +194,7 @@ UNIT_WORDS: dict[str, str] = {
     "nordic": "lgh. lägenhet lejl. leil. as. asunto íbúð h.",
     "cs_pl_ro_hu": "byt m. lok. lokal bl. sc. et. ap. ajtó lph. em. emelet",
     "ru_uk_bg": "кв. квартира корп. корпус стр. строение оф. офис эт. этаж под. подъезд вх. ет. ап. kv. korp. "
-    "pom. пом.",
+    "pom. пом. к.",
     "tr": "daire d. kat k. blok",
     "asia": "căn_hộ phòng tầng lô tòa purok sitio phase",
 }
@@ -376,7 +377,8 @@ NUMBER_MARK = (
 )
 NUM_END = rf"(?![ \t]?(?i:{NOT_AFTER_NUMBER}))(?!(?:st|nd|rd|th)\b)(?![ \t]\d)"
 # a number after the street name: "Via Roma 10", "Calle Mayor, 5", "Bağdat Cad. No: 123"
-NUMPART = rf"(?:,[ \t]?|[ \t]+)(?:{NUMBER_MARK})?{HNUM}{NUM_END}"
+# ("S/N": sin número, sem número, for a house without one)
+NUMPART = rf"(?:,[ \t]?|[ \t]+)(?:(?:{NUMBER_MARK})?{HNUM}{NUM_END}|[Ss]/[Nn][º°]?(?![\p{{L}}\p{{N}}]))"
 # a number before the street: not part of an amount, decimal, time or list
 NUM_FIRST = (
     rf"(?<![\p{{L}}\p{{M}}\p{{N}}.,:/$€£+#-])(?<!\d[ \t])(?:{NUMBER_MARK}?{HNUM}|[A-Z]{{1,2}}-\d{{1,4}}){NUM_END}"

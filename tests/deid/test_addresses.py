@@ -266,6 +266,20 @@ def test_us_and_australian_street_suffixes_are_street_types(address: str) -> Non
 @pytest.mark.parametrize(
     ("text", "address"),
     [
+        ("Fica na Travessa Quintino, S/N, perto da praça.", "Travessa Quintino, S/N"),
+        ("Entrega: Vila Aurora, 212 - fundos", "Vila Aurora, 212"),
+        ("Consegna a Canale Ferretti, 14 Piano 2 entro lunedì", "Canale Ferretti, 14 Piano 2"),
+        ("Адрес доставки ул. Садовая, д. 14 к. 2, подъезд 1", "ул. Садовая, д. 14 к. 2"),
+    ],
+    ids=["pt_sem_numero", "br_vila", "it_canale_piano", "ru_korpus"],
+)
+def test_more_street_types_units_and_no_number(text: str, address: str) -> None:
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
         ("My address is Vránova 52, thanks.", "Vránova 52"),
         ("She moved to Zeleni brijeg 4 in May.", "Zeleni brijeg 4"),
         ("Please send the parcel to Dolníkova 17/3.", "Dolníkova 17/3"),

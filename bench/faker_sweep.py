@@ -69,14 +69,14 @@ def documents(method: str, sentences: list[str], n: int) -> list[tuple[str, str,
             warnings.simplefilter("ignore")
             fake = Faker(locale)
         fake.seed_instance(1234)
-        quiet = contextlib.redirect_stdout(io.StringIO())  # some providers print a notice
+        quiet = contextlib.redirect_stderr(io.StringIO())  # some providers print a notice
         try:
             with quiet:
                 getattr(fake, method)()
         except (AttributeError, NotImplementedError, TypeError):
             continue  # the locale has no provider for it
         for i in range(n):
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stderr(io.StringIO()):
                 value = str(getattr(fake, method)())
             template = sentences[i % len(sentences)]
             start = template.index("{v}")

@@ -270,7 +270,9 @@ def _policy_recognizers(policy: Policy) -> list:  # type: ignore[type-arg]
 # domain; Presidio also takes "poetry...It"). Presidio's UrlRecognizer runs a long TLD alternation at every position
 # of the text; running it on the few tokens that could be URLs finds the same
 # matches at a fraction of the cost.
-_URL_TOKEN = re.compile(r"\S*(?:\.[A-Za-z]|://)\S*")
+# (tried only at a token's start: from inside a long token without a dot each start scanned
+# to its end, quadratic in the token's length)
+_URL_TOKEN = re.compile(r"(?<!\S)\S*(?:\.[A-Za-z]|://)\S*")
 
 
 def _url_recognizer():  # type: ignore[no-untyped-def]
@@ -532,7 +534,8 @@ class Detector:
 
 # A code of letters and digits joined by "-", "." or "/" ("QX-2023-77410", "4100-M552190-23")
 # (Latin letters only: CJK and Korean text runs words and numbers together without spaces)
-_CODE = re.compile(r"[A-Za-z0-9]+(?:[-./][A-Za-z0-9]+)+")
+# (from a word's start, without backtracking: 20,000 letters without a separator took 7 s)
+_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]++(?:[-./][A-Za-z0-9]++)+")
 
 
 def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:

@@ -296,13 +296,17 @@ def _cjk_names_in_other_script(text: str, given: frozenset[str]) -> list[tuple[i
     A Korean one needs a given name the lexicon knows (`given`): Korean words start with a
     surname syllable too often ("이메일", e-mail; "연락처", contact)."""
     out = []
+    mixed: dict[int, bool] = {}  # line start -> whether the line is mostly of another script
     for m in _CJK_NAME.finditer(text):
         if _HANGUL_CHAR.match(m.group()) and m.group()[-2:] not in given:
             continue
-        lo, hi = text.rfind("\n", 0, m.start()) + 1, text.find("\n", m.end())
-        line = text[lo : hi if hi >= 0 else len(text)]
-        other = len(_OTHER_SCRIPT_LETTER.findall(line))
-        if other >= 2 and len(_CJK_CHAR.findall(line)) <= max(other, 4):
+        lo = text.rfind("\n", 0, m.start()) + 1
+        if lo not in mixed:
+            hi = text.find("\n", m.end())
+            line = text[lo : hi if hi >= 0 else len(text)]
+            other = len(_OTHER_SCRIPT_LETTER.findall(line))
+            mixed[lo] = other >= 2 and len(_CJK_CHAR.findall(line)) <= max(other, 4)
+        if mixed[lo]:
             out.append(m.span())
     return out
 

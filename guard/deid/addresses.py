@@ -92,7 +92,8 @@ PREFIX_TYPES: dict[str, str] = {
     "cs_sk_sl_hr": "ulice ulica nám. náměstí námestie třída tř. nábřeží nábrežie trg bulevar avenija",
     "ru_uk_bg": "ул. улица бул. булевард бульвар б-р пр. пр-т просп. проспект пер. переулок пл. площадь "
     "площад ш. шоссе наб. набережная туп. тупик мкр. микрорайон ж.к. вул. вулиця пров. провулок бульв. "
-    "площа узвіз шосе алл. аллея алея набережна сквер ulitsa prospekt prosp. pereulok shosse naberezhnaya vul. vulytsia ploshcha",
+    "площа узвіз шосе алл. аллея алея набережна сквер ulitsa prospekt prosp. pereulok shosse naberezhnaya "
+    "vul. vulytsia ploshcha",
     "el": "οδός οδ. λεωφόρος λεωφ. πλατεία πλ. πάροδος odos leoforos leof.",
     "he_ar": "rehov rechov sderot derech shari sharia רחוב רח' שדרות שד' דרך شارع",
     "id_ms": "jalan jl. jln. lorong lrg. gang gg. persiaran lebuh lebuhraya lintang",

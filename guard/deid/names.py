@@ -253,11 +253,11 @@ _HONORIFIC = regex.compile(
     r"|(?:คุณ|นาย|นาง|นางสาว|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20})"
 )
 # A Chinese or Korean full name written in its own script inside text of another script
-# ("I met 王建华 at the station"): the surname first, then a two-character given name;
-# the run stands alone (no Han, kana or Hangul next to it) on a line with at least as many
-# Latin, Cyrillic or Greek letters as CJK ones (at least two; four CJK ones always allowed). Common surnames only (the most frequent
-# hundred and fifty Chinese ones in simplified and traditional form, and the Korean
-# ones), so a place or word of three characters rarely starts like a name.
+# ("I met 王建华 at the station"): a common surname (the most frequent Chinese ones in
+# simplified and traditional form, the Korean ones), then a two-character given name (or
+# one character often given alone); the run stands alone (no Han, kana or Hangul next to
+# it) on a line with at least as many Latin, Cyrillic or Greek letters as CJK ones (at
+# least two; up to four CJK ones always allowed), so words of a CJK text are never read.
 _CHINESE_SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
     "崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊"

@@ -92,17 +92,25 @@ def _all_digits_in(window: str, matches: list) -> bool:  # type: ignore[type-arg
     return all(i in covered for i, c in enumerate(window) if c.isdigit())
 
 
+def _parse_international(number: str) -> phonenumbers.PhoneNumber | None:
+    """`number` parsed as written with "+" or "00" and a calling code; None otherwise."""
+    written = number.lstrip()
+    if not written.startswith(("+", "00")):
+        return None
+    digits = re.sub(r"\D", "", written)
+    try:
+        return phonenumbers.parse("+" + (digits[2:] if written.startswith("00") else digits), None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def valid_regions(number: str) -> list[str]:
     """Regions in which `number` (national or international format) is a valid phone number."""
-    digits = re.sub(r"\D", "", number)
     if number.lstrip().startswith(("+", "00")):
-        intl = "+" + (digits[2:] if number.lstrip().startswith("00") else digits)
-        try:
-            parsed = phonenumbers.parse(intl, None)
-        except phonenumbers.NumberParseException:
-            return []
-        region = phonenumbers.region_code_for_number(parsed)
+        parsed = _parse_international(number)
+        region = phonenumbers.region_code_for_number(parsed) if parsed else None
         return [region] if region and phonenumbers.is_valid_number(parsed) else []
+    digits = re.sub(r"\D", "", number)
     out = []
     for region, pattern, lengths, prefix in _region_patterns():
         national = digits[len(prefix) :] if prefix and digits.startswith(prefix) else digits
@@ -121,15 +129,11 @@ def _possible_international(number: str) -> bool:
     """A number written with "+" (or "00") and a calling code in use, whose national part
     has a length the country's numbers have: a phone even where libphonenumber's metadata
     does not list its range as valid (a new or unlisted range, an invented number)."""
-    digits = re.sub(r"\D", "", number)
-    if not number.lstrip().startswith(("+", "00")):
-        return False
-    try:
-        parsed = phonenumbers.parse("+" + (digits[2:] if number.lstrip().startswith("00") else digits), None)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.region_code_for_country_code(parsed.country_code) != "ZZ" and phonenumbers.is_possible_number(
-        parsed
+    parsed = _parse_international(number)
+    return (
+        parsed is not None
+        and phonenumbers.region_code_for_country_code(parsed.country_code) != "ZZ"
+        and phonenumbers.is_possible_number(parsed)
     )
 
 

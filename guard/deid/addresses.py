@@ -116,6 +116,8 @@ SUFFIX_TYPES: dict[str, str] = {
     "de": "straße strasse str. gasse weg platz allee damm ufer ring chaussee",
     "ru_uk": "проспект пр. пр-т просп. переулок пер. шоссе ш. набережная наб. бульвар б-р площадь пл. улица ул. "
     "вулиця вул. провулок пров. prospekt prosp. ulitsa pereulok",
+    # Georgian and Armenian, after the name: "ჭავჭავაძის გამზ. 12", "Աբովյան փողոց 5"
+    "ka_hy": "ქ. ქუჩა გამზ. გამზირი ჩიხი შესახვევი ხეივანი მოედანი ტუპიკი փողոց փ. պողոտա պող. նրբանցք հրապարակ",
 }
 # English street-type words that are everyday words too: matched only in Title case or
 # capitals, and never as the whole name ("3 Park" is not an address, "3 Elm Park" is).
@@ -287,7 +289,7 @@ FIELD_LABELS = (
 CONNECTORS = (
     "de|del|de_la|de_las|de_los|da|do|dos|das|di|della|delle|dei|degli|du|des|la|le|les|l'|d'|von|van|der|den|"
     "het|y|e|i|et|am|an|auf|im|zum|zur|al|el|bin|ben|ter|of|the|on|upon|sur|sous|en|au|aux|in|op|ha|ha-|st.|"
-    "san|santa|são|saint|sankt"
+    "san|santa|são|saint|sankt|nad|pod|pri|na|aan|bij|bei|ob"
 )
 # Words that are no street name in lower case chat: "3 more days on the road".
 NOT_NAME_LOWER = (
@@ -316,7 +318,7 @@ NOT_AFTER_NUMBER = (
 # the US military "states": the two- or three-letter region before a postal code.
 REGIONS = (
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
-    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AA AE AP ON QC BC AB MB SK NS NB NL PE YT NT NU "
+    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP FM MH PW AA AE AP ON QC BC AB MB SK NS NB NL PE YT NT NU "
     "NSW VIC QLD TAS ACT SP RJ MG RS BA PE CE GO DF ES SC PB RN AM"
 )
 
@@ -348,7 +350,8 @@ def _alt_bar(words: str) -> str:
 LB = r"(?<![\p{L}\p{M}\p{N}_])"  # a word starts here
 RB = r"(?![\p{L}\p{M}\p{N}_])"  # a word ends here
 # a capitalised (or caseless-script) word, with inner hyphens, apostrophes and dots
-CAP_WORD = r"(?:[lLdD]['’])?(?:[\p{Lu}\p{Lt}][\p{L}\p{M}'’]*|\p{Lo}[\p{L}\p{M}]*)(?:[-.’'][\p{L}\p{M}]+)*"
+# (Georgian's everyday Mkhedruli letters are lower case in Unicode but used as caseless)
+CAP_WORD = r"(?:[lLdD]['’])?(?:[\p{Lu}\p{Lt}][\p{L}\p{M}'’]*|[\p{Lo}\p{Georgian}][\p{L}\p{M}]*)(?:[-.’'][\p{L}\p{M}]+)*"
 CAP = CAP_WORD + r"\.?"
 # a number inside a street name: "5th Avenue", "Calle 47", "Jurong West Street 41"
 ORDINAL = r"\d{1,3}(?:(?:st|nd|rd|th|e|er|ème|a|o|º|ª|\.)(?=[ \t,])|(?=[ \t]))"
@@ -362,13 +365,15 @@ STOP = rf"(?:(?i:{_alt_bar(GREETINGS)}){RB}|(?i:{_alt_bar(FIELD_LABELS)})(?=[ \t
 # "SS 2/24", "U13/S": block codes inside Malaysian and Indonesian street names
 CODE_WORD = r"[A-Z]{0,3}\d{1,3}/[A-Z\d]{1,3}(?=[ \t,])"
 NAME_WORD = rf"(?:{CODE_WORD}|{CAP}|{ORDINAL}|[IVX]{{1,4}}{RB})"
-NAME_T = rf"{NAME_WORD}(?:[ \t]+(?:{CONN}[ \t]+)*{NAME_WORD}){{0,4}}"
+# at most two particles in a row, never given back: "St" is a word and a particle, and
+# "St St St ..." must not backtrack through every way of reading it (minutes at 100 words)
+NAME_T = rf"{NAME_WORD}(?:[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_WORD}){{0,4}}"
 LOWER_WORD = rf"(?!(?i:{_alt_bar(NOT_NAME_LOWER)}){RB})\p{{Ll}}[\p{{L}}\p{{M}}'’-]*"
-NAME_L = rf"{LOWER_WORD}(?:[ \t]+(?:{CONN}[ \t]+)*{LOWER_WORD}){{0,3}}"
+NAME_L = rf"{LOWER_WORD}(?:[ \t]+(?:{CONN}[ \t]+){{0,2}}+{LOWER_WORD}){{0,3}}"
 # a house number: 14, 14a, 14 B 22, 10/12, 12-14, 8-2-293/82/A, 5 bis
 HNUM = (
     r"(?!\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d(?!\d)|(?:19|20)\d\d[/.-]\d)"  # a date: 03/09/2023, 2023/24
-    r"(?!0\d\d|\d{2,4}[ .-]\d{3}[ .-]\d{3,4}(?!\d))"  # a phone number: 0905-447-1862
+    r"(?!\d{2,4}[ .-]\d{3}[ .-]\d{3,4}(?!\d))"  # a phone number: 0905-447-1862
     r"\d{1,5}(?!\d)(?![.,]\d)(?:[A-Za-z](?![\p{L}\p{M}]))?"
     r"(?:[ \t]?[/-][ \t]?(?:\d{1,5}[A-Za-z]?|[A-Z]|[IVX]{2,4}|hs|bis)(?![\p{L}\p{M}\d]))*"
     r"(?:[ \t](?:bis|ter|quater|[A-Z](?:[ \t]\d{1,3})?)(?![\p{L}\p{M}\d]))?"
@@ -380,9 +385,14 @@ NUM_END = rf"(?![ \t]?(?i:{NOT_AFTER_NUMBER}))(?!(?:st|nd|rd|th)\b)(?![ \t]\d)"
 # a number after the street name: "Via Roma 10", "Calle Mayor, 5", "Bağdat Cad. No: 123"
 # ("S/N": sin número, sem número, for a house without one)
 NUMPART = rf"(?:,[ \t]?|[ \t]+)(?:(?:{NUMBER_MARK})?{HNUM}{NUM_END}|[Ss]/[Nn][º°]?(?![\p{{L}}\p{{N}}]))"
-# a number before the street: not part of an amount, decimal, time or list
+# a number before the street: not part of an amount, decimal, time or list; after another
+# number only when that one is a unit's ("Unit 5 12 Smith Street", Australian usage)
+_UNIT_BEFORE = (
+    r"(?<![\p{L}\p{M}])(?i:apt\.?|apartment|unit|suite|ste\.?|flat|level|lvl\.?|shop)[ \t]*#?\d{1,5}[A-Za-z]?[ \t]"
+)
 NUM_FIRST = (
-    rf"(?<![\p{{L}}\p{{M}}\p{{N}}.,:/$€£+#-])(?<!\d[ \t])(?:{NUMBER_MARK}?{HNUM}|[A-Z]{{1,2}}-\d{{1,4}}){NUM_END}"
+    rf"(?<![\p{{L}}\p{{M}}\p{{N}}.,:/$€£+#-])(?:(?<!\d[ \t])|(?<={_UNIT_BEFORE}))"
+    rf"(?:{NUMBER_MARK}?{HNUM}|[A-Z]{{1,2}}-\d{{1,4}}){NUM_END}"
     r"(?:[ \t](?:bis|ter))?"
 )
 
@@ -440,12 +450,12 @@ THAI = r"\d{1,4}/\d{1,4}(?:[ \t]+[\p{Thai}\d]+){0,4}?[ \t]+(?:ถ\.|ถนน|�
 
 # Street shapes with a house number (strong atoms).
 STREET_SHAPES = {
-    "number_prefix_type": rf"{NUM_FIRST},?[ \t]+{PREFIX}[ \t]+(?:(?:{CONN}[ \t]+)*{NAME_T}(?:[ \t]+\d{{1,3}})?|\d{{1,4}})"
+    "number_prefix_type": rf"{NUM_FIRST},?[ \t]+{PREFIX}[ \t]+(?:(?:{CONN}[ \t]+){{0,2}}+{NAME_T}(?:[ \t]+\d{{1,3}})?|\d{{1,4}})"
     r"(?![\p{L}\p{N}])",
     "number_name_type": rf"{NUM_FIRST},?[ \t]+(?:{CONN}[ \t]+)?{NAME_T}[ \t]+(?:{SUFFIX}|{AMBIGUOUS})"
     rf"(?:[ \t]+\d{{1,3}}(?![\p{{L}}\p{{N}}]))?",
     "number_compound": rf"{NUM_FIRST},?[ \t]+{COMPOUND}",
-    "type_name_number": rf"{LB}{PREFIX}[ \t]+(?:{CONN}[ \t]+)*{NAME_T}{NUMPART}",
+    "type_name_number": rf"{LB}{PREFIX}[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_T}{NUMPART}",
     "name_type_number": rf"{LB}{NAME_T}[ \t]+{SUFFIX}{NUMPART}",
     "genitive_type_number": rf"{LB}{NORDIC_GENITIVE}{NUMPART}",
     "compound_number": rf"{COMPOUND}{NUMPART}",
@@ -458,7 +468,7 @@ STREET_SHAPES = {
 # The same in lower case chat, where the house number is what makes it an address.
 CHAT_SHAPES = {
     "chat_number_name_type": rf"{NUM_FIRST}[ \t]+{NAME_L}[ \t]+(?:{CHAT_SUFFIX}|{CHAT_SUFFIX_FOREIGN}){RB}\.?",
-    "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+(?:{CONN}[ \t]+)*{NAME_L}{NUMPART}",
+    "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_L}{NUMPART}",
     "chat_name_type_number": rf"{LB}{NAME_L}[ \t]+{CHAT_SUFFIX_FOREIGN}{NUMPART}",
 }
 # Month and day names: "May 20, 1949" and "28 Oct" are dates, not a name and a number.
@@ -474,7 +484,7 @@ NOT_WORD = rf"(?!{MONTHS}{RB}|{STOP})"
 # Streets without a number, or a name and a number without a street-type word: an
 # address only next to other parts.
 WEAK_SHAPES = {
-    "type_name": rf"{LB}{PREFIX}[ \t]+(?:{CONN}[ \t]+)*{NAME_T}",
+    "type_name": rf"{LB}{PREFIX}[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_T}",
     "name_type": rf"{LB}(?!{STOP}){NAME_T}[ \t]+(?=[\p{{L}}]{{3}})(?:{SUFFIX}|{AMBIGUOUS})",
     "compound": COMPOUND,
     "name_number": rf"{LB}{NOT_WORD}{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?{NOT_WORD}{CAP}){{0,2}}[ \t]+{NUMBER_MARK}?{HNUM}{NUM_END}",
@@ -498,7 +508,7 @@ PART_SHAPES = {
     "floor_slash": r"(?<![\p{L}\p{N}])\d{1,3}/F(?![\p{L}])",
     "korean_unit": r"(?:[A-Z\d]+동[ \t]?)?\d{1,3}(?:층|호)",
     "cjk_unit": r"[\p{Han}\p{Katakana}A-Za-z\d]{0,12}?(?:[A-Z\d]+座|\d+(?:楼|樓|层|層|室))+\d*",
-    "district": rf"{LB}(?i:phường|quận|huyện|sector|zona|zone|district|colonia|col\.|barrio|bo\.|barangay|brgy\.|purok|sitio|phase|ward|sektor|kecamatan|kec\.|kelurahan|kel\.|rt|rw|sec\.)[ \t]+(?:\d{{1,3}}[A-Z]?|[IVX]{{1,4}}|{CAP})(?:/\d{{1,3}})?{RB}",
+    "district": rf"{LB}(?:(?i:phường|quận|huyện|sector|zona|zone|district|colonia|col\.|barrio|bo\.|barangay|brgy\.|purok|sitio|phase|ward|sektor|kecamatan|kec\.|kelurahan|kel\.|rt|rw|sec\.)[ \t]+|(?:г|гор|гр|м|пос|ք)\.[ \t]*)(?:\d{{1,3}}[A-Z]?|[IVX]{{1,4}}|{CAP})(?:/\d{{1,3}})?{RB}",
     "indian_cross": rf"{LB}\d{{1,2}}(?:st|nd|rd|th)[ \t]+(?:Cross|Main|Block|Stage|Phase|Sector)(?:[ \t]+(?:Road|Rd\.?|Street))?{RB}",
     "road_number": rf"{LB}(?:Road|Street|Avenue|Lane|Block|Sector|Gali|Soi|Moo)[ \t]+(?:(?i:no)\.?[ \t]?)?\d{{1,3}}[A-Z]?{RB}",
     "hebrew_unit": r"(?:כניסה|קומה|דירה)[ \t]+(?:\d{1,3}|\p{Hebrew}['׳]?)(?![\p{L}\d])",
@@ -514,8 +524,11 @@ POSTAL_FORMATS = {
     "uk": r"[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}",
     "ca": r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ \t]\d[ABCEGHJ-NPRSTV-Z]\d",
     "ie": r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[ \t](?=[0-9A-Z]{0,3}[A-Z])(?=[0-9A-Z]{0,3}\d)[0-9AC-FHKNPRTV-Y]{4}",
+    # Canadian and Irish codes written without their space: only after a label or by a town
+    "ca_compact": r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\d[ABCEGHJ-NPRSTV-Z]\d",
+    "ie_compact": r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)(?=[0-9A-Z]{0,3}[A-Z])(?=[0-9A-Z]{0,3}\d)[0-9AC-FHKNPRTV-Y]{4}",
     "jp": r"〒[ \t]?\d{3}-?\d{4}",
-    "prefixed": r"(?:LT|LV|EE|FI|SE|NO|DK|IS|D|DE|A|AT|CH|F|FR|B|BE|L|LU|NL|I|IT|E|ES|P|PT|PL|CZ|SK|HU|RO|BG|GR|HR|SI|CY)"
+    "prefixed": r"(?:LT|LV|EE|FI|SE|NO|DK|IS|D|DE|A|AT|CH|F|FR|B|BE|L|LU|NL|I|IT|E|ES|P|PT|PL|CZ|SK|H|HU|RO|BG|GR|HR|SI|CY)"
     r"-\d{3,5}(?:[ \t]?\d{2})?",
     "nl": r"\d{4}[ \t]?(?!SA|SD|SS)[A-Z]{2}",
     "dash": r"\d{5}-\d{4}|\d{5}-\d{3}|\d{4}-\d{3}|\d{3}-\d{4}|\d{2}-\d{3}",
@@ -530,6 +543,8 @@ POSTAL = (
 )
 REGION = rf"(?:{'|'.join(sorted(set(REGIONS.split()), key=len, reverse=True))}|N\.L\.|N\.S\.W\.)(?![\p{{L}}\p{{N}}])"
 COUNTRY = rf"(?i:{_alt_bar(COUNTRIES)}){RB}"
+# "(NA)", "(BS)": an Italian province or Swiss canton after the town
+PROVINCE = r"\([A-Z]{2}\)"
 # a town, district or building name: up to four capitalised words, no phone or mail label
 # inside a place name a word ends with a dot only when it is a short abbreviation
 # ("St. Albans", "TP. Hồ Chí Minh"): "JLT. Our" is the end of a sentence
@@ -545,7 +560,7 @@ BUILDING = (
     r"pangsapuri|kondominium|taman|kampung|kg\.|perumahan|barangay|brgy\.|subd\.|subdivision|sitio|purok|"
     r"colonia|col\.|barrio|b[º°]|población|pobl\.|asoc\.|asociación|mz\.|manzana|estate|phase|sector|block)"
 )
-POSTAL_LABEL = rf"(?i:{_alt_bar(POSTAL_LABELS)})[ \t]*(?:[:#.]|no\.?)?[ \t]*$"
+POSTAL_LABEL = rf"(?i:{_alt_bar(POSTAL_LABELS)})[ \t]*(?:[:#.]|no\.?|is|was)?[ \t]*$"
 LINE_END = r"[ \t.]*(?:$|\n)"
 
 
@@ -605,7 +620,7 @@ _GAP_SPLIT_RX = regex.compile(r"[,;،\n]|[ \t][-–—/·][ \t]|[–—]")
 _FILLER_RX = regex.compile(
     rf"[ \t]*(?:{PLACE}|{REGION}|{COUNTRY}|{BUILDING}[ \t]+{NAME_T}|(?i:{_alt_bar(POSTAL_LABELS)})[ \t]*[:.]?)?[ \t.]*"
 )
-_TAIL_ITEM = rf"(?:{POSTAL}|{REGION}|{COUNTRY}|{PLACE})"
+_TAIL_ITEM = rf"(?:{POSTAL}|{REGION}|{COUNTRY}|{PLACE}|{PROVINCE})"
 _TAIL_END = (
     rf"[ \t]*(?:$|\n|[.;:!?)\]|]|,?[ \t]+(?:\p{{Ll}}|\p{{N}}|{STOP}|\(|(?:My|The|I|We|He|She|It|They|You|Our|This|"
     r"That|Then|But|And|So|If|When|Please)\b)|,[ \t]*$)"
@@ -614,13 +629,17 @@ _TAIL_RX = regex.compile(
     rf"(?:(?:[ \t]*[,;،][ \t]*|[ \t]*[-–—/][ \t]*|(?<!\.)[ \t]+){_TAIL_ITEM}){{1,5}}(?={_TAIL_END})"
 )
 _TAIL_COMMA_RX = regex.compile(rf"(?:[ \t]*[,;،][ \t]*{_TAIL_ITEM}){{1,5}}(?={_TAIL_END})")
+_CODE_AT_END_RX = regex.compile(rf"{POSTAL}[ \t]*$")
+_TOWN_LINE_RX = regex.compile(rf"\n[ \t]*{PLACE}[ \t.]*(?=\n|$)")
 _COUNTRY_LINE_RX = regex.compile(rf"\n[ \t]*(?:{POSTAL}[ \t]+)?{COUNTRY}[ \t.]*(?=\n|$)")
 _CODE_TOWN_BEFORE_RX = regex.compile(r"(?:^|[,;،:：][ \t]*|[ \t][-–—][ \t]*|\n[ \t]*)$")
 _CODE_TOWN_AFTER_RX = regex.compile(
-    rf"[ \t]+{PLACE}(?:{SEP}(?:{PLACE}|{REGION}|{COUNTRY}))*(?:{LINE_END}|[ \t]*[,;)]|\.(?:[ \t]|$))"
+    rf"[ \t]+{PLACE}(?:{SEP}(?:{PLACE}|{REGION}|{COUNTRY}|{PROVINCE}))*(?:{LINE_END}|[ \t]*[,;)]|\.(?:[ \t]|$))"
 )
 _TOWN_CODE_BEFORE_RX = regex.compile(
-    rf"(?r)(?:(?P<place>{PLACE})(?:[ \t]*,)?[ \t]+(?P<region>{REGION})|(?P<town>{PLACE}))(?:[ \t]*[,;\-–—]?[ \t]*)$"
+    # a region and its code apart ("NM 87501", "PE, 54000"): "PW-7120" is a model number
+    rf"(?r)(?:(?P<place>{PLACE})(?:[ \t]*,)?[ \t]+(?P<region>{REGION})(?:[ \t]*,?[ \t]*)"
+    rf"|(?P<town>{PLACE})(?:[ \t]*[,;\-–—]?[ \t]*))$"
 )
 _TOWN_CODE_AFTER_RX = regex.compile(rf"(?:{LINE_END}|[ \t]*[,;)]|[ \t]*\.(?:[ \t]|$)|[ \t]*,?[ \t]+{COUNTRY})")
 # a town that starts an address part: after a line break, a comma or a dash
@@ -702,7 +721,7 @@ def _role_table() -> dict[str, frozenset[str]]:
     add(_words(WEAK_BOXES) + ["box", "bag"], "weak_box")
     add(
         "phường quận huyện sector zona zone district colonia col. barrio bo. barangay brgy. purok sitio phase "
-        "ward sektor kecamatan kec. kelurahan kel. rt rw sec.".split(),
+        "ward sektor kecamatan kec. kelurahan kel. rt rw sec. г. гор. гр. м. пос. ք.".split(),
         "district",
     )
     add("road street avenue lane block sector gali soi moo".split(), "road_number")
@@ -723,6 +742,12 @@ _TOKEN_RX = regex.compile(r"[\p{L}\p{M}\p{N}#№〒][\p{L}\p{M}\p{N}'’./-]*")
 _SCRIPT_RX = regex.compile(r"[\p{Han}\p{Hangul}\p{Katakana}\p{Hiragana}\p{Thai}]")
 _NUMBERISH_RX = regex.compile(rf"\d|#|№|{NUMBER_MARK_WORDS}$|[A-Z]{{1,2}}-\d")
 _NO_ROLES: frozenset[str] = frozenset()
+
+
+def _lower_case(word: str) -> bool:
+    """Whether a word starts in lower case; Georgian Mkhedruli, lower case in Unicode, is
+    written without case and counts as capitalised."""
+    return word[0].islower() and not "\u10d0" <= word[0] <= "\u10ff"
 
 
 def _tokens(text: str) -> list[_Token]:
@@ -835,7 +860,7 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
             matched = False
             for t in [*before, tok]:
                 numberish = bool(_NUMBERISH_RX.match(t.text))
-                lower = t.text[0].islower()
+                lower = _lower_case(t.text)
                 for rule, rx in _ANCHORED[role]:
                     if role != "korean" and (
                         (rule in _NUMBER_FIRST) != numberish
@@ -894,7 +919,7 @@ def _untyped_atoms(text: str, tokens: list[_Token]) -> list[Atom]:
         for t in [*[t for t in tokens[max(0, i - 3) : i] if t.start >= ls], tok]:
             if t is tok:
                 shapes = _UNTYPED_SHAPES[1:2]  # number_name
-            elif t.text[0].islower():
+            elif _lower_case(t.text):
                 shapes = _UNTYPED_SHAPES[2:]  # lower_name_number
             else:
                 shapes = _UNTYPED_SHAPES[:1]  # name_number
@@ -1037,6 +1062,11 @@ def _extend_tail(text: str, end: int) -> int:
     m = rx.match(text, end)
     if m:
         end = m.end()
+    if _CODE_AT_END_RX.search(text, _line_start(text, end), end):
+        # "9337 QB\nVelserbroek": the town under its code, when no English words ("John Smith")
+        m = _TOWN_LINE_RX.match(text, end)
+        if m and _foreign_word(m.group()):
+            end = m.end()
     m = _COUNTRY_LINE_RX.match(text, end)
     return m.end() if m else end
 
@@ -1081,13 +1111,33 @@ def _settle(text: str, atoms: list[Atom], postal: list[tuple[Atom, str]]) -> tup
     # and a postal code with its town is no street ("31000 Toulouse", "Tokyo 160-0023")
     coded = strong + [a for a, shape in postal if shape != "free" and a.kind == "postal"]
     weak = [w for w in atoms if w.kind == "weak" and not any(b.start < w.end and w.start < b.end for b in coded)]
-    # a year joins no address ("May 20, 1949"), except as a labelled or regional code
+    # a year joins no address ("May 20, 1949"), except as a labelled or regional code, or
+    # before its town right after a street ("Storgata 5, 2000 Lillestrøm")
+    street_ends = {b.end for b in strong}
     codes = [
         a
         for a, shape in postal
-        if shape != "free" and (shape in ("label", "region_code") or not _year_like(text[a.start : a.end]))
+        if shape != "free"
+        and (
+            shape in ("label", "region_code")
+            or not _year_like(text[a.start : a.end])
+            or shape == "code_town"
+            and _part_end_before(text, a.start) in street_ends
+        )
     ]
     return strong + weak + codes, postal
+
+
+def _part_end_before(text: str, start: int) -> int:
+    """Where the address part before `start` ends: back over spaces and one comma or line break."""
+    i = start
+    while i and text[i - 1] in " \t":
+        i -= 1
+    if i and text[i - 1] in ",\n":
+        i -= 1
+    while i and text[i - 1] in " \t":
+        i -= 1
+    return i
 
 
 def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tuple[int, int]]]:

@@ -150,7 +150,7 @@ _TITLED = re.compile(
     rf"(?P<v>(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}(?:\s(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}){{0,2}})"
 )
 _SIGN_OFF = re.compile(
-    r"(?im)^\s*(?:best|best\s+wishes|regards|kind\s+regards|best\s+regards|warm\s+regards|thanks|many\s+thanks|thank\s+you|"
+    r"(?im)^[ \t]*(?:best|best\s+wishes|regards|kind\s+regards|best\s+regards|warm\s+regards|thanks|many\s+thanks|thank\s+you|"
     r"sincerely|yours\s+sincerely|yours\s+truly|yours|cheers|love|respectfully),?[ \t]*\n[ \t]*"
     rf"(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD}){{0,2}})[ \t]*$"
 )

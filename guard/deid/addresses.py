@@ -89,7 +89,8 @@ PREFIX_TYPES: dict[str, str] = {
     "ro": "strada str. bulevardul bd. b-dul bdul. calea șoseaua soseaua șos. sos. aleea piața piata intrarea "
     "intr. splaiul drumul",
     "pl": "ul. ulica al. aleja aleje pl. plac os. osiedle rondo skwer",
-    "cs_sk_sl_hr": "ulice ulica nám. náměstí námestie třída tř. nábřeží nábrežie trg bulevar avenija",
+    "cs_sk_sl_hr": "ulice ulica nám. náměstí námestie třída tř. nábřeží nábrežie trg bulevar avenija "
+    "namesti trida nabrezi nabrezie",  # written without diacritics in texts and chat
     "ru_uk_bg": "ул. улица бул. булевард бульвар б-р пр. пр-т просп. проспект пер. переулок пл. площадь "
     "площад ш. шоссе наб. набережная туп. тупик мкр. микрорайон ж.к. вул. вулиця пров. провулок бульв. "
     "площа узвіз шосе алл. аллея алея набережна сквер ulitsa prospekt prosp. pereulok shosse naberezhnaya "
@@ -112,7 +113,7 @@ SUFFIX_TYPES: dict[str, str] = {
     "lt": "gatvė g. prospektas pr. alėja al. aikštė a. plentas skersgatvis skg.",
     "et": "tänav tn. maantee mnt. puiestee pst. tee põik väljak plats allee",
     "tr": "caddesi cad. cd. sokak sokağı sok. sk. bulvarı blv. bulvar meydanı yolu",
-    "sl_hr_cs_sk": "cesta ulica trg náměstí nám. třída tř. nábřeží námestie",
+    "sl_hr_cs_sk": "cesta ulica trg náměstí nám. třída tř. nábřeží námestie namesti trida nabrezi",
     "de": "straße strasse str. gasse weg platz allee damm ufer ring chaussee",
     "ru_uk": "проспект пр. пр-т просп. переулок пер. шоссе ш. набережная наб. бульвар б-р площадь пл. улица ул. "
     "вулиця вул. провулок пров. prospekt prosp. ulitsa pereulok",
@@ -243,7 +244,15 @@ ADDRESS_PHRASES = (
     "staying at|based at|ship to|deliver to|send it to|send to|mail it to|mail to|domiciliad[oa] en|"
     "con domicilio en|residente en|vive en|wohnhaft in|wohnt in|demeurant|domicilié à|domiciliée à|"
     "residente in|abito in|mora em|mora na|mora no|asuu|bor på|address is|address was|address will be|"
-    "address now is|address has changed to|address changed to"
+    "address now is|address has changed to|address changed to|"
+    # the same in other languages: Greek, Russian, Ukrainian, Polish, Czech, Dutch, Italian,
+    # Portuguese, French, Spanish, Romanian, German
+    "κάτοικος|κάτοικοι|διαμένει στην|διαμένει στον|διαμένει στο|μένει στην|μένει στον|μένει στο|"
+    "проживает по адресу|проживающий по адресу|проживающая по адресу|по адресу|за адресою|"
+    "zamieszkały przy|zamieszkała przy|mieszka przy|bytem|bydlí na|bydlí v|woont aan|woont op|"
+    "woonachtig aan|wonende aan|abita in via|residente na|residente no|morador na|morador no|moradora na|"
+    "habite au|habite rue|réside au|demeurant au|domicilié au|domiciliée au|reside en|vivo en|"
+    "domiciliat în|domiciliată în|locuiește pe|wohne in"
 )
 # Phrases that send something to a place: an address follows only when its shape says so
 # (a street name that is no English word, or a street-type word), never a number and
@@ -396,7 +405,8 @@ NUM_FIRST = (
     r"(?:[ \t](?:bis|ter))?"
 )
 
-PREFIX = rf"(?i:{_alt(_words(*PREFIX_TYPES.values()))}){RB}"
+# "Bd" needs its dot in lower case or capitals only ("bd" is short for bed, "BD" for Bangladesh)
+PREFIX = rf"(?:(?i:{_alt(_words(*PREFIX_TYPES.values()))})|Bd){RB}"
 CHAT_PREFIX = (
     r"(?i:rue|avenue|boulevard|calle|avenida|paseo|carrera|rua|travessa|praça|strada|viale|piazza|ulica|aleja|"
     r"ul\.|jalan|jl\.|jln\.|lorong|ул\.|улица|вул\.|вулиця|проспект|οδός|λεωφόρος|đường|phố|ngõ|hẻm|soi)"
@@ -1259,7 +1269,7 @@ def _phrase_values(text: str, covered: list[tuple[int, int]]) -> list[Found]:
         # no English word ("Room 12", "Ward 5", "3 Specialists" are not addresses)
         if (v.group("named") or m.group("send")) and not _foreign_word(v.group("named") or v.group("words")):
             continue
-        out.append(Found(v.start(), v.end(), "STREET_ADDRESS", 0.6, "address_phrase"))
+        out.append(Found(v.start(), _extend_tail(text, v.end()), "STREET_ADDRESS", 0.6, "address_phrase"))
     return out
 
 

@@ -311,6 +311,25 @@ def test_postal_conventions_of_more_countries(text: str, address: str) -> None:
     assert _covered(text, address) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Balik ceka na vydejnim miste Trida Svobody 41, Olomouc.", "Trida Svobody 41, Olomouc"),
+        ("Siège : Bd Moulay Youssef, n° 27, Casablanca", "Bd Moulay Youssef, n° 27, Casablanca"),
+        ("Μάρτυρας, κάτοικος Θησέως 23, Νέα Σμύρνη, δήλωσε", "Θησέως 23, Νέα Σμύρνη"),
+        ("Заявитель проживает по адресу Лесная 14, Тверь.", "Лесная 14, Тверь"),
+        ("Svědek bydlí v Kolkova 8, Jihlava.", "Kolkova 8, Jihlava"),
+    ],
+    ids=["cz_type_without_diacritics", "ma_bd_without_dot", "gr_resident_of", "ru_at_the_address", "cz_lives_in"],
+)
+def test_street_words_without_accents_and_address_phrases_of_more_languages(text: str, address: str) -> None:
+    assert _covered(text, address) == []
+
+
+def test_bd_in_lower_case_or_capitals_is_no_boulevard() -> None:
+    assert find_addresses("2 bd 1 ba flat, BD 12 fixed, near the park") == []
+
+
 def test_a_region_code_joined_to_a_number_is_a_model_number() -> None:
     assert find_addresses("Model PW-4418, two year warranty.") == []
 

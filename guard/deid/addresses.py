@@ -138,7 +138,8 @@ AMBIGUOUS_SUFFIXES = (
     "Mountains Neck Orchard Overpass Parks Parkways Passage Pine Pines Plains Points Port Ports Prairie Radial "
     "Ramp Ranch Rapids Ridges River Roads Route Shoal Shoals Shore Shores Skyway Springs Spurs Squares "
     "Stravenue Stream Streets Throughway Trafficway Tunnel Underpass Valley Valleys Viaduct Views Village "
-    "Villages Ville Walks Wells "
+    "Villages Ville Walks Wells Fall Flat Key Land Light Lock Mission Plain Rapid Rest Spring Union Unions Wall "
+    "Ways Well "
     "Byu Bch Blf Blfs Btm Br. Brg Brk Brks Cyn Cpe Ctr Ctrs Cirs Clf Clfs Cor Cors Crse Cts Cvs Crst Xrd "
     "Curv Drs Ests Exts Fls Fry Fld Flds Flts Frd Frds Frst Frg Frgs Frk Frks Gdn Gtwy Gln Glns Grn Grns Grv "
     "Grvs Hbr Hbrs Hvn Hls Holw Inlt Jcts Knl Knls Lndg Lgt Lgts Lcks Ldg Mnr Mnrs Mdw Mdws Mls Msn Mtwy "
@@ -321,7 +322,7 @@ NOT_AFTER_NUMBER = (
     "kč|zł|ft\\b|lei|tl\\b|₺|₹|rs\\b|rm\\b|rp\\b|₱|¥|円|元|₩|r\\$|mxn|ars|cop|clp|brl|inr|jpy|cny|krw|m²|m2|cm|mm|km/h|mph|h\\b|hrs?\\b|hours?\\b|min|mins?\\b|"
     "minutes?\\b|sec|days?\\b|weeks?\\b|months?\\b|years?\\b|yrs?\\b|am\\b|pm\\b|a\\.m\\.|p\\.m\\.|eur|usd|"
     "gbp|pcs|units?\\b|people|persons?\\b|times|percent|tablets?|tabs?\\b|doses?\\b|mmhg|bpm|mmol|kcal|"
-    "st\\b|nd\\b|rd\\b|th\\b|x\\d|:\\d|[.,]\\d|/\\d{2,4}\\b(?!\\s*\\p{Lu})"
+    "st\\b(?!\\.?[ \t]+(?-i:\\p{Lu}))|nd\\b|rd\\b|th\\b|x\\d|:\\d|[.,]\\d|/\\d{2,4}\\b(?!\\s*\\p{Lu})"
 )
 # US states and territories, Canadian provinces, Australian states, Brazilian states and
 # the US military "states": the two- or three-letter region before a postal code.
@@ -373,7 +374,10 @@ PHONE_LABEL = (
 STOP = rf"(?:(?i:{_alt_bar(GREETINGS)}){RB}|(?i:{_alt_bar(FIELD_LABELS)})(?=[ \t]*[:.#：]|[ \t]*[+(]?\d))"
 # "SS 2/24", "U13/S": block codes inside Malaysian and Indonesian street names
 CODE_WORD = r"[A-Z]{0,3}\d{1,3}/[A-Z\d]{1,3}(?=[ \t,])"
-NAME_WORD = rf"(?:{CODE_WORD}|{CAP}|{ORDINAL}|[IVX]{{1,4}}{RB})"
+# a dot ends a word of a street name only as a short abbreviation ("St.", "Gral."): a full
+# stop after a longer word ends the sentence ("... 3580 Geilo. Key is in the box")
+CAP_ABBR = rf"{CAP_WORD}(?:(?<=(?:^|[^\p{{L}}])[\p{{Lu}}\p{{Lo}}][\p{{L}}]{{0,3}})\.)?"
+NAME_WORD = rf"(?:{CODE_WORD}|{CAP_ABBR}|{ORDINAL}|[IVX]{{1,4}}{RB})"
 # at most two particles in a row, never given back: "St" is a word and a particle, and
 # "St St St ..." must not backtrack through every way of reading it (minutes at 100 words)
 NAME_T = rf"{NAME_WORD}(?:[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_WORD}){{0,4}}"
@@ -639,6 +643,7 @@ _TAIL_RX = regex.compile(
     rf"(?:(?:[ \t]*[,;،][ \t]*|[ \t]*[-–—/][ \t]*|(?<!\.)[ \t]+){_TAIL_ITEM}){{1,5}}(?={_TAIL_END})"
 )
 _TAIL_COMMA_RX = regex.compile(rf"(?:[ \t]*[,;،][ \t]*{_TAIL_ITEM}){{1,5}}(?={_TAIL_END})")
+_ZIP_RX = regex.compile(r"\d{5}(?:-\d{4})?")
 _CODE_AT_END_RX = regex.compile(rf"{POSTAL}[ \t]*$")
 _TOWN_LINE_RX = regex.compile(rf"\n[ \t]*{PLACE}[ \t.]*(?=\n|$)")
 _COUNTRY_LINE_RX = regex.compile(rf"\n[ \t]*(?:{POSTAL}[ \t]+)?{COUNTRY}[ \t.]*(?=\n|$)")
@@ -973,6 +978,12 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
             return "town_code"
         if _ALONE_BEFORE_RX.search(text[max(0, ls - 1) : start]) or before.rstrip().endswith(","):
             return "alone"
+    elif _ZIP_RX.fullmatch(text, start, end):
+        # a town, a US state and a ZIP code are an address whatever follows ("Lake Sarah,
+        # NH 03301 is where I grew up")
+        m = _TOWN_CODE_BEFORE_RX.search(before)
+        if m and m.group("region") and not _FIELD_WORD_RX.match(m.group("place")):
+            return "region_code"
     return None
 
 

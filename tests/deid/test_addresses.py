@@ -330,6 +330,38 @@ def test_bd_in_lower_case_or_capitals_is_no_boulevard() -> None:
     assert find_addresses("2 bd 1 ba flat, BD 12 fixed, near the park") == []
 
 
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        (
+            "44 Tallow Union Apt. 6\nLake Marlow, NH 03897 is where I grew up.",
+            "44 Tallow Union Apt. 6\nLake Marlow, NH 03897",
+        ),
+        ("Meet me at 812 Brisbane Key\nPort Edna, FM 96941 tomorrow.", "812 Brisbane Key\nPort Edna, FM 96941"),
+    ],
+    ids=["us_union_then_state_zip_in_a_sentence", "us_key_then_state_zip_in_a_sentence"],
+)
+def test_a_us_address_over_two_lines_inside_a_sentence(text: str, address: str) -> None:
+    # the state and ZIP line needs no line end after it; Union, Key, ... are USPS suffixes
+    assert _covered(text, address) == []
+
+
+@pytest.mark.parametrize("address", ["14 St Brannock Street", "9 St. Idris Road"], ids=["st", "st_dot"])
+def test_a_saint_after_the_house_number_is_part_of_the_street(address: str) -> None:
+    # "12 st" is an ordinal typed with a space only when no capitalised name follows
+    assert _covered(f"She lives at {address} now.", address) == []
+
+
+def test_a_full_stop_after_a_town_ends_the_address() -> None:
+    # "Key" is a street suffix, but not the first word of the next sentence
+    text = "The cabin is at Fjordveien 12, 3580 Geilo. Key is in the box."
+    assert all(text[f.start : f.end].find("Key") < 0 for f in find_addresses(text))
+
+
+def test_a_field_word_before_a_state_code_is_no_town() -> None:
+    assert find_addresses("Order ON 12345 shipped, Invoice NY 12345 paid") == []
+
+
 def test_a_region_code_joined_to_a_number_is_a_model_number() -> None:
     assert find_addresses("Model PW-4418, two year warranty.") == []
 

@@ -366,6 +366,9 @@ CAP = CAP_WORD + r"\.?"
 # a number inside a street name: "5th Avenue", "Calle 47", "Jurong West Street 41"
 ORDINAL = r"\d{1,3}(?:(?:st|nd|rd|th|e|er|ème|a|o|º|ª|\.)(?=[ \t,])|(?=[ \t]))"
 CONN = rf"(?i:{_alt_bar(CONNECTORS)})"
+# at most two particles in a row, never given back: "St" is a word and a particle, and
+# "St St St ..." must not backtrack through every way of reading it (minutes at 100 words)
+PARTICLES = rf"(?:{CONN}[ \t]+){{0,2}}+"
 # a phone or mail label: where the value of an address field ends
 PHONE_LABEL = (
     r"(?i:tel|tel\.|phone|ph|mob|mobile|cell|cel|fax|e-?mail|contact|whatsapp|fono|tlf|puh|tél|handy|móvil|celular|"
@@ -378,11 +381,9 @@ CODE_WORD = r"[A-Z]{0,3}\d{1,3}/[A-Z\d]{1,3}(?=[ \t,])"
 # stop after a longer word ends the sentence ("... 3580 Geilo. Key is in the box")
 CAP_ABBR = rf"{CAP_WORD}(?:(?<=(?:^|[^\p{{L}}])[\p{{Lu}}\p{{Lo}}][\p{{L}}]{{0,3}})\.)?"
 NAME_WORD = rf"(?:{CODE_WORD}|{CAP_ABBR}|{ORDINAL}|[IVX]{{1,4}}{RB})"
-# at most two particles in a row, never given back: "St" is a word and a particle, and
-# "St St St ..." must not backtrack through every way of reading it (minutes at 100 words)
-NAME_T = rf"{NAME_WORD}(?:[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_WORD}){{0,4}}"
+NAME_T = rf"{NAME_WORD}(?:[ \t]+{PARTICLES}{NAME_WORD}){{0,4}}"
 LOWER_WORD = rf"(?!(?i:{_alt_bar(NOT_NAME_LOWER)}){RB})\p{{Ll}}[\p{{L}}\p{{M}}'’-]*"
-NAME_L = rf"{LOWER_WORD}(?:[ \t]+(?:{CONN}[ \t]+){{0,2}}+{LOWER_WORD}){{0,3}}"
+NAME_L = rf"{LOWER_WORD}(?:[ \t]+{PARTICLES}{LOWER_WORD}){{0,3}}"
 # a house number: 14, 14a, 14 B 22, 10/12, 12-14, 8-2-293/82/A, 5 bis
 HNUM = (
     r"(?!\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d(?!\d)|(?:19|20)\d\d[/.-]\d)"  # a date: 03/09/2023, 2023/24
@@ -464,12 +465,12 @@ THAI = r"\d{1,4}/\d{1,4}(?:[ \t]+[\p{Thai}\d]+){0,4}?[ \t]+(?:ถ\.|ถนน|�
 
 # Street shapes with a house number (strong atoms).
 STREET_SHAPES = {
-    "number_prefix_type": rf"{NUM_FIRST},?[ \t]+{PREFIX}[ \t]+(?:(?:{CONN}[ \t]+){{0,2}}+{NAME_T}(?:[ \t]+\d{{1,3}})?|\d{{1,4}})"
+    "number_prefix_type": rf"{NUM_FIRST},?[ \t]+{PREFIX}[ \t]+(?:{PARTICLES}{NAME_T}(?:[ \t]+\d{{1,3}})?|\d{{1,4}})"
     r"(?![\p{L}\p{N}])",
     "number_name_type": rf"{NUM_FIRST},?[ \t]+(?:{CONN}[ \t]+)?{NAME_T}[ \t]+(?:{SUFFIX}|{AMBIGUOUS})"
     rf"(?:[ \t]+\d{{1,3}}(?![\p{{L}}\p{{N}}]))?",
     "number_compound": rf"{NUM_FIRST},?[ \t]+{COMPOUND}",
-    "type_name_number": rf"{LB}{PREFIX}[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_T}{NUMPART}",
+    "type_name_number": rf"{LB}{PREFIX}[ \t]+{PARTICLES}{NAME_T}{NUMPART}",
     "name_type_number": rf"{LB}{NAME_T}[ \t]+{SUFFIX}{NUMPART}",
     "genitive_type_number": rf"{LB}{NORDIC_GENITIVE}{NUMPART}",
     "compound_number": rf"{COMPOUND}{NUMPART}",
@@ -482,7 +483,7 @@ STREET_SHAPES = {
 # The same in lower case chat, where the house number is what makes it an address.
 CHAT_SHAPES = {
     "chat_number_name_type": rf"{NUM_FIRST}[ \t]+{NAME_L}[ \t]+(?:{CHAT_SUFFIX}|{CHAT_SUFFIX_FOREIGN}){RB}\.?",
-    "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_L}{NUMPART}",
+    "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+{PARTICLES}{NAME_L}{NUMPART}",
     "chat_name_type_number": rf"{LB}{NAME_L}[ \t]+{CHAT_SUFFIX_FOREIGN}{NUMPART}",
 }
 # Month and day names: "May 20, 1949" and "28 Oct" are dates, not a name and a number.
@@ -498,7 +499,7 @@ NOT_WORD = rf"(?!{MONTHS}{RB}|{STOP})"
 # Streets without a number, or a name and a number without a street-type word: an
 # address only next to other parts.
 WEAK_SHAPES = {
-    "type_name": rf"{LB}{PREFIX}[ \t]+(?:{CONN}[ \t]+){{0,2}}+{NAME_T}",
+    "type_name": rf"{LB}{PREFIX}[ \t]+{PARTICLES}{NAME_T}",
     "name_type": rf"{LB}(?!{STOP}){NAME_T}[ \t]+(?=[\p{{L}}]{{3}})(?:{SUFFIX}|{AMBIGUOUS})",
     "compound": COMPOUND,
     "name_number": rf"{LB}{NOT_WORD}{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?{NOT_WORD}{CAP}){{0,2}}[ \t]+{NUMBER_MARK}?{HNUM}{NUM_END}",

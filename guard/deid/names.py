@@ -52,6 +52,7 @@ _HONORIFICS = frozenset(
     # the abbreviated Muhammad that opens many South Asian and Malay names ("Md. Karim Hossain")
     "md mohd muhd".split()
 )
+_LEAD_TITLES = _TITLES | _HONORIFICS
 # Words that precede a name: kin, roles, salutations, form labels, chat phrases.
 _CUES = frozenset(
     """patient pt named name called son daughter wife husband mother father mom dad brother sister
@@ -248,7 +249,7 @@ _NICKNAMED = regex.compile(
 # CJK and Thai names with an honorific or polite prefix
 _HONORIFIC = regex.compile(
     r"(?P<v>[\p{Han}\p{Hiragana}\p{Katakana}]{1,4})(?=様|さま|さん|くん|ちゃん|先生|氏|殿|女士|小姐|老师|同学)"
-    r"|(?P<v2>\p{Hangul}{2,4})(?=님|씨|선생님|고객님)"
+    r"|(?P<v2>\p{Hangul}{2,4})(?=님|씨|선생님|고객님|[ \t](?:님|씨)(?!\p{Hangul}{2}))"
     r"|(?:尊敬的|亲爱的|親愛的)(?P<v3>\p{Han}{2,4})"
     r"|(?:คุณ|นาย|นาง|นางสาว|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20})"
 )
@@ -286,6 +287,45 @@ _CJK_NAME = regex.compile(
     rf"|(?:{'|'.join(_KOREAN_COMPOUND.split())}|[{_KOREAN_SURNAMES}])\p{{Hangul}}{{2}})"
     r"(?![\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}ー])"
 )
+# Names inside CJK text, where no space marks a word: only with a cue next to them.
+# Chinese: a surname and one or two characters before a title ("郭子涵同学", "王先生"); a
+# nickname, 小/老 and a surname or 阿 and a character ("小李，", "阿凱你"), standing after a
+# line start, space or punctuation. Japanese: a name after a role in minutes ("書記 森田").
+# Korean: a full name after a kin word or role ("아들 이정훈", "상주: 이상훈, 이상민").
+# (`_HONORIFIC` takes names before さん, 様, 님, 씨; `_cjk_role_word` keeps roles out of both.)
+_ZH_TITLES = (
+    "先生 女士 小姐 同学 同學 老师 老師 医生 醫生 大夫 师傅 師傅 经理 經理 主任 教授 律师 律師 阿姨 叔叔 太太 警官 护士 "
+    "護士 院长 院長 博士 总监 總監 主管 会计 會計"
+)
+_NOT_AFTER_NICK = "姨拉根里富尔爾联聯卡森斯塞曼婆公嬷嬤伯爸妈媽爷爺哥弟妹姐嫂叔司們们"
+_ZH_CUED = regex.compile(
+    rf"(?:{'|'.join(_CHINESE_COMPOUND.split())}|[{_CHINESE_SURNAMES}])\p{{Han}}{{0,2}}?(?=(?:{'|'.join(_ZH_TITLES.split())}))"
+)
+_ZH_NICK = regex.compile(
+    rf"(?<![\p{{Han}}\p{{Hiragana}}\p{{Katakana}}])(?:[小老][{_CHINESE_SURNAMES}]|阿(?![{_NOT_AFTER_NICK}])\p{{Han}})"
+    r"(?=[^\p{Han}]|[你也说說的是在要和跟呢呀啊吧])"  # not 阿莫西林 (amoxicillin), 小王子
+)
+_JA_ROLE = regex.compile(
+    r"(?:書記|会計|会長|副会長|議長|司会|幹事|監査|担当|担当者|部長|課長|係長|店長|受付|主治医)"
+    r"[ \t\u3000：:]*(?P<v>\p{Han}{2,4})(?=[、,，。\s（(]|$)"
+)
+_NOT_JA_NAME = frozenset(
+    "患者 会員 店長 運転手 社長 部長 課長 係長 先生 医者 看護師 担当者 利用者 皆様 お客 奥様 神様 王様 殿様 "
+    "お母 お父 婆 爺 大家 駅員 職員 店員 会社 相手 皆さん 先輩 後輩".split()
+)
+_KO_CUED = regex.compile(
+    r"(?:아들|딸|남편|아내|엄마|아빠|어머니|아버지|할머니|할아버지|형|누나|오빠|언니|동생|친구|보호자|상주|환자|담당자|담당|"
+    r"신청인|고객|수신|발신|작성자)[ \t]*[:：]?[ \t]+"
+    rf"(?P<v>[{_KOREAN_SURNAMES}]\p{{Hangul}}{{2}})(?:,[ \t]*(?P<w>[{_KOREAN_SURNAMES}]\p{{Hangul}}{{2}}))?(?!\p{{Hangul}}{{2}})"
+)
+_NOT_KO_NAME = frozenset("이사장 부사장 부회장 부원장 부총장 조교수 부장관 사무장 이사회".split())
+
+
+def _cjk_role_word(value: str) -> bool:
+    """A role or courtesy noun before an honorific, not a name ("お客", "店長", "이사장")."""
+    return value in _NOT_JA_NAME or value[-2:] in _NOT_JA_NAME or value in _NOT_KO_NAME or value[-3:] in _NOT_KO_NAME
+
+
 _HANGUL_CHAR = regex.compile(r"\p{Hangul}")
 _CJK_CHAR = regex.compile(r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]")
 _OTHER_SCRIPT_LETTER = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}]")
@@ -484,6 +524,11 @@ def _acts_as_subject(text: str, start: int, end: int) -> bool:
     return bool(_SUBJECT_AFTER.match(text[end : end + 40]) or _SUBJECT_BEFORE.search(before))
 
 
+def _shouting(tokens: list[str]) -> bool:
+    """Every word in capitals (acronyms too)."""
+    return all(t.isupper() and len(t) > 1 for t in tokens)
+
+
 def _caseless(word: str) -> bool:
     """In a script without case (Arabic, Hebrew, CJK, Thai...)."""
     return word[0].lower() == word[0].upper()
@@ -546,6 +591,7 @@ class PersonNameRecognizer(EntityRecognizer):
         out.extend(self._lower_case(text, words))
         out.extend(self._introduced(text))
         out.extend(self._non_latin_names(text, words))
+        out.extend(self._cjk_cued(text))
         out.extend(self._fields(text))
         out.extend(self._speakers(text))
         out.extend(self._lists(text, spacy_persons))
@@ -612,8 +658,17 @@ class PersonNameRecognizer(EntityRecognizer):
 
     def _evidence(self, tokens: list[str], before: list[str]) -> float:
         low = [_strip_possessive(t.lower()) for t in tokens]
+        # a title or courtesy word that opens the run is a cue, not part of the evidence
+        # ("DOÑA CARMEN ...", "Herr Jansen", "SRA. LÓPEZ": forms and notices in capitals)
+        lead = 0
+        while lead < len(low) - 1 and low[lead] in _LEAD_TITLES:
+            lead += 1
+        # (in Title case only before a given name or a word that is no everyday word:
+        # "General Semantics", "Justice Department" are no names)
+        if lead and (_shouting(tokens) or any(self._strong_first(t) or self._not_a_word(t) for t in low[lead:])):
+            tokens, low, before = tokens[lead:], low[lead:], [*before, *low[:lead]]
         prev = before[-1] if before else ""
-        shouting = all(t.isupper() and len(t) > 1 for t in tokens)  # ALL CAPS: acronyms too
+        shouting = _shouting(tokens)
         if (prev in _TITLES or prev in _HONORIFICS) and (not shouting or any(self._known(t) for t in low)):
             return 0.85
         strong = [t for t in low if self._strong_first(t)]
@@ -758,6 +813,25 @@ class PersonNameRecognizer(EntityRecognizer):
             i = j + 1
         return out
 
+    def _cjk_cued(self, text: str) -> list[RecognizerResult]:
+        """Chinese, Japanese and Korean names inside CJK text, next to a title, honorific,
+        role or kin word (see `_ZH_CUED` and the patterns after it)."""
+        if not _CJK_CHAR.search(text):
+            return []
+        out = []
+        for m in _ZH_CUED.finditer(text):
+            out.append(self._result(m.start(), m.end(), 0.7, "zh_titled_name"))
+        for m in _ZH_NICK.finditer(text):
+            out.append(self._result(m.start(), m.end(), 0.6, "zh_nickname"))
+        for m in _JA_ROLE.finditer(text):
+            if not _cjk_role_word(m.group("v")):
+                out.append(self._result(m.start("v"), m.end("v"), 0.7, "ja_role_name"))
+        for m in _KO_CUED.finditer(text):
+            for g in ("v", "w"):
+                if m.group(g):
+                    out.append(self._result(m.start(g), m.end(g), 0.7, "ko_cued_name"))
+        return out
+
     def _fields(self, text: str) -> list[RecognizerResult]:
         """Form fields, booking names, nicknames and honorifics."""
         out = []
@@ -824,6 +898,8 @@ class PersonNameRecognizer(EntityRecognizer):
                 out.append(self._result(m.start(), m.end(), 0.7, "nicknamed"))
         for m in _HONORIFIC.finditer(text):
             group = next(g for g in ("v", "v2", "v3", "v4") if m.group(g))
+            if _cjk_role_word(m.group(group)):
+                continue  # "お客様" (customer), "店長さん", "이사장님": a role, not a name
             out.append(self._result(m.start(group), m.end(group), 0.7, "honorific"))
         if _CJK_CHAR.search(text):
             out += [

@@ -9,6 +9,7 @@ import pytest
 
 from guard.core.policy import Policy
 from guard.deid.detector import Detector
+from guard.deid.names import person_name
 from guard.deid.phones import FastPhoneRecognizer, valid_regions
 
 
@@ -255,6 +256,48 @@ def test_name_fields_of_forms_in_several_languages_and_scripts(detector: Detecto
 def test_all_caps_names_need_a_known_name(detector: Detector) -> None:
     _assert_all_covered(detector, [("TRANSFER FROM MARGUERITE OKAFOR RECEIVED", "MARGUERITE OKAFOR")])
     _assert_untouched(detector, ["PLEASE READ THE SAFETY NOTICE BEFORE USE."], {"PERSON"})
+
+
+def test_all_caps_names_after_a_title_or_courtesy_word_are_found(detector: Detector) -> None:
+    # death notices and forms write the whole name in capitals, the courtesy word first
+    _assert_all_covered(
+        detector,
+        [
+            (
+                "RUEGUEN A DIOS POR EL ALMA DE\nDOÑA EULALIA VILLAREAL ORTUZAR\nque falleció",
+                "EULALIA VILLAREAL ORTUZAR",
+            ),
+            ("SRA. MARISOL ECHAVARRI BELTRÁN", "MARISOL ECHAVARRI BELTRÁN"),
+        ],
+    )
+    # a title in Title case before everyday words names no one
+    _assert_untouched(
+        detector,
+        ["He wrote to the King's Private Secretary.", "The course covers General Semantics."],
+        {"PERSON"},
+    )
+
+
+def test_names_inside_chinese_japanese_and_korean_text_next_to_a_cue(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("我很荣幸推荐曹雨桐同学申请贵校的硕士项目。", "曹雨桐"),
+            ("老郝：明天的会改到下午了\n小蒋：收到", "老郝"),
+            ("阿豪你週六要去嗎", "阿豪"),
+            ("出席者：会長 村井、会計 堀江、書記 杉浦\n1. 予算", "杉浦"),
+            ("出席者：会長 村井、会計 堀江、書記 杉浦\n1. 予算", "堀江"),
+            ("보호자: 아들 문태현 010-2222-3333", "문태현"),
+            ("상주: 곽민재, 곽민호\n발인: 3일", "곽민호"),
+            ("염수빈 님, 예약이 확정되었습니다.", "염수빈"),
+        ],
+    )
+    # drug names and kin words that start like a nickname, role words before さん and 님
+    # (the name rules alone: the English NER model labels CJK text at random)
+    names = person_name()
+    names.load()
+    for text in ["处方：阿莫西林胶囊 0.5 g", "阿姨好，我们去阿根廷", "お客様と店長さんへ", "이사장님께 보고했습니다."]:
+        assert names.analyze(text, ["PERSON"], None) == []
 
 
 # --- dates and ages --------------------------------------------------------------------------

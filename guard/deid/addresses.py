@@ -1175,7 +1175,7 @@ def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tupl
             and "\n" in text[run[-2].end : run[-1].start]
         ):
             run.pop()  # "Digicode 4B", "TEL 022-261-4478" on the line after an address
-        score = _run_score(run)
+        score = _run_score(run) or _located_street(text, run)
         if not score:
             continue
         start, run_end = min(a.start for a in run), max(a.end for a in run)
@@ -1195,6 +1195,40 @@ def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tupl
             Found(s, e, "POSTAL_CODE", 0.85, "postal_in_address") for s, e in _run_codes(text, run, start, run_end, end)
         ]
     return out, covered
+
+
+# A street named without its number after "in", "on", "at" and an article, in the languages
+# that glue the street type to the name ("aan de Dorpsstraat", "in der Lindenstraße", "am
+# Birkenweg", "på Storgatan"): Dutch, German and Scandinavian compounds only, in Title case
+# (Dutch and the Nordic languages write common nouns in lower case; German nouns that end
+# like a street are listed in NOT_LOCATED).
+_LOCATED_BEFORE_RX = regex.compile(
+    r"(?<![\p{L}])(?:(?i:aan|in|op|bij|naar|langs|via|vanaf)[ \t]+(?:de|het)"
+    r"|(?i:in|an|auf|aus|von|nach|zur|zum|bis[ \t]+zur|bis[ \t]+zum)[ \t]+(?:der|die|den|dem)"
+    r"|(?i:am|im|vom|zum|zur|ecke)|(?i:på|i|ved|vid|från|fra|til|till))[ \t]+$"
+)
+_LOCATED_TAILS = regex.compile(
+    r"(?:straat|laan|gracht|steenweg|singel|dreef|straße|strasse|gasse|allee|weg|gatan|vägen|gata|gaten|veien|"
+    r"vegen|gade|gaden|vej|vejen|stræde)$"
+)
+NOT_LOCATED = frozenset(
+    """heimweg rückweg umweg ausweg fußweg fussweg radweg gehweg feldweg waldweg schulweg arbeitsweg wanderweg
+    seeweg landweg luftweg rechtsweg dienstweg lebensweg mittelweg holzweg irrweg nachhauseweg heimatweg
+    landstraße landstrasse bundesstraße bundesstrasse einbahnstraße einbahnstrasse seitenstraße seitenstrasse
+    nebenstraße nebenstrasse querstraße querstrasse autostraße fernstraße hauptverkehrsstraße sackgasse
+    zijstraat winkelstraat snelweg spoorweg fietsweg zandweg dijkweg hoofdweg sidogata sidogatan""".split()
+)
+
+
+def _located_street(text: str, run: list[Atom]) -> float:
+    """A lone glued street name ("Dorpsstraat") after a locative preposition: 0.6, else 0."""
+    if len(run) != 1 or run[0].kind != "weak" or run[0].rule != "compound":
+        return 0.0
+    a = run[0]
+    word = text[a.start : a.end]
+    if not word[:1].isupper() or word.lower() in NOT_LOCATED or not _LOCATED_TAILS.search(word.lower()):
+        return 0.0
+    return 0.6 if _LOCATED_BEFORE_RX.search(text, max(0, a.start - 20), a.start) else 0.0
 
 
 _MILITARY_POST_RX = regex.compile(r"(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+(?P<code>\d{5}(?:-\d{4})?)")

@@ -459,6 +459,24 @@ def test_street_type_word_without_house_number_is_no_address() -> None:
         assert find_addresses(text) == []
 
 
+def test_a_glued_street_name_after_in_on_or_at_and_an_article_is_an_address() -> None:
+    for text, street in [
+        ("Hij had een bakkerij aan de Veldhoekstraat in Almelo.", "Veldhoekstraat"),
+        ("Wir haben uns in der Quittenstraße getroffen.", "Quittenstraße"),
+        ("Treffpunkt am Hollerweg, gleich nach der Schule.", "Hollerweg"),
+        ("Vi ses på Sälggatan i morgon.", "Sälggatan"),
+    ]:
+        spans = [text[f.start : f.end] for f in find_addresses(text) if f.entity == "STREET_ADDRESS"]
+        assert spans == [street]
+    # German nouns that end like a street, and a street word in lower case, are left
+    for text in (
+        "Auf dem Heimweg fanden wir einen Ausweg.",
+        "In der Einbahnstraße und in der Sackgasse parkt man schlecht.",
+        "We liepen op de zijstraat naar huis.",
+    ):
+        assert find_addresses(text) == []
+
+
 def test_scores_are_high_for_clear_shapes_and_lower_for_weak_ones() -> None:
     clear = find_addresses("Kirkkokatu 14 B 22, 00170 Helsinki")
     assert max(f.score for f in clear if f.entity == "STREET_ADDRESS") == pytest.approx(0.85)

@@ -35,7 +35,7 @@ LABELS: dict[str, str] = {
         r"ssn|sin|nin|nino|ni\s+number|national\s+(?:insurance|id(?:entity)?)(?:\s+(?:number|no|card))?|"
         r"id\s+card|identity\s+(?:card|number|no)|personal\s+(?:id|identity|identification)\s+(?:code|number|no)|"
         r"thai\s+id|dni|nie|nif|cif|nuss|cpf|rg|curp|rfc|rut|run|cuil|cuit|dui|nit|nric|fin|nis|trn|tfn|ird(?:\s+number)?|"
-        r"abn|medicare|nhi|nhs|ohip|aadhaar|aadhar|pan|uan|cnic|nid|hkid|tc\s+kimlik(?:\s+no)?|kimlik|cnp|pesel|nip|"
+        r"abn|medicare(?:\s+card)?|nhi|nhs|ohip|aadhaar|aadhar|pan|uan|cnic|nid|hkid|tc\s+kimlik(?:\s+no)?|kimlik|cnp|pesel|nip|"
         r"amka|afm|adt|αφμ|αμκα|αδτ|ahv|avs|bsn|nir|n[°º]?\s+de\s+s[ée]curit[ée]\s+sociale|s[ée]curit[ée]\s+sociale|"
         r"sozialversicherungsnummer|svnr|steuer-?id|steuernummer|codice\s+fiscale|carta\s+d'identit[àa]|"
         r"cart[ãa]o\s+de\s+cidad[ãa]o|personnummer|personnr|henkil[öo]tunnus|hetu|isikukood|personas\s+kods|"
@@ -44,9 +44,13 @@ LABELS: dict[str, str] = {
         r"ic\s+no|nik|ktp|npwp|sss(?:\s+no)?|tin|philhealth|umid|gsis|kra\s+pin|bvn|nhis|"
         r"주민등록번호|マイナンバー|身分證字號|身份证号|居民身份证|رقم\s+الهوية|"
         r"passport|pasaporte|passaporte|passeport|reisepass|paspoort|paszport|passnummer|"
+        r"cni|cc\s+n\.?[ºo°]|birth\s+cert(?:ificate)?\.?|seria\s+(?:și|si)\s+nr|vsnr|"
         r"residence\s+(?:card|permit)|work\s+(?:pass|permit)|visa\s+no|"
         # accounts, memberships, staff and bookings
         r"account|acct|a/c|(?:vertrags)?konto(?:nummer)?|customer\s+(?:id|no|number|code)|client\s+(?:id|no|number)|member(?:ship)?\s+(?:id|no|number)|"
+        r"kundennr|kundennummer|kunden-nr|store\s+id|rib|serial(?:\s+(?:no|number))?|imei|parcel(?:\s+(?:no|number|id))?|"
+        r"consignment(?:\s+(?:no|number))?|nomor|spoa|noticia\s+criminal|denuncia|expediente|radicado|folio|oficio|"
+        r"dossier|sinistro|siniestro|sinistre|protocollo|protocolo|reclamo|reclamaci[óo]n|reclama[çc][ãa]o|κράτηση|"
         r"member(?:ship)?(?:\s+card)?|rewards|loyalty(?:\s+card)?|flyer|points\s+card|club\s+card|afiliado|"
         r"n[°º]?\s*(?:de\s+)?socio|socio|assurance\s+maladie|ramq|carte\s+vitale|versichertennummer|"
         r"krankenversichertennummer|tessera\s+sanitaria|会員番号|会员号|회원번호|"
@@ -64,7 +68,8 @@ LABELS: dict[str, str] = {
         r"sp\.\s*zn\.|vertragsnummer|szerz[őo]d[ée]ssz[áa]m|n\.?\s+assicurato|code\s+permanent|案件编号|受案号|"
         r"c[ée]dula(?:\s+de\s+ciudadan[íi]a)?|c\.c\.|证件号码|身份证号码|เลขบัตรประชาชน|"
         # vehicles
-        r"(?:licen[cs]e|number)\s+plate|plate|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
+        r"(?:licen[cs]e|number)\s+plate|plate|biển\s+số|biển\s+kiểm\s+soát|plaque\s+du\s+v[ée]hicule|"
+        r"plaque\s+d['’]immatriculation|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
         r"placas?|dominio|targa|plaque|immatriculation|vin|vehicle(?:\s+(?:no|number|reg))?|kenderaan|"
         r"(?:nr\.?\s+de\s+)?[îi]nmatriculare|г/н|госномер|гос\.?\s*номер"
     ),
@@ -79,12 +84,12 @@ LABELS: dict[str, str] = {
         r"f[üu]hrerschein(?:-nr)?|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
         r"k[øo]rekort|f[øo]rerkort"
     ),
-    "USERNAME": r"user\s*name|user\s+id|user|login|handle|wechat|微信号|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
+    "USERNAME": r"user\s*name|user\s+id|user|login|handle|아이디|wechat|微信号|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
 }
 _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
 # Labels whose values are short codes with few digits (booking references, plates).
 _FEW_DIGITS = regex.compile(
-    rf"(?i)booking|{_BOOKING_CODES}|pnr|localizador|confirmation|plate|reg|rego|kenteken|kennzeichen|placa|dominio|"
+    rf"(?i)booking|{_BOOKING_CODES}|pnr|localizador|confirmation|plate|biển|κράτηση|reg|rego|kenteken|kennzeichen|placa|dominio|"
     r"targa|plaque|"
     r"immatriculation|nhi|nis|vehicle|kenderaan|nr\.?\s+de\s+[îi]nmatriculare|[îi]nmatriculare|г/н|госномер|гос"
 )
@@ -98,7 +103,8 @@ _VALUE = {
 
 
 def _compile(entity: str) -> regex.Pattern[str]:
-    value = _VALUE.get(entity, rf"{_CHUNK}(?:[ ]{_CHUNK}){{0,5}}")
+    # (a chunk that ends a sentence or a bracket ends the value: "IMEI 35...19. Then")
+    value = _VALUE.get(entity, rf"{_CHUNK}(?:(?<![.)])[ ]{_CHUNK}){{0,5}}")
     return regex.compile(
         rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])\.?(?P<no>{_NUMBER_WORD}))"
         # an abbreviation in brackets after the label: "No d'assurance maladie (XYZQ) :"
@@ -113,6 +119,7 @@ _PATTERNS = {entity: _compile(entity) for entity in LABELS}
 # A social-media handle on its own ("@anna.k: anyone know ...", "GitHub: @pvermeulen"), not an
 # e-mail address: nothing word-like before the "@", no domain after the name.
 _HANDLE = regex.compile(r"(?<![\w.@/])@[\p{L}\p{N}_](?:[\p{L}\p{N}_.]{0,28}[\p{L}\p{N}_])?(?![\w@]|\.\w)")
+_YEAR = regex.compile(r"(?:19|20)\d\d")
 _TRAILING = regex.compile(r"[\s./()\-]+$")
 # A postal item number of the UPU S10 standard, which every post office prints: two letters,
 # nine digits (often in threes), the country's two letters ("RR 123 456 785 FR")
@@ -166,13 +173,15 @@ class LabelledIdRecognizer(EntityRecognizer):
                     need = 0  # a record locator is six capitals, often without a digit ("QWXRTB")
                 if len(value) < 3 or digits < need:
                     continue
-                if len(m.group("label")) <= 3 and not marked and digits < 5:
+                if len(m.group("label")) <= 3 and m.group("label").isascii() and not marked and digits < 5:
                     continue  # "sin", "pan", "run" ... are words unless a ":" or "No." follows
                 mixed = digits and any(c.isalpha() for c in value)
                 if not marked and entity != "USERNAME" and digits < 4 and not mixed:
                     continue  # "medical record 123 patients"
                 if entity != "USERNAME" and value.isalpha() and value.islower():
                     continue
+                if not marked and _YEAR.fullmatch(value):
+                    continue  # "the 2019 dossier", "denuncia 2023 ...": a year, not a number
                 start = m.start("v")
                 end = start + len(value)
                 if value.count("(") > value.count(")") and text[end : end + 1] == ")":

@@ -553,6 +553,29 @@ def test_handles_booking_codes_case_numbers_and_more_id_labels(detector: Detecto
     )
 
 
+def test_document_vehicle_serial_and_account_labels_of_more_countries(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("FISCALÍA – Denuncia N° 60329\nFecha: hoy", "60329"),
+            ("Expediente n.º 5521/2022 del juzgado", "5521/2022"),
+            ("Phương tiện: xe máy biển số 51F2-338.04", "51F2-338.04"),
+            ("Plaque du véhicule : DK-775-PQ", "DK-775-PQ"),
+            ("Pièce d'identité : CNI n° ZK8T41QW2", "ZK8T41QW2"),
+            ("Seria și nr.: RX 5531904", "RX 5531904"),
+            ("Kundin: Frau Moser, Kundennr. 2.0311.604.117", "2.0311.604.117"),
+            ("Medicare card: 3318 40926 1 2", "3318 40926 1 2"),
+            ("Nomor: 212/045/DS-KLT/V/2023", "212/045/DS-KLT/V/2023"),
+            ("stolen scooter, serial KQZ77B1029X.", "KQZ77B1029X"),
+            ("RIB : 011 450 0007731846209915 27", "011 450 0007731846209915 27"),
+            ("联系对方（微信号 xiaoyu_2208）后转账", "xiaoyu_2208"),
+            ("고객 아이디 sujin_k91 확인", "sujin_k91"),
+        ],
+    )
+    # a year after a document word is a year
+    _assert_untouched(detector, ["The 2019 dossier and the denuncia 2023 were closed."], {"ID_NUMBER"})
+
+
 def test_danish_definite_street_names_and_the_israeli_po_box(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -89,6 +89,7 @@ PREFIX_TYPES: dict[str, str] = {
     "ro": "strada str. bulevardul bd. b-dul bdul. calea șoseaua soseaua șos. sos. aleea piața piata intrarea "
     "intr. splaiul drumul",
     "pl": "ul. ulica al. aleja aleje pl. plac os. osiedle rondo skwer",
+    "ca": "carrer camí avinguda avgda. passeig plaça travessera baixada pujada carreró passatge ptge.",
     "cs_sk_sl_hr": "ulice ulica nám. náměstí námestie třída tř. nábřeží nábrežie trg bulevar avenija "
     "namesti trida nabrezi nabrezie",  # written without diacritics in texts and chat
     "ru_uk_bg": "ул. улица бул. булевард бульвар б-р пр. пр-т просп. проспект пер. переулок пл. площадь "
@@ -299,7 +300,7 @@ FIELD_LABELS = (
 CONNECTORS = (
     "de|del|de_la|de_las|de_los|da|do|dos|das|di|della|delle|dei|degli|du|des|la|le|les|l'|d'|von|van|der|den|"
     "het|y|e|i|et|am|an|auf|im|zum|zur|al|el|bin|ben|ter|of|the|on|upon|sur|sous|en|au|aux|in|op|ha|ha-|st.|"
-    "san|santa|são|saint|sankt|nad|pod|pri|na|aan|bij|bei|ob"
+    "san|santa|são|saint|sankt|nad|pod|pri|na|aan|bij|bei|ob|sa"
 )
 # Words that are no street name in lower case chat: "3 more days on the road".
 NOT_NAME_LOWER = (
@@ -516,6 +517,14 @@ PART_SHAPES = {
     "house_number": rf"(?<=(?:^|[\n,;:،])[ \t]*){NUMBER_MARK_WORDS}(?:(?<=\.)[ \t]?|[ \t]){UNIT_ID}",
     "unit": rf"{LB}(?:{UNIT})(?:(?<=\.)[ \t]?|[ \t]|[ \t]?[:#][ \t]?)(?:(?i:no\.?)[ \t]?)?{UNIT_ID}",
     "lead_number": r"(?:(?<=(?:^|[\n:,])[ \t]*)\d{1,4}/\d{1,4}[A-Za-z]?(?=[ \t,])|\d{1,4}/\d{1,4}(?=[ \t]+(?i:moo|หมู่|ม\.)))",
+    # a Hungarian floor/door after the house number and its dot: "Piac utca 52. 2/8"
+    "floor_door_after_dot": r"(?<=(?i:utca|u\.|út|útja|tér|tere|körút|krt\.|köz|sor|fasor|sétány|rakpart)[ \t]\d{1,4}\.[ \t])"
+    r"\d{1,2}/\d{1,3}(?![\d/])",
+    # a Catalan floor and door: "287, 2n 1a", "1r 2a"
+    "catalan_floor_door": r"(?<![\p{L}\d])\d{1,2}(?:r|n|t|è|º)[ \t]\d{1,2}(?:a|ª)(?![\p{L}\d])",
+    # a unit abbreviation without its dot right after the house number ("118 int 4", "64, 3º pta 9")
+    "unit_after_number": r"(?<=\d[A-Za-z]?,?[ \t])(?:\d{1,2}[ºª°][ \t])?(?i:int|pta|dpto|depto|apto|esc|lok)[ \t]?\d{1,4}[A-Za-z]?"
+    r"(?![\p{L}\p{M}\d])",
     "hash": r"(?<![\p{L}\p{N}#&])#[ \t]?\d{1,5}[A-Za-z]?(?![\p{L}\p{M}\d-])",
     "floor": rf"{LB}{FLOOR_ORDINAL}{RB}\.?",
     "ordinal_floor_letter": r"(?<![\p{L}\p{N}])\d{1,2}(?:\.?º|\.?ª|°)[ \t]?(?:[A-Z]|\d{1,2}ª)(?![\p{L}\d])",
@@ -819,7 +828,11 @@ _PART_ANCHORED = dict(
 _PART_FROM_BEFORE = frozenset({"floor", "indian_cross"})
 # cheap shapes that start with a digit or a sign, run over the whole text
 _PART_SCAN = [
-    *_rx(PART_SHAPES, "ordinal_floor_letter hash_unit floor_slash lead_number hash"),
+    *_rx(
+        PART_SHAPES,
+        "ordinal_floor_letter hash_unit floor_slash lead_number hash floor_door_after_dot catalan_floor_door "
+        "unit_after_number",
+    ),
     ("japanese", regex.compile(rf"{LB}\d{{1,2}}-\d{{1,2}}-\d{{1,3}}[ \t]+{CAP}")),  # "2-15-8 Nishi-Shinjuku"
 ]
 _SCRIPT_SHAPES = [

@@ -477,6 +477,21 @@ def test_a_glued_street_name_after_in_on_or_at_and_an_article_is_an_address() ->
         assert find_addresses(text) == []
 
 
+def test_catalan_streets_and_unit_floor_door_forms_after_the_house_number() -> None:
+    for text, address in [
+        ("Adreça: carrer del Rosselló, 412, 3r 2a, Barcelona", "carrer del Rosselló, 412, 3r 2a, Barcelona"),
+        ("Camí de sa Pedrera, 22\n07820 Sant Antoni", "Camí de sa Pedrera, 22"),
+        ("la fiesta es en Calle Nayarit 204 int 7, col. Condesa", "Calle Nayarit 204 int 7, col. Condesa"),
+        ("vivo en C/ Alzira 38, 2º pta 5 ahora", "C/ Alzira 38, 2º pta 5"),
+        ("a Kossuth utca 17. 3/12 alatt lakunk", "Kossuth utca 17. 3/12"),
+    ]:
+        spans = [text[f.start : f.end] for f in find_addresses(text) if f.entity == "STREET_ADDRESS"]
+        assert spans[0] == address
+    # a floor/door shape without its street is no address
+    for text in ("El 5. 2/8 de la clase", "Rated 2n 1a by the jury"):
+        assert find_addresses(text) == []
+
+
 def test_scores_are_high_for_clear_shapes_and_lower_for_weak_ones() -> None:
     clear = find_addresses("Kirkkokatu 14 B 22, 00170 Helsinki")
     assert max(f.score for f in clear if f.entity == "STREET_ADDRESS") == pytest.approx(0.85)

@@ -185,6 +185,9 @@ _NAME_LABELS = (
     r"ชื่อ|ผู้รับ|ผู้ส่ง|الاسم|اسم|المستلم|שם|नाम|নাম|ছাত্রের\s+নাম|পিতার\s+নাম|মাতার\s+নাম|"
     # people named by their role on forms, tickets, statements and letters
     r"ordenante|beneficiario|titular|remitente|destinatario|paciente|cliente|asegurado|tomador|alumn[oa]|aluno|"
+    # account holders and customers on statements: German, French, Portuguese, Dutch, Nordic, Finnish, Italian
+    r"kontoinhaber(?:in)?|inhaber(?:in)?|kunde|kundin|titulaire(?:\s+du\s+compte)?|titular\s+da\s+conta|"
+    r"rekeninghouder|klant|kontohavare|kontoinnehaver|kontohaver|tilinomistaja|intestatario|"
     r"doente|requerente|titularul|beneficiar|élève|nom\s+de\s+l['’]élève|cashier|caissier|cajero|pasien|"
     r"παραλήπτης|αποστολέας|ασθενής|δικαιούχος|"
     r"乘车人|借款人(?:姓名)?|共同借款人|报案人|报警人|发件人|發件人|申请人|申請人|紧急联系人|緊急聯絡人|乘客|患者(?:名)?|"
@@ -208,7 +211,8 @@ _GENERIC_LABELS = frozenset(
     "patient passenger guest pax holder beneficiary payee recipient addressee contact applicant insured tenant "
     "landlord witness signed signature consignee ordenante beneficiario titular remitente destinatario paciente "
     "cliente asegurado tomador alumno alumna aluno doente requerente titularul beneficiar élève cashier caissier "
-    "cajero pasien παραλήπτης αποστολέας ασθενής δικαιούχος".split()
+    "cajero pasien παραλήπτης αποστολέας ασθενής δικαιούχος kontoinhaber kontoinhaberin inhaber inhaberin kunde "
+    "kundin titulaire rekeninghouder klant kontohavare kontoinnehaver kontohaver tilinomistaja intestatario".split()
 )
 # Airline/booking names: SURNAME/GIVEN MR
 _PNR = re.compile(
@@ -442,7 +446,7 @@ def _cap_or_upper(word: str) -> bool:
 # spaCy labels that make a lone capitalised word something other than a person. Not ORG:
 # the small model calls many unfamiliar surnames ORG ("In 1868, Aguilar lost ...").
 _NOT_PERSON_LABELS = frozenset({"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "LAW", "LANGUAGE", "WORK_OF_ART"})
-_INITIALS_BEFORE = re.compile(r"(?:\b(?:[A-Z]{1,2}|Md|Mohd|Muhd|Moh)\.?[ -]?){1,3}$")
+_INITIALS_BEFORE = re.compile(r"(?:\b(?:[A-ZΑ-ΩΆΈΉΊΌΎΏА-ЯЁІЇЄ]{1,2}|Md|Mohd|Muhd|Moh)\.?[ -]?){1,3}$")
 _AFTER_NAME = re.compile(r"^(?:\s(?:I{1,3}|IV|VI{0,3}|IX|X|Jr\.?|Sr\.?|Jnr|Snr)\b\.?)")
 
 

@@ -253,6 +253,18 @@ def test_name_fields_of_forms_in_several_languages_and_scripts(detector: Detecto
     )
 
 
+def test_account_holders_and_customers_on_statements_and_greek_cyrillic_initials(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Kontoinhaber: Jan Wüthrich\nIBAN: siehe unten", "Jan Wüthrich"),
+            ("Titulaire du compte : ELMANSOURI HIBA", "ELMANSOURI HIBA"),
+            ("Kunde: Gernot Pichlmayr, Kundennr. 4", "Gernot Pichlmayr"),
+            ("Καταγγέλλων: Δ. Παπαστεργίου", "Δ. Παπαστεργίου"),
+        ],
+    )
+
+
 def test_all_caps_names_need_a_known_name(detector: Detector) -> None:
     _assert_all_covered(detector, [("TRANSFER FROM MARGUERITE OKAFOR RECEIVED", "MARGUERITE OKAFOR")])
     _assert_untouched(detector, ["PLEASE READ THE SAFETY NOTICE BEFORE USE."], {"PERSON"})

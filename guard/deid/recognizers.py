@@ -198,6 +198,8 @@ def _number_words() -> list[str]:
 
 
 _AGE_WORDS_MORE = word_alternation(_number_words())
+# One to nine in the same languages: an age only right after "was", "turns" and the like.
+_AGE_WORDS_SMALL = word_alternation(sorted({u for units, *_ in _NUMBER_WORD_RULES for u in units}))
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WORDS_MORE})"
 # A child's age goes on in months: "2 yrs 8 mo", "5 tahun 1 bulan", "6 ans et 9 mois".
 _AGE_MONTHS = (
@@ -213,7 +215,7 @@ _AGE_UNIT = (
 )
 # Units that say "years old" by themselves: no context needed ("85 yaşındaki", "66 éves", "63岁").
 _AGE_ONLY_UNIT = (
-    r"(?:y/o|y\.o\.|yrs?\.?\s+old|years?[\s-]+old|años\s+de\s+edad|ára|éves|évesen|vuotias|aastane|"
+    r"(?:y/o|y\.o\.|yrs?\.?\s+old|years?[\s-]+old|años\s+de\s+edad|ára|éves|évesen|vuotias|aastane|ετών|χρονών|"
     r"yaşında(?:ki)?|岁|歲|歳|세|살|tuổi)"
 )
 # Words just before "N years" that make it an age, not a duration ("de 58 años", "is 34").
@@ -221,7 +223,9 @@ _AGE_BEFORE = (
     r"(?:de|di|of|is|was|am|i'm|im|are|turns|turned|turning|aged|ist|est|a|tiene|tem|tenía|ha|har|er|on|è|ma|"
     r"wird|wurde|was|patient|pt|woman|man|male|female|boy|girl|child|kid|mujer|hombre|niño|niña|femme|homme|"
     r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
-    r"tengo|tenía|avait|hatte|ai|j'ai|j’ai|var|war|oli|volt|był|była|miał|miała|blev|ble|werd|wurde)"
+    r"tengo|tenía|avait|hatte|ai|j'ai|j’ai|var|war|oli|volt|był|była|miał|miała|blev|ble|werd|wurde|iältään|"
+    # "pour mes quatre-vingts ans", "mis 40 años": a possessive before the years
+    r"mes|ses|tes|mis|sus|tus|meus|seus|teus|miei|suoi|tuoi)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
 _AGE_AND = r"(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)"
@@ -316,8 +320,20 @@ def age() -> RegexRecognizer:
                 # a birthday: "she turns 30 next week", "he turned eighteen."
                 "turns_age",
                 rf"(?<=\b(?:turns|turned|turning|täytti|täyttää|fyllde|fyller|fylte|fyldte|fylder|wird|wurde|werd|wordt|"
-                rf"skończył|skończyła|kończy|betöltötte|cumplió|cumple|fez|faz|compie|compì)\s)(?P<v>{_AGE_NUMBER})"
-                r"(?=\s?(?:[.,!?;:)]|$)|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight)\b)",
+                rf"skończył|skończyła|kończy|betöltötte|cumplió|cumple|fez|faz|compie|compì|bliver|blir)\s)"
+                rf"(?P<v>{_AGE_NUMBER}|{_AGE_WORDS_SMALL})"
+                # then punctuation, an emoji, a time word, or (Polish) "to" starting the next clause
+                r"(?=\s?(?:[.,!?;:)]|$|\p{So})|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight|to)\b)",
+                0.5,
+                re.I | re.M,
+            ),
+            Rule(
+                # a number word as the whole predicate: "Hij was toen zesentwintig.", "Da Marit var sju år"
+                "was_number_word",
+                rf"(?<=\b(?:was|is|war|ist|var|er|är|blev|ble|werd|wurde)\s(?:(?:toen|damals|da|då|nu|jetzt|pas|net|"
+                rf"nog|bijna|erst|schon|bara|kun|bare|snart|nästan|næsten|nesten)\s)?)"
+                rf"(?P<v>{_AGE_WORDS_MORE}(?=\s?[.!?,;]|$)|{_AGE_WORDS_SMALL}\s(?:år|jaar|jahre|ans)\b"
+                r"(?!\s+(?:her|ago|geleden|sedan|siden|later|senere|senare|später)\b))",
                 0.5,
                 re.I | re.M,
             ),

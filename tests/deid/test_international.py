@@ -516,6 +516,27 @@ def test_ages_of_children_in_a_list_birthdays_and_more_units(detector: Detector)
     )
 
 
+def test_ages_in_small_number_words_after_was_or_turns_and_after_a_possessive(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Da Sigrun var seks år, flyttet familien til Røros.", "seks år"),
+            ("husk Lines fødselsdag, hun bliver ni 🎂", "ni"),
+            ("Hij was toen drieëntwintig. Daarna verhuisde hij.", "drieëntwintig"),
+            ("kończy czterdzieści to będzie impreza", "czterdzieści"),
+            ("pour mes soixante-dix ans on fera une fête", "soixante-dix ans"),
+            ("Ύποπτος άνδρας περίπου 40 ετών, ψηλός.", "40 ετών"),
+            ("kaksi miestä, iältään 31 ja 34 vuotta.", "31"),
+        ],
+    )
+    # a duration after "was", and a small number word before other nouns, stay
+    _assert_untouched(
+        detector,
+        ["Es ist sieben Jahre her.", "Det blir en bra dag.", "Das Spiel wird fünf Minuten dauern."],
+        {"AGE"},
+    )
+
+
 def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -387,7 +387,11 @@ _MONTHS = (
     "marts|martsi|mars|maí|júní|júlí|ágúst|október|nóvember|desember|maj|augusti|"
     # Finnish, Estonian, Latvian, Lithuanian, Polish, Czech, Hungarian, Romanian, Turkish
     "tammikuuta|helmikuuta|maaliskuuta|huhtikuuta|toukokuuta|kesäkuuta|heinäkuuta|elokuuta|syyskuuta|lokakuuta|"
-    "marraskuuta|joulukuuta|jaanuar|veebruar|märts|aprill|juuni|juuli|august|septembris|oktoobris|"
+    "marraskuuta|joulukuuta|"
+    # Finnish genitive ("elokuun 14. päivänä") and nominative ("elokuu 2024")
+    "tammikuun|helmikuun|maaliskuun|huhtikuun|toukokuun|kesäkuun|heinäkuun|elokuun|syyskuun|lokakuun|marraskuun|"
+    "joulukuun|tammikuu|helmikuu|maaliskuu|huhtikuu|toukokuu|kesäkuu|heinäkuu|elokuu|syyskuu|lokakuu|marraskuu|"
+    "joulukuu|jaanuar|veebruar|märts|aprill|juuni|juuli|august|septembris|oktoobris|"
     "janvāris|februāris|marts|aprīlis|maijs|jūnijs|jūlijs|augusts|septembris|oktobris|novembris|decembris|"
     "sausio|vasario|kovo|balandžio|gegužės|birželio|liepos|rugpjūčio|rugsėjo|spalio|lapkričio|gruodžio|"
     "stycznia|lutego|marca|kwietnia|maja|czerwca|lipca|sierpnia|września|października|listopada|grudnia|"
@@ -510,7 +514,11 @@ def calendar_date() -> RegexRecognizer:
                 re.I,
             ),
             Rule(
-                "month_day_year", rf"(?<!\w)(?:{_WEEKDAY}\s)?{month}\s{_DAY}(?:,?\s{_YEAR}\b)?{_TIME}(?!\w)", 0.6, re.I
+                # (Finnish writes "elokuun 14. päivänä 1979": "on the 14th day of August")
+                "month_day_year",
+                rf"(?<!\w)(?:{_WEEKDAY}\s)?{month}\s{_DAY}(?:\s(?:päivänä|pnä))?(?:,?\s{_YEAR}\b)?{_TIME}(?!\w)",
+                0.6,
+                re.I,
             ),
             # "março de 2019", "mayo del 2020": Portuguese and Spanish join month and year with de
             Rule(

@@ -325,6 +325,9 @@ def test_dates_with_times_and_in_other_languages_are_found(detector: Detector) -
             ("入院日：2020年11月3日", "2020年11月3日"),
             ("Flight on 07SEP23 at 06:10.", "07SEP23"),
             ("Worked there Aug 2015 – Feb 2019.", "Feb 2019"),
+            # Finnish genitive and nominative month names
+            ("Hän syntyi maaliskuun 3. päivänä 1961 Kuopiossa.", "maaliskuun 3. päivänä 1961"),
+            ("Harjoittelu: lokakuu 2023, Tampere", "lokakuu 2023"),
         ],
     )
 

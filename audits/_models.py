@@ -125,10 +125,12 @@ def _text_predictor(bundle: Any, max_length: int, batch_size: int = 64) -> Calla
     def predict(texts: Sequence[str]) -> np.ndarray:
         out = []
         bundle.model.eval()
+        device = next(bundle.model.parameters()).device  # wherever the model is (a bundle trained on cuda stays there)
         with torch.no_grad():
             for start in range(0, len(texts), batch_size):
                 enc = encode(bundle, list(texts[start : start + batch_size]), max_length)
-                out.append(torch.softmax(bundle.model(enc["input_ids"], enc["attention_mask"]).float(), -1).numpy())
+                logits = bundle.model(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+                out.append(torch.softmax(logits.float(), -1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, bundle.num_labels or 0))
 
     return predict

@@ -163,14 +163,15 @@ def integrated_gradients(
         return net(input_ids, attention_mask)
 
     lig = LayerIntegratedGradients(forward, embedding_layer(net))
+    device = next(net.parameters()).device  # inputs go where the model is; results come back as numpy
     ids_out, values_out, special_out = [], [], []
     logits_all, base_all, deltas_all = [], [], []
     targets = np.asarray(targets, dtype=int)
     for start in range(0, len(texts), batch_size):
         chunk = list(texts[start : start + batch_size])
-        target = torch.as_tensor(targets[start : start + batch_size])
+        target = torch.as_tensor(targets[start : start + batch_size]).to(device)
         enc = encode(bundle, chunk, model.max_length)
-        input_ids, mask = enc["input_ids"], enc["attention_mask"]
+        input_ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
         keep = torch.zeros_like(input_ids, dtype=torch.bool)
         for sid in specials:
             keep |= input_ids == sid
@@ -184,17 +185,17 @@ def integrated_gradients(
             internal_batch_size=max(len(chunk) * n_steps // 4, len(chunk)),
             return_convergence_delta=True,
         )
-        per_token = attributions.sum(-1).detach().numpy()
+        per_token = attributions.sum(-1).detach().cpu().numpy()
         with torch.no_grad():
-            rows = torch.arange(len(chunk))
-            logits_all.append(net(input_ids, mask)[rows, target].numpy())
-            base_all.append(net(baseline, mask)[rows, target].numpy())
-        deltas_all.append(delta.detach().numpy())
+            rows = torch.arange(len(chunk), device=device)
+            logits_all.append(net(input_ids, mask)[rows, target].cpu().numpy())
+            base_all.append(net(baseline, mask)[rows, target].cpu().numpy())
+        deltas_all.append(delta.detach().cpu().numpy())
         for i in range(len(chunk)):
             n = int(mask[i].sum())
-            ids_out.append(input_ids[i, :n].numpy())
+            ids_out.append(input_ids[i, :n].cpu().numpy())
             values_out.append(per_token[i, :n].astype(float))
-            special_out.append(keep[i, :n].numpy())
+            special_out.append(keep[i, :n].cpu().numpy())
     return TokenAttributions(
         ids=tuple(ids_out),
         values=tuple(values_out),
@@ -219,13 +220,16 @@ def shap_text_values(
     bundle = model.bundle
     tok = bundle.tokenizer
 
+    device = next(bundle.model.parameters()).device
+
     def f(batch: Any) -> np.ndarray:
         out = []
         with torch.no_grad():
             items = list(batch)
             for start in range(0, len(items), batch_size):
                 enc = encode(bundle, items[start : start + batch_size], model.max_length)
-                out.append(bundle.model(enc["input_ids"], enc["attention_mask"]).float().numpy())
+                logits = bundle.model(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+                out.append(logits.float().cpu().numpy())
         return np.concatenate(out)
 
     masker = shap.maskers.Text(tok, mask_token=tok.pad_token, collapse_mask_token=False)

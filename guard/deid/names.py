@@ -138,6 +138,11 @@ _ORG_WORDS = frozenset(
     department board trust fund capital holdings systems solutions technologies labs software
     pharmacy pharma health care services airlines motors insurance""".split()
 )
+# Words of shops and companies on a bank statement's transfer rows (`_TRANSFER`).
+_SHOP_WORDS = _ORG_WORDS | frozenset(
+    """gmbh sarl ohg srl filiale genossenschaft markt supermarkt tankstelle apotheke bäckerei restaurant café
+    cafe pharmacie boulangerie supermarché entreprises assurances banque versicherung stadtwerke""".split()
+)
 _LIST_JOINERS = r"(?:and|&|or|og|und|et|y|e|i|och|ja|és|en|и|και|ve|și)"
 _SURNAME_ENDING = re.compile(
     r"(?:ов|ова|ев|ева|ёв|ёва|ин|ина|ын|ына|ский|ская|цкий|цкая|енко|ук|юк|чук|ич|вич|вна|ович|овна|евич|евна|"
@@ -255,7 +260,17 @@ _HONORIFIC = regex.compile(
     r"(?P<v>[\p{Han}\p{Hiragana}\p{Katakana}]{1,4})(?=様|さま|さん|くん|ちゃん|先生|氏|殿|女士|小姐|老师|同学)"
     r"|(?P<v2>\p{Hangul}{2,4})(?=님|씨|선생님|고객님|[ \t](?:님|씨)(?!\p{Hangul}{2}))"
     r"|(?:尊敬的|亲爱的|親愛的)(?P<v3>\p{Han}{2,4})"
-    r"|(?:คุณ|นาย|นาง|นางสาว|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20})"
+    r"|(?:นางสาว|คุณ|นาย|นาง|ด\.ช\.|ด\.ญ\.)(?P<v4>[\p{Thai}]{2,20}(?:[ ][\p{Thai}]{2,20})?)"
+)
+# The other party of a transfer on a bank statement: "TRSF KE DEWI ...", "VIR DE ...",
+# "TWINT an ...", "Virement reçu de ...", "โอนไป ...": two to four capitalised words (one
+# of them a known name, so a shop or company stays) or one or two Thai words.
+_TRANSFER = regex.compile(
+    r"(?:(?i:\b(?:trsf|trf|tfr|transfer)\s+(?:ke|dari|to|from)|\bvirement\s+(?:reçu\s+)?(?:de|à|a|pour)|"
+    r"\bvir\s+(?:de|à|a)|\büberweisung\s+(?:an|von)|\btwint\s+(?:an|von)|\bgutschrift\s+von|"
+    r"\boverboeking\s+(?:naar|van)|\btransferencia\s+(?:a|de|para)|\bpix\s+(?:para|de)|\bbizum\s+(?:a|de))[ \t]+"
+    r"(?P<v>\p{Lu}[\p{L}'’.-]*(?:[ ]\p{Lu}[\p{L}'’.-]*){1,3})(?![\p{L}\p{N}])"
+    r"|(?:โอนไป|โอนจาก|โอนให้)[ \t]*(?P<t>[\p{Thai}]{2,20}(?:[ ][\p{Thai}]{2,20})?))"
 )
 # A Chinese or Korean full name written in its own script inside text of another script
 # ("I met 王建华 at the station"): a common surname (the most frequent Chinese ones in
@@ -900,6 +915,13 @@ class PersonNameRecognizer(EntityRecognizer):
         for m in _NICKNAMED.finditer(text):
             if self._known(m.group("a").lower()) or self._known((m.group("b") or "").lower()):
                 out.append(self._result(m.start(), m.end(), 0.7, "nicknamed"))
+        for m in _TRANSFER.finditer(text):
+            if m.group("t"):
+                out.append(self._result(m.start("t"), m.end("t"), 0.7, "transfer_party"))
+            elif any(self._known(w.lower()) for w in m.group("v").split()) and not any(
+                w.lower() in _SHOP_WORDS for w in m.group("v").split()
+            ):
+                out.append(self._result(m.start("v"), m.end("v"), 0.7, "transfer_party"))
         for m in _HONORIFIC.finditer(text):
             group = next(g for g in ("v", "v2", "v3", "v4") if m.group(g))
             if _cjk_role_word(m.group(group)):

@@ -177,6 +177,9 @@ _NAME_LABELS = (
     r"customer\s+|patient(?:'s)?\s+|passenger\s+|guest\s+|student(?:'s)?\s+|employee\s+|"
     r"father(?:'s)?\s+|mother(?:'s)?\s+|spouse(?:'s)?\s+|contact\s+)?names?"
     r"|name\s+of\s+(?:the\s+)?(?:patient|applicant|employee|child|student|insured|holder|deceased)"
+    # "full name" in Malay/Indonesian, Spanish, Portuguese, French, German, Dutch, Swedish, Finnish
+    r"|nama\s+(?:penuh|lengkap)|nombre\s+completo|nome\s+completo|nom\s+complet|vollst[äa]ndiger\s+name|"
+    r"volledige\s+naam|fullst[äa]ndigt\s+namn|koko\s+nimi"
     r"|patient|passenger|guest|pax|account\s+holder|card\s*holder|holder|beneficiary|payee|recipient|addressee|"
     r"attn|attention|c/o|contact(?:\s+person)?|emergency\s+contact|next\s+of\s+kin|applicant|insured|"
     r"tenant|landlord|witness|signed|signature|prepared\s+by|reviewed\s+by|approved\s+by|authori[sz]ed\s+by|"
@@ -314,7 +317,7 @@ _CJK_NAME = regex.compile(
 # (`_HONORIFIC` takes names before さん, 様, 님, 씨; `_cjk_role_word` keeps roles out of both.)
 _ZH_TITLES = (
     "先生 女士 小姐 同学 同學 老师 老師 医生 醫生 大夫 师傅 師傅 经理 經理 主任 教授 律师 律師 阿姨 叔叔 太太 警官 护士 "
-    "護士 院长 院長 博士 总监 總監 主管 会计 會計"
+    "護士 院长 院長 博士 总监 總監 主管 会计 會計 同事 同志 校长 校長"
 )
 _NOT_AFTER_NICK = "姨拉根里富尔爾联聯卡森斯塞曼婆公嬷嬤伯爸妈媽爷爺哥弟妹姐嫂叔司們们"
 _ZH_CUED = regex.compile(
@@ -347,6 +350,7 @@ def _cjk_role_word(value: str) -> bool:
 
 _HANGUL_CHAR = regex.compile(r"\p{Hangul}")
 _CJK_CHAR = regex.compile(r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]")
+_CJK_ONLY = regex.compile(r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]+")
 _OTHER_SCRIPT_LETTER = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}]")
 
 
@@ -652,7 +656,8 @@ class PersonNameRecognizer(EntityRecognizer):
                 i += 1
                 continue
             j = i + 1
-            while j < n and j - i < 4:
+            longest = 4  # words; one more when a patronymic joins two names ("NUR AISYAH BINTI ABDUL RAHMAN")
+            while j < n and j - i < longest:
                 gap = text[words[j - 1][1] : words[j][0]]
                 wj = words[j][2]
                 if gap not in (" ", "-"):
@@ -665,6 +670,8 @@ class PersonNameRecognizer(EntityRecognizer):
                     and _cap_or_upper(words[j + 1][2])
                     and text[words[j][1] : words[j + 1][0]] == " "
                 ):
+                    if wj.lower() in _PATRONYMIC or wj.lower() in _PATRONYMIC_WORDS:
+                        longest = 5
                     j += 2
                 else:
                     break
@@ -1032,10 +1039,10 @@ class PersonNameRecognizer(EntityRecognizer):
                 if len(w) > 2 and shape and low not in _NOT_NAME and (trusted or self._known(low)):
                     names.add(w)
         spans = ours + spacy_persons
+        out = self._cjk_again(text, ours, spans)
         if not names:
-            return []
+            return out
         covered = spans
-        out = []
         for s, e, w in words:
             name = _strip_possessive(w)
             if name not in names or any(a <= s and e <= b for a, b in covered):
@@ -1043,6 +1050,22 @@ class PersonNameRecognizer(EntityRecognizer):
             if name.lower() in self._common and _sentence_initial(text, s):
                 continue  # "Rose" at a sentence start may be the flower
             out.append(self._result(s, e, 0.6, "same_name_again"))
+        return out
+
+    def _cjk_again(
+        self, text: str, ours: list[tuple[int, int]], covered: list[tuple[int, int]]
+    ) -> list[RecognizerResult]:
+        """Later mentions of a CJK name guard found ("郭子涵同学 ... 郭子涵是"): CJK text has no
+        spaces, so the name is looked for as a substring, two to four characters long."""
+        names = {text[a:b] for a, b in ours if 2 <= b - a <= 4 and _CJK_ONLY.fullmatch(text, a, b)}
+        out = []
+        for name in names:
+            start = text.find(name)
+            while start >= 0:
+                end = start + len(name)
+                if not any(a <= start and end <= b for a, b in covered):
+                    out.append(self._result(start, end, 0.6, "same_name_again"))
+                start = text.find(name, end)
         return out
 
     def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:

@@ -284,6 +284,19 @@ def test_the_other_party_of_a_transfer_on_a_bank_statement(detector: Detector) -
         assert "transfer_party" not in rules
 
 
+def test_full_name_labels_and_five_word_names_joined_by_a_patronymic(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            (
+                "Nama penuh: SITI HAJAR BINTI MOHD YUSOF\nNo. Kad Pengenalan: 900101-01-1234",
+                "SITI HAJAR BINTI MOHD YUSOF",
+            ),
+            ("Nombre completo: Ximena Condori Apaza | Fecha: hoy", "Ximena Condori Apaza"),
+        ],
+    )
+
+
 def test_all_caps_names_need_a_known_name(detector: Detector) -> None:
     _assert_all_covered(detector, [("TRANSFER FROM MARGUERITE OKAFOR RECEIVED", "MARGUERITE OKAFOR")])
     _assert_untouched(detector, ["PLEASE READ THE SAFETY NOTICE BEFORE USE."], {"PERSON"})
@@ -323,6 +336,10 @@ def test_names_inside_chinese_japanese_and_korean_text_next_to_a_cue(detector: D
             ("염수빈 님, 예약이 확정되었습니다.", "염수빈"),
         ],
     )
+    # a later mention of a CJK name found once is found too
+    text = "推荐曹雨桐同学申请贵校。成绩单附后，曹雨桐是班长。"
+    later = text.rindex("曹雨桐")
+    assert any(d.start <= later and later + 3 <= d.end for d in detector.detect(text))
     # drug names and kin words that start like a nickname, role words before さん and 님
     # (the name rules alone: the English NER model labels CJK text at random)
     names = person_name()

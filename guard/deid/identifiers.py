@@ -68,7 +68,7 @@ LABELS: dict[str, str] = {
         r"sp\.\s*zn\.|vertragsnummer|szerz[őo]d[ée]ssz[áa]m|n\.?\s+assicurato|code\s+permanent|案件编号|受案号|"
         r"c[ée]dula(?:\s+de\s+ciudadan[íi]a)?|c\.c\.|证件号码|身份证号码|เลขบัตรประชาชน|"
         # vehicles
-        r"(?:licen[cs]e|number)\s+plate|plate|biển\s+số|biển\s+kiểm\s+soát|plaque\s+du\s+v[ée]hicule|"
+        r"(?:licen[cs]e|number)\s+plate|plate|patente\s+(?:del\s+)?veh[íi]culo|biển\s+số|biển\s+kiểm\s+soát|plaque\s+du\s+v[ée]hicule|"
         r"plaque\s+d['’]immatriculation|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
         r"placas?|dominio|targa|plaque|immatriculation|vin|vehicle(?:\s+(?:no|number|reg))?|kenderaan|"
         r"(?:nr\.?\s+de\s+)?[îi]nmatriculare|г/н|госномер|гос\.?\s*номер"
@@ -77,11 +77,11 @@ LABELS: dict[str, str] = {
         r"mrn|mr\s+no|medical\s+record(?:\s+(?:no|number))?|hospital\s+(?:no|number)|hosp\.?\s+no|"
         r"patient\s+(?:id|no|number)|ur\s+no|urn|hn|rn|ip\s+no|op\s+no|uhid|hc|nhc|historia\s+cl[íi]nica|"
         r"file\s+no|chart\s+(?:no|number)|proc\.|processo|nr\s+ksi[ęe]gi\s+g[łl][óo]wnej|"
-        r"медицинская\s+карта|病案号|病歷號|등록번호"
+        r"медицинская\s+карта|病案号|病歷號|(?<!주민)등록번호"
     ),
     "US_DRIVER_LICENSE": (
         r"driver'?s?\s+licen[cs]e|driving\s+licen[cs]e|dl|licencia(?:\s+de\s+conducir)?|licen[çc]a|cnh|"
-        r"f[üu]hrerschein(?:-nr)?|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
+        r"f[üu]hrerscheins?(?:-nr)?|permis(?:ul)?\s+de\s+conducere|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
         r"k[øo]rekort|f[øo]rerkort"
     ),
     "USERNAME": r"user\s*name|user\s+id|user|login|handle|아이디|wechat|微信号|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
@@ -89,7 +89,7 @@ LABELS: dict[str, str] = {
 _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
 # Labels whose values are short codes with few digits (booking references, plates).
 _FEW_DIGITS = regex.compile(
-    rf"(?i)booking|{_BOOKING_CODES}|pnr|localizador|confirmation|plate|biển|κράτηση|reg|rego|kenteken|kennzeichen|placa|dominio|"
+    rf"(?i)booking|{_BOOKING_CODES}|pnr|localizador|confirmation|plate|patente\s+(?:del\s+)?veh|biển|κράτηση|reg|rego|kenteken|kennzeichen|placa|dominio|"
     r"targa|plaque|"
     r"immatriculation|nhi|nis|vehicle|kenderaan|nr\.?\s+de\s+[îi]nmatriculare|[îi]nmatriculare|г/н|госномер|гос"
 )
@@ -102,15 +102,21 @@ _VALUE = {
 }
 
 
+_CJK = r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]"
+
+
 def _compile(entity: str) -> regex.Pattern[str]:
     # (a chunk that ends a sentence or a bracket ends the value: "IMEI 35...19. Then")
     value = _VALUE.get(entity, rf"{_CHUNK}(?:(?<![.)])[ ]{_CHUNK}){{0,5}}")
     return regex.compile(
-        rf"(?i:(?<![\p{{L}}])(?P<label>{LABELS[entity]})(?![\p{{L}}])\.?(?P<no>{_NUMBER_WORD}))"
+        # (a CJK label may touch its value: "快件SF1570...")
+        rf"(?i:(?:(?<![\p{{L}}])|(?={_CJK}))(?P<label>{LABELS[entity]})(?:(?<={_CJK})|(?![\p{{L}}]))\.?(?P<no>{_NUMBER_WORD}))"
         # an abbreviation in brackets after the label: "No d'assurance maladie (XYZQ) :"
         rf"(?:[ \t]*\([\p{{L}} .]{{1,15}}\)(?=[ \t]*[:：=#]))?"
         rf"(?i:[ \t]+(?:on\s+file|on\s+record|will\s+be|would\s+be|now)\b)?"
-        rf"[ \t\u3000]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t\u3000.:]*\(?(?P<v>{value})",
+        rf"[ \t\u3000]*(?P<sep>[:：=#]|\.{{2,}}|(?i:is|es|é|est|ist)\b)?[ \t\u3000.:]*\(?"
+        # "Führerscheins (Nr. B072...)": the number word inside the bracket
+        rf"(?:(?<=\()(?i:no|nr|n[°º]|№)\.?[ \t]*)?(?P<v>{value})",
         regex.V0,
     )
 

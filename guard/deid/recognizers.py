@@ -579,6 +579,19 @@ def calendar_date() -> RegexRecognizer:
                 0.5,
             ),
             Rule("dated_day_month", rf"(?<!\w)(?:{_DATING_WORDS})\s(?P<v>{_DM})(?![\d/]|\.\d)", 0.5, re.I),
+            # a day and month with what only a date has: a clock time ("3/21 14:05"), a weekday
+            # in brackets ("4/8(월)", "5/3（金）"), or a dated end of a range ("13/3 đến 15/3/2024")
+            Rule(
+                "day_month_with_time_or_weekday",
+                r"(?<![\w/.])[0-3]?\d/[0-3]?\d(?:[ \t]+[0-2]?\d:[0-5]\d(?!\d)|[ \t]?[(（][월화수목금토일月火水木金土日][)）])",
+                0.5,
+            ),
+            Rule(
+                "day_month_range_start",
+                r"(?<![\w/.])(?P<v>[0-3]?\d/[01]?\d)(?=[ \t]*(?:[-–]|(?i:to|al|au|bis|till|tot|até|đến|do|a))[ \t]*"
+                r"[0-3]?\d/[01]?\d/(?:19|20)?\d\d(?!\d))",
+                0.5,
+            ),
             Rule(
                 "compact",
                 r"(?<![\w])[0-3]\d(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?:\d{2}|\d{4})(?!\w)"

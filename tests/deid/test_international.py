@@ -361,6 +361,10 @@ def test_dates_with_times_and_in_other_languages_are_found(detector: Detector) -
             ("入院日：2020年11月3日", "2020年11月3日"),
             ("Flight on 07SEP23 at 06:10.", "07SEP23"),
             ("Worked there Aug 2015 – Feb 2019.", "Feb 2019"),
+            # a day and month with a clock time, a weekday in brackets, or a dated range end
+            ("배송 예정: 5/14 16:20 도착", "5/14 16:20"),
+            ("출장 일정: 6/3(월) 출발", "6/3(월)"),
+            ("xin nghỉ học từ 21/4 đến 23/4/2024 vì lý do gia đình", "21/4"),
             # Finnish genitive and nominative month names
             ("Hän syntyi maaliskuun 3. päivänä 1961 Kuopiossa.", "maaliskuun 3. päivänä 1961"),
             ("Harjoittelu: lokakuu 2023, Tampere", "lokakuu 2023"),
@@ -642,6 +646,10 @@ def test_document_vehicle_serial_and_account_labels_of_more_countries(detector: 
             ("RIB : 011 450 0007731846209915 27", "011 450 0007731846209915 27"),
             ("联系对方（微信号 xiaoyu_2208）后转账", "xiaoyu_2208"),
             ("고객 아이디 sujin_k91 확인", "sujin_k91"),
+            ("您的快件SF2086631047752已由快递员派送", "SF2086631047752"),
+            ("Umtausch meines Führerscheins (Nr. K113P7Z9052, ausgestellt 2001)", "K113P7Z9052"),
+            ("a condus fără permis de conducere CJ 0377125.", "CJ 0377125"),
+            ("Patente vehículo: AF 902 QM", "AF 902 QM"),
         ],
     )
     # a year after a document word is a year

@@ -317,13 +317,20 @@ def age() -> RegexRecognizer:
                 re.I,
             ),
             Rule(
+                # news in Spanish and Portuguese: "el estudiante Juan Pérez, de 22, que ..."
+                "comma_de_age",
+                r"(?<=\p{L}\p{L},\s(?:de|di)\s)(?P<v>1[01]\d|\d{1,2})(?=,\s)",
+                0.5,
+            ),
+            Rule(
                 # a birthday: "she turns 30 next week", "he turned eighteen."
                 "turns_age",
                 rf"(?<=\b(?:turns|turned|turning|täytti|täyttää|fyllde|fyller|fylte|fyldte|fylder|wird|wurde|werd|wordt|"
                 rf"skończył|skończyła|kończy|betöltötte|cumplió|cumple|fez|faz|compie|compì|bliver|blir)\s)"
                 rf"(?P<v>{_AGE_NUMBER}|{_AGE_WORDS_SMALL})"
                 # then punctuation, an emoji, a time word, or (Polish) "to" starting the next clause
-                r"(?=\s?(?:[.,!?;:)]|$|\p{So})|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight|to)\b)",
+                r"(?=\s?(?:[.,!?;:)]|$|\p{So})|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight|to|la|el|en|hoy|"
+                r"mañana|este|esta|hoje|amanhã|il|oggi|domani)\b)",
                 0.5,
                 re.I | re.M,
             ),

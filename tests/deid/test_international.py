@@ -570,12 +570,20 @@ def test_ages_in_small_number_words_after_was_or_turns_and_after_a_possessive(de
             ("pour mes soixante-dix ans on fera une fête", "soixante-dix ans"),
             ("Ύποπτος άνδρας περίπου 40 ετών, ψηλός.", "40 ετών"),
             ("kaksi miestä, iältään 31 ja 34 vuotta.", "31"),
+            ("oye, cumple 70 la abuela, no llegues tarde", "70"),
+            ("localizou o dono, o estudante Caio Ferraz Lins, de 19, que havia", "19"),
         ],
     )
     # a duration after "was", and a small number word before other nouns, stay
     _assert_untouched(
         detector,
-        ["Es ist sieben Jahre her.", "Det blir en bra dag.", "Das Spiel wird fünf Minuten dauern."],
+        [
+            "Es ist sieben Jahre her.",
+            "Det blir en bra dag.",
+            "Das Spiel wird fünf Minuten dauern.",
+            "El reparto cumple 30 a 40 minutos.",
+            "Abren a las 9, de 10 a 12 horas.",
+        ],
         {"AGE"},
     )
 

@@ -340,6 +340,12 @@ _KO_CUED = regex.compile(
     r"신청인|고객|수신|발신|작성자)[ \t]*[:：]?[ \t]+"
     rf"(?P<v>[{_KOREAN_SURNAMES}]\p{{Hangul}}{{2}})(?:,[ \t]*(?P<w>[{_KOREAN_SURNAMES}]\p{{Hangul}}{{2}}))?(?!\p{{Hangul}}{{2}})"
 )
+# A name masked on a receipt or notification: surname, then asterisks for the rest, or one
+# character masked in the middle ("김*현", "刘*", "王**", "이○○").
+_MASKED_CJK_NAME = regex.compile(
+    rf"(?<![\p{{Han}}\p{{Hangul}}*＊○●])[{_CHINESE_SURNAMES}{_KOREAN_SURNAMES}]"
+    r"(?:[*＊○●]{1,2}[\p{Han}\p{Hangul}]?|[\p{Han}\p{Hangul}][*＊○●])(?![\p{Han}\p{Hangul}*＊○●])"
+)
 _NOT_KO_NAME = frozenset("이사장 부사장 부회장 부원장 부총장 조교수 부장관 사무장 이사회".split())
 
 
@@ -852,6 +858,8 @@ class PersonNameRecognizer(EntityRecognizer):
         for m in _JA_ROLE.finditer(text):
             if not _cjk_role_word(m.group("v")):
                 out.append(self._result(m.start("v"), m.end("v"), 0.7, "ja_role_name"))
+        for m in _MASKED_CJK_NAME.finditer(text):
+            out.append(self._result(m.start(), m.end(), 0.6, "masked_cjk_name"))
         for m in _KO_CUED.finditer(text):
             for g in ("v", "w"):
                 if m.group(g):

@@ -334,6 +334,9 @@ def test_names_inside_chinese_japanese_and_korean_text_next_to_a_cue(detector: D
             ("보호자: 아들 문태현 010-2222-3333", "문태현"),
             ("상주: 곽민재, 곽민호\n발인: 3일", "곽민호"),
             ("염수빈 님, 예약이 확정되었습니다.", "염수빈"),
+            # names masked on receipts still name someone
+            ("CJ ONE 회원: 박*수 8842-1907", "박*수"),
+            ("会员：张* 137****55", "张"),
         ],
     )
     # a later mention of a CJK name found once is found too

@@ -212,7 +212,8 @@ _NAME_LABEL_RX = regex.compile(_NAME_LABELS, regex.I)
 _INTRODUCTION = re.compile(
     r"(?i)\b(?:(?P<strong>my\s+name\s+is|my\s+name's|name's|call\s+me|me\s+llamo|mi\s+nombre\s+es|je\s+m'appelle|"
     r"ich\s+heiße|mi\s+chiamo|meu\s+nome\s+é|jag\s+heter|jeg\s+heter|mijn\s+naam\s+is|nazywam\s+się|"
-    r"меня\s+зовут)|this\s+is|i\s+am|i'm|im|ich\s+bin|eu\s+sou|ik\s+ben)\s+"
+    r"меня\s+зовут|tên\s+tôi\s+là|tôi\s+tên\s+là|em\s+tên\s+là|mình\s+tên\s+là)|this\s+is|i\s+am|i'm|im|"
+    r"ich\s+bin|eu\s+sou|ik\s+ben|tôi\s+là)[:：]?\s+"
 )
 # Generic role labels: the value must look like a name (capitalised or caseless script).
 _GENERIC_LABELS = frozenset(
@@ -799,11 +800,16 @@ class PersonNameRecognizer(EntityRecognizer):
         punctuation or an everyday word, in any case ("hi my name is andrius mockus, ...")."""
         out = []
         for m in _INTRODUCTION.finditer(text):
+            # Vietnamese names are syllables that are also everyday words
+            vietnamese = m.group().lower().startswith(("tôi", "tên", "em", "mình"))
             toks = []
             for w in _WORD.finditer(text, m.end(), min(len(text), m.end() + 60)):
                 gap = text[toks[-1][1] : w.start()] if toks else text[m.end() : w.start()]
                 low = w.group().lower()
-                if gap.strip() or low in _NOT_NAME or (low in self._words and not self._known(low)):
+                word_like = low in _NOT_NAME or (low in self._words and not self._known(low))
+                # after "tôi tên là" a capitalised word is part of the name even when it is a
+                # word ("Nguyễn Văn An"; not so after "my name is Sarah And I ...")
+                if gap.strip() or word_like and not (vietnamese and _is_cap(w.group())):
                     break
                 toks.append((w.start(), w.end()))
                 if len(toks) == 3:
@@ -811,7 +817,9 @@ class PersonNameRecognizer(EntityRecognizer):
             if toks and not m.group("strong"):
                 first = text[toks[0][0] : toks[0][1]]
                 low = first.lower()
-                if not (_is_cap(first) or (self._strong_first(low) and low not in english_dictionary())):
+                if not (
+                    _is_cap(first) or (not vietnamese and self._strong_first(low) and low not in english_dictionary())
+                ):
                     continue  # "i am happy", "this is the best"
             if toks:
                 out.append(self._result(toks[0][0], toks[-1][1], 0.7, "introduced"))

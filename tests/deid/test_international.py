@@ -143,6 +143,21 @@ def test_lower_case_names_in_chat_are_found(detector: Detector) -> None:
     )
 
 
+def test_vietnamese_self_introductions_take_the_whole_name(detector: Detector) -> None:
+    # Vietnamese name syllables are everyday words too ("An", "Lâm")
+    _assert_all_covered(
+        detector,
+        [
+            ("Xin chào, tôi tên là Trịnh Văn An.", "Trịnh Văn An"),
+            ("Tôi là: Lâm Hữu Phước   Sinh ngày: 01/02/1990", "Lâm Hữu Phước"),
+        ],
+    )
+    # "tôi là" ("I am") before a lower-case word names no one; English runs stop at words
+    _assert_untouched(detector, ["tôi là sinh viên năm ba"], {"PERSON"})
+    hits = [d for d in detector.detect("My name is Sarah And I love dogs") if d.entity_type == "PERSON"]
+    assert [(d.start, d.end) for d in hits] == [(11, 16)]
+
+
 def test_speaker_labels_of_a_chat_are_names_in_any_case(detector: Detector) -> None:
     chat = "ilona: are you home?\nbence: yes till 6\nilona: ok coming\nbence: bring bread"
     _assert_all_covered(detector, [(chat, "ilona"), (chat, "bence")])

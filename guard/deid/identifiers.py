@@ -84,7 +84,8 @@ LABELS: dict[str, str] = {
         r"f[üu]hrerscheins?(?:-nr)?|permis(?:ul)?\s+de\s+conducere|rijbewijs|k[öo]rkort|ajokortti|prawo\s+jazdy|permis\s+de\s+conduire|patente|"
         r"k[øo]rekort|f[øo]rerkort"
     ),
-    "USERNAME": r"user\s*name|user\s+id|user|login|handle|아이디|wechat|微信号|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
+    "USERNAME": r"user\s*name|user\s+id|user|login|handle|아이디|wechat|微信号|line\s+id|line(?=[ \t]*[:：])|"
+    r"kakao(?:talk)?(?:\s+id)?|카카오톡(?:\s*아이디)?|zalo(?=[ \t]*[:：])|telegram|skype|upi|vpa|instagram|ig|twitter|x\.com",
 }
 _MIN_DIGITS = {"ID_NUMBER": 3, "MEDICAL_RECORD_NUMBER": 3, "US_DRIVER_LICENSE": 2, "USERNAME": 0}
 # Labels whose values are short codes with few digits (booking references, plates).

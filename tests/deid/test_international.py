@@ -672,6 +672,7 @@ def test_document_vehicle_serial_and_account_labels_of_more_countries(detector: 
             ("RIB : 011 450 0007731846209915 27", "011 450 0007731846209915 27"),
             ("联系对方（微信号 xiaoyu_2208）后转账", "xiaoyu_2208"),
             ("고객 아이디 sujin_k91 확인", "sujin_k91"),
+            ("Email: p.k@example.com | Line: kanya_p77", "kanya_p77"),
             ("您的快件SF2086631047752已由快递员派送", "SF2086631047752"),
             ("Umtausch meines Führerscheins (Nr. K113P7Z9052, ausgestellt 2001)", "K113P7Z9052"),
             ("a condus fără permis de conducere CJ 0377125.", "CJ 0377125"),
@@ -680,6 +681,7 @@ def test_document_vehicle_serial_and_account_labels_of_more_countries(detector: 
     )
     # a year after a document word is a year
     _assert_untouched(detector, ["The 2019 dossier and the denuncia 2023 were closed."], {"ID_NUMBER"})
+    _assert_untouched(detector, ["the line between us is thin", "Line 3: the total"], {"USERNAME"})
 
 
 def test_danish_definite_street_names_and_the_israeli_po_box(detector: Detector) -> None:

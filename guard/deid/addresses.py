@@ -517,7 +517,7 @@ PART_SHAPES = {
     "house_number": rf"(?<=(?:^|[\n,;:،])[ \t]*){NUMBER_MARK_WORDS}(?:(?<=\.)[ \t]?|[ \t]){UNIT_ID}",
     "unit": rf"{LB}(?:{UNIT})(?:(?<=\.)[ \t]?|[ \t]|[ \t]?[:#][ \t]?)(?:(?i:no\.?)[ \t]?)?{UNIT_ID}",
     "lead_number": r"(?:(?<=(?:^|[\n:,])[ \t]*)\d{1,4}/\d{1,4}[A-Za-z]?(?=[ \t,])|\d{1,4}/\d{1,4}(?=[ \t]+(?i:moo|หมู่|ม\.)))",
-    # a Hungarian floor/door after the house number and its dot: "Piac utca 52. 2/8"
+    # a Hungarian floor/door after the house number and its dot: "Rákóczi utca 17. 3/12"
     "floor_door_after_dot": r"(?<=(?i:utca|u\.|út|útja|tér|tere|körút|krt\.|köz|sor|fasor|sétány|rakpart)[ \t]\d{1,4}\.[ \t])"
     r"\d{1,2}/\d{1,3}(?![\d/])",
     # a Catalan floor and door: "287, 2n 1a", "1r 2a"
@@ -1211,7 +1211,7 @@ def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tupl
 
 
 # A street named without its number after "in", "on", "at" and an article, in the languages
-# that glue the street type to the name ("aan de Dorpsstraat", "in der Lindenstraße", "am
+# that glue the street type to the name ("aan de Veldhoekstraat", "in der Lindenstraße", "am
 # Birkenweg", "på Storgatan"): Dutch, German and Scandinavian compounds only, in Title case
 # (Dutch and the Nordic languages write common nouns in lower case; German nouns that end
 # like a street are listed in NOT_LOCATED).
@@ -1234,7 +1234,7 @@ NOT_LOCATED = frozenset(
 
 
 def _located_street(text: str, run: list[Atom]) -> float:
-    """A lone glued street name ("Dorpsstraat") after a locative preposition: 0.6, else 0."""
+    """A lone glued street name ("Veldhoekstraat") after a locative preposition: 0.6, else 0."""
     if len(run) != 1 or run[0].kind != "weak" or run[0].rule != "compound":
         return 0.0
     a = run[0]

@@ -311,10 +311,10 @@ _CJK_NAME = regex.compile(
     r"(?![\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}ー])"
 )
 # Names inside CJK text, where no space marks a word: only with a cue next to them.
-# Chinese: a surname and one or two characters before a title ("郭子涵同学", "王先生"); a
-# nickname, 小/老 and a surname or 阿 and a character ("小李，", "阿凱你"), standing after a
-# line start, space or punctuation. Japanese: a name after a role in minutes ("書記 森田").
-# Korean: a full name after a kin word or role ("아들 이정훈", "상주: 이상훈, 이상민").
+# Chinese: a surname and one or two characters before a title ("曹雨桐同学", "王先生"); a
+# nickname, 小/老 and a surname or 阿 and a character ("小周，", "阿豪你"), standing after a
+# line start, space or punctuation. Japanese: a name after a role in minutes ("書記 杉浦").
+# Korean: a full name after a kin word or role ("아들 문태현", "상주: 곽민재, 곽민호").
 # (`_HONORIFIC` takes names before さん, 様, 님, 씨; `_cjk_role_word` keeps roles out of both.)
 _ZH_TITLES = (
     "先生 女士 小姐 同学 同學 老师 老師 医生 醫生 大夫 师傅 師傅 经理 經理 主任 教授 律师 律師 阿姨 叔叔 太太 警官 护士 "
@@ -342,7 +342,7 @@ _KO_CUED = regex.compile(
     rf"(?P<v>[{_KOREAN_SURNAMES}]\p{{Hangul}}{{2}})(?:,[ \t]*(?P<w>[{_KOREAN_SURNAMES}]\p{{Hangul}}{{2}}))?(?!\p{{Hangul}}{{2}})"
 )
 # A name masked on a receipt or notification: surname, then asterisks for the rest, or one
-# character masked in the middle ("김*현", "刘*", "王**", "이○○").
+# character masked in the middle ("박*수", "张*", "王**", "이○○").
 _MASKED_CJK_NAME = regex.compile(
     rf"(?<![\p{{Han}}\p{{Hangul}}*＊○●])[{_CHINESE_SURNAMES}{_KOREAN_SURNAMES}]"
     r"(?:[*＊○●]{1,2}[\p{Han}\p{Hangul}]?|[\p{Han}\p{Hangul}][*＊○●])(?![\p{Han}\p{Hangul}*＊○●])"
@@ -663,7 +663,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 i += 1
                 continue
             j = i + 1
-            longest = 4  # words; one more when a patronymic joins two names ("NUR AISYAH BINTI ABDUL RAHMAN")
+            longest = 4  # words; one more when a patronymic joins two names ("SITI HAJAR BINTI MOHD YUSOF")
             while j < n and j - i < longest:
                 gap = text[words[j - 1][1] : words[j][0]]
                 wj = words[j][2]
@@ -692,7 +692,7 @@ class PersonNameRecognizer(EntityRecognizer):
     def _evidence(self, tokens: list[str], before: list[str]) -> float:
         low = [_strip_possessive(t.lower()) for t in tokens]
         # a title or courtesy word that opens the run is a cue, not part of the evidence
-        # ("DOÑA CARMEN ...", "Herr Jansen", "SRA. LÓPEZ": forms and notices in capitals)
+        # ("DOÑA EULALIA ...", "Herr Jansen", "SRA. LÓPEZ": forms and notices in capitals)
         lead = 0
         while lead < len(low) - 1 and low[lead] in _LEAD_TITLES:
             lead += 1
@@ -808,7 +808,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 low = w.group().lower()
                 word_like = low in _NOT_NAME or (low in self._words and not self._known(low))
                 # after "tôi tên là" a capitalised word is part of the name even when it is a
-                # word ("Nguyễn Văn An"; not so after "my name is Sarah And I ...")
+                # word ("Đoàn Văn An"; not so after "my name is Brisa And I ...")
                 if gap.strip() or word_like and not (vietnamese and _is_cap(w.group())):
                     break
                 toks.append((w.start(), w.end()))
@@ -1071,7 +1071,7 @@ class PersonNameRecognizer(EntityRecognizer):
     def _cjk_again(
         self, text: str, ours: list[tuple[int, int]], covered: list[tuple[int, int]]
     ) -> list[RecognizerResult]:
-        """Later mentions of a CJK name guard found ("郭子涵同学 ... 郭子涵是"): CJK text has no
+        """Later mentions of a CJK name guard found ("曹雨桐同学 ... 曹雨桐是"): CJK text has no
         spaces, so the name is looked for as a substring, two to four characters long."""
         names = {text[a:b] for a, b in ours if 2 <= b - a <= 4 and _CJK_ONLY.fullmatch(text, a, b)}
         out = []

@@ -224,7 +224,7 @@ _AGE_BEFORE = (
     r"wird|wurde|was|patient|pt|woman|man|male|female|boy|girl|child|kid|mujer|hombre|niño|niña|femme|homme|"
     r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
     r"tengo|tenía|avait|hatte|ai|j'ai|j’ai|var|war|oli|volt|był|była|miał|miała|blev|ble|werd|wurde|iältään|"
-    # "pour mes quatre-vingts ans", "mis 40 años": a possessive before the years
+    # "pour mes soixante-dix ans", "mis 40 años": a possessive before the years
     r"mes|ses|tes|mis|sus|tus|meus|seus|teus|miei|suoi|tuoi)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
@@ -317,7 +317,7 @@ def age() -> RegexRecognizer:
                 re.I,
             ),
             Rule(
-                # news in Spanish and Portuguese: "el estudiante Juan Pérez, de 22, que ..."
+                # news in Spanish and Portuguese: "el estudiante Juan Pérez, de 19, que ..."
                 "comma_de_age",
                 r"(?<=\p{L}\p{L},\s(?:de|di)\s)(?P<v>1[01]\d|\d{1,2})(?=,\s)",
                 0.5,
@@ -335,7 +335,7 @@ def age() -> RegexRecognizer:
                 re.I | re.M,
             ),
             Rule(
-                # a number word as the whole predicate: "Hij was toen zesentwintig.", "Da Marit var sju år"
+                # a number word as the whole predicate: "Hij was toen drieëntwintig.", "Da Sigrun var seks år"
                 "was_number_word",
                 rf"(?<=\b(?:was|is|war|ist|var|er|är|blev|ble|werd|wurde)\s(?:(?:toen|damals|da|då|nu|jetzt|pas|net|"
                 rf"nog|bijna|erst|schon|bara|kun|bare|snart|nästan|næsten|nesten)\s)?)"
@@ -521,7 +521,7 @@ def calendar_date() -> RegexRecognizer:
                 re.I,
             ),
             Rule(
-                # (Finnish writes "elokuun 14. päivänä 1979": "on the 14th day of August")
+                # (Finnish writes "maaliskuun 3. päivänä 1961": "on the 3rd day of March")
                 "month_day_year",
                 rf"(?<!\w)(?:{_WEEKDAY}\s)?{month}\s{_DAY}(?:\s(?:päivänä|pnä))?(?:,?\s{_YEAR}\b)?{_TIME}(?!\w)",
                 0.6,
@@ -586,8 +586,8 @@ def calendar_date() -> RegexRecognizer:
                 0.5,
             ),
             Rule("dated_day_month", rf"(?<!\w)(?:{_DATING_WORDS})\s(?P<v>{_DM})(?![\d/]|\.\d)", 0.5, re.I),
-            # a day and month with what only a date has: a clock time ("3/21 14:05"), a weekday
-            # in brackets ("4/8(월)", "5/3（金）"), or a dated end of a range ("13/3 đến 15/3/2024")
+            # a day and month with what only a date has: a clock time ("5/14 16:20"), a weekday
+            # in brackets ("6/3(월)", "5/3（金）"), or a dated end of a range ("21/4 đến 23/4/2024")
             Rule(
                 "day_month_with_time_or_weekday",
                 r"(?<![\w/.])[0-3]?\d/[0-3]?\d(?:[ \t]+[0-2]?\d:[0-5]\d(?!\d)|[ \t]?[(（][월화수목금토일月火水木金土日][)）])",

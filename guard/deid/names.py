@@ -1073,7 +1073,8 @@ class PersonNameRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         """Later mentions of a CJK name guard found ("曹雨桐同学 ... 曹雨桐是"): CJK text has no
         spaces, so the name is looked for as a substring, two to four characters long."""
-        names = {text[a:b] for a, b in ours if 2 <= b - a <= 4 and _CJK_ONLY.fullmatch(text, a, b)}
+        # (in the order found, not a set's: the results must not depend on the hash seed)
+        names = dict.fromkeys(text[a:b] for a, b in ours if 2 <= b - a <= 4 and _CJK_ONLY.fullmatch(text, a, b))
         out = []
         for name in names:
             start = text.find(name)

@@ -491,7 +491,7 @@ def test_catalan_streets_and_unit_floor_door_forms_after_the_house_number() -> N
             ("Adreça: carrer del Rosselló, 412, 3r 2a, Barcelona", "carrer del Rosselló, 412, 3r 2a, Barcelona"),
             ("Camí de sa Pedrera, 22\n07820 Sant Antoni", "Camí de sa Pedrera, 22"),
             ("la fiesta es en Calle Nayarit 204 int 7, col. Condesa", "Calle Nayarit 204 int 7, col. Condesa"),
-            ("vivo en C/ Alzira 38, 2º pta 5 ahora", "C/ Alzira 38, 2º pta 5"),
+            ("vivo en C/ Benifaió 38, 2º pta 5 ahora", "C/ Benifaió 38, 2º pta 5"),
             ("a Rákóczi utca 17. 3/12 alatt lakunk", "Rákóczi utca 17. 3/12"),
         ],
         # a floor/door shape without its street is no address

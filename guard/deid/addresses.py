@@ -450,11 +450,15 @@ SHIP = r"(?:USS|USNS|USCGC)[ \t]+[\p{Lu}][\p{L}.'-]*(?:[ \t]+[\p{Lu}][\p{L}.'-]*
 KOREAN = (
     rf"(?:{NUM_FIRST},?[ \t]+{CAP}-(?:{'|'.join(KOREAN_ROAD.split())}){RB}"
     rf"|{LB}{CAP}-(?:{'|'.join(KOREAN_ROAD.split())})(?:[ \t]+\d{{1,3}}-?gil)?{NUMPART}"
-    rf"|(?:\p{{Hangul}}+(?:특별시|광역시|시|도|구|군|읍|면|동)[ \t]+){{0,4}}[\p{{Hangul}}\d]+(?:{'|'.join(HANGUL_ROAD.split())})(?:[ \t]?\d+번?길)?[ \t]+\d{{1,5}}(?:-\d{{1,4}})?)"
+    rf"|(?<![\p{{Hangul}}\d])(?:\p{{Hangul}}+(?:특별시|광역시|시|도|구|군|읍|면|동)[ \t]+){{0,4}}[\p{{Hangul}}\d]+(?:{'|'.join(HANGUL_ROAD.split())})(?:[ \t]?\d+번?길)?[ \t]+\d{{1,5}}(?:-\d{{1,4}})?)"
 )
+# The kana/kanji run before the number is tried only from its first character: a
+# run that may start anywhere made long text without spaces quadratic (24,000
+# characters took 9 s); a match from inside a run is never the leftmost one.
 JAPANESE = (
-    r"(?:[\p{Han}\p{Katakana}\p{Hiragana}ー]*\d+丁目[ \t]?\d+(?:[-－−ー番]\d+){0,2}(?:番地?|号)?"
-    r"|[\p{Han}]+\d+番地?(?:\d+号?)?"
+    r"(?:(?<![\p{Han}\p{Katakana}\p{Hiragana}ー])[\p{Han}\p{Katakana}\p{Hiragana}ー]*\d+丁目[ \t]?\d+"
+    r"(?:[-－−ー番]\d+){0,2}(?:番地?|号)?"
+    r"|(?<!\p{Han})[\p{Han}]+\d+番地?(?:\d+号?)?"
     rf"|{LB}\d{{1,2}}-\d{{1,2}}-\d{{1,3}}[ \t]+{CAP})"
 )
 # (numbers may stand between spaces: "光明路二段 18 號 3 樓")
@@ -1087,6 +1091,17 @@ _CROSS_STREETS_RX = regex.compile(
 )
 
 
+def _code_at_end(text: str, end: int) -> bool:
+    """A postcode ends the line's text before `end`: looked for in the last few characters
+    only (a postcode is short; searching from the line's start made a long line of
+    addresses quadratic)."""
+    ls = _line_start(text, end)
+    k = end
+    while k > ls and text[k - 1] in " \t":
+        k -= 1
+    return bool(_CODE_AT_END_RX.search(text, max(ls, k - 16), end))
+
+
 def _extend_tail(text: str, end: int) -> int:
     """Cross streets, town, region, postcode and country after an address on its line, and a
     country line under it."""
@@ -1097,7 +1112,7 @@ def _extend_tail(text: str, end: int) -> int:
     m = rx.match(text, end)
     if m:
         end = m.end()
-    if _CODE_AT_END_RX.search(text, _line_start(text, end), end):
+    if _code_at_end(text, end):
         # "9337 QB\nVelserbroek": the town under its code, when no English words ("John Smith")
         m = _TOWN_LINE_RX.match(text, end)
         if m and _foreign_word(m.group()):

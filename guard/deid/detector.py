@@ -323,6 +323,43 @@ def _in_place_enhancer():  # type: ignore[no-untyped-def]
                 raise ValueError("a detection starts after the last token")
             return i
 
+        def _extract_surrounding_words(self, nlp_artifacts, word, start):  # type: ignore[no-untyped-def]
+            # Presidio lowers every lemma it passes and walks past lemmas that are no
+            # keyword, for every result: long unspaced text (one giant "lemma") made it
+            # quadratic. The lowered lemmas and keyword positions are kept per text; the
+            # words taken are the same (the n keywords before and after, the match's own
+            # token counted on both sides).
+            if not nlp_artifacts.tokens:
+                return [""]
+            cached = getattr(nlp_artifacts, "_guard_context", None)
+            if cached is None:
+                keywords = set(nlp_artifacts.keywords)
+                lowered = [lemma.lower() for lemma in nlp_artifacts.lemmas]
+                cached = (lowered, [i for i, low in enumerate(lowered) if low in keywords])
+                nlp_artifacts._guard_context = cached
+            lowered, positions = cached
+            i = self._find_index_of_match_token(word, start, nlp_artifacts.tokens, nlp_artifacts.tokens_indices)
+            before = bisect.bisect_right(positions, i)
+            after = bisect.bisect_left(positions, i)
+            taken = positions[max(0, before - self.context_prefix_count - 1) : before]
+            taken += positions[after : after + self.context_suffix_count + 1]
+            return list({lowered[j] for j in taken})
+
+        @staticmethod
+        def _find_supportive_word_in_context(context_list, recognizer_context_list, matching_mode="substring"):  # type: ignore[no-untyped-def]
+            # Presidio lowers every context word once per keyword: a context "word" that
+            # is a whole unspaced CJK text made that quadratic. Lowered once here, same answer.
+            if context_list is None or recognizer_context_list is None:
+                return ""
+            lowered = [k.lower() for k in context_list]
+            for word in recognizer_context_list:
+                low = word.lower()
+                if matching_mode == "substring" and any(low in k for k in lowered):
+                    return word
+                if matching_mode == "whole_word" and low in lowered:
+                    return word
+            return ""
+
     return _InPlace()
 
 
@@ -495,6 +532,8 @@ class Detector:
     ) -> list[tuple[list[Detection], list[Dropped]]]:
         """For each text: the detections (non-overlapping, sorted by start) and what the
         precision rules dropped."""
+        from guard.deid._recognizer import inside_any
+
         out: list[tuple[list[Detection], list[Dropped]]] = []
         with _single_thread_blas():
             docs = list(self._nlp.pipe(texts, batch_size=batch_size))
@@ -511,11 +550,11 @@ class Detector:
             )
             kept: list[Detection] = []
             dropped: list[Dropped] = []
-            tags = [m.span() for m in _PLACEHOLDER.finditer(text)] if "<" in text else []
+            in_tag = inside_any(m.span() for m in _PLACEHOLDER.finditer(text)) if "<" in text else None
             for r in results:
                 if r.end <= r.start or r.score < self.policy.threshold(r.entity_type):
                     continue
-                if any(a <= r.start and r.end <= b for a, b in tags):
+                if in_tag is not None and in_tag(r.start, r.end):
                     continue  # inside guard's own placeholder ("<PERSON>", "<PHONE_NUMBER:3f9a...>")
                 name = (r.recognition_metadata or {}).get("recognizer_name", "")
                 parts, removed = apply_rules(self.rules, text, name, r.entity_type, r.start, r.end)

@@ -35,6 +35,8 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from guard.deid._recognizer import inside_any
+
 _TITLES = frozenset(
     "mr mrs ms miss mx dr prof sir dame lady lord rev fr sr nurse judge justice officer sgt capt "
     "captain professor doctor madam mister messrs mme mlle herr frau sra srta sig sig.ra dott avv ing "
@@ -991,6 +993,8 @@ class PersonNameRecognizer(EntityRecognizer):
         other = (
             [(e.start_char, e.end_char) for e in doc.ents if e.label_ in _NOT_PERSON_LABELS] if doc is not None else []
         )
+        in_other = inside_any(other)
+        in_found = inside_any((r.start, r.end) for r in found)
         out = []
         for s, e, w in words:
             if not _is_cap(w):
@@ -998,7 +1002,7 @@ class PersonNameRecognizer(EntityRecognizer):
             low = _strip_possessive(w.lower())
             if len(low) < 3:
                 continue
-            if any(a <= s and e <= b for a, b in other) or any(r.start <= s and e <= r.end for r in found):
+            if in_other(s, e) or in_found(s, e):
                 continue
             plain = low in self._last and low not in self._foreign
             if plain and low not in self._common and low not in english_dictionary():
@@ -1042,26 +1046,27 @@ class PersonNameRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         """Later mentions of a name found in the same text ("Leach" after "Bernard Leach")."""
         ours = [(r.start, r.end) for r in found if r.score >= 0.6]
+        own = set(ours)
         names: set[str] = set()
         for a, b in ours + spacy_persons:
             toks = [_strip_possessive(m.group()) for m in _WORD.finditer(text, a, b)]
             # a one-word spaCy PERSON must be a known name to spread ("Salary" is not)
-            trusted = (a, b) in ours or len(toks) > 1
+            trusted = (a, b) in own or len(toks) > 1
             for w in toks:
                 low = w.lower()
                 # a word without case spreads only from guard's own finds (a speaker, an
                 # honorific): spaCy's spans in those scripts also take in titles and words
-                shape = _is_cap(w) or ((a, b) in ours and _caseless(w))
+                shape = _is_cap(w) or ((a, b) in own and _caseless(w))
                 if len(w) > 2 and shape and low not in _NOT_NAME and (trusted or self._known(low)):
                     names.add(w)
         spans = ours + spacy_persons
         out = self._cjk_again(text, ours, spans)
         if not names:
             return out
-        covered = spans
+        covered = inside_any(spans)
         for s, e, w in words:
             name = _strip_possessive(w)
-            if name not in names or any(a <= s and e <= b for a, b in covered):
+            if name not in names or covered(s, e):
                 continue
             if name.lower() in self._common and _sentence_initial(text, s):
                 continue  # "Rose" at a sentence start may be the flower
@@ -1076,11 +1081,12 @@ class PersonNameRecognizer(EntityRecognizer):
         # (in the order found, not a set's: the results must not depend on the hash seed)
         names = dict.fromkeys(text[a:b] for a, b in ours if 2 <= b - a <= 4 and _CJK_ONLY.fullmatch(text, a, b))
         out = []
+        inside = inside_any(covered)
         for name in names:
             start = text.find(name)
             while start >= 0:
                 end = start + len(name)
-                if not any(a <= start and end <= b for a, b in covered):
+                if not inside(start, end):
                     out.append(self._result(start, end, 0.6, "same_name_again"))
                 start = text.find(name, end)
         return out

@@ -60,17 +60,20 @@ def sample() -> list[str]:
 
 @pytest.mark.slow
 def test_grouped_context_step_gives_presidios_results(detector: Detector, sample: list[str]) -> None:
-    """guard's analyzer (context step grouped by recognizer, recognizers cached per request)
-    returns what Presidio's own AnalyzerEngine returns on the same registry and NLP output."""
+    """guard's analyzer (context step grouped by recognizer, recognizers cached per request,
+    context words read from lemmas lowered once per text) returns what Presidio's own
+    AnalyzerEngine and context enhancer return on the same registry and NLP output."""
     from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
     fast = detector.analyzer
     assert type(fast) is not AnalyzerEngine
+    assert type(fast.context_aware_enhancer) is not LemmaContextAwareEnhancer
     slow = AnalyzerEngine(
         registry=fast.registry,
         nlp_engine=detector.nlp_engine,
         supported_languages=[LANGUAGE],
-        context_aware_enhancer=fast.context_aware_enhancer,
+        context_aware_enhancer=LemmaContextAwareEnhancer(),
     )
     entities = list(detector.entities)
     found = 0
@@ -140,3 +143,47 @@ def test_artifacts_read_the_entities_once_with_presidios_scores(detector: Detect
             (e.start_char, e.end_char, e.label_) for e in ents
         ]
         assert got.scores == scores
+
+
+def test_inside_any_agrees_with_a_scan_of_every_span() -> None:
+    import random
+
+    from guard.deid._recognizer import inside_any
+
+    rng = random.Random(7)
+    for _ in range(200):
+        spans = [(a, a + rng.randint(0, 12)) for a in (rng.randint(0, 60) for _ in range(rng.randint(0, 8)))]
+        inside = inside_any(spans)
+        for _ in range(30):
+            s = rng.randint(0, 70)
+            e = s + rng.randint(0, 10)
+            assert inside(s, e) == any(a <= s and e <= b for a, b in spans), (spans, s, e)
+
+
+def test_postcode_at_line_end_is_found_as_a_search_of_the_whole_line_finds_it() -> None:
+    """`_code_at_end` looks at the last characters before `end` only; the search of the
+    whole line it replaced must agree at every position where a postcode could end."""
+    from guard.deid import addresses as A
+
+    texts = _sample(step=3)
+    checked = found = 0
+    for text in texts:
+        for end in {m.end() for m in A.regex.finditer(r"[\p{L}\p{N}][ \t]*", text)}:
+            want = bool(A._CODE_AT_END_RX.search(text, A._line_start(text, end), end))
+            assert A._code_at_end(text, end) == want, (text[:40], end)
+            checked += 1
+            found += want
+    assert checked > 10000 and found > 100
+
+
+@pytest.mark.parametrize("rx_name", ["JAPANESE", "KOREAN"])
+def test_cjk_address_shapes_start_only_where_a_run_starts(rx_name: str) -> None:
+    """The kana/kanji (or Hangul) before an address's number is matched from the start of
+    its run only: a shape that could start at every character made long unspaced text
+    quadratic. A start inside a run is never the leftmost match, so nothing is lost."""
+    from guard.deid import addresses as A
+
+    rx = A.regex.compile(getattr(A, rx_name))
+    text = "東京都新宿区西新宿2丁目8番1号" if rx_name == "JAPANESE" else "서울특별시 강남구 테헤란로 152"
+    assert rx.match(text).group() == text
+    assert rx.match(text, 1) is None

@@ -169,7 +169,8 @@ _HANDLE = re.compile(r"(?<![\w.@])(?P<a>[^\W\d_]{2,})[._](?P<b>[^\W\d_]{2,})(?![
 # no bound, a long run of "WORD, WORD, ..." without "and" made every failed start rescan to the
 # end (21,000 such characters took 15 s; now 0.1 s).
 _CAP = r"\p{Lu}\p{L}*(?:['’-]\p{L}+)*"
-_LIST = regex.compile(rf"(?<![\w-]){_CAP}(?:,\s{_CAP}){{0,30}},?\s{_LIST_JOINERS}\s{_CAP}(?![\w-])")
+# (nor after an apostrophe: "O'O'O'..." was a start at every "O", each rescanning to the end)
+_LIST = regex.compile(rf"(?<![\w'’-]){_CAP}(?:,\s{_CAP}){{0,30}},?\s{_LIST_JOINERS}\s{_CAP}(?![\w-])")
 _LIST_ITEM = regex.compile(_CAP)
 # Form fields whose value is a person's name, in the languages of the evaluation sets
 # and beyond. The value runs to the end of the line, two spaces (a form column), or
@@ -225,12 +226,13 @@ _GENERIC_LABELS = frozenset(
     "cajero pasien παραλήπτης αποστολέας ασθενής δικαιούχος kontoinhaber kontoinhaberin inhaber inhaberin kunde "
     "kundin titulaire rekeninghouder klant kontohavare kontoinnehaver kontohaver tilinomistaja intestatario".split()
 )
-# Airline/booking names: SURNAME/GIVEN MR
+# Airline/booking names: SURNAME/GIVEN MR. (A surname of at most 40 letters: unbounded, every
+# letter of "A-A-A-..." began a run that was rescanned to the end.)
 _PNR = re.compile(
-    r"\b(?P<v>[A-Z][A-Z'-]+/[A-Z][A-Z' -]*[A-Z])(?=\s+(?:MR|MRS|MS|MISS|MSTR|DR|CHD|INF)\b|\s*$|\s{2})", re.M
+    r"\b(?P<v>[A-Z][A-Z'-]{1,40}/[A-Z][A-Z' -]*[A-Z])(?=\s+(?:MR|MRS|MS|MISS|MSTR|DR|CHD|INF)\b|\s*$|\s{2})", re.M
 )
 # SURNAME/GIVEN elsewhere in a booking ("BUSTOS/JUAN PABLO – DNI ..."): both parts from the lexicon
-_SLASHED_NAME = re.compile(r"(?<![\w/])(?P<s>[A-Z][A-Z'-]+)/(?P<g>[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2})(?![\w/])")
+_SLASHED_NAME = re.compile(r"(?<![\w/])(?P<s>[A-Z][A-Z'-]{1,40})/(?P<g>[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2})(?![\w/])")
 # A surname in capitals before a comma and the given names, as forms and notices write them
 # ("MORALES, Ofelia Catalina", "PAVLOU, NIKOS"): the surname and the first given name from the lexicon
 _INVERTED = regex.compile(

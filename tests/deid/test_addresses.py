@@ -377,17 +377,20 @@ def test_repeated_particles_and_blank_lines_finish() -> None:
 
 
 @pytest.mark.slow
-def test_long_unspaced_cjk_text_finishes() -> None:
+def test_long_unspaced_runs_finish() -> None:
     # 48,000 characters of Chinese, Japanese and Korean without spaces (invented phrases):
     # address shapes that could start at every character, a line-long postcode search per
     # address, a later-mention check against every name and Presidio's context step
     # lowering a text-long "word" per result each grew with the square of the length
-    # (24,000 characters took 9 s; this took minutes). Now each takes about a second.
+    # (24,000 characters took 9 s; this took minutes). Then 24,000 characters of "O'O'...",
+    # "A-A-..." (name rules starting at every letter) and "!!!..." (spaCy's suffix search of
+    # the whole chunk per stripped "!"): 47 s, 3 s and about 45 s before. Now seconds.
     code = (
         "import os; os.environ['TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS'] = '';"
         "from guard.core.policy import Policy; from guard.deid.detector import Detector;"
         "d = Detector(Policy());"
-        "[d.detect((u * 48000)[:48000]) for u in ('我们在公司工作很好', '王小明同学', '東京都1丁目2番地', '김민수님안녕하세요')]"
+        "[d.detect((u * 48000)[:48000]) for u in ('我们在公司工作很好', '王小明同学', '東京都1丁目2番地', '김민수님안녕하세요')];"
+        "[d.detect((u * 24000)[:24000]) for u in (\"O'\", 'A-', '!')]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=90)
 

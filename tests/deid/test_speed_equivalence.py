@@ -187,3 +187,35 @@ def test_cjk_address_shapes_start_only_where_a_run_starts(rx_name: str) -> None:
     text = "東京都新宿区西新宿2丁目8番1号" if rx_name == "JAPANESE" else "서울특별시 강남구 테헤란로 152"
     assert rx.match(text).group() == text
     assert rx.match(text, 1) is None
+
+
+def test_suffix_search_over_a_chunks_tail_tokenizes_as_spacy_does(detector: Detector, sample: list[str]) -> None:
+    """The detector's tokenizer searches for suffixes in a chunk's last characters only
+    (long runs of "!" or emoji were quadratic); on real texts and on long random runs of
+    affix characters, letters, digits and dots it cuts the tokens spaCy's own search cuts."""
+    import random
+
+    from guard.deid.detector import TailSuffixSearch
+
+    tokenizer = detector._nlp.tokenizer
+    tail = tokenizer.suffix_search
+    assert isinstance(tail, TailSuffixSearch)
+    rng = random.Random(11)
+    pieces = [".", "...", "!", ")", "(", "%", "$", "🙂", "a", "B", "7", "'", '"', "-", ",", "km", "'s", "…", "]", " "]
+    texts = sample + [
+        "".join(rng.choice(pieces[: -1 if i % 2 else None]) for _ in range(rng.randint(20, 200)))
+        + rng.choice(["", "." * rng.randint(90, 130), "!" * rng.randint(90, 130)])
+        for i in range(400)
+    ]
+
+    def cut() -> list[list[tuple[int, str]]]:
+        return [[(t.idx, t.text) for t in tokenizer(text)] for text in texts]
+
+    got = cut()
+    tokenizer.suffix_search = tail.search
+    try:
+        want = cut()
+    finally:
+        tokenizer.suffix_search = tail
+    assert got == want
+    assert max(len(t) for t in texts) > 2 * TailSuffixSearch.WINDOW

@@ -300,11 +300,49 @@ def _policy_recognizers(policy: Policy) -> list:  # type: ignore[type-arg]
 _URL_TOKEN = re.compile(r"(?<!\S)\S*(?:\.[A-Za-z]|://)\S*")
 
 
+# Every URL pattern of Presidio's holds a dot and a top-level domain at most this many
+# characters after the match's start ("'https://www999." and 253 domain characters).
+_URL_REACH = 300
+
+
+class _UrlStarts:
+    """One of Presidio's URL patterns, tried only at starts from which a dot and a top-level
+    domain are in reach, with the matches a plain `finditer` gives.
+
+    Every pattern needs "." and a TLD within _URL_REACH characters of its start; tried at
+    every start of a long token with dots but no TLD ("A.A.A...": 6,000 characters took
+    7 s), each start read 253 characters and tried hundreds of TLDs at each dot."""
+
+    def __init__(self, compiled, dot_tld) -> None:  # type: ignore[no-untyped-def]
+        self.compiled, self.dot_tld = compiled, dot_tld
+
+    def finditer(self, text: str, timeout: float | None = None):  # type: ignore[no-untyped-def]
+        pos = tried = 0
+        for hit in self.dot_tld.finditer(text):
+            s = max(pos, tried, hit.start() - _URL_REACH)
+            while s <= hit.start():
+                m = self.compiled.match(text, s, timeout=timeout)
+                if m is not None and m.end() > m.start():
+                    yield m
+                    pos = m.end()
+                    break
+                s += 1
+            tried = max(tried, s)
+
+
 def _url_recognizer():  # type: ignore[no-untyped-def]
+    import regex
     from presidio_analyzer.predefined_recognizers import UrlRecognizer
 
     class _TokenUrlRecognizer(UrlRecognizer):
         def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # type: ignore[no-untyped-def]
+            flags = regex_flags or self.global_regex_flags
+            for pattern in self.patterns:
+                if not isinstance(pattern.compiled_regex, _UrlStarts) or pattern.compiled_with_flags != flags:
+                    tlds = regex.findall(r"\(\?:([a-z0-9-]+)\)", pattern.regex)
+                    dot_tld = regex.compile(rf"\.(?:{'|'.join(tlds)})", flags=flags)
+                    pattern.compiled_regex = _UrlStarts(regex.compile(pattern.regex, flags=flags), dot_tld)
+                    pattern.compiled_with_flags = flags
             results = []
             for m in _URL_TOKEN.finditer(text):
                 for r in super().analyze(m.group(), entities, None, regex_flags):

@@ -383,14 +383,16 @@ def test_long_unspaced_runs_finish() -> None:
     # address, a later-mention check against every name and Presidio's context step
     # lowering a text-long "word" per result each grew with the square of the length
     # (24,000 characters took 9 s; this took minutes). Then 24,000 characters of "O'O'...",
-    # "A-A-..." (name rules starting at every letter) and "!!!..." (spaCy's suffix search of
-    # the whole chunk per stripped "!"): 47 s, 3 s and about 45 s before. Now seconds.
+    # "A-A-..." (name rules starting at every letter), "!!!..." (spaCy's suffix search of
+    # the whole chunk per stripped "!"), blanks (a form-label rule read each blank run to
+    # its end from every blank) and "A.A.A..." (Presidio's URL patterns tried from every
+    # character): 47 s, 3 s, about 45 s, minutes and 24 s before. Now seconds.
     code = (
         "import os; os.environ['TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS'] = '';"
         "from guard.core.policy import Policy; from guard.deid.detector import Detector;"
         "d = Detector(Policy());"
         "[d.detect((u * 48000)[:48000]) for u in ('我们在公司工作很好', '王小明同学', '東京都1丁目2番地', '김민수님안녕하세요')];"
-        "[d.detect((u * 24000)[:24000]) for u in (\"O'\", 'A-', '!')]"
+        "[d.detect((u * 24000)[:24000]) for u in (\"O'\", 'A-', '!', '  ', 'A.')]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=90)
 

@@ -219,3 +219,36 @@ def test_suffix_search_over_a_chunks_tail_tokenizes_as_spacy_does(detector: Dete
         tokenizer.suffix_search = tail
     assert got == want
     assert max(len(t) for t in texts) > 2 * TailSuffixSearch.WINDOW
+
+
+def test_url_patterns_tried_near_a_top_level_domain_match_as_a_plain_finditer(sample: list[str]) -> None:
+    """Presidio's URL patterns, tried only at starts within reach of "." and a top-level
+    domain (a long dotted token without one was 1 ms a character), give the matches that
+    the pattern's own `finditer` gives: on the sample's tokens and on random tokens of
+    domain labels, dots, hyphens, quotes, schemes and paths."""
+    import random
+
+    import regex
+    from presidio_analyzer.predefined_recognizers import UrlRecognizer
+
+    from guard.deid.detector import _URL_TOKEN, _url_recognizer
+
+    recognizer = _url_recognizer()
+    recognizer.analyze("warm www.example.org up", ["URL"])
+    rng = random.Random(5)
+    parts = "a b7 www . . - com co uk org A. ' \" http:// https:// /x?y=1 _".split()
+    tokens = [m.group() for text in sample for m in _URL_TOKEN.finditer(text)]
+    tokens += ["".join(rng.choice(parts) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    tokens += ["a." * 200 + "com", "x" * 300 + ".com", "'" + "b." * 150 + "uk'"]
+    flags = UrlRecognizer().global_regex_flags
+    compared = found = 0
+    for pattern in recognizer.patterns:
+        pruned = pattern.compiled_regex
+        plain = regex.compile(pattern.regex, flags=flags)
+        assert type(pruned) is not type(plain)
+        for token in tokens:
+            want = [m.span() for m in plain.finditer(token)]
+            assert [m.span() for m in pruned.finditer(token)] == want, (pattern.name, token)
+            compared += 1
+            found += len(want)
+    assert compared > 10000 and found > 1000

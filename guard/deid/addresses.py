@@ -447,9 +447,12 @@ MILITARY = (
     r"(?:[ \t]+\d{5}(?:-\d{4})?)?(?![\p{L}\d]))"
 )
 SHIP = r"(?:USS|USNS|USCGC)[ \t]+[\p{Lu}][\p{L}.'-]*(?:[ \t]+[\p{Lu}][\p{L}.'-]*){0,3}(?:[ \t]+\(?[A-Z]{2,4}[- ]?\d{1,4}\)?)?"
+# (A romanised road name has few inner hyphens or dots: with any number of them, a name
+# could start at every letter of ".中.中.中..." and run to its end, quadratic in the text.)
+_ROAD_NAME = CAP_WORD.replace(r"[\p{L}\p{M}]+)*", r"[\p{L}\p{M}]+){0,3}") + r"\.?"
 KOREAN = (
-    rf"(?:{NUM_FIRST},?[ \t]+{CAP}-(?:{'|'.join(KOREAN_ROAD.split())}){RB}"
-    rf"|{LB}{CAP}-(?:{'|'.join(KOREAN_ROAD.split())})(?:[ \t]+\d{{1,3}}-?gil)?{NUMPART}"
+    rf"(?:{NUM_FIRST},?[ \t]+{_ROAD_NAME}-(?:{'|'.join(KOREAN_ROAD.split())}){RB}"
+    rf"|{LB}{_ROAD_NAME}-(?:{'|'.join(KOREAN_ROAD.split())})(?:[ \t]+\d{{1,3}}-?gil)?{NUMPART}"
     rf"|(?<![\p{{Hangul}}\d])(?:\p{{Hangul}}+(?:특별시|광역시|시|도|구|군|읍|면|동)[ \t]+){{0,4}}[\p{{Hangul}}\d]+(?:{'|'.join(HANGUL_ROAD.split())})(?:[ \t]?\d+번?길)?[ \t]+\d{{1,5}}(?:-\d{{1,4}})?)"
 )
 # The kana/kanji run before the number is tried only from its first character: a

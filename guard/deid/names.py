@@ -25,6 +25,7 @@ capitalised neighbour, a title or a cue; they never count alone.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterable
@@ -648,10 +649,12 @@ class PersonNameRecognizer(EntityRecognizer):
         if doc is None:
             return []
         out = []
+        starts = [w[0] for w in words]  # (in text order: the words of an entity are a slice)
         for ent in doc.ents:
             if ent.label_ != "ORG":
                 continue
-            toks = [w for w in words if ent.start_char <= w[0] and w[1] <= ent.end_char]
+            inside = words[bisect.bisect_left(starts, ent.start_char) : bisect.bisect_left(starts, ent.end_char)]
+            toks = [w for w in inside if w[1] <= ent.end_char]
             if not 2 <= len(toks) <= 3 or toks[0][0] != ent.start_char or toks[-1][1] != ent.end_char:
                 continue
             if all(

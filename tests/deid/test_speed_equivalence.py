@@ -252,3 +252,38 @@ def test_url_patterns_tried_near_a_top_level_domain_match_as_a_plain_finditer(sa
             compared += 1
             found += len(want)
     assert compared > 10000 and found > 1000
+
+
+def test_url_match_asked_only_of_dotted_chunks_tokenizes_as_spacy_does(detector: Detector, sample: list[str]) -> None:
+    """spaCy's URL match is skipped for chunks without a dot (no URL host lacks one); the
+    tokens of the sample and of random URL-like chunks are those of spaCy's own match."""
+    import random
+
+    from guard.deid.detector import DottedUrlMatch
+
+    tokenizer = detector._nlp.tokenizer
+    dotted = tokenizer.url_match
+    assert isinstance(dotted, DottedUrlMatch)
+    rng = random.Random(3)
+    parts = "a b7 www . - : @ :// http https / ? # = 10 192 168 com uk ( ) , _".split()
+    texts = sample + ["".join(rng.choice(parts) for _ in range(rng.randint(1, 30))) for _ in range(2000)]
+    texts += [
+        rng.choice(["", "http://", "ftp://"])
+        + rng.choice(["", "user:pw@", "a@"])
+        + rng.choice(["example.com", "sub.example.co.uk", "192.168.1.1", "8.8.8.8", "localhost", "examplecom"])
+        + rng.choice(["", ":8080", ":1"])
+        + rng.choice(["", "/", "/a/b?c=1#d", "/x.html"])
+        for _ in range(500)
+    ]
+
+    def cut() -> list[list[tuple[int, str]]]:
+        return [[(t.idx, t.text) for t in tokenizer(text)] for text in texts]
+
+    assert sum(bool(dotted(t)) for t in texts) > 100
+    got = cut()
+    tokenizer.url_match = dotted.match
+    try:
+        want = cut()
+    finally:
+        tokenizer.url_match = dotted
+    assert got == want

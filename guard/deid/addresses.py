@@ -683,7 +683,9 @@ _LINE_TOWN_CODE_RX = regex.compile(rf"[ \t]*{PLACE}[ \t]*,?[ \t]*[-–]?[ \t]*\d
 _ANY_LABEL_RX = regex.compile(
     rf"(?i:{_alt_bar(POSTAL_LABELS)}|{_alt_bar(TOWN_LABELS)}|{_alt(_words(*ADDRESS_LABELS.values()))})"
 )
-_ALONE_BEFORE_RX = regex.compile(r"(?:^|\n)[ \t]*(?:CP|C\.P\.|CEP|PLZ)?[ \t]*$")
+# (matched from the line's start to the code: a search of the whole line for it, once per
+# code, was quadratic on a long line of codes)
+_ALONE_BEFORE_RX = regex.compile(r"[ \t]*(?:CP|C\.P\.|CEP|PLZ)?[ \t]*")
 _LABEL_CUT_RX = regex.compile(
     rf"[ \t]{{2,}}[\p{{L}}][\p{{L}} .]{{0,24}}:|[ \t]*\|[ \t]|\t|(?<=\d)\.[ \t]+(?=\p{{Lu}})|[ \t,;]+(?={PHONE_LABEL})"
 )
@@ -997,7 +999,7 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
             text[max(ls, m.start() + (start - len(before)) - 4) : m.start() + start - len(before)]
         ):
             return "town_code"
-        if _ALONE_BEFORE_RX.search(text[max(0, ls - 1) : start]) or before.rstrip().endswith(","):
+        if _ALONE_BEFORE_RX.fullmatch(text, ls, start) or before.rstrip().endswith(","):
             return "alone"
     elif _ZIP_RX.fullmatch(text, start, end):
         # a town, a US state and a ZIP code are an address whatever follows ("Lake Sarah,

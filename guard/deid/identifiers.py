@@ -139,9 +139,11 @@ _RIDE_WORDS = regex.compile(
     r"cabify|yandex|conductor|motorista|chauffeur|fahrer|kierowca|sopir|supir|pengemudi|tài\s+xế|tai\s+xe|"
     r"คนขับ|司机|司機|운전기사|기사님|ドライバー)\b"
 )
+# (the look-aheads read no further than the longest plate, 22 characters: unbounded, each
+# "(" of a text without ")" read to its end)
 _BRACKETED_PLATE = regex.compile(
-    r"(?<=\p{L}[ \t]?)\((?P<v>(?=[^)]*\d)(?=[^)]*\p{Lu})[\p{Lu}\d]{1,4}(?:[ .\-][\p{Lu}\d]{1,5}){1,3}|"
-    r"(?=[^)]*\d)(?=[^)]*\p{Lu})[\p{Lu}\d]{5,8})\)"
+    r"(?<=\p{L}[ \t]?)\((?P<v>(?=[^)]{0,22}\d)(?=[^)]{0,22}\p{Lu})[\p{Lu}\d]{1,4}(?:[ .\-][\p{Lu}\d]{1,5}){1,3}|"
+    r"(?=[^)]{0,8}\d)(?=[^)]{0,8}\p{Lu})[\p{Lu}\d]{5,8})\)"
 )
 
 # Four groups of four digits is how cards print their number (loyalty, membership, health and

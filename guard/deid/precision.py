@@ -282,9 +282,11 @@ def _everyday() -> frozenset[str]:
     return lex.words | lex.foreign | english_dictionary()
 
 
+@functools.lru_cache(maxsize=8)
 def _cased_text(text: str) -> bool:
     """Written with capitals: most lines and sentences start with one (lower-case chat, where
-    a lower-case word may well be a name, does not)."""
+    a lower-case word may well be a name, does not). Kept for the last few texts: it is asked
+    once per name found, and reading the whole text each time was quadratic."""
     starts = regex.findall(r"(?:^|[\n.!?]\s+)[\"'(«“]?(\p{L})", text)
     upper = sum(c.isupper() for c in starts)
     return upper > 0 and upper >= 3 * (len(starts) - upper)

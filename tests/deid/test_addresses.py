@@ -388,13 +388,15 @@ def test_long_unspaced_runs_finish() -> None:
     # its end from every blank) and "A.A.A..." (Presidio's URL patterns tried from every
     # character): 47 s, 3 s, about 45 s, minutes and 24 s before. Now seconds. Then
     # ".中.中..." (a romanised Korean road name could start at every character) and ":@:@..."
-    # (spaCy's URL match backtracking over user-info): over a minute and 11 s before.
+    # (spaCy's URL match backtracking over user-info): over a minute and 11 s before; "ก(,"
+    # (a plate look-ahead read to the next ")") and "Mr Ж가" (whether the text is written with
+    # capitals, read once per name found).
     code = (
         "import os; os.environ['TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS'] = '';"
         "from guard.core.policy import Policy; from guard.deid.detector import Detector;"
         "d = Detector(Policy());"
         "[d.detect((u * 48000)[:48000]) for u in ('我们在公司工作很好', '王小明同学', '東京都1丁目2番地', '김민수님안녕하세요')];"
-        "[d.detect((u * 24000)[:24000]) for u in (\"O'\", 'A-', '!', '  ', 'A.', '.中', ':@')]"
+        "[d.detect((u * 24000)[:24000]) for u in (\"O'\", 'A-', '!', '  ', 'A.', '.中', ':@', 'ก(,', 'Mr Ж가')]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=240)  # (about 35 s here; before, many minutes)
 

@@ -287,3 +287,16 @@ def test_url_match_asked_only_of_dotted_chunks_tokenizes_as_spacy_does(detector:
     finally:
         tokenizer.url_match = dotted
     assert got == want
+
+
+def test_second_opinion_tokenizes_hostile_runs_in_linear_time() -> None:
+    """The second opinion (plain Presidio over the scrubbed corpus, where hostile runs
+    survive) uses the same linear suffix search and URL match; what it finds is unchanged."""
+    from guard.deid.baseline import PresidioDetector
+    from guard.deid.detector import DottedUrlMatch, TailSuffixSearch
+
+    tokenizer = PresidioDetector().engine.nlp[LANGUAGE].tokenizer
+    assert isinstance(tokenizer.suffix_search, TailSuffixSearch)
+    assert isinstance(tokenizer.url_match, DottedUrlMatch)
+    tokens = [t.text for t in tokenizer("Call me (at home)!!! www.example.org.")]
+    assert tokens[-4:] == ["!", "!", "www.example.org", "."]

@@ -189,6 +189,23 @@ def test_cjk_address_shapes_start_only_where_a_run_starts(rx_name: str) -> None:
     assert rx.match(text, 1) is None
 
 
+def _tokens_with_and_without(tokenizer, attr: str, original, texts: list[str]) -> tuple[list, list]:  # type: ignore[no-untyped-def, type-arg]
+    """The (start, text) tokens of `texts` with the tokenizer's `attr` as the detector set
+    it, then with spaCy's `original` in its place (put back afterwards)."""
+
+    def cut() -> list[list[tuple[int, str]]]:
+        return [[(t.idx, t.text) for t in tokenizer(text)] for text in texts]
+
+    wrapped = getattr(tokenizer, attr)
+    got = cut()
+    setattr(tokenizer, attr, original)
+    try:
+        want = cut()
+    finally:
+        setattr(tokenizer, attr, wrapped)
+    return got, want
+
+
 def test_suffix_search_over_a_chunks_tail_tokenizes_as_spacy_does(detector: Detector, sample: list[str]) -> None:
     """The detector's tokenizer searches for suffixes in a chunk's last characters only
     (long runs of "!" or emoji were quadratic); on real texts and on long random runs of
@@ -208,15 +225,7 @@ def test_suffix_search_over_a_chunks_tail_tokenizes_as_spacy_does(detector: Dete
         for i in range(400)
     ]
 
-    def cut() -> list[list[tuple[int, str]]]:
-        return [[(t.idx, t.text) for t in tokenizer(text)] for text in texts]
-
-    got = cut()
-    tokenizer.suffix_search = tail.search
-    try:
-        want = cut()
-    finally:
-        tokenizer.suffix_search = tail
+    got, want = _tokens_with_and_without(tokenizer, "suffix_search", tail.search, texts)
     assert got == want
     assert max(len(t) for t in texts) > 2 * TailSuffixSearch.WINDOW
 
@@ -276,16 +285,8 @@ def test_url_match_asked_only_of_dotted_chunks_tokenizes_as_spacy_does(detector:
         for _ in range(500)
     ]
 
-    def cut() -> list[list[tuple[int, str]]]:
-        return [[(t.idx, t.text) for t in tokenizer(text)] for text in texts]
-
     assert sum(bool(dotted(t)) for t in texts) > 100
-    got = cut()
-    tokenizer.url_match = dotted.match
-    try:
-        want = cut()
-    finally:
-        tokenizer.url_match = dotted
+    got, want = _tokens_with_and_without(tokenizer, "url_match", dotted.match, texts)
     assert got == want
 
 

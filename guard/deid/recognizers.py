@@ -198,6 +198,27 @@ def _number_words() -> list[str]:
 
 
 _AGE_WORDS_MORE = word_alternation(_number_words())
+
+
+def _ordinal_ages() -> list[str]:
+    """Dutch and German ordinals from 10 to 99 as a birthday names them ("op haar achttiende",
+    "tot zijn negentigste", "mit seinem siebzigsten"): Dutch teens take "-de", German teens
+    "-te(n)", tens and compounds "-ste" / "-ste(n)"."""
+    out: set[str] = set()
+    for (units, teens, tens, join), teen_end, ten_ends in (
+        (_NUMBER_WORD_RULES[0], ("ten", "te"), ("sten", "ste")),
+        (_NUMBER_WORD_RULES[1], ("de",), ("ste",)),
+    ):
+        out.update(t + e for t in teens for e in teen_end)
+        for ten in tens:
+            out.update(w + e for w in [ten, *(join(ten, u) for u in units)] for e in ten_ends)
+    return sorted(out)
+
+
+_ORDINAL_AGES = word_alternation(_ordinal_ages())
+# Thai numbers 1 to 99 in words: "ยี่สิบเอ็ด" (21); a unit one after a ten is "เอ็ด"
+_TH_UNIT = "หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า"
+_TH_NUMBER = rf"(?:(?:ยี่|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า)?สิบ(?:เอ็ด|{_TH_UNIT})?|{_TH_UNIT})"
 # One to nine in the same languages: an age only right after "was", "turns" and the like.
 _AGE_WORDS_SMALL = word_alternation(sorted({u for units, *_ in _NUMBER_WORD_RULES for u in units}))
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WORDS_MORE})"
@@ -367,6 +388,28 @@ def age() -> RegexRecognizer:
                 "cjk_name_then_age",
                 r"(?<=[\p{Hangul}\p{Han}]{2}\s?[(（])(?P<v>1?\d{1,2})(?=[)）]\s?(?:씨|군|양|님|容疑者|被告|選手|氏|さん|君))",
                 0.6,
+            ),
+            Rule(
+                # Thai: "อายุ: ยี่สิบเอ็ด ปี" (age: twenty-one years)
+                "thai_age_words",
+                rf"(?<=อายุ\s?[:：]?\s?)(?P<v>{_TH_NUMBER}\s?ปี)",
+                0.6,
+            ),
+            Rule(
+                # Japanese: "三つのとき" (when I was three); not "一つの時代" (one era)
+                "japanese_tsu_age",
+                r"(?<![\p{Han}\d])(?P<v>[一二三四五六七八九]つ)(?=の(?:とき|時(?![代間点刻計])|頃|ころ))",
+                0.6,
+            ),
+            Rule(
+                # Dutch and German: an age as the birthday's ordinal after a preposition and a
+                # possessive ("op haar achttiende", "tot zijn negentigste", "mit seinem achtzigsten
+                # Geburtstag"); not before another capitalised noun ("zu seinem fünfzigsten Tor")
+                "possessive_ordinal_age",
+                rf"(?<=\b(?i:op|tot|vanaf|sinds|na|voor|rond|bij|met|mit|seit|bis\s+zu|ab|zu|an|nach|vor)\s"
+                rf"(?i:zijn|haar|mijn|hun|z'n|d'r|jouw|je|seinem|ihrem|meinem|deinem|unserem)\s)"
+                rf"(?P<v>{_ORDINAL_AGES})(?!\w)(?!\s+(?!Geburtstag|Lebensjahr|Jahr\b)\p{{Lu}})",
+                0.5,
             ),
             Rule(
                 "name_then_age",

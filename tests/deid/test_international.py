@@ -606,6 +606,26 @@ def test_ages_in_small_number_words_after_was_or_turns_and_after_a_possessive(de
     )
 
 
+def test_ages_as_birthday_ordinals_thai_number_words_and_japanese_counters(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Op haar achttiende verhuisde ze naar het noorden.", "achttiende"),
+            ("Hij werkte door tot zijn vijfenzeventigste.", "vijfenzeventigste"),
+            ("Mit seinem siebzigsten Geburtstag hörte er auf.", "siebzigsten"),
+            ("vanaf mijn twaalfde, toen", "twaalfde"),
+            ("Registro\nอายุ: ยี่สิบเอ็ด ปี", "ยี่สิบเอ็ด ปี"),
+            ("母が三つのとき、家族は引っ越した。", "三つ"),
+        ],
+    )
+    # an ordinal before another noun, a century, and "one era" stay
+    _assert_untouched(
+        detector,
+        ["Er schoss zu seinem fünfzigsten Tor ein.", "Dat was in de twintigste eeuw.", "一つの時代が終わった。"],
+        {"AGE"},
+    )
+
+
 def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

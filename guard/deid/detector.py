@@ -372,7 +372,12 @@ def _url_recognizer():  # type: ignore[no-untyped-def]
                     results.append(r)
             return results
 
-    return _TokenUrlRecognizer(name="UrlRecognizer")
+    # its own copies of Presidio's patterns: the class's list is shared by every
+    # UrlRecognizer, and a plain Presidio in the same process must keep its own matching
+    from presidio_analyzer import Pattern
+
+    own = [Pattern(p.name, p.regex, p.score) for p in UrlRecognizer.PATTERNS]
+    return _TokenUrlRecognizer(patterns=own, name="UrlRecognizer")
 
 
 # What the tag, hash and encrypt operators write: never PII, so a rescan of scrubbed text

@@ -87,9 +87,26 @@ def _region_patterns() -> tuple[tuple[str, re.Pattern[str], tuple[int, ...], str
     return tuple(out)
 
 
-def _all_digits_in(window: str, matches: list) -> bool:  # type: ignore[type-arg]
-    covered = {i for m in matches for i in range(m.start, m.end)}
+def _all_digits_in(window: str, matches: tuple[tuple[int, int], ...]) -> bool:
+    covered = {i for a, b in matches for i in range(a, b)}
     return all(i in covered for i, c in enumerate(window) if c.isdigit())
+
+
+_MEMO_WINDOW = 64  # longer windows (hostile runs of digits) are matched, not remembered
+
+
+@functools.lru_cache(maxsize=8192)
+def _memo_matches(window: str, region: str) -> tuple[tuple[int, int], ...]:
+    return tuple((m.start, m.end) for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID))
+
+
+def _region_matches(window: str, region: str) -> tuple[tuple[int, int], ...]:
+    """libphonenumber's VALID matches (start, end) in a candidate's window for one region.
+    Remembered for the last 8,192 short windows: a corpus repeats the same numbers (years,
+    doses, codes, the same clinic's phone), and each matcher parses its window afresh."""
+    if len(window) > _MEMO_WINDOW:
+        return _memo_matches.__wrapped__(window, region)
+    return _memo_matches(window, region)
 
 
 def _parse_international(number: str) -> phonenumbers.PhoneNumber | None:
@@ -191,16 +208,16 @@ class FastPhoneRecognizer(EntityRecognizer):
             for k, region in enumerate(self._matchers):
                 if not plus and digits < self._min_digits[region]:
                     continue  # too few digits for any valid national number of the region
-                matches = list(PhoneNumberMatcher(window, region, leniency=Leniency.VALID))
-                for m in matches:
-                    span = (lo + m.start, lo + m.end)
+                matches = _region_matches(window, region)
+                for a, b in matches:
+                    span = (lo + a, lo + b)
                     found = True
                     if span not in seen:
                         seen.add(span)
                         out.append(self._result(*span, PRESIDIO_SCORE, f"libphonenumber:{region}"))
                 if k == 0 and text[s] in "+＋" and _all_digits_in(window, matches):
                     break
-                if any(lo + m.start <= s and e <= lo + m.end for m in matches):
+                if any(lo + a <= s and e <= lo + b for a, b in matches):
                     break
             if not found and self.any_region and digits >= 7:
                 span = self._any_region(text, s, e)

@@ -306,3 +306,17 @@ def test_second_opinion_tokenizes_hostile_runs_in_linear_time() -> None:
     assert isinstance(tokenizer.url_match, DottedUrlMatch)
     tokens = [t.text for t in tokenizer("Call me (at home)!!! www.example.org.")]
     assert tokens[-4:] == ["!", "!", "www.example.org", "."]
+
+
+def test_remembered_phone_matches_equal_fresh_matchers(sample: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import guard.deid.phones as phones
+
+    recognizer = phones.FastPhoneRecognizer()
+    phones._memo_matches.cache_clear()
+    cold = [_key(recognizer.analyze(t, ["PHONE_NUMBER"])) for t in sample]
+    warm = [_key(recognizer.analyze(t, ["PHONE_NUMBER"])) for t in sample]  # every window remembered
+    assert phones._memo_matches.cache_info().hits > 0
+    monkeypatch.setattr(phones, "_region_matches", phones._memo_matches.__wrapped__)
+    fresh = [_key(recognizer.analyze(t, ["PHONE_NUMBER"])) for t in sample]
+    assert cold == warm == fresh
+    assert sum(map(len, fresh)) > 100

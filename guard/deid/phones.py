@@ -42,10 +42,13 @@ _CONTEXT = re.compile(
     r"(?i)(?:\b(?:tel|tél|tlf|telf|tfno|teléfono|telefone|telefon|telefono|telefonnummer|telemóvel|telemovel|"
     r"telemóveis|puh|puhelin|phone|ph|mob|mobile|mobil|mobiel|móvil|movil|cel|cell|celular|cellphone|handy|natel|"
     r"gsm|fax|office|work|home|direct|call|ring|text|sms|whatsapp|wa|zap|viber|contact|kontakt|kontakta|contacto|"
-    r"contato|reach|hotline|helpline|landline|number|numero|número|numer|nummer|no|nr|n[ºo°]|sími|simi|"
-    r"τηλ|τηλέφωνο|κιν|тел|телефон|моб|sđt|đt|điện\s+thoại|โทร|電話|전화|핸드폰)\b|☎|📞|📱)"
+    r"contato|reach|hotline|helpline|landline|number|numero|número|numer|nummer|no|nr|n[ºo°]|sími|simi|fono|"
+    r"τηλ|τηλέφωνο|κιν|тел|телефон|моб|sđt|đt|điện\s+thoại|โทร)\b|☎|📞|📱"
+    # Chinese, Japanese and Korean words join the words around them: no word boundary, and
+    # a short ending may follow ("电话号码", "電話番号", "전화번호", "联系电话")
+    r"|(?:电话|電話|手机|手機|携帯|전화|핸드폰|휴대폰|연락처)[^\s\d:：]{0,3})"
     # a few words may stand between the word and the number: "number is", "Kontakt: Ewa Zielinska"
-    r"(?:[\s.:#()\-/]+[^\s\d]{1,20}){0,3}[\s.:#()\-/]*(?:\+?\d[\d\s]*)?$"
+    r"(?:[\s.:#()\-/：（）]+[^\s\d]{1,20}){0,3}[\s.:#()\-/：（）]*(?:\+?\d[\d\s]*)?$"
 )
 # Written like a phone number with no phone word near it: an area code in parentheses,
 # a trunk 0 followed by groups, four or more groups of two to four digits ("60 12 34 56"),
@@ -56,7 +59,9 @@ _WRITTEN_AS_PHONE = re.compile(
     r"^(?:\(\d{1,5}\)[\s.-]?\d{2,}(?:[\s.-]\d{2,})*"
     r"|0\d{1,4}(?:[\s.-]\d{2,5}){1,4}"
     r"|\d{2,4}(?:([\s.-])\d{2,4})(?:\1\d{2,4}){2,}"
-    r"|(?=(?:\D*\d){8,10}\D*$)\d{2,3}([ -])\d{2,3}\2\d{3})$"
+    r"|(?=(?:\D*\d){8,10}\D*$)\d{2,3}([ -])\d{2,3}\2\d{3}"
+    # a Chinese mobile number: 1, then 3 to 9, then nine digits as 3-4-4 ("139 0000 1111")
+    r"|1[3-9]\d([ -])\d{4}\3\d{4})$"
 )
 _DATE = re.compile(
     r"^(?:(?:19|20)\d\d[\s./-](?:0?[1-9]|1[0-2])[\s./-](?:0?[1-9]|[12]\d|3[01])"

@@ -557,9 +557,10 @@ def calendar_date() -> RegexRecognizer:
         entity="DATE_TIME",
         validate=_plausible_date,
         rules=[
+            # (the Russian or Ukrainian year word after the year is part of it: "1979 г.", "2021 р.")
             Rule(
                 "day_month_year",
-                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b|-\d{{2}}\b)?{_TIME}(?!\w)",
+                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b(?:\s?[гр]\.)?|-\d{{2}}\b)?{_TIME}(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -725,7 +726,7 @@ _EXT = r"(?:\s?(?:ext\.?|extension|x)\s?\d{1,5})?"
 
 def _digits_between(lo: int, hi: int) -> Callable[[str], bool]:
     def ok(value: str) -> bool:
-        n = sum(c.isdigit() for c in value)
+        n = sum(c.isdigit() or c in "*＊" for c in value)  # a masked digit counts
         return lo <= n <= hi
 
     return ok
@@ -758,6 +759,8 @@ def phone_number() -> RegexRecognizer:
             # leaked phone costs more than a redacted account number, so it acts at
             # the default threshold; a context word lifts it further.
             Rule("nanp_bare", r"(?<![\w+.-])(?:\+?1)?[2-9]\d{2}[2-9]\d{6}(?![\w-])", 0.4),
+            # a Chinese mobile number as receipts and apps print it, its middle four masked
+            Rule("masked_cn_mobile", r"(?<![\w*＊])1[3-9]\d[*＊]{4}\d{4}(?![\w*＊])", 0.6),
         ],
         context=["phone", "tel", "telephone", "mobile", "cell", "call", "number", "contact", "fax", "text", "reach"],
         validate=_digits_between(10, 16),

@@ -85,6 +85,33 @@ def test_international_numbers_outside_listed_ranges_and_bracketed_codes_are_pho
     assert [d.start for d in phones] == [15]  # the amount's "000" is no calling code
 
 
+def test_chinese_mobiles_after_a_joined_phone_word_or_in_their_3_4_4_shape_are_phones(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("姓名：王某某\n手机：139-4417-2260", "139-4417-2260"),  # the word, then a full-width colon
+            ("联系电话 186 0452 7713", "186 0452 7713"),  # joined to the word before it: no word boundary
+            ("紧急联系人：李某（女儿）152 6630 8841", "152 6630 8841"),  # no phone word: the 3-4-4 shape
+            ("会员：刘* 158****3309", "158****3309"),  # its middle masked, as a receipt prints it
+            ("Atentamente, J. Pérez – Fono 32 418 7702", "32 418 7702"),  # Chile's "fono"
+        ],
+    )
+    # the shape alone is not enough: no region has such a number
+    phones = FastPhoneRecognizer()
+    assert phones.analyze("Lote 100 0000 0000 recibido", ["PHONE_NUMBER"]) == []
+
+
+def test_the_russian_or_ukrainian_year_word_after_a_date_is_part_of_it(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Дата рождения: 18 марта 1961 г.", "18 марта 1961 г."),
+            ("Протокол. 7 июня 2022 г. в 10 ч. 15 мин.", "7 июня 2022 г."),
+            ("Народилася 3 травня 1990 р. у Львові.", "3 травня 1990 р."),
+        ],
+    )
+
+
 def test_account_numbers_of_any_country_with_a_valid_iban_checksum_are_ibans(detector: Detector) -> None:
     cases = [
         ("Transfer to AR70QNBK48201937564100285731 please.", "AR70QNBK48201937564100285731"),

@@ -188,7 +188,7 @@ NUMBER_WORDS = "no. nr. nº n° n.º núm. num. número numer číslo č. sz. s�
 # Apartment, suite, floor, door, staircase and building-part words: "Apt 4B", "kv. 12".
 UNIT_WORDS: dict[str, str] = {
     "en": "apt. apartment unit suite ste. flat room rm. floor fl. level lvl. tower twr. wing office shop "
-    "studio penthouse",
+    "studio penthouse villa",
     "fr": "appt. appartement app. apt. bât. bâtiment bat. esc. escalier étage etage porte bte. boîte imm. "
     "immeuble résidence",
     "es": "piso depto. dpto. dto. departamento apto. apartamento unidad int. interior puerta pta. esc. escalera of. "
@@ -209,10 +209,11 @@ STRONG_UNITS = frozenset(
     "apt apartment unit suite ste flat floor appt appartement piso depto dpto apto apartamento andar whg "
     "wohnung lgh kv кв квартира daire room".split()
 )
-# Words of a home: with its number alone it is an address ("dpto. 708", "apt 4B").
+# Words of a home: with its number alone it is an address ("dpto. 708", "apt 4B", a house
+# of a gated community: "casa 9", "Villa 12").
 HOME_UNITS = frozenset(
     "apt apartment flat appt appartement depto dpto apto apartamento departamento unidad whg wohnung lgh "
-    "lägenhet kv кв квартира daire".split()
+    "lägenhet kv кв квартира daire casa villa".split()
 )
 # Ordinal floors and their words: "22nd floor", "7º andar", "3. tv.", "4 tr", "II. em.".
 FLOOR_WORDS = (
@@ -387,11 +388,13 @@ LOWER_WORD = rf"(?!(?i:{_alt_bar(NOT_NAME_LOWER)}){RB})\p{{Ll}}[\p{{L}}\p{{M}}'�
 NAME_L = rf"{LOWER_WORD}(?:[ \t]+{PARTICLES}{LOWER_WORD}){{0,3}}"
 # a house number: 14, 14a, 14 B 22, 10/12, 12-14, 8-2-293/82/A, 5 bis
 HNUM = (
-    r"(?!\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d(?!\d)|(?:19|20)\d\d[/.-]\d)"  # a date: 03/09/2023, 2023/24
+    r"(?!\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d(?!\d)|(?:19|20)\d\d[/.–-]\d)"  # a date: 03/09/2023, 2023/24
     r"(?!\d{2,4}[ .-]\d{3}[ .-]\d{3,4}(?!\d))"  # a phone number: 0905-447-1862
     r"\d{1,5}(?!\d)(?![.,]\d)(?:[A-Za-z](?![\p{L}\p{M}]))?"
-    r"(?:[ \t]?[/-][ \t]?(?:\d{1,5}[A-Za-z]?|[A-Z]|[IVX]{2,4}|hs|bis)(?![\p{L}\p{M}\d]))*"
-    r"(?:[ \t](?:bis|ter|quater|[A-Z](?:[ \t]\d{1,3})?)(?![\p{L}\p{M}\d]))?"
+    # (a range of numbers, "12–14", with a dash or an en dash)
+    r"(?:[ \t]?[/–-][ \t]?(?:\d{1,5}[A-Za-z]?|[A-Z]|[IVX]{2,4}|hs|bis)(?![\p{L}\p{M}\d]))*"
+    # (a house letter after a space: "14 B"; not "V" or "W", volts and watts: "100–240 V")
+    r"(?:[ \t](?:bis|ter|quater|(?![VW](?![\p{L}\p{M}\d]))[A-Z](?:[ \t]\d{1,3})?)(?![\p{L}\p{M}\d]))?"
 )
 NUMBER_MARK = (
     r"(?:(?i:no|nr|nro|n|nº|n°|n\.º|núm|num)\.?[ \t]?[:.]?[ \t]?|#[ \t]?|№[ \t]?|д\.[ \t]?|дом[ \t]|(?i:số)[ \t])"
@@ -483,6 +486,11 @@ STREET_SHAPES = {
     "genitive_type_number": rf"{LB}{NORDIC_GENITIVE}{NUMPART}",
     "compound_number": rf"{COMPOUND}{NUMPART}",
     "german_prefix": rf"{LB}{GERMAN_PREFIX}[ \t]+{CAP}{NUMPART}",
+    # a corner, as Latin American addresses name one: "Av. Reforma esq. Calle Luna", "Av. Las
+    # Acacias con Av. 21 de Mayo", "calle 72 con 11" ("con" only before a street word or a number)
+    "intersection": rf"{LB}{PREFIX}[ \t]+{PARTICLES}{NAME_T}[ \t]+"
+    rf"(?:(?i:esq\.|esquina)(?:[ \t]+(?i:con|de))?[ \t]+(?:{PREFIX}[ \t]+{PARTICLES})?{NAME_T}"
+    rf"|(?i:con)[ \t]+(?:{PREFIX}[ \t]+{PARTICLES}{NAME_T}|\d{{1,3}}[A-Za-z]?{RB}))",
     "korean": KOREAN,
     "japanese": JAPANESE,
     "chinese": CHINESE,
@@ -796,6 +804,8 @@ def _tokens(text: str) -> list[_Token]:
                 roles = roles - {"german"}  # "in", "an" in English
             if "suffix" in roles and stem in _AMBIGUOUS_LOWER and word.islower():
                 roles = roles - {"suffix"}  # "park", "view": Title case only
+            if word == "WEG" and not (out and out[-1].text.isupper()):
+                roles = roles - {"suffix"}  # German for a flat owners' association, not "Weg"
         if len(stem) > 4 and stem[-3:] in _COMPOUND_LAST3:
             for n in _COMPOUND_LENGTHS:
                 if len(stem) - n >= 2 and stem[-n:] in _COMPOUND_TAILS:
@@ -813,7 +823,9 @@ def _rx(shapes: dict[str, str], names: str) -> list[tuple[str, regex.Pattern]]:
 
 # the shapes to try at the words before and at an anchor word, by the anchor's role
 _ANCHORED = {
-    "prefix": _rx({**STREET_SHAPES, **CHAT_SHAPES}, "number_prefix_type type_name_number chat_type_name_number"),
+    "prefix": _rx(
+        {**STREET_SHAPES, **CHAT_SHAPES}, "number_prefix_type type_name_number chat_type_name_number intersection"
+    ),
     "suffix": _rx(
         {**STREET_SHAPES, **CHAT_SHAPES},
         "number_name_type name_type_number genitive_type_number chat_number_name_type chat_name_type_number",
@@ -864,7 +876,7 @@ def _kind(rule: str, value: str) -> str | None:
     if rule in STREET_SHAPES:
         return "street"
     if rule in ("house", "house_number"):
-        return "house"
+        return "home" if rule == "house" and _HOME_UNIT_RX.match(value) else "house"  # "casa 17"
     if rule == "unit":
         if _SHORT_UNIT_RX.match(value) and not _DIGIT_RX.search(value):
             return None
@@ -1087,9 +1099,10 @@ def _line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 # Latin American addresses name the cross streets: "Calle 47 N° 812, entre 11 y 13",
-# "Av. Corrientes 1200 esq. Talcahuano"
+# "Av. Corrientes 1200 esq. Talcahuano", "Calle 60 No. 491 por 57 y 59" (Yucatán)
 _CROSS_STREETS_RX = regex.compile(
-    r"(?:,[ \t]*|[ \t]+)(?i:entre(?:[ \t]+(?:las[ \t]+)?calles)?(?![ \t]+las?[ \t]+\d)|esq(?:\.|uina)(?:[ \t]+con)?)[ \t]+"
+    r"(?:,[ \t]*|[ \t]+)(?i:entre(?:[ \t]+(?:las[ \t]+)?calles)?(?![ \t]+las?[ \t]+\d)|esq(?:\.|uina)(?:[ \t]+con)?"
+    r"|por(?=[ \t]+\d{1,3}[A-Za-z]?[ \t]+y[ \t]+\d))[ \t]+"
     # (not the hours: "entre las 9 y 18 hs")
     r"(?![^\n,;()]{0,40}?\d[ \t]*(?i:hs|h|horas|hrs|am|pm)\b)[^\n,;()]{1,40}?(?=[ \t]*(?:$|[\n,;()]|\.(?:[ \t]|$)))",
     regex.M,

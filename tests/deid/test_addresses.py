@@ -524,6 +524,39 @@ def test_catalan_streets_and_unit_floor_door_forms_after_the_house_number() -> N
     )
 
 
+def test_a_corner_of_two_streets_and_the_cross_streets_of_yucatan_are_addresses() -> None:
+    _first_streets_and_no_address(
+        [
+            ("Lugar: Av. Reforma Norte esq. Calle Luna, Col. Centro", "Av. Reforma Norte esq. Calle Luna, Col. Centro"),
+            ("Lugar: Av. Las Acacias con Av. 21 de Mayo, Quilicura", "Av. Las Acacias con Av. 21 de Mayo, Quilicura"),
+            ("nos vemos en la calle 72 con 11 a las 3", "calle 72 con 11"),
+            ("ubicado en Calle 47 No. 310-A por 52 y 54, Centro", "Calle 47 No. 310-A por 52 y 54, Centro"),
+            ("Calle Mayor 5 por favor", "Calle Mayor 5"),  # "por" joins only two numbers
+        ],
+        # "con" joins a street only to a street word or a number
+        ("La Avenida Central con su tráfico de siempre.",),
+    )
+
+
+def test_a_house_of_a_gated_community_named_by_its_number_alone_is_an_address() -> None:
+    _first_streets_and_no_address(
+        [
+            ("Complaint by Mr. Rao (Villa 12) about parking.", "Villa 12"),
+            ("Queja de la casa 9 por ruido en la noche.", "casa 9"),
+        ],
+        ("Casa Blanca is a film.", "Villa Borghese gardens"),
+    )
+
+
+def test_a_range_of_house_numbers_and_an_acronym_before_the_street() -> None:
+    # "WEG" (a flat owners' association) is no "Weg" before the street; "12–14" is one number
+    _first_streets_and_no_address(
+        [("Protokoll der Eigentümerversammlung WEG Am Lindenhof 3–5, Hannover", "Am Lindenhof 3–5, Hannover")],
+        # a range of volts is no house number
+        ("Waterproof. Input 100–240 V, 60 Hz.",),
+    )
+
+
 def test_scores_are_high_for_clear_shapes_and_lower_for_weak_ones() -> None:
     clear = find_addresses("Kirkkokatu 14 B 22, 00170 Helsinki")
     assert max(f.score for f in clear if f.entity == "STREET_ADDRESS") == pytest.approx(0.85)

@@ -92,7 +92,7 @@ def test_chinese_mobiles_after_a_joined_phone_word_or_in_their_3_4_4_shape_are_p
             ("姓名：王某某\n手机：139-4417-2260", "139-4417-2260"),  # the word, then a full-width colon
             ("联系电话 186 0452 7713", "186 0452 7713"),  # joined to the word before it: no word boundary
             ("紧急联系人：李某（女儿）152 6630 8841", "152 6630 8841"),  # no phone word: the 3-4-4 shape
-            ("会员：刘* 158****3309", "158****3309"),  # its middle masked, as a receipt prints it
+            ("积分卡 张* 158****3309", "158****3309"),  # its middle masked, as a receipt prints it
             ("Atentamente, J. Pérez – Fono 32 418 7702", "32 418 7702"),  # Chile's "fono"
         ],
     )

@@ -527,6 +527,11 @@ _YEAR = (
     r"(?:(?:1[89]|20)\d{2}|'\d{2}|(?:১[৮৯]|২০)[০-৯]{2}|(?:१[८९]|२०)[०-९]{2}|(?:١[٨٩]|٢٠)[٠-٩]{2}|(?:۱[۸۹]|۲۰)[۰-۹]{2})"
 )
 # numbers after a version word are no dates ("version 4.2.17", "v 2023.10 - 2023.12")
+# the open end of a period in a CV: "2019 – present", "2019.02 – 迄今"
+_UNTIL_NOW = (
+    r"(?i:present|now|today|current|date|heute|jetzt|hoy|presente|actualidad|atual|attuale|oggi|aujourd'hui|"
+    r"présent|nyt|nu|nå|idag|dato|obecnie|至今|迄今|现在|現在|今)"
+)
 _NOT_AFTER_VERSION = r"(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)"
 # Day and month, two digits each, or a two-digit day with the closing dot ("31/08", "09.11.",
 # "17.9."): not "3/4", as often a fraction, nor "1.2.", an outline number
@@ -557,10 +562,11 @@ def calendar_date() -> RegexRecognizer:
         entity="DATE_TIME",
         validate=_plausible_date,
         rules=[
-            # (the Russian or Ukrainian year word after the year is part of it: "1979 г.", "2021 р.")
+            # (the Russian or Ukrainian year word after the year is part of it: "1979 г.", "2021 р.";
+            # a deed's "a los 5 días (del mes) de abril de 2023")
             Rule(
                 "day_month_year",
-                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as\s+del\s+mes)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b(?:\s?[гр]\.)?|-\d{{2}}\b)?{_TIME}(?!\w)",
+                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as(?:\s+del\s+mes)?)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b(?:\s?[гр]\.)?|-\d{{2}}\b)?{_TIME}(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -607,7 +613,7 @@ def calendar_date() -> RegexRecognizer:
             Rule(
                 "year_month_period",
                 rf"(?<![\d.]){_NOT_AFTER_VERSION}(?:19|20)\d\d[./](?:0[1-9]|1[0-2])\s?[–~\-—]\s?(?:(?:19|20)\d\d[./](?:0[1-9]|1[0-2])(?![\d.]\d)|"
-                r"至今|现在|現在|present|now|today|heute|hoy)",
+                rf"{_UNTIL_NOW})",
                 0.6,
                 re.I,
             ),
@@ -682,10 +688,19 @@ def calendar_date() -> RegexRecognizer:
                 0.5,
                 re.I,
             ),
+            # the first year of a range, an open one too: "2015–2019", "2019–present", "(2022–)"
             Rule(
                 "year_range",
-                r"(?<![\d.,-])(?P<v>1[5-9]\d\d|20\d\d)(?=\s?(?:--?|–|—)\s?(?:1[5-9]\d\d|20\d\d|\d\d)\b)",
+                r"(?<![\d.,-])(?P<v>1[5-9]\d\d|20\d\d)(?=\s?(?:--?|–|—)\s?(?:(?:1[5-9]\d\d|20\d\d|\d\d)\b"
+                rf"|{_UNTIL_NOW}|\)))",
                 0.5,
+            ),
+            # a Korean news date: a day of this, last or next month, and its hour ("지난 8일 오후 2시쯤")
+            Rule(
+                "korean_relative_day",
+                r"(?:지난|오는|이번\s?달|지난\s?달|다음\s?달)\s?\d{1,2}일"
+                r"(?:\s?(?:오전|오후|새벽|밤|저녁|낮)\s?\d{1,2}시(?:\s?\d{1,2}분)?(?:쯤|께|경)?)?(?!\d)",
+                0.6,
             ),
         ],
     )

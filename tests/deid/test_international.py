@@ -112,6 +112,21 @@ def test_the_russian_or_ukrainian_year_word_after_a_date_is_part_of_it(detector:
     )
 
 
+def test_open_periods_of_a_cv_a_deeds_date_and_a_korean_news_date_are_dates(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Senior Analyst, Acme Corp — 2019–present", "2019"),
+            ("Tampereen yliopisto (2022–)", "2022"),
+            ("某公司 經理\u30002019.02 – 迄今", "2019.02 – 迄今"),
+            ("En Córdoba, a los 5 días de abril de 2023, siendo las 18:00 horas, se reúnen", "5 días de abril de 2023"),
+            ("지난 8일 오후 2시쯤 화재가 발생했다.", "지난 8일 오후 2시쯤"),
+        ],
+    )
+    dates = [d for d in detector.detect("Version 2.0 - present in every build") if d.entity_type == "DATE_TIME"]
+    assert dates == []
+
+
 def test_account_numbers_of_any_country_with_a_valid_iban_checksum_are_ibans(detector: Detector) -> None:
     cases = [
         ("Transfer to AR70QNBK48201937564100285731 please.", "AR70QNBK48201937564100285731"),

@@ -146,6 +146,19 @@ _SHOP_WORDS = _ORG_WORDS | frozenset(
     """gmbh sarl ohg srl filiale genossenschaft markt supermarkt tankstelle apotheke bäckerei restaurant café
     cafe pharmacie boulangerie supermarché entreprises assurances banque versicherung stadtwerke""".split()
 )
+# Case endings of given names in languages that inflect them, as (ending, what stands in its
+# place in the nominative): Czech, Slovak and Polish dative and instrumental ("Petrovi",
+# "Janowi", "Petrem", "Evou"), Hungarian accusative and dative ("Pétert", "Ádámot", "Gézát",
+# "Péternek"), Finnish allative ("Liisalle"), Russian and Ukrainian oblique cases ("Максимом",
+# "Андреем", "Андрієм", "Анной", "Максиму"), the Greek accusative and genitive ("Στέλιο", "Γιώργου").
+_CASE_ENDINGS = (
+    *(("ovi", ""), ("owi", ""), ("em", ""), ("ou", "a")),
+    *(("nak", ""), ("nek", ""), ("ot", ""), ("et", ""), ("öt", ""), ("at", ""), ("t", ""), ("át", "a"), ("ét", "e")),
+    ("lle", ""),
+    *(("ом", ""), ("ем", ""), ("ем", "й"), ("єм", "й"), ("ові", ""), ("у", ""), ("а", ""), ("ой", "а"), ("ою", "а")),
+    *(("ы", "а"), ("и", "а"), ("е", "а"), ("ей", "я"), ("ю", "я")),
+    *(("", "ς"), ("ου", "ος")),
+)
 _LIST_JOINERS = r"(?:and|&|or|og|und|et|y|e|i|och|ja|és|en|и|και|ve|și)"
 _SURNAME_ENDING = re.compile(
     r"(?:ов|ова|ев|ева|ёв|ёва|ин|ина|ын|ына|ский|ская|цкий|цкая|енко|ук|юк|чук|ич|вич|вна|ович|овна|евич|евна|"
@@ -595,6 +608,25 @@ class PersonNameRecognizer(EntityRecognizer):
     def _strong_first(self, low: str) -> bool:
         return low in self._first and low not in self._common and len(low) > 2
 
+    def _inflected_first(self, low: str) -> bool:
+        """A given name in another case than the nominative ("Lajost", "Максимом"): the word is
+        no known name and no everyday word, and with its case ending undone it is a given name."""
+        # (Greek and Cyrillic frequency lists hold the oblique forms of frequent names: there the
+        # word need only be no English word, and the caller wants it capitalised)
+        if self._known(low) or not (self._not_a_word(low) or _non_latin(low) and low not in english_dictionary()):
+            return False
+        for ending, nominative in _CASE_ENDINGS:
+            if not low.endswith(ending):
+                continue
+            stem = low[: len(low) - len(ending)]
+            if ending == "t" and not stem.endswith(tuple("slrnzjyáéíóőúű")):
+                continue  # a bare Hungarian "-t" follows a vowel or one of these ("Lajost", "Pétert")
+            if ending in ("ot", "et", "öt", "at") and stem.endswith(tuple("aeiouáéíóöőúüű")):
+                continue  # "-ot", "-et" follow a consonant ("Ádámot")
+            if self._strong_first(stem + nominative):
+                return True
+        return False
+
     def _known(self, low: str) -> bool:
         return low in self._first or low in self._last
 
@@ -714,7 +746,7 @@ class PersonNameRecognizer(EntityRecognizer):
         shouting = _shouting(tokens)
         if (prev in _TITLES or prev in _HONORIFICS) and (not shouting or any(self._known(t) for t in low)):
             return 0.85
-        strong = [t for t in low if self._strong_first(t)]
+        strong = [t for t in low if self._strong_first(t) or len(tokens) == 1 and self._inflected_first(t)]
         known = [t for t in low if self._known(t)]
         if shouting:
             strong = [t for t in strong if t not in self._foreign]
@@ -860,6 +892,8 @@ class PersonNameRecognizer(EntityRecognizer):
                 for (a, b, x), k in zip(run, known):
                     if k and len(x) > 1 and (x.lower() in self._first or _is_cap(x)):
                         out.append(self._result(a, b, 0.6, "non_latin_name"))
+                    elif not k and _is_cap(x) and self._inflected_first(x.lower()):
+                        out.append(self._result(a, b, 0.6, "non_latin_inflected_name"))
             i = j + 1
         return out
 

@@ -283,6 +283,23 @@ def test_names_in_greek_and_cyrillic_script_are_found(detector: Detector) -> Non
     )
 
 
+def test_given_names_in_another_case_than_the_nominative_are_found(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("У Києві дівчинка разом із братом Андрієм зібрала гроші.", "Андрієм"),  # Ukrainian instrumental
+            ("jdeš v sobotu na oslavu k Petrovi? Mluvila jsem s Evou.", "Petrovi"),  # Czech dative
+            ("jdeš v sobotu na oslavu k Petrovi? Mluvila jsem s Evou.", "Evou"),  # Czech instrumental
+            ("Tegnap a piacon láttam Pétert, Lajosnak elmondtam.", "Pétert"),  # Hungarian accusative
+            ("Tegnap a piacon láttam Pétert, Lajosnak elmondtam.", "Lajosnak"),  # Hungarian dative
+            ("πες στον Γιάννη χρόνια πολλά", "Γιάννη"),  # Greek accusative
+        ],
+    )
+    # a word that only ends like a case of a name is left: an abbreviation, an English word
+    text = "Ask the Dept for it; the Great Hall is a Constant draw."
+    assert not [d for d in detector.detect(text) if d.entity_type == "PERSON" and text[d.start : d.end] == "Dept"]
+
+
 def test_chinese_and_korean_full_names_inside_english_text_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -649,7 +649,7 @@ class Detector:
                 parts, removed = apply_rules(self.rules, text, name, r.entity_type, r.start, r.end)
                 kept.extend(Detection(a, b, r.entity_type, float(r.score), name) for a, b in parts)
                 dropped.extend(Dropped(a, b, r.entity_type, name, rule) for (a, b), rule in removed)
-            out.append((_whole_codes(text, resolve_overlaps(kept)), dropped))
+            out.append((_whole_names(text, _whole_codes(text, resolve_overlaps(kept))), dropped))
         return out
 
     def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Detection]]:
@@ -683,6 +683,32 @@ def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:
                     if digits >= 8 or (digits >= 4 and any(c.isalpha() for c in code)):
                         d = Detection(min(a, d.start), max(b, d.end), d.entity_type, d.score, d.recognizer)
                         grown = True
+        out.append(d)
+    return resolve_overlaps(out) if grown else out
+
+
+# a capitalised word joined to a name by a hyphen, after it or before it ("Okonkwo-Smith")
+_HYPHENED_AFTER = re.compile(r"-[^\W\d_][^\W\d_]*")
+_HYPHENED_BEFORE = re.compile(r"(?<![\w-])[^\W\d_][^\W\d_]*-$")
+
+
+def _whole_names(text: str, detections: list[Detection]) -> list[Detection]:
+    """A PERSON that ends or starts at a hyphen joined to a capitalised word covers it: a
+    double-barrelled surname is one name ("Bankole-Price"), though spaCy's tokens split it."""
+    out = []
+    grown = False
+    for d in detections:
+        start, end = d.start, d.end
+        if d.entity_type == "PERSON":
+            m = _HYPHENED_AFTER.match(text, end)
+            if m and text[end + 1].isupper():
+                end = m.end()
+            m = _HYPHENED_BEFORE.search(text, max(0, start - 30), start)
+            if m and text[m.start()].isupper():
+                start = m.start()
+        if (start, end) != (d.start, d.end):
+            d = Detection(start, end, d.entity_type, d.score, d.recognizer)
+            grown = True
         out.append(d)
     return resolve_overlaps(out) if grown else out
 

@@ -300,6 +300,14 @@ def test_given_names_in_another_case_than_the_nominative_are_found(detector: Det
     assert not [d for d in detector.detect(text) if d.entity_type == "PERSON" and text[d.start : d.end] == "Dept"]
 
 
+def test_a_double_barrelled_surname_is_one_name(detector: Detector) -> None:
+    text = 'CURRICULUM VITAE\n\nTobenna "Tobi" Ezeji-Marlow\n12 Elm Court, London'
+    _assert_all_covered(detector, [(text, 'Tobenna "Tobi" Ezeji-Marlow')])
+    # a hyphen before a lower-case word joins no name
+    text = "The Smith-led team met on Monday."
+    assert [text[d.start : d.end] for d in detector.detect(text) if d.entity_type == "PERSON"] == ["Smith"]
+
+
 def test_chinese_and_korean_full_names_inside_english_text_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -71,7 +71,9 @@ LABELS: dict[str, str] = {
         r"(?:licen[cs]e|number)\s+plate|plate|patente\s+(?:del\s+)?veh[íi]culo|biển\s+số|biển\s+kiểm\s+soát|plaque\s+du\s+v[ée]hicule|"
         r"plaque\s+d['’]immatriculation|reg(?:istration)?(?:\s+(?:no|number))?|rego|kenteken|kennzeichen|"
         r"placas?|dominio|targa|plaque|immatriculation|vin|vehicle(?:\s+(?:no|number|reg))?|kenderaan|"
-        r"(?:nr\.?\s+de\s+)?[îi]nmatriculare|г/н|госномер|гос\.?\s*номер"
+        r"(?:nr\.?\s+de\s+)?[îi]nmatriculare|г/н|госномер|гос\.?\s*номер|"
+        # a number sign after a word, as a field ("myRewards #: ..."; not a phone's "Tel #:")
+        r"(?<=[\p{L}\d][ \t]?)(?<!(?:phone|tel|fax|mobile|cell|ph)[ \t]?)\#(?=[ \t]?:)"
     ),
     "MEDICAL_RECORD_NUMBER": (
         r"mrn|mr\s+no|medical\s+record(?:\s+(?:no|number))?|hospital\s+(?:no|number)|hosp\.?\s+no|"
@@ -108,10 +110,19 @@ _CJK = r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]"
 
 def _compile(entity: str) -> regex.Pattern[str]:
     # (a chunk that ends a sentence or a bracket ends the value: "IMEI 35...19. Then")
-    value = _VALUE.get(entity, rf"{_CHUNK}(?:(?<![.)])[ ]{_CHUNK}){{0,5}}")
+    # (seven groups at most: a French social security number is "1 83 12 75 115 042 64")
+    value = _VALUE.get(entity, rf"{_CHUNK}(?:(?<![.)])[ ]{_CHUNK}){{0,6}}")
+    # a licence's class between its label and its number: "permis de conduire cat. B, n° ...",
+    # "Driver's licence: Code 10, no. ..."
+    licence_class = (
+        r"(?:[ \t]*:?[ \t]*(?i:cat\.|cat[ée]gorie|category|categoria|code|class|classe|klasse|kategorie)[ \t]*:?[ \t]*"
+        r"[A-Z0-9]{1,3}[ \t]*,(?=[ \t]*(?i:no|nr|n[°º]|№|number|num)(?![\p{L}])))?"
+        if entity == "US_DRIVER_LICENSE"
+        else ""
+    )
     return regex.compile(
         # (a CJK label may touch its value: "快件SF1570...")
-        rf"(?i:(?:(?<![\p{{L}}])|(?={_CJK}))(?P<label>{LABELS[entity]})(?:(?<={_CJK})|(?![\p{{L}}]))\.?(?P<no>{_NUMBER_WORD}))"
+        rf"(?i:(?:(?<![\p{{L}}])|(?={_CJK}))(?P<label>{LABELS[entity]})(?:(?<={_CJK})|(?![\p{{L}}]))\.?{licence_class}(?P<no>{_NUMBER_WORD}))"
         # an abbreviation in brackets after the label: "No d'assurance maladie (XYZQ) :"
         rf"(?:[ \t]*\([\p{{L}} .]{{1,15}}\)(?=[ \t]*[:：=#]))?"
         rf"(?i:[ \t]+(?:on\s+file|on\s+record|will\s+be|would\s+be|now)\b)?"

@@ -778,6 +778,21 @@ def test_danish_definite_street_names_and_the_israeli_po_box(detector: Detector)
     )
 
 
+def test_a_seven_group_number_a_number_sign_field_and_a_licence_class_before_its_number(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("N° de sécurité sociale : 2 91 04 13 055 021 37", "2 91 04 13 055 021 37"),  # the key too
+            ("TOTAL $4.10\nmyShop #: 2044 1180 6623", "2044 1180 6623"),
+            ("Née en 1990, permis de conduire cat. B, n° GE 512 604", "GE 512 604"),
+            ("Driver licence: Code 8, no. 5521 0047 7QX1", "5521 0047 7QX1"),
+        ],
+    )
+    # a phone's number sign keeps the phone
+    found = detector.detect("Phone #: (212) 555-0147")
+    assert [d.entity_type for d in found] == ["PHONE_NUMBER"]
+
+
 def test_names_after_role_labels_of_forms_tickets_and_statements(detector: Detector) -> None:
     _assert_all_covered(
         detector,

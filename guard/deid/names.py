@@ -207,7 +207,7 @@ _NAME_LABELS = (
     r"ονοματεπώνυμο|имя|фамилия|отчество|фио|ім'я|прізвище|adı?|soyadı?|ad\s+soyad|nume|prenume|nama|penerima|"
     r"pengirim|t[êe]n|h[ọo]\s+t[êe]n|h[ọo]\s+v[àa]\s+t[êe]n|pangalan|passageiro|destinat[áa]rio|"
     r"姓名|氏名|名前|お名前|受取人|収件人|收件人|寄件人|联系人|聯絡人|이름|성명|환자명|받는\s*분|보내는\s*분|"
-    r"ชื่อ|ผู้รับ|ผู้ส่ง|الاسم|اسم|المستلم|שם|नाम|নাম|ছাত্রের\s+নাম|পিতার\s+নাম|মাতার\s+নাম|"
+    r"ชื่อ|ผู้รับ|ผู้ส่ง|الاسم|اسم(?:\s+\p{Arabic}+){0,3}|المستلم|שם|नाम|নাম|ছাত্রের\s+নাম|পিতার\s+নাম|মাতার\s+নাম|"
     # people named by their role on forms, tickets, statements and letters
     r"ordenante|beneficiario|titular|remitente|destinatario|paciente|cliente|asegurado|tomador|alumn[oa]|aluno|"
     # account holders and customers on statements: German, French, Portuguese, Dutch, Nordic, Finnish, Italian
@@ -223,7 +223,9 @@ _NAME_LABELS = (
 # that began with the blanks before the label was tried at every blank of a long run of
 # them, each attempt reading to the run's end: 6,000 spaces took 48 s.)
 _NAME_FIELD = regex.compile(
-    rf"(?im)(?=\p{{L}})(?<=(?:^|[|/;,•·]\s?|\s\s|\t|\s-\s)[ \t]*)(?P<label>{_NAME_LABELS})[ \t]*[:：=][ \t]*"
+    # (a short note in brackets may stand before the colon: "Full name (as in passport):", "ชื่อ (ไทย):")
+    rf"(?im)(?=\p{{L}})(?<=(?:^|[|/;,•·]\s?|\s\s|\t|\s-\s)[ \t]*)(?P<label>{_NAME_LABELS})"
+    rf"(?:[ \t]*\([^()\n]{{1,20}}\))?[ \t]*[:：=][ \t]*"
     r"(?:(?:mr|mrs|ms|miss|mx|dr|prof|sr|sra|mme|m|herr|frau|hr|fr|sig|sig\.ra|ông|bà)\.?[ \t]+)?"
     r"(?P<v>(?:\p{L}[\p{L}\p{M}'’.\-/]*)(?:[ \t](?:\p{L}[\p{L}\p{M}'’.\-/]*|\([\p{L} ]{1,20}\)|\"[\p{L} ]{1,20}\")){0,5})"
 )

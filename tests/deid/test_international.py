@@ -366,6 +366,17 @@ def test_the_other_party_of_a_transfer_on_a_bank_statement(detector: Detector) -
         assert "transfer_party" not in rules
 
 
+def test_a_name_label_with_a_note_in_brackets_or_naming_whose_name_it_is(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Full name (as in passport): Kwame Mensah Boateng", "Kwame Mensah Boateng"),
+            ("แบบฟอร์ม\nชื่อ-นามสกุล (ไทย): ธีรยุทธ ปัญญาวงศ์", "ธีรยุทธ ปัญญาวงศ์"),
+            ("اسم أقرب الأقارب: سلمى عبد الله", "سلمى عبد الله"),  # "name of the next of kin"
+        ],
+    )
+
+
 def test_full_name_labels_and_five_word_names_joined_by_a_patronymic(detector: Detector) -> None:
     _assert_all_covered(
         detector,

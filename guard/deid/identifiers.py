@@ -180,7 +180,11 @@ class LabelledIdRecognizer(EntityRecognizer):
         for entity, rx in _PATTERNS.items():
             if entities and entity not in entities:
                 continue
-            for m in rx.finditer(text):
+            pos = 0
+            while (m := rx.search(text, pos)) is not None:
+                # a value rejected below may hold the next label: search again from this label's
+                # end ("Frequent flyer: Saga Club SC ...": "Saga" is no value, "Saga Club" labels one)
+                pos = m.end("label")
                 value = _TRAILING.sub("", m.group("v"))
                 digits = sum(c.isdigit() for c in value)
                 # a ":" or "No." after the label, or the label written in capitals ("NHI")
@@ -206,6 +210,7 @@ class LabelledIdRecognizer(EntityRecognizer):
                 end = start + len(value)
                 if value.count("(") > value.count(")") and text[end : end + 1] == ")":
                     value += ")"  # HKID P730215(4)
+                pos = m.end()
                 out.append(
                     make_result(self, entity, start, start + len(value), 0.7, f"labelled:{m.group('label').lower()}")
                 )

@@ -789,7 +789,9 @@ def test_danish_definite_street_names_and_the_israeli_po_box(detector: Detector)
     )
 
 
-def test_a_seven_group_number_a_number_sign_field_and_a_licence_class_before_its_number(detector: Detector) -> None:
+def test_seven_group_values_number_sign_fields_licence_classes_and_a_label_inside_a_rejected_value(
+    detector: Detector,
+) -> None:
     _assert_all_covered(
         detector,
         [
@@ -797,6 +799,9 @@ def test_a_seven_group_number_a_number_sign_field_and_a_licence_class_before_its
             ("TOTAL $4.10\nmyShop #: 2044 1180 6623", "2044 1180 6623"),
             ("Née en 1990, permis de conduire cat. B, n° GE 512 604", "GE 512 604"),
             ("Driver licence: Code 8, no. 5521 0047 7QX1", "5521 0047 7QX1"),
+            # a label inside what another label's value would have been
+            ("Frequent flyer: Flying Blue 2210 448 913", "2210 448 913"),
+            ("Formato Único de Noticia Criminal\nNo. SPOA: 050016099166202400871", "050016099166202400871"),
         ],
     )
     # a phone's number sign keeps the phone

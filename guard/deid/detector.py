@@ -687,7 +687,7 @@ def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:
     return resolve_overlaps(out) if grown else out
 
 
-# a capitalised word joined to a name by a hyphen, after it or before it ("Okonkwo-Smith")
+# a capitalised word joined to a name by a hyphen, after it or before it ("Ezeji-Marlow")
 _HYPHENED_AFTER = re.compile(r"-[^\W\d_][^\W\d_]*")
 _HYPHENED_BEFORE = re.compile(r"(?<![\w-])[^\W\d_][^\W\d_]*-$")
 

@@ -110,7 +110,7 @@ _CJK = r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]"
 
 def _compile(entity: str) -> regex.Pattern[str]:
     # (a chunk that ends a sentence or a bracket ends the value: "IMEI 35...19. Then")
-    # (seven groups at most: a French social security number is "1 83 12 75 115 042 64")
+    # (seven groups at most: a French social security number is "2 91 04 13 055 021 37")
     value = _VALUE.get(entity, rf"{_CHUNK}(?:(?<![.)])[ ]{_CHUNK}){{0,6}}")
     # a licence's class between its label and its number: "permis de conduire cat. B, n° ...",
     # "Driver's licence: Code 10, no. ..."

@@ -148,9 +148,9 @@ _SHOP_WORDS = _ORG_WORDS | frozenset(
 )
 # Case endings of given names in languages that inflect them, as (ending, what stands in its
 # place in the nominative): Czech, Slovak and Polish dative and instrumental ("Petrovi",
-# "Janowi", "Petrem", "Evou"), Hungarian accusative and dative ("Pétert", "Ádámot", "Gézát",
-# "Péternek"), Finnish allative ("Liisalle"), Russian and Ukrainian oblique cases ("Максимом",
-# "Андреем", "Андрієм", "Анной", "Максиму"), the Greek accusative and genitive ("Στέλιο", "Γιώργου").
+# "Janowi", "Janem", "Evou"), Hungarian accusative and dative ("Pétert", "Ádámot", "Gézát",
+# "Péternek"), Finnish allative ("Liisalle"), Russian and Ukrainian oblique cases ("Тарасом",
+# "Андреем", "Андрієм", "Анной", "Максиму"), the Greek accusative and genitive ("Νίκο", "Γιώργου").
 _CASE_ENDINGS = (
     *(("ovi", ""), ("owi", ""), ("em", ""), ("ou", "a")),
     *(("nak", ""), ("nek", ""), ("ot", ""), ("et", ""), ("öt", ""), ("at", ""), ("t", ""), ("át", "a"), ("ét", "e")),
@@ -611,7 +611,7 @@ class PersonNameRecognizer(EntityRecognizer):
         return low in self._first and low not in self._common and len(low) > 2
 
     def _inflected_first(self, low: str) -> bool:
-        """A given name in another case than the nominative ("Lajost", "Максимом"): the word is
+        """A given name in another case than the nominative ("Pétert", "Тарасом"): the word is
         no known name and no everyday word, and with its case ending undone it is a given name."""
         # (Greek and Cyrillic frequency lists hold the oblique forms of frequent names: there the
         # word need only be no English word, and the caller wants it capitalised)
@@ -622,7 +622,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 continue
             stem = low[: len(low) - len(ending)]
             if ending == "t" and not stem.endswith(tuple("slrnzjyáéíóőúű")):
-                continue  # a bare Hungarian "-t" follows a vowel or one of these ("Lajost", "Pétert")
+                continue  # a bare Hungarian "-t" follows a vowel or one of these ("Katit", "Pétert")
             if ending in ("ot", "et", "öt", "at") and stem.endswith(tuple("aeiouáéíóöőúüű")):
                 continue  # "-ot", "-et" follow a consonant ("Ádámot")
             if self._strong_first(stem + nominative):

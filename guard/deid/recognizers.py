@@ -562,7 +562,7 @@ def calendar_date() -> RegexRecognizer:
         entity="DATE_TIME",
         validate=_plausible_date,
         rules=[
-            # (the Russian or Ukrainian year word after the year is part of it: "1979 г.", "2021 р.";
+            # (the Russian or Ukrainian year word after the year is part of it: "1961 г.", "2021 р.";
             # a deed's "a los 5 días (del mes) de abril de 2023")
             Rule(
                 "day_month_year",

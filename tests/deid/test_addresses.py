@@ -551,7 +551,7 @@ def test_a_house_of_a_gated_community_named_by_its_number_alone_is_an_address() 
 def test_a_range_of_house_numbers_and_an_acronym_before_the_street() -> None:
     # "WEG" (a flat owners' association) is no "Weg" before the street; "12–14" is one number
     _first_streets_and_no_address(
-        [("Protokoll der Eigentümerversammlung WEG Am Lindenhof 3–5, Hannover", "Am Lindenhof 3–5, Hannover")],
+        [("Protokoll der Eigentümerversammlung WEG Am Lindenhof 3–5, Göttingen", "Am Lindenhof 3–5, Göttingen")],
         # a range of volts is no house number
         ("Waterproof. Input 100–240 V, 60 Hz.",),
     )

@@ -117,9 +117,9 @@ def test_open_periods_of_a_cv_a_deeds_date_and_a_korean_news_date_are_dates(dete
         detector,
         [
             ("Senior Analyst, Acme Corp — 2019–present", "2019"),
-            ("Tampereen yliopisto (2022–)", "2022"),
+            ("Jyväskylän yliopisto (2022–)", "2022"),
             ("某公司 經理\u30002019.02 – 迄今", "2019.02 – 迄今"),
-            ("En Córdoba, a los 5 días de abril de 2023, siendo las 18:00 horas, se reúnen", "5 días de abril de 2023"),
+            ("En Tandil, a los 5 días de abril de 2023, siendo las 18:00 horas, se reúnen", "5 días de abril de 2023"),
             ("지난 8일 오후 2시쯤 화재가 발생했다.", "지난 8일 오후 2시쯤"),
         ],
     )
@@ -290,8 +290,8 @@ def test_given_names_in_another_case_than_the_nominative_are_found(detector: Det
             ("У Києві дівчинка разом із братом Андрієм зібрала гроші.", "Андрієм"),  # Ukrainian instrumental
             ("jdeš v sobotu na oslavu k Petrovi? Mluvila jsem s Evou.", "Petrovi"),  # Czech dative
             ("jdeš v sobotu na oslavu k Petrovi? Mluvila jsem s Evou.", "Evou"),  # Czech instrumental
-            ("Tegnap a piacon láttam Pétert, Lajosnak elmondtam.", "Pétert"),  # Hungarian accusative
-            ("Tegnap a piacon láttam Pétert, Lajosnak elmondtam.", "Lajosnak"),  # Hungarian dative
+            ("Tegnap a piacon láttam Pétert, Ferencnek elmondtam.", "Pétert"),  # Hungarian accusative
+            ("Tegnap a piacon láttam Pétert, Ferencnek elmondtam.", "Ferencnek"),  # Hungarian dative
             ("πες στον Γιάννη χρόνια πολλά", "Γιάννη"),  # Greek accusative
         ],
     )
@@ -370,7 +370,7 @@ def test_a_name_label_with_a_note_in_brackets_or_naming_whose_name_it_is(detecto
     _assert_all_covered(
         detector,
         [
-            ("Full name (as in passport): Kwame Mensah Boateng", "Kwame Mensah Boateng"),
+            ("Full name (as in passport): Esi Ampofo Nkansah", "Esi Ampofo Nkansah"),
             ("แบบฟอร์ม\nชื่อ-นามสกุล (ไทย): ธีรยุทธ ปัญญาวงศ์", "ธีรยุทธ ปัญญาวงศ์"),
             ("اسم أقرب الأقارب: سلمى عبد الله", "سلمى عبد الله"),  # "name of the next of kin"
         ],

@@ -117,7 +117,7 @@ def test_open_periods_of_a_cv_a_deeds_date_and_a_korean_news_date_are_dates(dete
         detector,
         [
             ("Senior Analyst, Acme Corp — 2019–present", "2019"),
-            ("Jyväskylän yliopisto (2022–)", "2022"),
+            ("Vaasan yliopisto (2022–)", "2022"),
             ("某公司 經理\u30002019.02 – 迄今", "2019.02 – 迄今"),
             ("En Tandil, a los 5 días de abril de 2023, siendo las 18:00 horas, se reúnen", "5 días de abril de 2023"),
             ("지난 8일 오후 2시쯤 화재가 발생했다.", "지난 8일 오후 2시쯤"),

@@ -20,7 +20,7 @@ No regex runs a long alternation at every position of the text.
    - box: PO boxes in many languages and US military mail ("PSC 1234, Box 5678",
      "APO AE 09876");
    - weak street: a street-type word and name without a number, or a name and a
-     number without a street-type word ("Ερμού 25"): an address only next to others.
+     number without a street-type word ("Σταδίου 37"): an address only next to others.
 2. Runs. Atoms joined only by separators, short place names (towns, districts,
    building names) or lines of them form one address. A run is reported when it
    holds a street, box or military atom, a house with another part, or two units
@@ -389,7 +389,7 @@ NAME_L = rf"{LOWER_WORD}(?:[ \t]+{PARTICLES}{LOWER_WORD}){{0,3}}"
 # a house number: 14, 14a, 14 B 22, 10/12, 12-14, 8-2-293/82/A, 5 bis
 HNUM = (
     r"(?!\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d(?!\d)|(?:19|20)\d\d[/.–-]\d)"  # a date: 03/09/2023, 2023/24
-    r"(?!\d{2,4}[ .-]\d{3}[ .-]\d{3,4}(?!\d))"  # a phone number: 0905-447-1862
+    r"(?!\d{2,4}[ .-]\d{3}[ .-]\d{3,4}(?!\d))"  # a phone number: 0917-552-3048
     r"\d{1,5}(?!\d)(?![.,]\d)(?:[A-Za-z](?![\p{L}\p{M}]))?"
     # (a range of numbers, "12–14", with a dash or an en dash)
     r"(?:[ \t]?[/–-][ \t]?(?:\d{1,5}[A-Za-z]?|[A-Z]|[IVX]{2,4}|hs|bis)(?![\p{L}\p{M}\d]))*"
@@ -502,7 +502,7 @@ CHAT_SHAPES = {
     "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+{PARTICLES}{NAME_L}{NUMPART}",
     "chat_name_type_number": rf"{LB}{NAME_L}[ \t]+{CHAT_SUFFIX_FOREIGN}{NUMPART}",
 }
-# Month and day names: "May 20, 1949" and "28 Oct" are dates, not a name and a number.
+# Month and day names: "May 17, 1952" and "28 Oct" are dates, not a name and a number.
 MONTHS = (
     r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|"
     r"september|october|november|december|mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|"
@@ -854,7 +854,7 @@ _PART_SCAN = [
         "ordinal_floor_letter hash_unit floor_slash lead_number hash floor_door_after_dot catalan_floor_door "
         "unit_after_number",
     ),
-    ("japanese", regex.compile(rf"{LB}\d{{1,2}}-\d{{1,2}}-\d{{1,3}}[ \t]+{CAP}")),  # "2-15-8 Nishi-Shinjuku"
+    ("japanese", regex.compile(rf"{LB}\d{{1,2}}-\d{{1,2}}-\d{{1,3}}[ \t]+{CAP}")),  # "3-21-4 Nishi-Azabu"
 ]
 _SCRIPT_SHAPES = [
     ("japanese", regex.compile(JAPANESE)),
@@ -959,7 +959,7 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
 
 
 def _untyped_atoms(text: str, tokens: list[_Token]) -> list[Atom]:
-    """A name and a number without a street-type word ("Ερμού 25", "123 Nguyễn Trãi"):
+    """A name and a number without a street-type word ("Σταδίου 37", "123 Nguyễn Trãi"):
     tried at the words next to each number."""
     found: dict[tuple[int, int], Atom] = {}
     for i, tok in enumerate(tokens):
@@ -1176,10 +1176,10 @@ def _settle(text: str, atoms: list[Atom], postal: list[tuple[Atom, str]]) -> tup
     # a candidate inside a street or unit ("PSC 1234", "Calle Mayor 12345") is a number of it
     postal = [(a, shape) for a, shape in postal if not any(b.start < a.end and a.start < b.end for b in strong)]
     # a weak atom that overlaps a strong one only blurs its edges ("Ana Lind, 12 Elm St"),
-    # and a postal code with its town is no street ("31000 Toulouse", "Tokyo 160-0023")
+    # and a postal code with its town is no street ("31000 Toulouse", "Tokyo 150-0041")
     coded = strong + [a for a, shape in postal if shape != "free" and a.kind == "postal"]
     weak = [w for w in atoms if w.kind == "weak" and not any(b.start < w.end and w.start < b.end for b in coded)]
-    # a year joins no address ("May 20, 1949"), except as a labelled or regional code, or
+    # a year joins no address ("May 17, 1952"), except as a labelled or regional code, or
     # before its town right after a street ("Storgata 5, 2000 Lillestrøm")
     street_ends = {b.end for b in strong}
     codes = [
@@ -1220,7 +1220,7 @@ def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tupl
             and run[-1].rule in _UNTYPED
             and "\n" in text[run[-2].end : run[-1].start]
         ):
-            run.pop()  # "Digicode 4B", "TEL 022-261-4478" on the line after an address
+            run.pop()  # "Digicode 4B", "TEL 022-318-5520" on the line after an address
         score = _run_score(run) or _located_street(text, run)
         if not score:
             continue

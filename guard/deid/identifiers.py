@@ -2,8 +2,8 @@
 employee, booking, vehicle-plate, medical-record and licence numbers, user names.
 
 Presidio ships checksum recognizers for a few countries' numbers; people write many
-more, nearly always after a label ("DNI 20.309.811", "NRIC: S9234817B", "Henkilötunnus
-071192-254A", "HN: 10-24-118832", "СНИЛС: 118-305-442 32"). The label decides; the
+more, nearly always after a label ("DNI 23.514.776", "NRIC: S8812345D", "Henkilötunnus
+150385-128K", "HN: 11-07-204519", "СНИЛС: 127-440-219 05"). The label decides; the
 value is the code that follows it on the same line, perhaps in brackets or after a few
 words ("employee ID will be ...", "TRN on file is ...", "residence card (...)"): letters,
 digits and separators, ending at a field break (two spaces, " / ", ",", ";" or the end of the line).
@@ -209,7 +209,7 @@ class LabelledIdRecognizer(EntityRecognizer):
                 start = m.start("v")
                 end = start + len(value)
                 if value.count("(") > value.count(")") and text[end : end + 1] == ")":
-                    value += ")"  # HKID P730215(4)
+                    value += ")"  # HKID K482193(7)
                 pos = m.end()
                 out.append(
                     make_result(self, entity, start, start + len(value), 0.7, f"labelled:{m.group('label').lower()}")

@@ -250,7 +250,7 @@ _GENERIC_LABELS = frozenset(
 _PNR = re.compile(
     r"\b(?P<v>[A-Z][A-Z'-]{1,40}/[A-Z][A-Z' -]*[A-Z])(?=\s+(?:MR|MRS|MS|MISS|MSTR|DR|CHD|INF)\b|\s*$|\s{2})", re.M
 )
-# SURNAME/GIVEN elsewhere in a booking ("BUSTOS/JUAN PABLO – DNI ..."): both parts from the lexicon
+# SURNAME/GIVEN elsewhere in a booking ("ROJAS/ANA MARIA – DNI ..."): both parts from the lexicon
 _SLASHED_NAME = re.compile(r"(?<![\w/])(?P<s>[A-Z][A-Z'-]{1,40})/(?P<g>[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2})(?![\w/])")
 # A surname in capitals before a comma and the given names, as forms and notices write them
 # ("MORALES, Ofelia Catalina", "PAVLOU, NIKOS"): the surname and the first given name from the lexicon
@@ -276,7 +276,7 @@ _KIN_LIST = regex.compile(
     r"kinderen|broers|zussen|barn|syskon|søsken|søskende|lapset|sisarukset|dzieci|rodzeństwo|anak)\b[ \t]*[:(][^\n]*"
 )
 _AGED_ITEM = regex.compile(r"(?<![\w-])(?P<v>\p{Lu}\p{Ll}+(?:[ \t]\p{Lu}\p{Ll}+)?)[ \t]?\((?:age[ \t])?\d{1,2}\)")
-# A nickname in quotes or brackets between given name and surname: Efraín "El Mono" Polo
+# A nickname in quotes or brackets between given name and surname: Anselmo "El Flaco" Ortiz
 # (or closing the line after the name: MORALES, Ofelia "Feli")
 _NICKNAMED = regex.compile(
     r"(?m)(?P<a>\p{Lu}\p{Ll}+)[ \t]+(?:[\"“(«][^\"”)»\n]{1,25}[\"”)»][ \t]+(?P<b>\p{Lu}\p{Ll}+)"
@@ -500,7 +500,7 @@ _AFTER_NAME = re.compile(r"^(?:\s(?:I{1,3}|IV|VI{0,3}|IX|X|Jr\.?|Sr\.?|Jnr|Snr)\
 
 
 # Words that lead into a name inside one capitalised run ("Hola Javiera", "Daughter Jurgita",
-# "Coach Nasir Khattak"): left out of the span, like titles, unless used as a given name.
+# "Coach Tariq Mahmood"): left out of the span, like titles, unless used as a given name.
 _LEAD_WORDS = frozenset(
     """text call whatsapp email ring coach technician sprinter owner aunty auntie pak bu ibu bapak kak mas mbak
     ma'am maam sgt ofc cpl pvt lt col maj gen cmdr capt insp det supt cllr rep sen gov pres amb
@@ -526,7 +526,7 @@ def _strip_lead_words(text: str, r: RecognizerResult) -> None:
 
 
 def _with_initials(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """Extend each name over initials before it ("H. Joel Deckard", "A.J. Smith") and a
+    """Extend each name over initials before it ("H. Paul Brenner", "A.J. Smith") and a
     regnal number or suffix after it ("Elizabeth II", "Martin Luther King Jr."); leave
     leading cue words and a possessive "'s" outside it (redacting it tells nothing and counts as over-redaction)."""
     for r in results:
@@ -841,7 +841,7 @@ class PersonNameRecognizer(EntityRecognizer):
 
     def _introduced(self, text: str) -> list[RecognizerResult]:
         """The words after "my name is", "this is", "i'm", "call me": one to three words up to
-        punctuation or an everyday word, in any case ("hi my name is andrius mockus, ...")."""
+        punctuation or an everyday word, in any case ("hi my name is tomas zukas, ...")."""
         out = []
         for m in _INTRODUCTION.finditer(text):
             # Vietnamese names are syllables that are also everyday words

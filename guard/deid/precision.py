@@ -127,7 +127,7 @@ _MONTH_OR_DAY = re.compile(
     r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|today|tomorrow|"
     r"yesterday|tonight)"
 )
-# a numeric date or a day number just before a time: "16-02-2024, 02:30", "on the 3rd at 9am"
+# a numeric date or a day number just before a time: "18-03-2024, 04:15", "on the 3rd at 9am"
 _DATE_BEFORE = re.compile(
     r"\b\d{1,4}[./-]\d{1,2}(?:[./-]\d{2,4})?\b|\b\d{1,2}(?:st|nd|rd|th|\.)?[\s,]*(?:at|um|à|a\s+las)?\s*$"
 )
@@ -148,7 +148,7 @@ def _date_words() -> re.Pattern[str]:
 
 
 def _date_near(text: str, start: int, end: int) -> bool:
-    """A date written within a few words of a time, before or after it ("4. März 2025,
+    """A date written within a few words of a time, before or after it ("7. März 2026,
     um 09:40", "at 3pm on Friday 6 June"): the time belongs to that date."""
     return _date_words().search(text[max(0, start - 25) : start] + " " + text[end : end + 25]) is not None
 
@@ -344,7 +344,7 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
         return label or (cased and lower_span)
 
     flags = [cut(c) for _, _, c in tokens]
-    # a particle stays unless every word beside it in the span is cut ("Graciela N. de Pizarro")
+    # a particle stays unless every word beside it in the span is cut ("Marta L. de Acosta")
     words = [i for i, (_, _, c) in enumerate(tokens) if c.lower() not in _NAME_PARTICLES]
     for i, (_, _, core) in enumerate(tokens):
         if core.lower() in _NAME_PARTICLES:

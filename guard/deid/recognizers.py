@@ -234,7 +234,7 @@ _AGE_UNIT = (
     r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
     r"ปี|سنة|سنوات|عاما|عامًا|أعوام|שנים|साल|वर्ष|বছর|thn|j(?=\)))"
 )
-# Units that say "years old" by themselves: no context needed ("85 yaşındaki", "66 éves", "63岁").
+# Units that say "years old" by themselves: no context needed ("78 yaşındaki", "66 éves", "63岁").
 _AGE_ONLY_UNIT = (
     r"(?:y/o|y\.o\.|yrs?\.?\s+old|years?[\s-]+old|años\s+de\s+edad|ára|éves|évesen|vuotias|aastane|ετών|χρονών|"
     r"yaşında(?:ki)?|岁|歲|歳|세|살|tuổi)"
@@ -258,7 +258,7 @@ _AGE_LABEL = (
 
 def age() -> RegexRecognizer:
     """AGE: a number (or number words) with a unit of years in many languages, compounds
-    ("54-year-old", "81-jährige", "102-letnia", "ninety-three-year-old"), labelled fields
+    ("54-year-old", "76-jährige", "97-letnia", "ninety-three-year-old"), labelled fields
     ("Age: 62", "Age/Sex: 62/F", "Idade: 27 anos") and "aged 45"."""
     return RegexRecognizer(
         name="GuardAgeRecognizer",
@@ -553,8 +553,8 @@ def _plausible_date(value: str) -> bool:
 
 def calendar_date() -> RegexRecognizer:
     """DATE_TIME: calendar dates in words or numbers, in many languages and orders, with
-    the time when one follows ("22 Apr 2024 05:30", "lunes 22 de abril de 2024",
-    "2024-05-30 18:44", "10APR24", "2019年4月1日"). Presidio's and spaCy's dates are kept;
+    the time when one follows ("19 Jun 2023 05:30", "martes 14 de mayo de 2023",
+    "2023-11-08 07:25", "10APR24", "2018年6月3日"). Presidio's and spaCy's dates are kept;
     these add the formats they miss and the time part."""
     month = rf"{_MONTH}\.?"
     return RegexRecognizer(

@@ -22,7 +22,7 @@ import gc
 import logging
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from guard.core.errors import DependencyError, PolicyError
@@ -649,7 +649,8 @@ class Detector:
                 parts, removed = apply_rules(self.rules, text, name, r.entity_type, r.start, r.end)
                 kept.extend(Detection(a, b, r.entity_type, float(r.score), name) for a, b in parts)
                 dropped.extend(Dropped(a, b, r.entity_type, name, rule) for (a, b), rule in removed)
-            out.append((_whole_names(text, _whole_codes(text, resolve_overlaps(kept))), dropped))
+            whole = _widened(text, _widened(text, resolve_overlaps(kept), _whole_code), _whole_name)
+            out.append((whole, dropped))
         return out
 
     def detect_batch(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[Detection]]:
@@ -666,25 +667,36 @@ class Detector:
 _CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]++(?:[-./][A-Za-z0-9]++)+")
 
 
-def _whole_codes(text: str, detections: list[Detection]) -> list[Detection]:
+def _widened(
+    text: str, detections: list[Detection], span: Callable[[str, Detection], tuple[int, int]]
+) -> list[Detection]:
+    """Each detection widened to `span(text, detection)`; overlaps merged again when one grew."""
+    out = []
+    grown = False
+    for d in detections:
+        start, end = span(text, d)
+        if (start, end) != (d.start, d.end):
+            d = Detection(start, end, d.entity_type, d.score, d.recognizer)
+            grown = True
+        out.append(d)
+    return resolve_overlaps(out) if grown else out
+
+
+def _whole_code(text: str, d: Detection) -> tuple[int, int]:
     """A detection with digits that ends inside such a code (a recognizer took its digits,
     not its prefix) covers the whole code: a ticket, case or file number is not left half
     in the clear. Only codes with letters and four digits or more, or of eight digits or
     more ("114-5530218-4429160": an order number whose parts a recognizer took one by one)."""
-    out = []
-    grown = False
-    for d in detections:
-        if any(c.isdigit() for c in text[d.start : d.end]):
-            for m in _CODE.finditer(text, max(0, d.start - 40), min(len(text), d.end + 40)):
-                a, b = m.span()
-                code = m.group()
-                if a < d.end and d.start < b and (a < d.start or d.end < b) and b - a <= 40:
-                    digits = sum(c.isdigit() for c in code)
-                    if digits >= 8 or (digits >= 4 and any(c.isalpha() for c in code)):
-                        d = Detection(min(a, d.start), max(b, d.end), d.entity_type, d.score, d.recognizer)
-                        grown = True
-        out.append(d)
-    return resolve_overlaps(out) if grown else out
+    start, end = d.start, d.end
+    if any(c.isdigit() for c in text[start:end]):
+        for m in _CODE.finditer(text, max(0, start - 40), min(len(text), end + 40)):
+            a, b = m.span()
+            code = m.group()
+            if a < end and start < b and (a < start or end < b) and b - a <= 40:
+                digits = sum(c.isdigit() for c in code)
+                if digits >= 8 or (digits >= 4 and any(c.isalpha() for c in code)):
+                    start, end = min(a, start), max(b, end)
+    return start, end
 
 
 # a capitalised word joined to a name by a hyphen, after it or before it ("Ezeji-Marlow")
@@ -692,25 +704,18 @@ _HYPHENED_AFTER = re.compile(r"-[^\W\d_][^\W\d_]*")
 _HYPHENED_BEFORE = re.compile(r"(?<![\w-])[^\W\d_][^\W\d_]*-$")
 
 
-def _whole_names(text: str, detections: list[Detection]) -> list[Detection]:
+def _whole_name(text: str, d: Detection) -> tuple[int, int]:
     """A PERSON that ends or starts at a hyphen joined to a capitalised word covers it: a
     double-barrelled surname is one name ("Bankole-Price"), though spaCy's tokens split it."""
-    out = []
-    grown = False
-    for d in detections:
-        start, end = d.start, d.end
-        if d.entity_type == "PERSON":
-            m = _HYPHENED_AFTER.match(text, end)
-            if m and text[end + 1].isupper():
-                end = m.end()
-            m = _HYPHENED_BEFORE.search(text, max(0, start - 30), start)
-            if m and text[m.start()].isupper():
-                start = m.start()
-        if (start, end) != (d.start, d.end):
-            d = Detection(start, end, d.entity_type, d.score, d.recognizer)
-            grown = True
-        out.append(d)
-    return resolve_overlaps(out) if grown else out
+    start, end = d.start, d.end
+    if d.entity_type == "PERSON":
+        m = _HYPHENED_AFTER.match(text, end)
+        if m and text[end + 1].isupper():
+            end = m.end()
+        m = _HYPHENED_BEFORE.search(text, max(0, start - 30), start)
+        if m and text[m.start()].isupper():
+            start = m.start()
+    return start, end
 
 
 def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:

@@ -876,7 +876,7 @@ def _kind(rule: str, value: str) -> str | None:
     if rule in STREET_SHAPES:
         return "street"
     if rule in ("house", "house_number"):
-        return "home" if rule == "house" and _HOME_UNIT_RX.match(value) else "house"  # "casa 17"
+        return "home" if rule == "house" and _HOME_UNIT_RX.match(value) else "house"  # "casa 9"
     if rule == "unit":
         if _SHORT_UNIT_RX.match(value) and not _DIGIT_RX.search(value):
             return None

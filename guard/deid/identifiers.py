@@ -183,7 +183,7 @@ class LabelledIdRecognizer(EntityRecognizer):
             pos = 0
             while (m := rx.search(text, pos)) is not None:
                 # a value rejected below may hold the next label: search again from this label's
-                # end ("Frequent flyer: Saga Club SC ...": "Saga" is no value, "Saga Club" labels one)
+                # end ("Frequent flyer: Flying Blue 2210 ...": "Flying" is no value, "Flying Blue" labels one)
                 pos = m.end("label")
                 value = _TRAILING.sub("", m.group("v"))
                 digits = sum(c.isdigit() for c in value)

@@ -526,12 +526,12 @@ _THAI_MONTH = (
 _YEAR = (
     r"(?:(?:1[89]|20)\d{2}|'\d{2}|(?:১[৮৯]|২০)[০-৯]{2}|(?:१[८९]|२०)[०-९]{2}|(?:١[٨٩]|٢٠)[٠-٩]{2}|(?:۱[۸۹]|۲۰)[۰-۹]{2})"
 )
-# numbers after a version word are no dates ("version 4.2.17", "v 2023.10 - 2023.12")
 # the open end of a period in a CV: "2019 – present", "2019.02 – 迄今"
 _UNTIL_NOW = (
     r"(?i:present|now|today|current|date|heute|jetzt|hoy|presente|actualidad|atual|attuale|oggi|aujourd'hui|"
     r"présent|nyt|nu|nå|idag|dato|obecnie|至今|迄今|现在|現在|今)"
 )
+# numbers after a version word are no dates ("version 4.2.17", "v 2023.10 - 2023.12")
 _NOT_AFTER_VERSION = r"(?<!\b(?:v|ver|version|release|build|firmware|rev)\.?\s?)"
 # Day and month, two digits each, or a two-digit day with the closing dot ("31/08", "09.11.",
 # "17.9."): not "3/4", as often a fraction, nor "1.2.", an outline number

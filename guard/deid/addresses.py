@@ -14,13 +14,14 @@ No regex runs a long alternation at every position of the text.
    - street: a house number before or after a street name that carries a street-type
      word, before the name ("rue", "ul.", "Jalan"), after it ("Street", "utca",
      "iela", "Caddesi") or glued to it ("Kirkkokatu", "Drottninggatan", "Hauptstraße");
+     a street named by an adjective or genitive with its number ("Dlouhá 5", "Ιθάκης 25");
      CJK, Korean and Japanese block numbers too;
    - house: a numbered house, plot, block or lot ("No. 17", "Blk 456", "Lot 9");
    - unit: apartment, suite, floor, door, staircase ("Apt 4B", "3. tv.", "kv. 12");
    - box: PO boxes in many languages and US military mail ("PSC 1234, Box 5678",
      "APO AE 09876");
    - weak street: a street-type word and name without a number, or a name and a
-     number without a street-type word ("Σταδίου 37"): an address only next to others.
+     number without a street-type word ("Περικλή 37"): an address only next to others.
 2. Runs. Atoms joined only by separators, short place names (towns, districts,
    building names) or lines of them form one address. A run is reported when it
    holds a street, box or military atom, a house with another part, or two units
@@ -157,20 +158,41 @@ AMBIGUOUS_SUFFIXES = (
 NORDIC_GENITIVE_TYPES = "gate gata gaten vei veg vej allé plass plads"
 # Suffixes glued to the street name: "Kirkkokatu", "Hauptstraße", "Keizersgracht".
 COMPOUND_SUFFIXES: dict[str, str] = {
-    "fi": "katu tie kuja polku väylä kaari rinne tori aukio ranta piha raitti tanhua puistikko portti kulma",
+    "fi": "katu tie kuja polku väylä kaari rinne tori aukio ranta piha raitti tanhua puistikko portti kulma bulevardi",
     "sv": "gatan vägen gränd torget backen stigen allén leden gata väg platsen",
-    "no": "gata gaten veien vegen vei veg plass plassen bakken stien alléen brygga",
+    "no": "gata gaten veien vegen vei veg plass plassen bakken stien alléen brygga tunet lunden haugen åsen kroken "
+    "svingen jordet løkka kollen toppen vollen grenda bråten berget skogen stranda eggen engen roa røa",
     "da": "gade gaden vej vejen allé stræde plads torv vænge vænget",
     "is": "vegur gata stræti braut stígur tún torg hlíð holt hagi sund gerði bakki bær vellir salir lind hæð "
     "mýri garður",
     "de": "straße strasse str. gasse gässli gässchen weg platz allee damm ufer chaussee steig stieg pfad markt "
     "graben zeile twiete brücke steg",
-    "nl": "straat laan weg gracht plein kade singel dijk dreef steeg wal markt baan steenweg",
+    "nl": "straat laan weg gracht plein kade singel dijk dreef steeg wal markt baan steenweg hof",
     "et": "tänav maantee puiestee",
 }
 # English words that end like a compound street name, and Dutch words in -tie ("functie").
 NOT_COMPOUND = "brigade renegade necktie bowtie cutie sweetie hottie bestie untie strategie allee"
 NOT_COMPOUND_ENDINGS = r"(?:[acirsp]tie)"
+# Street names that are adjectives or genitives, written before the house number with no
+# street word: Czech and Slovak "Dlouhá 5", "Školní 12", "Kapucínská 3"; Croatian, Serbian,
+# Slovene and Polish "Ilirska 7", "Zagrebačka 20", "Gajeva 4"; Macedonian, Bulgarian,
+# Russian and Ukrainian "Рибарска 8", "Садовая 12"; Greek genitives "Ιθάκης 25"; Armenian
+# genitives "Աբովյանի 3". An address only with its number (the shape below); words of
+# the same endings that are no street names are listed.
+ADJECTIVE_STREET = (
+    r"(?:[\p{Lu}][\p{Ll}\p{M}]{2,}(?:[bcčdďfghjklľmnňprřsštťvzž]á|[bcčdďfghjklľmnňprřsštťvzž]ní|ova|[čćšžjcđ]eva"
+    r"|(?<=[^a])ska|[čšc]k[ae])"
+    r"|[Α-ΩΆΈΉΊΌΎΏ][α-ωάέήίόύώϊϋΐΰ]{2,}(?:ου|ού|ας|ης|ών|ων)"
+    r"|[А-ЯЁЇІЄҐЃЌЅЈЉЊЋЏ][а-яёїієґѓќѕјљњћџ]{2,}(?:ска|цка|шка|чка|ская|цкая|ська|цька|ова|ева)"
+    r"|[\u0531-\u0556][\u0561-\u0587]{2,}ի)"
+)
+NOT_ADJECTIVE_STREET = (
+    "está será estará habrá podrá tendrá hará dará irá mamá papá allá acá polska hrvatska moldova genova padova "
+    "mantova casanova villanova terranova supernova молдова ιανουαρίου φεβρουαρίου μαρτίου απριλίου μαΐου "
+    "ιουνίου ιουλίου αυγούστου σεπτεμβρίου οκτωβρίου νοεμβρίου δεκεμβρίου άρθρου κεφαλαίου"
+)
+# Czech and Slovak streets named with a preposition: "U Nádraží 5", "Na Příkopě 12"
+CZECH_PREPOSITIONS = "Na Nad Pod U Za Před Pred Při Pri Ke Ve"
 # Korean road suffixes, romanised with a hyphen ("Teheran-ro") or in Hangul ("테헤란로").
 KOREAN_ROAD = "daero ro gil"
 HANGUL_ROAD = "대로 로 길"
@@ -180,7 +202,7 @@ HOUSE_WORDS: dict[str, str] = {
     "en": "house house_no. h.no. h._no. plot plot_no. lot blk. block villa stand building bldg. bungalow door_no. "
     "old_no. new_no.",
     "es_pt": "casa lote lt. mz. manzana",
-    "other": "dom д. дом буд. kav. kavling blok moo หมู่ ม. br. rt. فيلا مکان_نمبر বাড়ি",
+    "other": "dom д. дом буд. kav. kavling blok moo หมู่ ม. br. rt. فيلا مکان_نمبر বাড়ি বাড়ি_নং বাড়ী_নং বাসা_নং হোল্ডিং_নং",
 }
 # Number marks that make a house number only where an address part starts (after a
 # line break, a comma or a field label): "No. 17, 2nd Floor" but not "Payroll no. 5".
@@ -390,7 +412,7 @@ NAME_L = rf"{LOWER_WORD}(?:[ \t]+{PARTICLES}{LOWER_WORD}){{0,3}}"
 HNUM = (
     r"(?!\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d(?!\d)|(?:19|20)\d\d[/.–-]\d)"  # a date: 03/09/2023, 2023/24
     r"(?!\d{2,4}[ .-]\d{3}[ .-]\d{3,4}(?!\d))"  # a phone number: 0917-552-3048
-    r"\d{1,5}(?!\d)(?![.,]\d)(?:[A-Za-z](?![\p{L}\p{M}]))?"
+    r"\d{1,5}(?!\d)(?![.,]\d)(?:[A-Za-zА-Яа-яЁё](?![\p{L}\p{M}]))?"  # (a Cyrillic letter too: "12а")
     # (a range of numbers, "12–14", with a dash or an en dash)
     r"(?:[ \t]?[/–-][ \t]?(?:\d{1,5}[A-Za-z]?|[A-Z]|[IVX]{2,4}|hs|bis)(?![\p{L}\p{M}\d]))*"
     # (a house letter after a space: "14 B"; not "V" or "W", volts and watts: "100–240 V")
@@ -472,7 +494,12 @@ CHINESE = (
     r"[\p{Han}\d]{1,30}?(?:大道|路|街|道|巷|弄|里)(?:[\p{Han}\d]{1,3}段)?(?:[ \t]?\d+[ \t]?[巷弄])*[ \t]?\d+[ \t]?[号號]"
     r"(?:之\d+)?(?:[ \t]?[\p{Han}A-Za-z\d]{0,12}?(?:[ \t]?\d+[ \t]?(?:楼|樓|层|層|室|F|幢|栋|棟)|之\d+))*"
 )
-THAI = r"\d{1,4}/\d{1,4}(?:[ \t]+[\p{Thai}\d]+){0,4}?[ \t]+(?:ถ\.|ถนน|ซ\.|ซอย)[ \t]?[\p{Thai}\d]+"
+THAI = (
+    # "12/3 ... ถนน X"; without the slash only right before the road or after a village number:
+    # "72 หมู่ 12 ถ.X", "5 ถนน X"
+    r"(?<![\p{N}.,:/])\d{1,4}(?:/\d{1,4}(?:[ \t]+[\p{Thai}\d]+){0,4}?|(?:[ \t]+(?:หมู่|ม\.)(?:ที่)?[ \t]?\d{1,3})?)"
+    r"[ \t]+(?:ถ\.|ถนน|ซ\.|ซอย)[ \t]?[\p{Thai}\d]+"
+)
 
 # Street shapes with a house number (strong atoms).
 STREET_SHAPES = {
@@ -486,6 +513,9 @@ STREET_SHAPES = {
     "genitive_type_number": rf"{LB}{NORDIC_GENITIVE}{NUMPART}",
     "compound_number": rf"{COMPOUND}{NUMPART}",
     "german_prefix": rf"{LB}{GERMAN_PREFIX}[ \t]+{CAP}{NUMPART}",
+    "adjective_number": rf"{LB}{ADJECTIVE_STREET}(?:,[ \t]?|[ \t]+)(?!(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
+    "czech_preposition": rf"{LB}(?:{'|'.join(CZECH_PREPOSITIONS.split())})[ \t]+{CAP_WORD}(?:[ \t]+|,[ \t]?)"
+    rf"(?!(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
     # a corner, as Latin American addresses name one: "Av. Reforma esq. Calle Luna", "Av. Las
     # Acacias con Av. 21 de Mayo", "calle 72 con 11" ("con" only before a street word or a number)
     "intersection": rf"{LB}{PREFIX}[ \t]+{PARTICLES}{NAME_T}[ \t]+"
@@ -777,6 +807,10 @@ _ROLES = _role_table()
 _COMPOUND_TAILS = frozenset(w.lower().rstrip(".") for w in _words(*COMPOUND_SUFFIXES.values()))
 _COMPOUND_LENGTHS = sorted({len(w) for w in _COMPOUND_TAILS})
 _COMPOUND_LAST3 = frozenset(w[-3:] for w in _COMPOUND_TAILS)
+_ADJECTIVE_RX = regex.compile(ADJECTIVE_STREET)
+_ADJECTIVE_LAST = frozenset("áíaeυύςνаяի")  # the last letters of the endings above
+_NOT_ADJECTIVE = frozenset(NOT_ADJECTIVE_STREET.split())
+_CZECH_PREPOSITIONS = frozenset(CZECH_PREPOSITIONS.split())
 _AMBIGUOUS_LOWER = frozenset(w.lower().rstrip(".") for w in _words(AMBIGUOUS_SUFFIXES)) - frozenset(
     w.rstrip(".") for w in _words(*SUFFIX_TYPES.values(), NORDIC_GENITIVE_TYPES)
 )
@@ -811,6 +845,10 @@ def _tokens(text: str) -> list[_Token]:
                 if len(stem) - n >= 2 and stem[-n:] in _COMPOUND_TAILS:
                     roles = roles | {"compound"}
                     break
+        if word in _CZECH_PREPOSITIONS:
+            roles = roles | {"czech"}
+        elif word[-1] in _ADJECTIVE_LAST and _ADJECTIVE_RX.fullmatch(word) and low not in _NOT_ADJECTIVE:
+            roles = roles | {"adjective"}
         if stem.endswith(("-ro", "-gil", "-daero")):
             roles = roles | {"korean"}
         out.append(_Token(m.start(), m.end(), word, roles))
@@ -832,6 +870,8 @@ _ANCHORED = {
     ),
     "compound": _rx(STREET_SHAPES, "number_compound compound_number"),
     "german": _rx(STREET_SHAPES, "german_prefix"),
+    "adjective": _rx(STREET_SHAPES, "adjective_number"),
+    "czech": _rx(STREET_SHAPES, "czech_preposition"),
     "korean": [("korean", regex.compile(KOREAN))],
 }
 _WEAK_ANCHORED = {
@@ -904,7 +944,7 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
             continue
         ls = _line_start(text, tok.start)
         before = [t for t in tokens[max(0, i - 7) : i] if t.start >= ls]
-        for role in ("prefix", "suffix", "compound", "german", "korean"):
+        for role in ("prefix", "suffix", "compound", "german", "adjective", "czech", "korean"):
             if role not in tok.roles:
                 continue
             matched = False
@@ -959,7 +999,7 @@ def _atoms(text: str, tokens: list[_Token]) -> list[Atom]:
 
 
 def _untyped_atoms(text: str, tokens: list[_Token]) -> list[Atom]:
-    """A name and a number without a street-type word ("Σταδίου 37", "123 Nguyễn Trãi"):
+    """A name and a number without a street-type word ("Περικλή 37", "123 Nguyễn Trãi"):
     tried at the words next to each number."""
     found: dict[tuple[int, int], Atom] = {}
     for i, tok in enumerate(tokens):

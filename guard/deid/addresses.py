@@ -152,7 +152,9 @@ AMBIGUOUS_SUFFIXES = (
     "Concourse Copse Corso Courtyard Crossway Cruiseway Cul-de-sac Cutting Dell Deviation Driveway Fairway "
     "Firetrail Footway Foreshore Frontage Glade Grange Gully Highroad Laneway Lees Lookout Meander Nook "
     "Outlook Parklands Pathway Piazza Plateau Quad Quadrangle Quadrant Quays Ramble Ridgeway Riverway "
-    "Riviera Roadway Ronde Rosebowl Rotary Siding Tarn Thoroughfare Tollway Tor Trunkway Villas Walkway"
+    "Riviera Roadway Ronde Rosebowl Rotary Siding Tarn Thoroughfare Tollway Tor Trunkway Villas Walkway "
+    # Indian localities after their name ("Babu Nagar", "Lajpat Colony")
+    "Nagar Chowk Ganj Colony Vihar Puram Layout Bagh"
 )
 # Nordic "gate/vei" after a genitive name: "Karl Johans gate", "Kongens gate".
 NORDIC_GENITIVE_TYPES = "gate gata gaten vei veg vej allé plass plads"
@@ -166,13 +168,16 @@ COMPOUND_SUFFIXES: dict[str, str] = {
     "is": "vegur gata stræti braut stígur tún torg hlíð holt hagi sund gerði bakki bær vellir salir lind hæð "
     "mýri garður",
     "de": "straße strasse str. gasse gässli gässchen weg platz allee damm ufer chaussee steig stieg pfad markt "
-    "graben zeile twiete brücke steg",
+    "graben zeile twiete brücke steg ring",
     "nl": "straat laan weg gracht plein kade singel dijk dreef steeg wal markt baan steenweg hof",
     "et": "tänav maantee puiestee",
 }
-# English words that end like a compound street name, and Dutch words in -tie ("functie").
-NOT_COMPOUND = "brigade renegade necktie bowtie cutie sweetie hottie bestie untie strategie allee"
-NOT_COMPOUND_ENDINGS = r"(?:[acirsp]tie)"
+# English words that end like a compound street name, Dutch words in -tie ("functie") and
+# English words in -ring ("offering", "spring"; German "Kaiserring" follows a consonant).
+NOT_COMPOUND = (
+    "brigade renegade necktie bowtie cutie sweetie hottie bestie untie strategie allee herring earring keyring"
+)
+NOT_COMPOUND_ENDINGS = r"(?:[acirsp]tie|[aeiouyptw]ring)"
 # Street names that are adjectives or genitives, written before the house number with no
 # street word: Czech and Slovak "Dlouhá 5", "Školní 12", "Kapucínská 3"; Croatian, Serbian,
 # Slovene and Polish "Ilirska 7", "Zagrebačka 20", "Gajeva 4"; Macedonian, Bulgarian,

@@ -584,7 +584,7 @@ def test_street_names_that_are_adjectives_or_genitives_need_no_street_word() -> 
     )
 
 
-def test_norwegian_dutch_and_finnish_street_compounds_and_thai_village_numbers() -> None:
+def test_street_compounds_thai_village_numbers_and_indian_localities() -> None:
     _first_streets_and_no_address(
         [
             ("Vi møtes ved Bergslitunet 14 i kveld.", "Bergslitunet 14"),
@@ -593,8 +593,15 @@ def test_norwegian_dutch_and_finnish_street_compounds_and_thai_village_numbers()
             ("Toimisto: Kaivopuistonbulevardi 9", "Kaivopuistonbulevardi 9"),
             ("Deliver to 48 หมู่ 5 ถ.สุขสันต์, thanks.", "48 หมู่ 5 ถ.สุขสันต์"),
             ("Home: 7 ถนนมิตรภาพ", "7 ถนนมิตรภาพ"),
+            ("Post an Lessingring 44, bitte.", "Lessingring 44"),
+            ("Courier to H.No. 212, Sundar Nagar today", "H.No. 212, Sundar Nagar"),
         ],
-        ("The Bloemhof is a garden.", "ราคา 48 บาท ต่อชิ้น"),
+        (
+            "The Bloemhof is a garden.",
+            "ราคา 48 บาท ต่อชิ้น",
+            "The Spring 2 range, Engineering 101 and Offering 3.",
+            "Keyring 4 and Herring 2 left.",
+        ),
     )
 
 

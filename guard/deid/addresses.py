@@ -50,6 +50,7 @@ and the street-type word is unambiguous; a street-type word alone is never enoug
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -187,13 +188,18 @@ NOT_COMPOUND_ENDINGS = r"(?:[acirsp]tie|[aeiouyptw]ring)"
 ADJECTIVE_STREET = (
     r"(?:[\p{Lu}][\p{Ll}\p{M}]{2,}(?:[bcčdďfghjklľmnňprřsštťvzž]á|[bcčdďfghjklľmnňprřsštťvzž]ní|ova|[čćšžjcđ]eva"
     r"|(?<=[^a])ska|[čšc]k[ae])"
-    r"|[Α-ΩΆΈΉΊΌΎΏ][α-ωάέήίόύώϊϋΐΰ]{2,}(?:ου|ού|ας|ης|ών|ων)"
+    r"|[Α-ΩΆΈΉΊΌΎΏ][α-ωάέήίόύώϊϋΐΰ]{2,}(?:ου|ού|ας|(?<![σξψ])ης|ών|ων)"
     r"|[А-ЯЁЇІЄҐЃЌЅЈЉЊЋЏ][а-яёїієґѓќѕјљњћџ]{2,}(?:ска|цка|шка|чка|ская|цкая|ська|цька|ова|ева)"
-    r"|[\u0531-\u0556][\u0561-\u0587]{2,}ի)"
+    r"|[\u0531-\u0556][\u0561-\u0587]{2,}ի"
+    # the same in capitals, as on receipts and envelopes ("ΕΡΜΟΥ 41")
+    r"|[A-ZÁČĎÉĚÍĽŇÓŘŠŤÚŮÝŽĆĐ]{3,}(?:[BCČDĎFGHJKLĽMNŇPRŘSŠTŤVZŽ]Á|[BCČDĎFGHJKLĽMNŇPRŘSŠTŤVZŽ]NÍ|OVA|[ČĆŠŽJCĐ]EVA"
+    r"|(?<=[^A])SKA|[ČŠC]K[AE])"
+    r"|[Α-ΩΆΈΉΊΌΎΏΪΫ]{3,}(?:ΟΥ|ΟΎ|ΑΣ|ΆΣ|(?<![ΣΞΨ])ΗΣ|ΩΝ|ΏΝ)"
+    r"|[А-ЯЁЇІЄҐЃЌЅЈЉЊЋЏ]{3,}(?:СКА|ЦКА|ШКА|ЧКА|СКАЯ|ЦКАЯ|СЬКА|ЦЬКА|ОВА|ЕВА))"
 )
 NOT_ADJECTIVE_STREET = (
     "está será estará habrá podrá tendrá hará dará irá mamá papá allá acá polska hrvatska moldova genova padova "
-    "mantova casanova villanova terranova supernova молдова ιανουαρίου φεβρουαρίου μαρτίου απριλίου μαΐου "
+    "mantova casanova villanova terranova supernova jehova молдова ιανουαρίου φεβρουαρίου μαρτίου απριλίου μαΐου "
     "ιουνίου ιουλίου αυγούστου σεπτεμβρίου οκτωβρίου νοεμβρίου δεκεμβρίου άρθρου κεφαλαίου"
 )
 # Czech and Slovak streets named with a preposition: "U Nádraží 5", "Na Příkopě 12"
@@ -322,7 +328,9 @@ FIELD_LABELS = (
     "tlf|puh|tél|handy|móvil|celular|tfno|t|m|e|p|f|whatsapp|from|to|note|notes|contact|id|no|nr|form|order|"
     "invoice|ticket|case|model|item|part|serie|folio|blatt|page|seite|account|acct|policy|member|patient|gate|"
     "flight|code|pin|fono|cel\\.|batch|lot|sku|serial|version|ver|release|product|art|artikel|ean|upc|"
-    "reference|référence|factura|rechnung|pedido|tracking|연락처|전화|電話|电话|手机|携帯|tel\u00e9fono|telefone|telefon|puhelin"
+    "reference|référence|factura|rechnung|pedido|tracking|연락처|전화|電話|电话|手机|携帯|tel\u00e9fono|telefone|telefon|puhelin|"
+    # tax numbers: Greek, Spanish, Italian, Portuguese, French, German
+    "αφμ|τηλ|nif|cif|p.iva|nipc|siret|siren|ust-idnr"
 )
 # Particles inside street and place names: "Avenida de la Constitución", "Unter den Linden".
 CONNECTORS = (
@@ -518,7 +526,7 @@ STREET_SHAPES = {
     "genitive_type_number": rf"{LB}{NORDIC_GENITIVE}{NUMPART}",
     "compound_number": rf"{COMPOUND}{NUMPART}",
     "german_prefix": rf"{LB}{GERMAN_PREFIX}[ \t]+{CAP}{NUMPART}",
-    "adjective_number": rf"{LB}{ADJECTIVE_STREET}(?:,[ \t]?|[ \t]+)(?!(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
+    "adjective_number": rf"{LB}{ADJECTIVE_STREET}(?:,[ \t]?|[ \t]+)(?!0|(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
     "czech_preposition": rf"{LB}(?:{'|'.join(CZECH_PREPOSITIONS.split())})[ \t]+{CAP_WORD}(?:[ \t]+|,[ \t]?)"
     rf"(?!(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
     # a corner, as Latin American addresses name one: "Av. Reforma esq. Calle Luna", "Av. Las
@@ -813,8 +821,15 @@ _COMPOUND_TAILS = frozenset(w.lower().rstrip(".") for w in _words(*COMPOUND_SUFF
 _COMPOUND_LENGTHS = sorted({len(w) for w in _COMPOUND_TAILS})
 _COMPOUND_LAST3 = frozenset(w[-3:] for w in _COMPOUND_TAILS)
 _ADJECTIVE_RX = regex.compile(ADJECTIVE_STREET)
-_ADJECTIVE_LAST = frozenset("áíaeυύςνаяի")  # the last letters of the endings above
-_NOT_ADJECTIVE = frozenset(NOT_ADJECTIVE_STREET.split())
+_ADJECTIVE_LAST = frozenset("áíaeυύςνаяիÁÍAEΥΎΣΝАЯ")  # the last letters of the endings above
+
+
+def _plain(word: str) -> str:
+    """Lower case without accents: "ΜΑΪΟΥ" and "Μαΐου" are the same word."""
+    return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
+
+
+_NOT_ADJECTIVE = frozenset(_plain(w) for w in NOT_ADJECTIVE_STREET.split())
 _CZECH_PREPOSITIONS = frozenset(CZECH_PREPOSITIONS.split())
 _AMBIGUOUS_LOWER = frozenset(w.lower().rstrip(".") for w in _words(AMBIGUOUS_SUFFIXES)) - frozenset(
     w.rstrip(".") for w in _words(*SUFFIX_TYPES.values(), NORDIC_GENITIVE_TYPES)
@@ -852,7 +867,7 @@ def _tokens(text: str) -> list[_Token]:
                     break
         if word in _CZECH_PREPOSITIONS:
             roles = roles | {"czech"}
-        elif word[-1] in _ADJECTIVE_LAST and _ADJECTIVE_RX.fullmatch(word) and low not in _NOT_ADJECTIVE:
+        elif word[-1] in _ADJECTIVE_LAST and _ADJECTIVE_RX.fullmatch(word) and _plain(word) not in _NOT_ADJECTIVE:
             roles = roles | {"adjective"}
         if stem.endswith(("-ro", "-gil", "-daero")):
             roles = roles | {"korean"}

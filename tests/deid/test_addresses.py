@@ -572,6 +572,12 @@ def test_street_names_that_are_adjectives_or_genitives_need_no_street_word() -> 
             ("Ραντεβού στην Αιγιαλείας 52 το πρωί.", "Αιγιαλείας 52"),
             ("Հասցեն՝ Մաշտոցի 44", "Մաշտոցի 44"),
             ("Kancelář: Pod Stráněmi 12, Brno", "Pod Stráněmi 12, Brno"),
+            # in capitals, as on receipts and envelopes
+            (
+                "ΖΑΧΑΡΟΠΛΑΣΤΕΙΟ ΑΝΘΟΣ\nΙΘΑΚΗΣ 41 — ΒΟΛΟΣ  ΑΦΜ 093817264",
+                "ΙΘΑΚΗΣ 41 — ΒΟΛΟΣ",
+            ),  # (a tax-number label ends it)
+            ("ADRESA: LIPOVÁ 318", "LIPOVÁ 318"),
         ],
         # country and city names, Spanish verbs, Greek months and years after such words are not
         (
@@ -580,6 +586,11 @@ def test_street_names_that_are_adjectives_or_genitives_need_no_street_word() -> 
             "Mistrovství Moldova 2 a Genova 4.",
             "Finále 2024 bylo skvělé.",
             "Γεννήθηκε στις 15 Ιουνίου 2024.",
+            "ΣΤΙΣ 3 ΜΑΪΟΥ 2024",
+            # a receipt's number after a noun in the genitive ("of sale"), and a leading zero
+            "ΑΠΟΔΕΙΞΗ ΛΙΑΝΙΚΗΣ ΠΩΛΗΣΗΣ 45",
+            "Παραστατικό Παραγγελίας 0045",
+            "MOLDOVA 3 JEHOVA 2",
         ),
     )
 

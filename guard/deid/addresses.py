@@ -1256,6 +1256,20 @@ def _settle(text: str, atoms: list[Atom], postal: list[tuple[Atom, str]]) -> tup
     return strong + weak + codes, postal
 
 
+# a named building, estate or residence that opens an address line: "Résidence Les Érables,
+# bât. C, apt 14", "Edificio Miramar, piso 3", "Condomínio Jardim Azul, bloco 2"
+_BUILDING_BEFORE_RX = regex.compile(rf"{LB}{BUILDING}(?:[ \t]+{NAME_T}[ \t]*[,;])?[ \t]*$")
+
+
+def _building_before(text: str, start: int) -> int:
+    """Where an address run starts once a named building before it on its line is included."""
+    lo = max(_line_start(text, start), start - 80)
+    m = _BUILDING_BEFORE_RX.search(text, lo, start)
+    if m is None or "." in m.group() and not any(c in m.group() for c in ",;"):
+        return start  # a bare abbreviation right before the run is no building ("kg. Rohrlängen 40")
+    return m.start()
+
+
 def _part_end_before(text: str, start: int) -> int:
     """Where the address part before `start` ends: back over spaces and one comma or line break."""
     i = start
@@ -1285,6 +1299,7 @@ def _address_runs(text: str, joined: list[Atom]) -> tuple[list[Found], list[tupl
         if not score:
             continue
         start, run_end = min(a.start for a in run), max(a.end for a in run)
+        start = _building_before(text, start)
         end = _extend_tail(text, run_end)
         rule = max(run, key=lambda a: (_PARTS_SCORE.get(a.kind, 0.0), a.end - a.start)).rule
         for s, e in _line_spans(text, start, end):

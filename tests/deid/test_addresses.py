@@ -595,6 +595,20 @@ def test_street_names_that_are_adjectives_or_genitives_need_no_street_word() -> 
     )
 
 
+def test_a_named_building_before_its_units_is_part_of_the_address() -> None:
+    _first_streets_and_no_address(
+        [
+            ("Résidence Les Cytises, bât. D, apt 27\n5 allée des Cèdres", "Résidence Les Cytises, bât. D, apt 27"),
+            ("Envío: Edificio Alborada, piso 4, depto 12", "Edificio Alborada, piso 4, depto 12"),
+            ("Condomínio Recanto Verde, bloco 3, apto 42", "Condomínio Recanto Verde, bloco 3, apto 42"),
+        ],
+        (),
+    )
+    # a bare abbreviation before a run is no building ("kg." is no Malay "kampung" here)
+    text = "Gewicht 12 kg. Rohrlängen 46, 50 og 54"
+    assert not any(text[f.start :].startswith("kg") for f in find_addresses(text))
+
+
 def test_street_compounds_thai_village_numbers_and_indian_localities() -> None:
     _first_streets_and_no_address(
         [

@@ -191,7 +191,7 @@ ADJECTIVE_STREET = (
     r"|[Α-ΩΆΈΉΊΌΎΏ][α-ωάέήίόύώϊϋΐΰ]{2,}(?:ου|ού|ας|(?<![σξψ])ης|ών|ων)"
     r"|[А-ЯЁЇІЄҐЃЌЅЈЉЊЋЏ][а-яёїієґѓќѕјљњћџ]{2,}(?:ска|цка|шка|чка|ская|цкая|ська|цька|ова|ева)"
     r"|[\u0531-\u0556][\u0561-\u0587]{2,}ի"
-    # the same in capitals, as on receipts and envelopes ("ΕΡΜΟΥ 41")
+    # the same in capitals, as on receipts and envelopes ("ΙΘΑΚΗΣ 8")
     r"|[A-ZÁČĎÉĚÍĽŇÓŘŠŤÚŮÝŽĆĐ]{3,}(?:[BCČDĎFGHJKLĽMNŇPRŘSŠTŤVZŽ]Á|[BCČDĎFGHJKLĽMNŇPRŘSŠTŤVZŽ]NÍ|OVA|[ČĆŠŽJCĐ]EVA"
     r"|(?<=[^A])SKA|[ČŠC]K[AE])"
     r"|[Α-ΩΆΈΉΊΌΎΏΪΫ]{3,}(?:ΟΥ|ΟΎ|ΑΣ|ΆΣ|(?<![ΣΞΨ])ΗΣ|ΩΝ|ΏΝ)"
@@ -1257,7 +1257,7 @@ def _settle(text: str, atoms: list[Atom], postal: list[tuple[Atom, str]]) -> tup
 
 
 # a named building, estate or residence that opens an address line: "Résidence Les Érables,
-# bât. C, apt 14", "Edificio Miramar, piso 3", "Condomínio Jardim Azul, bloco 2"
+# bât. F, apt 3", "Edificio Miramar, piso 3", "Condomínio Jardim Azul, bloco 2"
 _BUILDING_BEFORE_RX = regex.compile(rf"{LB}{BUILDING}(?:[ \t]+{NAME_T}[ \t]*[,;])?[ \t]*$")
 
 

@@ -48,7 +48,10 @@ CLEAR_NAMES = frozenset(
     mohammed ahmed hassan hussein maria jose carlos luis ana rosa pedro manuel jorge miguel francisco antonio
     ivan olga sergei dmitri elena natasha hans klaus jurgen pierre jacques francois marco giuseppe giovanni
     raj priya rahul amit sanjay wei li zhang wang chen liu yang huang zhao wu zhou kumar singh sharma patel gupta
-    khan nguyen tran pham garcia rodriguez martinez hernandez lopez gonzalez perez sanchez ramirez torres""".split()
+    khan nguyen tran pham garcia rodriguez martinez hernandez lopez gonzalez perez sanchez ramirez torres
+    amanda angela annie barack bernie brandon casey claire colin craig derek doug ellen hannah harold hugh jackie
+    janet jesse joan julie karl katie kenny lauren liam linda louise malcolm martha monica nicole ralph raymond
+    sara shane vladimir""".split()
 )
 
 

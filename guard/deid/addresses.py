@@ -1257,17 +1257,15 @@ def _settle(text: str, atoms: list[Atom], postal: list[tuple[Atom, str]]) -> tup
 
 
 # a named building, estate or residence that opens an address line: "Résidence Les Érables,
-# bât. F, apt 3", "Edificio Miramar, piso 3", "Condomínio Jardim Azul, bloco 2"
-_BUILDING_BEFORE_RX = regex.compile(rf"{LB}{BUILDING}(?:[ \t]+{NAME_T}[ \t]*[,;])?[ \t]*$")
+# bât. F, apt 3", "Edificio Miramar, piso 3", "Condomínio Jardim Azul, bloco 2"; the word alone
+# right before the run only when it is no abbreviation ("kg. Rohrlängen 40": kilograms, not kampung)
+_BUILDING_BEFORE_RX = regex.compile(rf"{LB}(?:{BUILDING}[ \t]+{NAME_T}[ \t]*[,;]|{BUILDING}(?<!\.))[ \t]*$")
 
 
 def _building_before(text: str, start: int) -> int:
     """Where an address run starts once a named building before it on its line is included."""
-    lo = max(_line_start(text, start), start - 80)
-    m = _BUILDING_BEFORE_RX.search(text, lo, start)
-    if m is None or "." in m.group() and not any(c in m.group() for c in ",;"):
-        return start  # a bare abbreviation right before the run is no building ("kg. Rohrlängen 40")
-    return m.start()
+    m = _BUILDING_BEFORE_RX.search(text, max(_line_start(text, start), start - 80), start)
+    return m.start() if m else start
 
 
 def _part_end_before(text: str, start: int) -> int:

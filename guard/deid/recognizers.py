@@ -128,7 +128,7 @@ _AGE_WORDS_ROMANCE = (
 _FI_UNITS = "yksi kaksi kolme neljä viisi kuusi seitsemän kahdeksan yhdeksän".split()
 _HU_UNITS = "egy kettő három négy öt hat hét nyolc kilenc".split()
 # (units, teens, tens, how a ten and a unit join) per language: German, Dutch, Swedish,
-# Norwegian, Danish, Finnish, Hungarian, Polish
+# Norwegian, Danish, Finnish, Hungarian, Russian, Ukrainian, Turkish, Polish
 _NUMBER_WORD_RULES: tuple[tuple[list[str], list[str], list[str], Callable[[str, str], str]], ...] = (
     (
         "ein zwei drei vier fünf sechs sieben acht neun".split(),
@@ -171,6 +171,27 @@ _NUMBER_WORD_RULES: tuple[tuple[list[str], list[str], list[str], Callable[[str, 
         ["tíz"] + [f"tizen{u}" for u in _HU_UNITS],
         "húsz harminc negyven ötven hatvan hetven nyolcvan kilencven".split(),
         lambda ten, unit: f"{'huszon' if ten == 'húsz' else ten}{unit}",
+    ),
+    (
+        "один одна два две три четыре пять шесть семь восемь девять".split(),
+        "десять одиннадцать двенадцать тринадцать четырнадцать пятнадцать шестнадцать семнадцать "
+        "восемнадцать девятнадцать".split(),
+        "двадцать тридцать сорок пятьдесят шестьдесят семьдесят восемьдесят девяносто".split(),
+        lambda ten, unit: f"{ten} {unit}",
+    ),
+    (
+        "один одна два дві три чотири п'ять шість сім вісім дев'ять".split(),
+        "десять одинадцять дванадцять тринадцять чотирнадцять п'ятнадцять шістнадцять сімнадцять "
+        "вісімнадцять дев'ятнадцять".split(),
+        "двадцять тридцять сорок п'ятдесят шістдесят сімдесят вісімдесят дев'яносто".split(),
+        lambda ten, unit: f"{ten} {unit}",
+    ),
+    (
+        # Turkish: "on" (ten) alone is left out, it is an English word
+        "bir iki üç dört beş altı yedi sekiz dokuz".split(),
+        "on bir,on iki,on üç,on dört,on beş,on altı,on yedi,on sekiz,on dokuz".split(","),
+        "yirmi otuz kırk elli altmış yetmiş seksen doksan".split(),
+        lambda ten, unit: f"{ten} {unit}",
     ),
     (
         "jeden dwa trzy cztery pięć sześć siedem osiem dziewięć".split(),
@@ -222,6 +243,12 @@ _TH_NUMBER = rf"(?:(?:ยี่|สาม|สี่|ห้า|หก|เจ็�
 # One to nine in the same languages: an age only right after "was", "turns" and the like.
 _AGE_WORDS_SMALL = word_alternation(sorted({u for units, *_ in _NUMBER_WORD_RULES for u in units}))
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WORDS_MORE})"
+# Chinese and Japanese numerals from 1 to 119 ("五", "十八", "三十五", "一百零二"; "两" is two before a unit)
+_CJK_DIGIT = "[一二三四五六七八九]"
+_CJK_NUMBER = rf"(?<![\d〇零一二三四五六七八九十百千万萬两兩])(?:一百(?:零?{_CJK_DIGIT}|一?十{_CJK_DIGIT}?)?|{_CJK_DIGIT}?十{_CJK_DIGIT}?|{_CJK_DIGIT}|两|兩)"
+# Korean native numbers from 1 to 99 as they stand before a counter: "한", "스무", "서른다섯"
+_KO_UNIT = "한|두|세|네|다섯|여섯|일곱|여덟|아홉"
+_KO_NATIVE = rf"(?:(?:열|스물|서른|마흔|쉰|예순|일흔|여든|아흔)(?:\s?(?:{_KO_UNIT}))?|스무|{_KO_UNIT})"
 # A child's age goes on in months: "2 yrs 8 mo", "5 tahun 1 bulan", "6 ans et 9 mois".
 _AGE_MONTHS = (
     r"(?:,?\s(?:(?:and|et|e|y|und|dan|i|og|och)\s)?\d{1,2}\s?(?:mo|mos|months?|mths?|m|bulan|bln|mois|meses|"
@@ -231,13 +258,15 @@ _AGE_MONTHS = (
 _AGE_UNIT = (
     r"(?:years?(?:[\s-]+old)?|yrs?\.?(?:\s+old)?|y\.?\s?o\.?|y/o|yo|y\b|años|anos|ans|anni|jahren?(?:\s+alt)?|jaar|"
     r"år(?:\s+gammal)?|ára|éves|évesen|vuotta|vuotias|aastat|aastane|gadi|gadus|metų|m\.|lat|lata|let|roků|rokov|"
-    r"год(?:а)?|лет|років|роки|рік|χρονών|ετών|yaşında(?:ki)?|yaşındaki|yaş|ani|de\s+ani|tahun|tuổi|岁|歲|歳|세|살|"
+    r"год(?:а)?|лет|років|роки|рік|godina|godine|godinu|година|године|години|χρονών|ετών|yaş[ıiuü]\p{L}*|yaş|ani|"
+    r"de\s+ani|tahun|tuổi|岁|歲|歳|才|세|살|"
     r"ปี|سنة|سنوات|عاما|عامًا|أعوام|שנים|साल|वर्ष|বছর|thn|j(?=\)))"
 )
 # Units that say "years old" by themselves: no context needed ("78 yaşındaki", "66 éves", "63岁").
 _AGE_ONLY_UNIT = (
-    r"(?:y/o|y\.o\.|yrs?\.?\s+old|years?[\s-]+old|años\s+de\s+edad|ára|éves|évesen|vuotias|aastane|ετών|χρονών|"
-    r"yaşında(?:ki)?|岁|歲|歳|세|살|tuổi)"
+    r"(?:y/o|y\.o\.|(?<=\d)yo|yrs?\.?\s+old|years?[\s-]+old|años\s+de\s+edad|ára|éves|évesen|vuotias|aastane|ετών|"
+    r"χρονών|yaş[ıiuü]\p{L}*|岁|歲|歳|세|살|tuổi|ساله|سالہ|वर्षीय|वर्षीया|(?:साल|वर्ष)\s+(?:का|की|के)(?!\s+अनुभव)|"
+    r"বছর\s+বয়সী|বছর\s+বয়সে)"
 )
 # Words just before "N years" that make it an age, not a duration ("de 58 años", "is 34").
 _AGE_BEFORE = (
@@ -246,7 +275,10 @@ _AGE_BEFORE = (
     r"frau|mann|kvinna|mand|kvinde|nainen|mies|nőbeteg|beteg|kona|karl|berusia|berumur|umur|usia|wieku|tinha|tenho|"
     r"tengo|tenía|avait|hatte|ai|j'ai|j’ai|var|war|oli|volt|był|była|miał|miała|blev|ble|werd|wurde|iältään|"
     # "pour mes soixante-dix ans", "mis 40 años": a possessive before the years
-    r"mes|ses|tes|mis|sus|tus|meus|seus|teus|miei|suoi|tuoi)"
+    r"mes|ses|tes|mis|sus|tus|meus|seus|teus|miei|suoi|tuoi|"
+    # "мне 30 лет", "йому 45 років", "je mi 30 let", "ve věku", "ima 30 godina", "stara 80 let"
+    r"мне|ему|ей|им|тебе|вам|нам|мені|йому|їй|їм|тобі|было|будет|исполнилось|исполнится|виповнилося|"
+    r"виповниться|возрасте|віці|mi|věku|veku|ima|imam|imaš|imala|imao|star|stara|staro)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
 _AGE_AND = r"(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)"
@@ -272,15 +304,17 @@ def age() -> RegexRecognizer:
             ),
             Rule(
                 "n_years_compound",
-                r"\b1?\d{1,2}-(?:jährige[rnms]?|jarige|årig[ae]?|åring|vuotias|aastane|letni[aeo]?|letá|letý|лет(?:ний|няя)|"
-                r"річн(?:ий|а)|χρονος|yaşlı)\b|\b1?\d{1,2}χρον(?:ος|η|ου|ης|ο)\b",
+                r"\b1?\d{1,2}-(?:jährige[rnms]?|jarige|årig[ae]?|åring|vuotias|aastane|letni[aeo]?|letá|letý|летн\p{L}*|"
+                r"річн\p{L}*|χρονος|yaşlı|godišnj\p{L}*|годишњ\p{L}*|годишн\p{L}*|годишен|letn[iaeo]|"
+                r"leten|ročn[ýáé]|metis|metė|gadīg\p{L}*)\b|\b1?\d{1,2}χρον(?:ος|η|ου|ης|ο)\b",
                 0.75,
                 re.I,
             ),
             Rule(
                 "n_with_unit",
                 rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT}{_AGE_MONTHS})(?!\w)"
-                r"(?!\s*(?:ago|later|before|after|of\s+(?:experience|service)))",
+                r"(?!\s*(?:ago|later|before|after|of\s+(?:experience|service)|назад|тому|спустя|nazad|kasnije|ranije|önce|"
+                r"sonra|iskustva|staža|опыта|стажа|досвіду|стажу|deneyim|tecrübe))",
                 0.6,
                 re.I | re.M,
             ),
@@ -289,6 +323,33 @@ def age() -> RegexRecognizer:
                 rf"(?<![\w.,/-])(?P<v>(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS_MORE})\s?{_AGE_ONLY_UNIT})(?!\w)",
                 0.7,
                 re.I,
+            ),
+            Rule(
+                # a unit of age after Chinese or Japanese numerals or digits, in CJK text too (no
+                # space before): "三十岁", "二十五歲", "八十八歳", "三十才", "今年35岁", "息子は3歳"
+                "cjk_number_age",
+                rf"(?P<v>(?:{_CJK_NUMBER}|(?<![\d.,])(?:1[01]\d|\d{{1,2}}))\s?(?:岁|歲|歳|才))",
+                0.7,
+            ),
+            Rule(
+                # Korean native numbers before "살": "서른 살", "스물다섯 살이에요", "세 살 때"
+                "korean_native_age",
+                rf"(?<!\p{{Hangul}})(?P<v>{_KO_NATIVE}\s?살)(?!림|아|았|고|면|다|던|게|지|기|려|며|인|해|자)",
+                0.7,
+            ),
+            Rule(
+                # Hebrew "בן 30" / "בת 7" (a son / daughter of 30: 30 years old), "בגיל 30" (at
+                # 30); "בן 3 קומות" (of three floors) stays: punctuation or "years" must follow
+                "hebrew_ben_age",
+                r"(?<=(?<!\p{L})(?:בן|בת|בגיל|לגיל)\s?)(?P<v>1?\d{1,2})(?=\s?(?:[.,;:!?)\-–]|$)|\s(?:שנים|שנה)(?!\p{L}))",
+                0.6,
+                re.M,
+            ),
+            Rule(
+                # age and sex in brackets, as forums write them: "I (27F)", "my husband (31 M)", "(F34)"
+                "age_sex_in_brackets",
+                r"(?<=[(\[])(?:(?P<v>1?\d{1,2})\s?(?:[MFmf]|NB|nb)|(?:[MFmf]|NB|nb)\s?(?P<v>1?\d{1,2}))(?=[)\]])",
+                0.6,
             ),
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(

@@ -704,6 +704,50 @@ def test_ages_as_birthday_ordinals_thai_number_words_and_japanese_counters(detec
     )
 
 
+def test_ages_in_cjk_slavic_turkish_hebrew_persian_and_indic_conventions(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("他今年三十五岁了，还没结婚。", "三十五岁"),
+            ("外婆活到一百零二岁。", "一百零二岁"),
+            ("他今年35岁了", "35岁"),
+            ("息子は3才になりました。", "3才"),
+            ("우리 딸은 올해 스물다섯 살이에요.", "스물다섯 살"),
+            ("Моей бабушке исполнилось восемьдесят два года.", "восемьдесят два года"),
+            ("Мне 34 года, живу в пригороде.", "34 года"),
+            ("Йому сорок п'ять років, він лікар.", "сорок п'ять років"),
+            ("Je mi 42 let a pracuji jako učitelka.", "42 let"),
+            ("Ima 36 godina i radi kao vozač.", "36 godina"),
+            ("Torunum geçen hafta otuz beş yaşına girdi.", "otuz beş yaşına"),
+            ("Annem 68 yaşındayken emekli oldu.", "68 yaşındayken"),
+            ("הבן שלי בן 12, והוא לומד בכיתה ו.", "12"),
+            ("נפטר בגיל 87 שנים אחרי מחלה.", "87"),
+            ("پسرم ۱۲ ساله است.", "۱۲ ساله"),
+            ("एक 45 वर्षीय किसान", "45 वर्षीय"),
+            ("একজন ৩৩ বছর বয়সী শিক্ষক", "৩৩ বছর বয়সী"),
+            ("30-godišnji vozač, 27-летняя женщина, 40-ročná žena", "30-godišnji"),
+            ("30-godišnji vozač, 27-летняя женщина, 40-ročná žena", "27-летняя"),
+            ("30-godišnji vozač, 27-летняя женщина, 40-ročná žena", "40-ročná"),
+            ("Update: I (29F) and my husband (M31) bought a house.", "29"),
+            ("Update: I (29F) and my husband (M31) bought a house.", "31"),
+            ("He is 25yo and lives alone.", "25yo"),
+        ],
+    )
+    # durations, a house of three floors, years of experience and "one era" stay
+    _assert_untouched(
+        detector,
+        [
+            "这个项目用了三年。",
+            "三十年前的事情。",
+            "בית בן 3 קומות ליד הים",
+            "Мне было не до этого 30 лет назад.",
+            "Ima 5 godina iskustva u prodaji.",
+            "a las 5 yo llego",
+        ],
+        {"AGE"},
+    )
+
+
 def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -33,7 +33,8 @@ LABELS: dict[str, str] = {
     "ID_NUMBER": (
         # national identity, social security and tax numbers
         r"ssn|sin|nin|nino|ni\s+number|national\s+(?:insurance|id(?:entity)?)(?:\s+(?:number|no|card))?|"
-        r"id\s+card|identity\s+(?:card|number|no)|personal\s+(?:id|identity|identification)\s+(?:code|number|no)|"
+        r"id(?:\s+(?:card|number|no|nr|code|document))?|id-?(?:nr|nummer|kort(?:nummer)?)|identification(?:\s+(?:number|no|code))?|"
+        r"identity\s+(?:card|number|no|document)|personal\s+(?:id|identity|identification)\s+(?:code|number|no)|"
         r"thai\s+id|dni|nie|nif|cif|nuss|cpf|rg|curp|rfc|rut|run|cuil|cuit|dui|nit|nric|fin|nis|trn|tfn|ird(?:\s+number)?|"
         r"abn|medicare(?:\s+card)?|nhi|nhs|ohip|aadhaar|aadhar|pan|uan|cnic|nid|hkid|tc\s+kimlik(?:\s+no)?|kimlik|cnp|pesel|nip|"
         r"amka|afm|adt|αφμ|αμκα|αδτ|ahv|avs|bsn|nir|n[°º]?\s+de\s+s[ée]curit[ée]\s+sociale|s[ée]curit[ée]\s+sociale|"
@@ -157,6 +158,26 @@ _BRACKETED_PLATE = regex.compile(
     r"(?=[^)]{0,8}\d)(?=[^)]{0,8}\p{Lu})[\p{Lu}\d]{5,8})\)"
 )
 
+# Vehicle plates in the shapes of countries whose plates hold letters of their own script:
+# Korean "12가 3456" (two or three digits, one of the syllables plates use, four digits),
+# Chinese "京A·12345" (a province's character, a letter, five or six letters and digits),
+# Japanese "品川 500 さ 12-34" (a place, the class number, a kana, the serial "12-34" or
+# "・・37"; rental plates leave out the class), Bangladeshi "ঢাকা-মেট্রো-গ ১২-৩৪৫৬" (a city,
+# a letter, two and four digits); Thai "กข 1234" and Saudi "ا ب ج ١٢٣٤" only after a plate label.
+_KO_PLATE_SYLLABLES = "가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주아바사자배하허호"
+_CN_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_SCRIPT_PLATE = regex.compile(
+    rf"(?<![\d\p{{Hangul}}])\d{{2,3}}[ ]?[{_KO_PLATE_SYLLABLES}][ ]?\d{{4}}(?!\d)"
+    rf"|(?<![\p{{Han}}])[{_CN_PROVINCES}][A-HJ-NP-Z][-·• ]?(?=[A-HJ-NP-Z]{{0,5}}\d)[A-HJ-NP-Z\d]{{5,6}}(?![A-Za-z\d])"
+    r"|(?<![\p{Han}\d])\p{Han}{1,4}[ ]?(?:\d{2,3}[ ]?)?\p{Hiragana}[ ]?(?:\d{1,2}-\d{2}|[・･]{1,3}\d{1,3})(?![\d-])"
+    r"|(?<![\p{Bengali}-])\p{Bengali}+(?:-\p{Bengali}+)*-\p{Bengali}[ ]?[০-৯]{2}-[০-৯]{4}(?![০-৯])"
+)
+_PLATE_LABEL_SCRIPT = regex.compile(
+    r"(?i:(?<![\p{L}])(?:(?:licen[cs]e|number)\s+plate|plate(?:\s+(?:no|number))?|registration|reg\.?\s+no|ทะเบียน(?:รถ)?|"
+    r"ป้ายทะเบียน|لوحة|رقم\s+اللوحة))\.?[ \t]*[:：]?[ \t]*"
+    r"(?P<v>\d?[ ]?[ก-ฮ]{1,3}[ ]?\d{1,4}(?!\d)|(?:\p{Arabic}[ ]){2,3}[٠-٩0-9]{1,4}(?![٠-٩0-9]))"
+)
+
 # Four groups of four digits is how cards print their number (loyalty, membership, health and
 # gift cards too, which fail the Luhn check payment cards pass)
 _FOUR_GROUPS = regex.compile(r"(?<![\d.,/-])\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?![\d-]|[.,/]\d)")
@@ -220,6 +241,11 @@ class LabelledIdRecognizer(EntityRecognizer):
                 out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.6, "postal_item"))
             for m in _FOUR_GROUPS.finditer(text):
                 out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.5, "four_groups_of_four"))
+            if not text.isascii():
+                for m in _SCRIPT_PLATE.finditer(text):
+                    out.append(make_result(self, "ID_NUMBER", m.start(), m.end(), 0.6, "script_plate"))
+                for m in _PLATE_LABEL_SCRIPT.finditer(text):
+                    out.append(make_result(self, "ID_NUMBER", m.start("v"), m.end("v"), 0.6, "labelled_script_plate"))
             for m in _BRACKETED_PLATE.finditer(text) if "(" in text else ():
                 if _RIDE_WORDS.search(text, max(0, m.start() - 160), m.start()):
                     out.append(make_result(self, "ID_NUMBER", m.start("v"), m.end("v"), 0.6, "ride_plate"))

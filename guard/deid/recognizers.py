@@ -31,6 +31,7 @@ from guard.core.registry import Registry
 from guard.deid._recognizer import OneEntityRecognizer, make_result
 from guard.deid._trie import word_alternation
 from guard.deid.identifiers import labelled_id
+from guard.deid._nlp import LANGUAGE
 from guard.deid.luhn import luhn_valid
 from guard.deid.names import person_name
 
@@ -328,6 +329,7 @@ def age() -> RegexRecognizer:
                 # a unit of age after Chinese or Japanese numerals or digits, in CJK text too (no
                 # space before): "三十岁", "二十五歲", "八十八歳", "三十才", "今年35岁", "息子は3歳"
                 "cjk_number_age",
+                rf"(?=[\d一二三四五六七八九十两兩][\d一二三四五六七八九十百零]{{0,4}}\s?[岁歲歳才])"
                 rf"(?P<v>(?:{_CJK_NUMBER}|(?<![\d.,])(?:1[01]\d|\d{{1,2}}))\s?(?:岁|歲|歳|才))",
                 0.7,
             ),
@@ -341,7 +343,7 @@ def age() -> RegexRecognizer:
                 # Hebrew "בן 30" / "בת 7" (a son / daughter of 30: 30 years old), "בגיל 30" (at
                 # 30); "בן 3 קומות" (of three floors) stays: punctuation or "years" must follow
                 "hebrew_ben_age",
-                r"(?<=(?<!\p{L})(?:בן|בת|בגיל|לגיל)\s?)(?P<v>1?\d{1,2})(?=\s?(?:[.,;:!?)\-–]|$)|\s(?:שנים|שנה)(?!\p{L}))",
+                r"(?<!\p{L})(?:בן|בת|בגיל|לגיל)\s?(?P<v>1?\d{1,2})(?=\s?(?:[.,;:!?)\-–]|$)|\s(?:שנים|שנה)(?!\p{L}))",
                 0.6,
                 re.M,
             ),
@@ -917,6 +919,84 @@ def us_ssn() -> RegexRecognizer:
     )
 
 
+# --- national identity numbers: Presidio's own country recognizers ----------------------
+
+# Presidio ships recognizers for many countries' identity numbers, validated by their check
+# digits or letters, but registers each for its country's language only ("it", "fi", "pl"),
+# so a pipeline for English never runs them, though people write these numbers in English
+# text and in text of any language that guard reads with its English pipeline.
+PRESIDIO_NATIONAL_IDS = (
+    "EsNieRecognizer",
+    "EsNifRecognizer",
+    "FiPersonalIdentityCodeRecognizer",
+    "InAadhaarRecognizer",
+    "ItFiscalCodeRecognizer",
+    "KrFrnRecognizer",
+    "KrRrnRecognizer",
+    "NgNinRecognizer",
+    "PlPeselRecognizer",
+    "SePersonnummerRecognizer",
+    "ThTninRecognizer",
+    "TrNationalIdRecognizer",
+    "UkNinoRecognizer",
+    "ZaIdNumberRecognizer",
+)
+# Thai identity numbers are printed in groups, "1-2345-67890-12-3", on the card and in forms;
+# Presidio's pattern reads only the 13 digits run together.
+_TH_TNIN_GROUPED = r"(?<![\d-])[1-9][- ]\d{4}[- ]\d{5}[- ]\d{2}[- ]\d(?![\d-])"
+# Each of these numbers holds at least six ASCII digits (a UK NINO six, an Italian codice
+# fiscale seven): a text with fewer is not read by any of them.
+_MIN_ID_DIGITS = 6
+_NOT_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _presidio_country_recognizer(class_name: str) -> EntityRecognizer:
+    from presidio_analyzer import Pattern, predefined_recognizers
+
+    cls = getattr(predefined_recognizers, class_name)
+    extra: dict[str, Any] = {}
+    if class_name == "PlPeselRecognizer":  # its pattern has no boundary: not inside a longer number
+        extra = {"patterns": [Pattern(p.name, rf"(?<!\d){p.regex}(?!\d)", p.score) for p in cls.PATTERNS]}
+    elif class_name == "ThTninRecognizer":
+        extra = {
+            "patterns": [*cls.PATTERNS, Pattern("TNIN (grouped)", _TH_TNIN_GROUPED, 0.5)],
+            "replacement_pairs": [("-", ""), (" ", "")],
+        }
+    recognizer: EntityRecognizer = cls(supported_language=LANGUAGE, **extra)
+    return recognizer
+
+
+class NationalIdRecognizer(EntityRecognizer):
+    """The country recognizers of PRESIDIO_NATIONAL_IDS as one: each reports its own entity
+    type and recognizer name; none reads a text with fewer than six digits."""
+
+    def __init__(self) -> None:
+        self._parts = [_presidio_country_recognizer(name) for name in PRESIDIO_NATIONAL_IDS]
+        entities = sorted({e for part in self._parts for e in part.supported_entities})
+        super().__init__(supported_entities=entities, name="GuardNationalIdRecognizer", supported_language=LANGUAGE)
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if len(text) - len(text.translate(_NOT_DIGITS)) < _MIN_ID_DIGITS:
+            return []
+        out: list[RecognizerResult] = []
+        for part in self._parts:
+            wanted = [e for e in part.supported_entities if not entities or e in entities]
+            for result in part.analyze(text, wanted, nlp_artifacts) if wanted else ():
+                # the analyzer keeps a result of a registered recognizer only (its name stays the part's)
+                result.recognition_metadata[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY] = self.id
+                out.append(result)
+        return out
+
+
+def national_ids() -> NationalIdRecognizer:
+    return NationalIdRecognizer()
+
+
 # --- registry --------------------------------------------------------------------------
 
 RECOGNIZERS: Registry[Callable[[], EntityRecognizer]] = Registry("recognizer", error=PolicyError)
@@ -928,6 +1008,7 @@ for _name, _factory in (
     ("iban_any_country", iban_any_country),
     ("driver_license", driver_license),
     ("medical_record_number", medical_record_number),
+    ("national_ids", national_ids),
     ("person_name", person_name),  # guard.deid.names
     ("phone_number", phone_number),
     ("postal_code", postal_code),

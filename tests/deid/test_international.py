@@ -748,6 +748,52 @@ def test_ages_in_cjk_slavic_turkish_hebrew_persian_and_indic_conventions(detecto
     )
 
 
+def test_national_identity_numbers_without_a_label_are_found_by_their_check_digits(detector: Detector) -> None:
+    # Presidio's own country recognizers, run by guard's English pipeline (values: Faker's
+    # providers, seeded); the Thai number also in the groups its card prints
+    cases = [
+        ("Please verify MDGGTN30D67M168N against the register.", "MDGGTN30D67M168N"),
+        ("Please verify 310781-335B against the register.", "310781-335B"),
+        ("Please verify 5-5107-31522-25-3 against the register.", "5-5107-31522-25-3"),
+        ("Please verify 16302814780 against the register.", "16302814780"),
+        ("Please verify 55333147854 against the register.", "55333147854"),
+        ("Please verify 530323-1147893 against the register.", "530323-1147893"),
+        ("Please verify 370331-2581 against the register.", "370331-2581"),
+    ]
+    _assert_all_covered(detector, cases)
+    for text, value in cases:
+        assert any(d.entity_type not in {"DATE_TIME", "PHONE_NUMBER"} for d in detector.detect(text)), value
+    # a wrong check digit, and a PESEL-shaped run inside a longer number, are no identity numbers
+    _assert_untouched(
+        detector,
+        ["Please verify 5-5107-31522-25-4 against the register.", "Order 9916302814780 shipped."],
+        {"TH_TNIN", "PL_PESEL"},
+    )
+
+
+def test_vehicle_plates_in_the_scripts_of_their_countries(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("レンタカーは 練馬 502 に 38-16 です", "練馬 502 に 38-16"),
+            ("차량 47더 2281 이 주차되어 있었다", "47더 2281"),
+            ("车牌号：苏E·7K219，请核对", "苏E·7K219"),
+            ("গাড়ির নম্বর রাজশাহী-ক ১৩-৫৫২৯ ছিল", "রাজশাহী-ক ১৩-৫৫২৯"),
+            ("ป้ายทะเบียน: กท 4821 สีขาว", "กท 4821"),
+            ("لوحة ر ع ن ٤٤١٧", "ر ع ن ٤٤١٧"),
+        ],
+    )
+    _assert_untouched(detector, ["3개월 1234원", "2023년 12월 3456명", "我在京东买了2023个"], {"ID_NUMBER"})
+
+
+def test_an_id_label_alone_labels_a_code(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [("ID: WQPRTZ-4417", "WQPRTZ-4417"), ("My ID number is KRT5588QW.", "KRT5588QW"), ("ID-nr: BX 55 4410", "BX 55 4410")],
+    )
+    _assert_untouched(detector, ["Show your ID at the door.", "I live in Boise, ID now."], {"ID_NUMBER"})
+
+
 def test_identifiers_given_with_their_label_are_found(detector: Detector) -> None:
     _assert_all_covered(
         detector,

@@ -99,7 +99,7 @@ PREFIX_TYPES: dict[str, str] = {
     "площа узвіз шосе алл. аллея алея набережна сквер ulitsa prospekt prosp. pereulok shosse naberezhnaya "
     "vul. vulytsia ploshcha",
     "el": "οδός οδ. λεωφόρος λεωφ. πλατεία πλ. πάροδος odos leoforos leof.",
-    "he_ar": "rehov rechov sderot derech shari sharia רחוב רח' שדרות שד' דרך شارع",
+    "he_ar": "rehov rechov sderot derech shari sharia רחוב רח' שדרות שד' דרך משעול סמטת סמ' כיכר שביל شارع",
     "id_ms": "jalan jl. jln. lorong lrg. gang gg. persiaran lebuh lebuhraya lintang",
     "th": "soi thanon ซอย ซ. ถนน ถ.",
     "vi": "đường phố ngõ ngách hẻm kiệt",
@@ -116,6 +116,7 @@ SUFFIX_TYPES: dict[str, str] = {
     "lt": "gatvė g. prospektas pr. alėja al. aikštė a. plentas skersgatvis skg.",
     "et": "tänav tn. maantee mnt. puiestee pst. tee põik väljak plats allee",
     "tr": "caddesi cad. cd. sokak sokağı sok. sk. bulvarı blv. bulvar meydanı yolu",
+    "az": "küçəsi küç. prospekti döngəsi dalanı şossesi",
     "sl_hr_cs_sk": "cesta ulica trg náměstí nám. třída tř. nábřeží námestie namesti trida nabrezi",
     "de": "straße strasse str. gasse weg platz allee damm ufer ring chaussee",
     "ru_uk": "проспект пр. пр-т просп. переулок пер. шоссе ш. набережная наб. бульвар б-р площадь пл. улица ул. "
@@ -159,6 +160,12 @@ AMBIGUOUS_SUFFIXES = (
 )
 # Nordic "gate/vei" after a genitive name: "Karl Johans gate", "Kongens gate".
 NORDIC_GENITIVE_TYPES = "gate gata gaten vei veg vej allé plass plads"
+# Finnish street words apart after a genitive name, as streets named after people are
+# written: "Aleksis Kiven katu", "Bertel Jungin kuja"
+FINNISH_GENITIVE_TYPES = "katu tie kuja polku väylä kaari rinne tori aukio ranta raitti puistotie puistokatu"
+# Slovene, Croatian and Serbian street words in lower case after an adjective name that the
+# suffix table does not hold: "Jazbečeva pot 12", "Jadranska obala 4"
+ADJECTIVE_STREET_TYPES = "pot put obala steza nabrežje šetalište prilaz drevored sokak breg"
 # Suffixes glued to the street name: "Kirkkokatu", "Hauptstraße", "Keizersgracht".
 COMPOUND_SUFFIXES: dict[str, str] = {
     "fi": "katu tie kuja polku väylä kaari rinne tori aukio ranta piha raitti tanhua puistikko portti kulma bulevardi",
@@ -211,9 +218,9 @@ HANGUL_ROAD = "대로 로 길"
 # Words before a house, plot or block number: "H.No. 8-2-293", "Blk 456", "Lot 9".
 HOUSE_WORDS: dict[str, str] = {
     "en": "house house_no. h.no. h._no. plot plot_no. lot blk. block villa stand building bldg. bungalow door_no. "
-    "old_no. new_no.",
+    "old_no. new_no. building_no. bldg._no. holding holding_no.",
     "es_pt": "casa lote lt. mz. manzana",
-    "other": "dom д. дом буд. kav. kavling blok moo หมู่ ม. br. rt. فيلا مکان_نمبر বাড়ি বাড়ি_নং বাড়ী_নং বাসা_নং হোল্ডিং_নং",
+    "other": "dom д. дом буд. kav. kavling blok moo หมู่ ม. br. rt. فيلا مکان_نمبر বাড়ি বাড়ি_নং বাড়ী_নং বাসা_নং হোল্ডিং_নং বিল্ডিং_নং bina",
 }
 # Number marks that make a house number only where an address part starts (after a
 # line break, a comma or a field label): "No. 17, 2nd Floor" but not "Payroll no. 5".
@@ -235,7 +242,8 @@ UNIT_WORDS: dict[str, str] = {
     "ru_uk_bg": "кв. квартира корп. корпус стр. строение оф. офис эт. этаж под. подъезд вх. ет. ап. kv. korp. "
     "pom. пом. к.",
     "tr": "daire d. kat k. blok",
-    "asia": "căn_hộ phòng tầng lô tòa purok sitio phase",
+    "asia": "căn_hộ phòng tầng lô tòa purok sitio phase ফ্ল্যাট ফ্ল্যাট_নং",
+    "hy_az": "բն. բնակարան mənzil",
 }
 # Unit words that make a run of units alone an address ("Tower B, 5th Floor").
 STRONG_UNITS = frozenset(
@@ -466,7 +474,10 @@ COMPOUND = (
     rf"{LB}(?!(?i:{_alt(_words(NOT_COMPOUND))}|[\p{{L}}-]*{NOT_COMPOUND_ENDINGS}){RB})"
     rf"[\p{{L}}][\p{{L}}\p{{M}}'’-]{{2,40}}?{COMPOUND_TAIL}(?![\p{{L}}\p{{M}}\p{{N}}_])"
 )
-NORDIC_GENITIVE = rf"(?:{CAP}[ \t]+)?[\p{{Lu}}][\p{{L}}]+s[ \t]+(?i:{_alt(_words(NORDIC_GENITIVE_TYPES))}){RB}"
+NORDIC_GENITIVE = (
+    rf"(?:{CAP}[ \t]+)?[\p{{Lu}}][\p{{L}}]+(?:s[ \t]+(?i:{_alt(_words(NORDIC_GENITIVE_TYPES))})"
+    rf"|n[ \t]+(?i:{_alt(_words(FINNISH_GENITIVE_TYPES))})){RB}"
+)
 GERMAN_PREFIX = (
     r"(?:Am|An[ \t]+der|An[ \t]+den|Auf[ \t]+der|Auf[ \t]+dem|Im|In[ \t]+der|Zum|Zur|Unter[ \t]+den|Hinter[ \t]+der)"
 )
@@ -526,7 +537,8 @@ STREET_SHAPES = {
     "genitive_type_number": rf"{LB}{NORDIC_GENITIVE}{NUMPART}",
     "compound_number": rf"{COMPOUND}{NUMPART}",
     "german_prefix": rf"{LB}{GERMAN_PREFIX}[ \t]+{CAP}{NUMPART}",
-    "adjective_number": rf"{LB}{ADJECTIVE_STREET}(?:,[ \t]?|[ \t]+)(?!0|(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
+    "adjective_number": rf"{LB}{ADJECTIVE_STREET}(?:[ \t]+{_alt(_words(ADJECTIVE_STREET_TYPES))})?(?:,[ \t]?|[ \t]+)"
+    rf"(?!0|(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
     "czech_preposition": rf"{LB}(?:{'|'.join(CZECH_PREPOSITIONS.split())})[ \t]+{CAP_WORD}(?:[ \t]+|,[ \t]?)"
     rf"(?!(?:19|20)\d\d(?!\d)){HNUM}{NUM_END}",
     # a corner, as Latin American addresses name one: "Av. Reforma esq. Calle Luna", "Av. Las
@@ -719,6 +731,14 @@ _CODE_TOWN_BEFORE_RX = regex.compile(r"(?:^|[,;،:：][ \t]*|[ \t][-–—][ \t]
 _CODE_TOWN_AFTER_RX = regex.compile(
     rf"[ \t]+{PLACE}(?:{SEP}(?:{PLACE}|{REGION}|{COUNTRY}|{PROVINCE}))*(?:{LINE_END}|[ \t]*[,;)]|\.(?:[ \t]|$))"
 )
+# A postcode line right under a street line that ends with its house number, its town
+# followed by the rest of a sentence: "Meet me at Rösslerstraße 1\n8218 Feldbach tomorrow."
+_HOUSE_LINE_END_RX = regex.compile(
+    r"\p{Lu}\p{L}+[.,]?(?:[ \t]+"
+    rf"(?i:{_alt(_words(*SUFFIX_TYPES.values(), NORDIC_GENITIVE_TYPES, FINNISH_GENITIVE_TYPES, ADJECTIVE_STREET_TYPES))}))?[ \t]+"
+    r"\d{1,5}\p{L}?(?:[/-]\d{1,4}\p{L}?)?\.?[ \t]*,?[ \t]*\n[ \t]*$"
+)
+_CODE_TOWN_SENTENCE_RX = regex.compile(rf"[ \t]+{PLACE}(?=[ \t]+\p{{Ll}})")
 _TOWN_CODE_BEFORE_RX = regex.compile(
     # a region and its code apart ("NM 87501", "PE, 54000"): "PW-7120" is a model number
     rf"(?r)(?:(?P<place>{PLACE})(?:[ \t]*,)?[ \t]+(?P<region>{REGION})(?:[ \t]*,?[ \t]*)"
@@ -786,7 +806,7 @@ def _role_table() -> dict[str, frozenset[str]]:
                 roles.setdefault(key, set()).add(role)
 
     add(_words(*PREFIX_TYPES.values()), "prefix")
-    add(_words(*SUFFIX_TYPES.values(), AMBIGUOUS_SUFFIXES, NORDIC_GENITIVE_TYPES), "suffix")
+    add(_words(*SUFFIX_TYPES.values(), AMBIGUOUS_SUFFIXES, NORDIC_GENITIVE_TYPES, FINNISH_GENITIVE_TYPES), "suffix")
     add(CHAT_SUFFIXES.split("|"), "suffix")
     add("am an auf im in zum zur unter hinter".split(), "german")
     add(
@@ -1060,6 +1080,9 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
     if lead and _CODE_TOWN_AFTER_RX.match(after):
         # after a colon only in an address or postcode field ("CP / Ville : 31000 Toulouse")
         if ":" not in lead.group() and "：" not in lead.group() or _ANY_LABEL_RX.search(text, ls, start):
+            return "code_town"
+    if ls > 0 and not text[ls:start].strip() and _CODE_TOWN_SENTENCE_RX.match(after):
+        if _HOUSE_LINE_END_RX.search(text, max(0, start - 40), start):
             return "code_town"
     if _TOWN_CODE_AFTER_RX.match(after):
         m = _TOWN_CODE_BEFORE_RX.search(before)

@@ -170,7 +170,7 @@ _SCRIPT_PLATE = regex.compile(
     rf"(?<![\d\p{{Hangul}}])\d{{2,3}}[ ]?[{_KO_PLATE_SYLLABLES}][ ]?\d{{4}}(?!\d)"
     rf"|(?<![\p{{Han}}])[{_CN_PROVINCES}][A-HJ-NP-Z][-·• ]?(?=[A-HJ-NP-Z]{{0,5}}\d)[A-HJ-NP-Z\d]{{5,6}}(?![A-Za-z\d])"
     r"|(?<![\p{Han}\d])\p{Han}{1,4}[ ]?(?:\d{2,3}[ ]?)?\p{Hiragana}[ ]?(?:\d{1,2}-\d{2}|[・･]{1,3}\d{1,3})(?![\d-])"
-    r"|(?<![\p{Bengali}-])\p{Bengali}+(?:-\p{Bengali}+)*-\p{Bengali}[ ]?[০-৯]{2}-[০-৯]{4}(?![০-৯])"
+    r"|(?<![\p{Bengali}-])\p{Bengali}{1,20}(?:-\p{Bengali}{1,20}){0,2}-\p{Bengali}[ ]?[০-৯]{2}-[০-৯]{4}(?![০-৯])"
 )
 _PLATE_LABEL_SCRIPT = regex.compile(
     r"(?i:(?<![\p{L}])(?:(?:licen[cs]e|number)\s+plate|plate(?:\s+(?:no|number))?|registration|reg\.?\s+no|ทะเบียน(?:รถ)?|"

@@ -630,6 +630,33 @@ def test_street_compounds_thai_village_numbers_and_indian_localities() -> None:
     )
 
 
+def test_genitive_and_adjective_names_with_a_street_word_apart_and_house_and_flat_words() -> None:
+    _first_streets_and_no_address(
+        [
+            ("Toimitus: Aino Ackten kuja 4 B, Espoo", "Aino Ackten kuja 4 B, Espoo"),
+            ("Naslov: Prešernova pot 18, Kranj", "Prešernova pot 18, Kranj"),
+            ("Deliver to Holding No. 41, Kazipara, Jessore 7400", "Holding No. 41, Kazipara, Jessore 7400"),
+            ("ঠিকানা: বিল্ডিং নং ৩১২, চরপাড়া", "বিল্ডিং নং ৩১২, চরপাড়া"),
+            ("Հասցե՝ Թումանյան 14, բն. 9", "Թումանյան 14, բն. 9"),
+            ("Ünvan: Füzuli küçəsi 23, mənzil 6", "Füzuli küçəsi 23, mənzil 6"),
+            ("כתובת: משעול הדקל 12, חיפה", "משעול הדקל 12, חיפה"),
+        ],
+        ("Holding 3 shares is enough.", "The building no. 5 is closed."),
+    )
+
+
+def test_a_postcode_line_under_a_street_line_inside_a_sentence_is_part_of_the_address(detector) -> None:  # type: ignore[no-untyped-def]
+    for text, code in (
+        ("Meet me at Lindenallee 14\n50968 Köln tomorrow.", "50968 Köln"),
+        ("The clinic at Rua das Flores, 12\n4050-262 Porto called back.", "4050-262 Porto"),
+        ("Send it to ulica Lipowa 3/5\n20-020 Lublin by Friday.", "20-020 Lublin"),
+    ):
+        start = text.index(code)
+        assert any(d.start <= start and start + len(code) <= d.end for d in detector.detect(text)), code
+    # a count under a line that ends in a number is no postcode
+    assert not [d for d in detector.detect("We ordered 12\n2000 Stück tomorrow.") if d.entity_type == "POSTAL_CODE"]
+
+
 def test_scores_are_high_for_clear_shapes_and_lower_for_weak_ones() -> None:
     clear = find_addresses("Kirkkokatu 14 B 22, 00170 Helsinki")
     assert max(f.score for f in clear if f.entity == "STREET_ADDRESS") == pytest.approx(0.85)

@@ -244,6 +244,16 @@ _TH_NUMBER = rf"(?:(?:ยี่|สาม|สี่|ห้า|หก|เจ็�
 # One to nine in the same languages: an age only right after "was", "turns" and the like.
 _AGE_WORDS_SMALL = word_alternation(sorted({u for units, *_ in _NUMBER_WORD_RULES for u in units}))
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WORDS_MORE})"
+_ORDINALS_EN = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth"
+).split()
+_ORDINAL_TENS_EN = "twentieth thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth hundredth".split()
+_ORDINAL_WORDS_EN = word_alternation(
+    [*_ORDINALS_EN, *_ORDINAL_TENS_EN]
+    + [f"{ten}-{unit}" for ten in _TENS_EN.split("|") for unit in _ORDINALS_EN[:9]]
+    + [f"{ten} {unit}" for ten in _TENS_EN.split("|") for unit in _ORDINALS_EN[:9]]
+)
 # Chinese and Japanese numerals from 1 to 119 ("五", "十八", "三十五", "一百零二"; "两" is two before a unit)
 _CJK_DIGIT = "[一二三四五六七八九]"
 _CJK_NUMBER = rf"(?<![\d〇零一二三四五六七八九十百千万萬两兩])(?:一百(?:零?{_CJK_DIGIT}|一?十{_CJK_DIGIT}?)?|{_CJK_DIGIT}?十{_CJK_DIGIT}?|{_CJK_DIGIT}|两|兩)"
@@ -279,7 +289,9 @@ _AGE_BEFORE = (
     r"mes|ses|tes|mis|sus|tus|meus|seus|teus|miei|suoi|tuoi|"
     # "мне 30 лет", "йому 45 років", "je mi 30 let", "ve věku", "ima 30 godina", "stara 80 let"
     r"мне|ему|ей|им|тебе|вам|нам|мені|йому|їй|їм|тобі|было|будет|исполнилось|исполнится|виповнилося|"
-    r"виповниться|возрасте|віці|mi|věku|veku|ima|imam|imaš|imala|imao|star|stara|staro)"
+    r"виповниться|возрасте|віці|mi|věku|veku|ima|imam|imaš|imala|imao|star|stara|staro|"
+    # "con 34 años, ...", "à 34 ans", "aos 34 anos", "een vrouw van 34 jaar"
+    r"con|com|à|aos|van)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
 _AGE_AND = r"(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)"
@@ -305,7 +317,8 @@ def age() -> RegexRecognizer:
             ),
             Rule(
                 "n_years_compound",
-                r"\b1?\d{1,2}-(?:jährige[rnms]?|jarige|årig[ae]?|åring|vuotias|aastane|letni[aeo]?|letá|letý|летн\p{L}*|"
+                r"\b1?\d{1,2}-?(?:jährige[rnms]?|jarige|årig[ae]?|åring|vuotias|aastane|letni[aeo]?|letá|letý|letou|lat(?:ek|ka|kiem|ki)|"
+                r"летн\p{L}*|"
                 r"річн\p{L}*|χρονος|yaşlı|godišnj\p{L}*|годишњ\p{L}*|годишн\p{L}*|годишен|letn[iaeo]|"
                 r"leten|ročn[ýáé]|metis|metė|gadīg\p{L}*)\b|\b1?\d{1,2}χρον(?:ος|η|ου|ης|ο)\b",
                 0.75,
@@ -315,7 +328,11 @@ def age() -> RegexRecognizer:
                 "n_with_unit",
                 rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT}{_AGE_MONTHS})(?!\w)"
                 r"(?!\s*(?:ago|later|before|after|of\s+(?:experience|service)|назад|тому|спустя|nazad|kasnije|ranije|önce|"
-                r"sonra|iskustva|staža|опыта|стажа|досвіду|стажу|deneyim|tecrübe))",
+                r"sonra|iskustva|staža|опыта|стажа|досвіду|стажу|deneyim|tecrübe|geleden|lang|later|daarna|her|sedan|siden|"
+                r"atrás|antes|después|depois|plus\s+tard|après|avant|fa|dopo|prima|"
+                r"(?:de|d'|d’|di)\s*(?:experiencia|experiência|expérience|esperienza|servicio|serviço|service|servizio|"
+                r"casad|matrimonio|casamento|mariage|carrera|carreira|carrière|historia|história|histoire|storia|trabajo|"
+                r"trabalho|travail|lavoro|existencia|existência|existence|vida\s+de|la|l'|l’|sa|son|leur|distance)))",
                 0.6,
                 re.I | re.M,
             ),
@@ -352,6 +369,17 @@ def age() -> RegexRecognizer:
                 "age_sex_in_brackets",
                 r"(?<=[(\[])(?:(?P<v>1?\d{1,2})\s?(?:[MFmf]|NB|nb)|(?:[MFmf]|NB|nb)\s?(?P<v>1?\d{1,2}))(?=[)\]])",
                 0.6,
+            ),
+            Rule(
+                # a birthday's ordinal: "her 40th birthday", "his twenty-first birthday", "sein 70.
+                # Geburtstag", "sus 60 cumpleaños", "70-årsdagen", "70-vuotispäivä"
+                "ordinal_birthday",
+                rf"(?<![\d.,/-])(?P<v>(?:1[01]\d|\d{{1,2}})(?:st|nd|rd|th|\.|e|ste|º|°)?|{_ORDINAL_WORDS_EN})"
+                r"(?=[\s-]?(?i:birthday|bday|b-day|geburtstag|verjaardag|urodziny|cumpleaños|aniversário|anniversaire|"
+                r"compleanno|födelsedag|fødselsdag|bursdag|születésnap|doğum\s+günü|års(?:dag|dagen|\s+fødselsdag)|"
+                r"vuotis(?:päivä|syntymäpäivä)\p{L}*)(?!\p{L}))",
+                0.6,
+                re.I,
             ),
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(

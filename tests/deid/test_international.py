@@ -748,6 +748,30 @@ def test_ages_in_cjk_slavic_turkish_hebrew_persian_and_indic_conventions(detecto
     )
 
 
+def test_birthday_ordinals_unhyphenated_compounds_and_ages_after_with_or_at(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("She celebrated her 47th birthday in the garden.", "47th"),
+            ("he just had his twenty-third birthday", "twenty-third"),
+            ("sein 65. Geburtstag war toll", "65"),
+            ("mi madre celebró sus 71 cumpleaños ayer", "71"),
+            ("Farmor fyller snart, 85-årsdagen firas i juni.", "85"),
+            ("Der 52jährige Fahrer wurde verletzt.", "52jährige"),
+            ("Zatrzymano 29-latka z Radomia.", "29-latka"),
+            ("Con 39 años, decidió mudarse.", "39 años"),
+            ("À 41 ans, elle a changé de métier.", "41 ans"),
+            ("Een vrouw van 57 jaar werd gewond.", "57 jaar"),
+        ],
+    )
+    # years of experience, a distance in years and a time ago stay
+    _assert_untouched(
+        detector,
+        ["Con 30 años de experiencia en ventas.", "À 5 ans de la retraite, il hésite.", "Van 30 jaar geleden weet ik niets."],
+        {"AGE"},
+    )
+
+
 def test_national_identity_numbers_without_a_label_are_found_by_their_check_digits(detector: Detector) -> None:
     # Presidio's own country recognizers, run by guard's English pipeline (values: Faker's
     # providers, seeded); the Thai number also in the groups its card prints

@@ -40,12 +40,15 @@ from guard.deid.names import person_name
 
 @dataclass(frozen=True)
 class Rule:
-    """One regex; the match (or its group "v" when present) is the entity."""
+    """One regex; the match (or its group "v" when present) is the entity. With `needs`, the
+    regex runs only on a text that holds one of these strings (lower case), which every
+    match contains: a scan of the text for a word is cheaper than the regex at each position."""
 
     name: str
     regex: str
     score: float
     flags: int = 0
+    needs: tuple[str, ...] = ()
 
 
 def _compile(pattern: str, flags: int) -> re.Pattern[str] | regex.Pattern[str]:
@@ -76,7 +79,10 @@ class RegexRecognizer(OneEntityRecognizer):
 
     def find(self, text: str, entity: str, nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
+        lower = text.lower() if any(rule.needs for rule, _ in self._rules) else text
         for rule, rx in self._rules:
+            if rule.needs and not any(word in lower for word in rule.needs):
+                continue
             use_group = "v" in rx.groupindex
             for m in rx.finditer(text):
                 start, end = m.span("v") if use_group else m.span()
@@ -244,6 +250,11 @@ _TH_NUMBER = rf"(?:(?:ยี่|สาม|สี่|ห้า|หก|เจ็�
 # One to nine in the same languages: an age only right after "was", "turns" and the like.
 _AGE_WORDS_SMALL = word_alternation(sorted({u for units, *_ in _NUMBER_WORD_RULES for u in units}))
 _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WORDS_MORE})"
+# (lower case, as `Rule.needs` compares: one of them is in every birthday-ordinal match)
+_BIRTHDAY_NEEDS = (
+    "birthday", "bday", "b-day", "geburtstag", "verjaardag", "urodziny", "cumpleaños", "aniversário", "anniversaire",
+    "compleanno", "födelsedag", "fødselsdag", "bursdag", "születésnap", "doğum", "års", "vuotis",
+)  # fmt: skip
 _ORDINALS_EN = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
     "fifteenth sixteenth seventeenth eighteenth nineteenth"
@@ -314,6 +325,7 @@ def age() -> RegexRecognizer:
                 rf"\b{_AGE_NUMBER}[- ](?:year|yr|month|week|day)s?[- ]old\b",
                 0.7,
                 re.I,
+                needs=("old",),
             ),
             Rule(
                 "n_years_compound",
@@ -349,6 +361,7 @@ def age() -> RegexRecognizer:
                 rf"(?=[\d一二三四五六七八九十两兩][\d一二三四五六七八九十百零]{{0,4}}\s?[岁歲歳才])"
                 rf"(?P<v>(?:{_CJK_NUMBER}|(?<![\d.,])(?:1[01]\d|\d{{1,2}}))\s?(?:岁|歲|歳|才))",
                 0.7,
+                needs=("岁", "歲", "歳", "才"),
             ),
             Rule(
                 # Korean native numbers before "살": "서른 살", "스물다섯 살이에요", "세 살 때"
@@ -380,6 +393,7 @@ def age() -> RegexRecognizer:
                 r"vuotis(?:päivä|syntymäpäivä)\p{L}*)(?!\p{L}))",
                 0.6,
                 re.I,
+                needs=_BIRTHDAY_NEEDS,
             ),
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
@@ -445,6 +459,8 @@ def age() -> RegexRecognizer:
                 r"mañana|este|esta|hoje|amanhã|il|oggi|domani)\b)",
                 0.5,
                 re.I | re.M,
+                needs=("turn", "täyt", "fyll", "fylt", "fyld", "wird", "wurde", "werd", "wordt", "kończy", "betöltötte",
+                       "cumpl", "fez", "faz", "compie", "compì", "bliver", "blir"),
             ),
             Rule(
                 # a number word as the whole predicate: "Hij was toen drieëntwintig.", "Da Sigrun var seks år"
@@ -973,9 +989,12 @@ PRESIDIO_NATIONAL_IDS = (
 # Presidio's pattern reads only the 13 digits run together.
 _TH_TNIN_GROUPED = r"(?<![\d-])[1-9][- ]\d{4}[- ]\d{5}[- ]\d{2}[- ]\d(?![\d-])"
 # Each of these numbers holds at least six ASCII digits (a UK NINO six, an Italian codice
-# fiscale seven): a text with fewer is not read by any of them.
+# fiscale seven): a text with fewer is not read by any of them. Nor is a text without one of
+# the runs every one of their patterns starts or holds: six digits, digits in pairs or in
+# groups of four (NINO, Aadhaar), the Thai groups, six letters and two digits (codice fiscale).
 _MIN_ID_DIGITS = 6
 _NOT_DIGITS = str.maketrans("", "", "0123456789")
+_ID_RUN = re.compile(r"\d{6}|\d\d[ -]\d\d[ -]\d\d|\d{4}[- :]\d{4}|\d[- ]\d{4}[- ]\d{5}|[A-Z]{6}\d\d", re.I)
 
 
 def _presidio_country_recognizer(class_name: str) -> EntityRecognizer:
@@ -1009,7 +1028,7 @@ class NationalIdRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        if len(text) - len(text.translate(_NOT_DIGITS)) < _MIN_ID_DIGITS:
+        if len(text) - len(text.translate(_NOT_DIGITS)) < _MIN_ID_DIGITS or not _ID_RUN.search(text):
             return []
         out: list[RecognizerResult] = []
         for part in self._parts:

@@ -301,7 +301,7 @@ _AGE_BEFORE = (
     # "мне 30 лет", "йому 45 років", "je mi 30 let", "ve věku", "ima 30 godina", "stara 80 let"
     r"мне|ему|ей|им|тебе|вам|нам|мені|йому|їй|їм|тобі|было|будет|исполнилось|исполнится|виповнилося|"
     r"виповниться|возрасте|віці|mi|věku|veku|ima|imam|imaš|imala|imao|star|stara|staro|"
-    # "con 34 años, ...", "à 34 ans", "aos 34 anos", "een vrouw van 34 jaar"
+    # "con N años, ...", "à N ans", "aos N anos", "een vrouw van N jaar"
     r"con|com|à|aos|van)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")

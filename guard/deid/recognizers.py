@@ -364,6 +364,14 @@ def age() -> RegexRecognizer:
                 needs=("岁", "歲", "歳", "才"),
             ),
             Rule(
+                # a Chinese age without its unit, as chat gives it: "他今年三十了", "我都45啦"
+                # ("今年三月" is March: a particle must follow the number)
+                "chinese_age_particle",
+                rf"(?<=今年|都|已经|已經)(?P<v>{_CJK_NUMBER}|(?<![\d.,])(?:1[01]\d|\d{{1,2}}))(?=了|啦|咯|喽|囉)",
+                0.6,
+                needs=("今年", "都", "已经", "已經"),
+            ),
+            Rule(
                 # Korean native numbers before "살": "서른 살", "스물다섯 살이에요", "세 살 때"
                 "korean_native_age",
                 rf"(?<!\p{{Hangul}})(?P<v>{_KO_NATIVE}\s?살)(?!림|아|았|고|면|다|던|게|지|기|려|며|인|해|자)",

@@ -974,9 +974,10 @@ def us_ssn() -> RegexRecognizer:
 # --- national identity numbers: Presidio's own country recognizers ----------------------
 
 # Presidio ships recognizers for many countries' identity numbers, validated by their check
-# digits or letters, but registers each for its country's language only ("it", "fi", "pl"),
-# so a pipeline for English never runs them, though people write these numbers in English
-# text and in text of any language that guard reads with its English pipeline.
+# digits or letters, but registers most for their country's language only ("it", "fi", "pl")
+# and leaves the English ones among them (Aadhaar, NINO, South African, Nigerian) off in its
+# default configuration, so a pipeline for English never runs them, though people write
+# these numbers in English text and in text of any language guard reads with that pipeline.
 PRESIDIO_NATIONAL_IDS = (
     "EsNieRecognizer",
     "EsNifRecognizer",

@@ -1081,9 +1081,13 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
         # after a colon only in an address or postcode field ("CP / Ville : 31000 Toulouse")
         if ":" not in lead.group() and "：" not in lead.group() or _ANY_LABEL_RX.search(text, ls, start):
             return "code_town"
-    if ls > 0 and not text[ls:start].strip() and _CODE_TOWN_SENTENCE_RX.match(after):
-        if _HOUSE_LINE_END_RX.search(text, max(0, start - 40), start):
-            return "code_town"
+    if (
+        ls > 0
+        and not text[ls:start].strip()
+        and _CODE_TOWN_SENTENCE_RX.match(after)
+        and _HOUSE_LINE_END_RX.search(text, max(0, start - 40), start)
+    ):
+        return "code_town"
     if _TOWN_CODE_AFTER_RX.match(after):
         m = _TOWN_CODE_BEFORE_RX.search(before)
         if m and m.group("region"):

@@ -28,10 +28,10 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from guard.core.errors import PolicyError
 from guard.core.registry import Registry
+from guard.deid._nlp import LANGUAGE
 from guard.deid._recognizer import OneEntityRecognizer, make_result
 from guard.deid._trie import word_alternation
 from guard.deid.identifiers import labelled_id
-from guard.deid._nlp import LANGUAGE
 from guard.deid.luhn import luhn_valid
 from guard.deid.names import person_name
 
@@ -74,12 +74,13 @@ class RegexRecognizer(OneEntityRecognizer):
         validate: Callable[[str], bool] | None = None,
     ) -> None:
         self._rules = [(r, _compile(r.regex, r.flags)) for r in rules]
+        self._needs = any(r.needs for r in rules)  # some rule looks for a word in the lower-cased text
         self._validate = validate
         super().__init__(supported_entities=[entity], name=name, context=list(context) if context else None)
 
     def find(self, text: str, entity: str, nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
-        lower = text.lower() if any(rule.needs for rule, _ in self._rules) else text
+        lower = text.lower() if self._needs else text
         for rule, rx in self._rules:
             if rule.needs and not any(word in lower for word in rule.needs):
                 continue
@@ -255,6 +256,11 @@ _BIRTHDAY_NEEDS = (
     "birthday", "bday", "b-day", "geburtstag", "verjaardag", "urodziny", "cumpleaños", "aniversário", "anniversaire",
     "compleanno", "födelsedag", "fødselsdag", "bursdag", "születésnap", "doğum", "års", "vuotis",
 )  # fmt: skip
+# (the same for the verbs of a birthday before its age, "turns", "fyller", "cumple" ...)
+_TURNS_NEEDS = (
+    "turn", "täyt", "fyll", "fylt", "fyld", "wird", "wurde", "werd", "wordt", "kończy", "betöltötte", "cumpl",
+    "fez", "faz", "compie", "compì", "bliver", "blir",
+)  # fmt: skip
 _ORDINALS_EN = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
     "fifteenth sixteenth seventeenth eighteenth nineteenth"
@@ -340,7 +346,7 @@ def age() -> RegexRecognizer:
                 "n_with_unit",
                 rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT}{_AGE_MONTHS})(?!\w)"
                 r"(?!\s*(?:ago|later|before|after|of\s+(?:experience|service)|назад|тому|спустя|nazad|kasnije|ranije|önce|"
-                r"sonra|iskustva|staža|опыта|стажа|досвіду|стажу|deneyim|tecrübe|geleden|lang|later|daarna|her|sedan|siden|"
+                r"sonra|iskustva|staža|опыта|стажа|досвіду|стажу|deneyim|tecrübe|geleden|lang|daarna|her|sedan|siden|"
                 r"atrás|antes|después|depois|plus\s+tard|après|avant|fa|dopo|prima|"
                 r"(?:de|d'|d’|di)\s*(?:experiencia|experiência|expérience|esperienza|servicio|serviço|service|servizio|"
                 r"casad|matrimonio|casamento|mariage|carrera|carreira|carrière|historia|história|histoire|storia|trabajo|"
@@ -467,8 +473,7 @@ def age() -> RegexRecognizer:
                 r"mañana|este|esta|hoje|amanhã|il|oggi|domani)\b)",
                 0.5,
                 re.I | re.M,
-                needs=("turn", "täyt", "fyll", "fylt", "fyld", "wird", "wurde", "werd", "wordt", "kończy", "betöltötte",
-                       "cumpl", "fez", "faz", "compie", "compì", "bliver", "blir"),
+                needs=_TURNS_NEEDS,
             ),
             Rule(
                 # a number word as the whole predicate: "Hij was toen drieëntwintig.", "Da Sigrun var seks år"

@@ -771,7 +771,11 @@ def test_birthday_ordinals_unhyphenated_compounds_and_ages_after_with_or_at(dete
     # years of experience, a distance in years and a time ago stay
     _assert_untouched(
         detector,
-        ["Con 30 años de experiencia en ventas.", "À 5 ans de la retraite, il hésite.", "Van 30 jaar geleden weet ik niets."],
+        [
+            "Con 30 años de experiencia en ventas.",
+            "À 5 ans de la retraite, il hésite.",
+            "Van 30 jaar geleden weet ik niets.",
+        ],
         {"AGE"},
     )
 
@@ -817,7 +821,11 @@ def test_vehicle_plates_in_the_scripts_of_their_countries(detector: Detector) ->
 def test_an_id_label_alone_labels_a_code(detector: Detector) -> None:
     _assert_all_covered(
         detector,
-        [("ID: WQPRTZ-4417", "WQPRTZ-4417"), ("My ID number is KRT5588QW.", "KRT5588QW"), ("ID-nr: BX 55 4410", "BX 55 4410")],
+        [
+            ("ID: WQPRTZ-4417", "WQPRTZ-4417"),
+            ("My ID number is KRT5588QW.", "KRT5588QW"),
+            ("ID-nr: BX 55 4410", "BX 55 4410"),
+        ],
     )
     _assert_untouched(detector, ["Show your ID at the door.", "I live in Boise, ID now."], {"ID_NUMBER"})
 

@@ -171,6 +171,17 @@ _TITLED = re.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sr|Sra|Mme|Herr|Frau|Sir|Dame)\.?\s"
     rf"(?P<v>(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}(?:\s(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}){{0,2}})"
 )
+# A title before a name in a script without case ("Dr. 藤井", "Mr. 박", "Prof. चोपरा"): the
+# capitalised-word pattern above cannot see it, and the title is all the evidence there is.
+_TITLED_CASELESS = regex.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sr|Sra|Mme|Herr|Frau|Sir|Dame)\.?[ \t]"
+    r"(?P<v>\p{Lo}[\p{Lo}\p{M}]*(?:[ ]\p{Lo}[\p{Lo}\p{M}]*){0,2})"
+)
+# A family named by its surname: "the Drub family", "the Luik household", "the 김 family".
+_FAMILY_OF = regex.compile(
+    r"\b[Tt]he[ ](?P<v>\p{Lu}\p{Ll}[\p{L}\p{M}]*(?:['’-]\p{Lu}[\p{L}\p{M}]+)?|\p{Lo}[\p{Lo}\p{M}]*)"
+    r"[ ](?:family|families|household|clan|twins|brothers|sisters|siblings|kids|children)\b"
+)
 _SIGN_OFF = re.compile(
     r"(?im)^[ \t]*(?:best|best\s+wishes|regards|kind\s+regards|best\s+regards|warm\s+regards|thanks|many\s+thanks|thank\s+you|"
     r"sincerely|yours\s+sincerely|yours\s+truly|yours|cheers|love|respectfully),?[ \t]*\n[ \t]*"
@@ -656,7 +667,11 @@ class PersonNameRecognizer(EntityRecognizer):
             known = self._known(a) + self._known(b)
             if known:
                 out.append(self._result(m.start(), m.end(), 0.85 if known == 2 else 0.6, "handle"))
-        for rx, score, rule in ((_TITLED, 0.85, "title"), (_SIGN_OFF, 0.8, "sign_off")):
+        for rx, score, rule in (
+            (_TITLED, 0.85, "title"),
+            (_SIGN_OFF, 0.8, "sign_off"),
+            (_TITLED_CASELESS, 0.85, "title_caseless"),
+        ):
             for m in rx.finditer(text):
                 out.append(self._result(m.start("v"), m.end("v"), score, rule))
         out.extend(self._proper_noun_runs(text, words, nlp_artifacts))
@@ -667,6 +682,7 @@ class PersonNameRecognizer(EntityRecognizer):
         out.extend(self._fields(text))
         out.extend(self._speakers(text))
         out.extend(self._lists(text, spacy_persons))
+        out.extend(self._families(text))
         out.extend(self._surname_alone(text, words, doc, out))
         out.extend(self._propagate(text, words, out, spacy_persons))
         return _with_initials(text, out)
@@ -798,6 +814,8 @@ class PersonNameRecognizer(EntityRecognizer):
             prev = words[i - 1][2].lower() if i and text[words[i - 1][1] : s].strip(" ,") == "" else ""
             after = nxt[2].lower() if nxt else ""
             cued = prev in _CHAT_CUES or after in _SPEECH_AFTER
+            tail = self._lower_tail(text, words, i)
+            surname_next = tail > e
             if (
                 prev in _KIN_CUES
                 and low in self._first
@@ -805,12 +823,15 @@ class PersonNameRecognizer(EntityRecognizer):
                 and low not in _NOT_NAME
                 and low not in _AFTER_KIN_NOT_NAME
             ):
-                out.append(self._result(s, e, 0.6, "lower_kin_name"))
+                out.append(self._result(s, tail, 0.6, "lower_kin_name"))
                 continue
             if self._strong_first(low) and cued:
                 # "this is ingrid", "alba said": the cue decides, even for a name that is
-                # also a word in some language
-                out.append(self._result(s, e, 0.6, "lower_given_name"))
+                # also a word in some language; a known surname after it joins ("to teresa aguilar")
+                if surname_next and not w.endswith(("'s", "’s")):
+                    out.append(self._result(s, tail, 0.7, "lower_full_name"))
+                else:
+                    out.append(self._result(s, e, 0.6, "lower_given_name"))
                 continue
             if low in self._foreign:
                 continue
@@ -824,20 +845,36 @@ class PersonNameRecognizer(EntityRecognizer):
                 ):
                     out.append(self._result(s, e, 0.5, "lower_surname_alone"))
                 continue
-            nxt_low = _strip_possessive(nxt[2]) if nxt else ""
-            if (
-                nxt
-                and nxt[2].islower()
-                and self._known(nxt_low)
-                and nxt_low not in self._common
-                and nxt_low not in self._foreign
-            ):
-                out.append(self._result(s, nxt[1], 0.7, "lower_full_name"))
+            if surname_next:
+                out.append(self._result(s, tail, 0.7, "lower_full_name"))
             elif w.endswith(("'s", "’s")):
                 out.append(self._result(s, e, 0.6, "lower_given_name"))
             elif lower_text and len(low) > 3:
                 out.append(self._result(s, e, 0.5, "lower_given_name_alone"))
         return out
+
+    def _lower_name_part(self, word: str) -> bool:
+        """A lower-case word that may continue a name: every hyphened part a known name that
+        is no frequent word of English or another language ("aguilar", "blanes-cabello";
+        not "ward", "por")."""
+        parts = _strip_possessive(word).split("-")
+        return all(
+            len(p) > 1 and self._known(p) and p not in self._common and p not in _NOT_NAME and p not in self._foreign
+            for p in parts
+        )
+
+    def _lower_tail(self, text: str, words: list[tuple[int, int, str]], i: int) -> int:
+        """Where a lower-case name that starts at word `i` ends: a known surname after it
+        joins, also after a particle ("teresa aguilar", "magdalena de backer")."""
+        end, j, n = words[i][1], i + 1, len(words)
+        if words[i][2].endswith(("'s", "’s")):
+            return end
+        if j + 1 < n and words[j][2] in _PARTICLES and text[words[j][1] : words[j + 1][0]] == " ":
+            j += 1  # (the particle joins only with the surname after it)
+        if j < n and text[words[j - 1][1] : words[j][0]] == " " and words[j][2].islower():
+            if self._lower_name_part(words[j][2]):
+                return words[j][1]
+        return end
 
     def _introduced(self, text: str) -> list[RecognizerResult]:
         """The words after "my name is", "this is", "i'm", "call me": one to three words up to
@@ -1059,6 +1096,19 @@ class PersonNameRecognizer(EntityRecognizer):
                 # "Palmer was a villain", "according to Costa", "Greisen's brother": a name
                 # that is also a word (or in no list) used as a person; later mentions follow
                 out.append(self._result(s, e, 0.6, "surname_as_subject"))
+        return out
+
+    def _families(self, text: str) -> list[RecognizerResult]:
+        """A surname before "family", "household", "twins"...: "the Drub family". A word in
+        Latin script must be a surname that is no everyday word, or in no list at all ("the
+        Royal family", "the American family" stay)."""
+        out = []
+        for m in _FAMILY_OF.finditer(text):
+            word = m.group("v")
+            low = word.lower()
+            if _caseless(word) or (low in self._last and low not in self._common) or self._not_a_word(low):
+                if low not in _NOT_NAME:
+                    out.append(self._result(m.start("v"), m.end("v"), 0.7, "family_name"))
         return out
 
     def _lists(self, text: str, spacy_persons: list[tuple[int, int]]) -> list[RecognizerResult]:

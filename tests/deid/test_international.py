@@ -1178,3 +1178,45 @@ def test_a_given_name_listed_as_a_frequent_word_still_names_with_a_surname() -> 
         start = text.index(name)
         found = names.analyze(text, ["PERSON"], None)
         assert any(r.start <= start and start + len(name) <= r.end for r in found), name
+
+
+def test_a_title_before_a_name_in_a_script_without_case(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Please forward this to Dr. الخلفاوي.", "الخلفاوي"),
+            ("Prof. चोपरा signed the form.", "चोपरा"),
+            ("Mr. 太田 will see you now.", "太田"),
+        ],
+    )
+
+
+def test_a_surname_before_family_or_household() -> None:
+    names = person_name()
+    names.load()
+    # surnames that are also (rare) English words, which alone never name anyone
+    for text, name in (
+        ("The Drub family lives next door.", "Drub"),
+        ("We stayed with the Crouch twins for a week.", "Crouch"),
+    ):
+        start = text.index(name)
+        found = names.analyze(text, ["PERSON"], None)
+        assert any(r.start <= start and start + len(name) <= r.end for r in found), name
+    # an everyday or national word before "family" names no one
+    for text in ("They met the Royal family in June.", "It is an American family tradition."):
+        assert not names.analyze(text, ["PERSON"], None)
+
+
+def test_a_cued_lower_case_given_name_takes_the_surname_after_it(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("i talked to ingeborg haverkamp yesterday", "ingeborg haverkamp"),
+            ("my cousin petronella de haverkamp is visiting", "petronella de haverkamp"),
+            ("hey ingeborg brannigan, are you coming", "ingeborg brannigan"),
+        ],
+    )
+
+
+def test_a_postcode_with_its_label_after_it(detector: Detector) -> None:
+    _assert_all_covered(detector, [("07314 is my postcode", "07314"), ("61-432 is our zip code.", "61-432")])

@@ -697,6 +697,11 @@ class Found:
 
 _POSTAL_RX = regex.compile(POSTAL)
 _POSTAL_LABEL_RX = regex.compile("(?r)" + POSTAL_LABEL)
+# the label after the code: "06940 is my postcode", "11-101 (zip)"
+_POSTAL_LABEL_AFTER_RX = regex.compile(
+    r"(?i)[ \t]*(?:\([ \t]*(?:zip|zip[ \t]?code|post[ \t]?code|postal[ \t]code)[ \t]*\)|(?:is|was|=)[ \t]+"
+    r"(?:(?:my|our|his|her|their|your|the)[ \t]+)?(?:zip(?:[ \t]?code)?|post(?:al)?[ \t]?code|pin[ \t]?code|eircode)\b)"
+)
 _LABEL_RX = regex.compile(
     rf"(?<![\p{{L}}\p{{N}}])(?<!(?i:e-?mail|ip|mac|web|wallet|bitcoin|btc|eth|url|server|memory|ipv[46])[ \t])"
     rf"(?i:{_alt(_words(*ADDRESS_LABELS.values()))})(?:[ \t]+[\p{{L}}.]+){{0,2}}[ \t]*(?:\([^)\n]{{0,20}}\)[ \t]*)?"
@@ -1073,7 +1078,7 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
     stands in running text."""
     ls = _line_start(text, start)
     before = text[max(ls, start - 40) : start]
-    if _POSTAL_LABEL_RX.search(before):
+    if _POSTAL_LABEL_RX.search(before) or _POSTAL_LABEL_AFTER_RX.match(text, end):
         return "label"
     after = text[end : end + 80]
     lead = _CODE_TOWN_BEFORE_RX.search(text[max(ls, start - 4) : start])

@@ -361,12 +361,18 @@ CHAT_SUFFIXES = (
     "street|st|st.|avenue|ave|ave.|road|rd|rd.|boulevard|blvd|blvd.|lane|ln|drive|parkway|pkwy|terrace|crescent|"
     "highway|hwy|plaza|alley|cres|mews|apts|apartments"
 )
-# What may follow a house number but makes it a quantity, time, dose or price.
+# What may follow a house number but makes it a quantity, time, dose or price. The unit
+# words end a word: "12 Clark Street", "7 Second Avenue", "5 Copper Lane" are addresses
+# (a unit that only began the next word, "cl", "sec", "cop", once made them quantities).
+QUANTITY_WORDS = (
+    "kgs?|mg|mcg|µg|mls?|cl|km|kw|kwh|rpm|dkk|sek|nok|chf|pln|czk|huf|kč|zł|lei|mxn|ars|cop|clp|brl|inr|jpy|"
+    "cny|krw|m2|cm|mm|mph|min|secs?|eur|usd|gbp|pcs|people|times|percent|tablets?|mmhg|bpm|mmol|kcal"
+)
 NOT_AFTER_NUMBER = (
-    "%|°|€|\\$|£|x\\b|kg|mg|mcg|µg|ml|cl|km|m\\b(?!\\.)|v\\b|kw|kwh|rpm|kr\\b|kr\\.|dkk|sek|nok|chf|pln|czk|huf|"
-    "kč|zł|ft\\b|lei|tl\\b|₺|₹|rs\\b|rm\\b|rp\\b|₱|¥|円|元|₩|r\\$|mxn|ars|cop|clp|brl|inr|jpy|cny|krw|m²|m2|cm|mm|km/h|mph|h\\b|hrs?\\b|hours?\\b|min|mins?\\b|"
-    "minutes?\\b|sec|days?\\b|weeks?\\b|months?\\b|years?\\b|yrs?\\b|am\\b|pm\\b|a\\.m\\.|p\\.m\\.|eur|usd|"
-    "gbp|pcs|units?\\b|people|persons?\\b|times|percent|tablets?|tabs?\\b|doses?\\b|mmhg|bpm|mmol|kcal|"
+    f"(?:{QUANTITY_WORDS})(?![\\p{{L}}\\p{{M}}])|"
+    "%|°|€|\\$|£|x\\b|m\\b(?!\\.)|v\\b|kr\\b|kr\\.|ft\\b|tl\\b|₺|₹|rs\\b|rm\\b|rp\\b|₱|¥|円|元|₩|r\\$|m²|"
+    "km/h|h\\b|hrs?\\b|hours?\\b|mins?\\b|minutes?\\b|days?\\b|weeks?\\b|months?\\b|years?\\b|yrs?\\b|am\\b|pm\\b|"
+    "a\\.m\\.|p\\.m\\.|units?\\b|persons?\\b|tabs?\\b|doses?\\b|"
     "st\\b(?!\\.?[ \t]+(?-i:\\p{Lu}))|nd\\b|rd\\b|th\\b|x\\d|:\\d|[.,]\\d|/\\d{2,4}\\b(?!\\s*\\p{Lu})"
 )
 # US states and territories, Canadian provinces, Australian states, Brazilian states and

@@ -733,3 +733,20 @@ def test_addresses_are_the_same_whatever_the_hash_seed() -> None:
         for seed in ("1", "2")
     }
     assert len(runs) == 1
+
+
+def test_a_street_name_that_begins_like_a_unit_is_no_quantity() -> None:
+    # "Cl", "Sec", "Cop", "Min", "Lei", "Eur", "Mcg" open street names; only a unit word
+    # on its own ("12 mcg", "10 min") makes the number a quantity
+    for text in (
+        "She lives at 23 Copperfield Road now.",
+        "8 Minerva Crescent",
+        "Post it to 41 McGarrity Street, please.",
+        "We moved to 9 Leighton Avenue.",
+        "16 Europa Drive",
+        "7 Second Avenue",
+        "3 Clarendon Street",
+    ):
+        assert [f for f in find_addresses(text) if f.entity == "STREET_ADDRESS"], text
+    for text in ("took 12 mcg daily", "a 10 min walk", "15 kgs Street"):
+        assert not [f for f in find_addresses(text) if f.entity == "STREET_ADDRESS"], text

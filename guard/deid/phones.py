@@ -75,7 +75,7 @@ _CALLING_CODE_BEFORE = re.compile(
 )
 _IP = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _MONEY_BEFORE = re.compile(r"[$€£¥₹₽₩₺]\s?$|\b(?:USD|EUR|GBP|CHF|SEK|NOK|DKK|PLN|CZK|HUF|INR|JPY|R\$|Rs\.?)\s?$")
-_UNIT_AFTER = re.compile(r"^\s?(?:%|‰|°|mg|kg|km|g\b|ml|mm|cm|m²|sq|EUR|USD|€|\$)", re.I)
+_UNIT_AFTER = re.compile(r"^\s?(?:%|‰|°|(?:mg|kg|km|g|ml|mm|cm|sq|EUR|USD)\b|m²|€|\$)", re.I)
 
 
 @functools.cache

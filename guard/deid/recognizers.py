@@ -350,7 +350,7 @@ def age() -> RegexRecognizer:
                 r"atrás|antes|después|depois|plus\s+tard|après|avant|fa|dopo|prima|"
                 r"(?:de|d'|d’|di)\s*(?:experiencia|experiência|expérience|esperienza|servicio|serviço|service|servizio|"
                 r"casad|matrimonio|casamento|mariage|carrera|carreira|carrière|historia|história|histoire|storia|trabajo|"
-                r"trabalho|travail|lavoro|existencia|existência|existence|vida\s+de|la|l'|l’|sa|son|leur|distance)))",
+                r"trabalho|travail|lavoro|existencia|existência|existence|vida\s+de|la|l'|l’|sa|son|leur|distance))\b)",
                 0.6,
                 re.I | re.M,
             ),
@@ -412,7 +412,7 @@ def age() -> RegexRecognizer:
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
                 "labelled",
-                rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?(?:\s+(?:of|de|di|von))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}}(?:\s?{_AGE_UNIT}{_AGE_MONTHS})?|{_AGE_WORDS}(?!\w))(?!\s?(?:%|mg|kg|cm|mm|ml|days?|weeks?|months?|min))(?!\d|[.,]\d)",
+                rf"(?i:\b{_AGE_LABEL}(?:\s*/\s*(?:sex|gender|sexo|sexe|geschlecht))?(?:\s+(?:of|de|di|von))?\s*[:：=]?\s*)(?P<v>1?\d{{1,2}}(?:\s?{_AGE_UNIT}{_AGE_MONTHS})?|{_AGE_WORDS}(?!\w))(?!\s?(?:%|(?:mg|kg|cm|mm|ml|days?|weeks?|months?|mins?)\b))(?!\d|[.,]\d)",
                 0.6,
                 re.I,
             ),
@@ -804,7 +804,7 @@ def calendar_date() -> RegexRecognizer:
                 "year_in_context",
                 r"(?:(?<=\b(?:in|since|from|to|until|till|by|born|during|circa|c\.|ca\.|around|year|of|the|between|and|"
                 r"el|en|de|im|seit|ab|från|vuonna|em|dal|al|nel)\s)|(?<=[(–—-]))(?P<v>1[5-9]\d\d|20\d\d)(?![\d.,:/]\d)"
-                r"(?!\s?(?:mg|kg|km|m|cm|ml|g|kcal|people|persons|euros?|dollars?|units|pcs|cc|°|%|x\b))",
+                r"(?!\s?(?:(?:mg|kg|km|m|cm|ml|g|kcal|people|persons|euros?|dollars?|units|pcs|cc|x)\b|°|%))",
                 0.5,
                 re.I,
             ),

@@ -1220,3 +1220,16 @@ def test_a_cued_lower_case_given_name_takes_the_surname_after_it(detector: Detec
 
 def test_a_postcode_with_its_label_after_it(detector: Detector) -> None:
     _assert_all_covered(detector, [("07314 is my postcode", "07314"), ("61-432 is our zip code.", "61-432")])
+
+
+def test_an_age_before_a_word_that_begins_like_a_unit_or_an_ago_word(detector: Detector) -> None:
+    # "Mi..." begins like "min", "Sa..." like the French "sa", "her..." like "her" (Scandinavian
+    # "ago"): only the whole unit or word makes the number something other than an age
+    _assert_all_covered(
+        detector,
+        [
+            ("Age: 61 Minneapolis resident, retired", "61"),
+            ("Male, aged 38 years Sales assistant", "38 years"),
+            ("Patient 52 years herbalist by trade", "52 years"),
+        ],
+    )

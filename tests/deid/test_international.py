@@ -1229,7 +1229,7 @@ def test_an_age_before_a_word_that_begins_like_a_unit_or_an_ago_word(detector: D
         detector,
         [
             ("Age: 61 Minneapolis resident, retired", "61"),
-            ("Male, aged 38 years Sales assistant", "38 years"),
-            ("Patient 52 years herbalist by trade", "52 years"),
+            ("Male, aged 43 years Sales assistant", "43 years"),
+            ("Patient 47 years herbalist by trade", "47 years"),
         ],
     )

@@ -734,7 +734,7 @@ _TAIL_RX = regex.compile(
     rf"(?:(?:[ \t]*[,;،][ \t]*|[ \t]*[-–—/][ \t]*|(?<!\.)[ \t]+){_TAIL_ITEM}){{1,5}}(?={_TAIL_END})"
 )
 _TAIL_COMMA_RX = regex.compile(rf"(?:[ \t]*[,;،][ \t]*{_TAIL_ITEM}){{1,5}}(?={_TAIL_END})")
-_ZIP_RX = regex.compile(r"\d{5}(?:-\d{4})?")
+_ZIP_RX = regex.compile(r"\d{5}(?:-\d{4})?|[A-Z]\d[A-Z][ ]?\d[A-Z]\d")  # (or a Canadian code)
 _CODE_AT_END_RX = regex.compile(rf"{POSTAL}[ \t]*$")
 _TOWN_LINE_RX = regex.compile(rf"\n[ \t]*{PLACE}[ \t.]*(?=\n|$)")
 _COUNTRY_LINE_RX = regex.compile(rf"\n[ \t]*(?:{POSTAL}[ \t]+)?{COUNTRY}[ \t.]*(?=\n|$)")
@@ -1113,7 +1113,7 @@ def _postal_shape(text: str, start: int, end: int) -> str | None:
             return "alone"
     elif _ZIP_RX.fullmatch(text, start, end):
         # a town, a US state and a ZIP code are an address whatever follows ("Lake Sarah,
-        # NH 03301 is where I grew up")
+        # NH 03301 is where I grew up"), and so a Canadian town, province and code
         m = _TOWN_CODE_BEFORE_RX.search(before)
         if m and m.group("region") and not _FIELD_WORD_RX.match(m.group("place")):
             return "region_code"

@@ -750,3 +750,13 @@ def test_a_street_name_that_begins_like_a_unit_is_no_quantity() -> None:
         assert [f for f in find_addresses(text) if f.entity == "STREET_ADDRESS"], text
     for text in ("took 12 mcg daily", "a 10 min walk", "15 kgs Street"):
         assert not [f for f in find_addresses(text) if f.entity == "STREET_ADDRESS"], text
+
+
+def test_a_canadian_code_after_its_province_whatever_follows() -> None:
+    # as a US state and ZIP code are: "Lake Sarah, NH 03301 is where I grew up"
+    for text, code in (
+        ("Moosonee, ON P0L1W0 is where I grew up.", "P0L1W0"),
+        ("Gander, NL A1V 2K8 with two cats", "A1V 2K8"),
+    ):
+        codes = [text[f.start : f.end] for f in find_addresses(text) if f.entity == "POSTAL_CODE"]
+        assert code in codes, text

@@ -117,7 +117,7 @@ _NOT_NAME = frozenset(
     north south east west new old great saint san santa los las el la le de""".split()
 )
 _PARTICLES = frozenset(
-    "van von der den de da di del della dos das du la le bin binti bte binte bt ibn bint abu al el ben ni nic "
+    "van von der den de da di del della dos das du la le bin binti bte binte bt ibn bint abu al el ben ni ní uí nic "
     "mac mc ap o ó ter ten st a/l a/p s/o d/o w/o".split()
 )
 # Malay, Arabic and Tamil patronymics join two names: "Nurul Aini binti Rahman", "Kumar a/l Raju".
@@ -330,6 +330,10 @@ _KOREAN_SURNAMES = (
     "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄채원천방공현함변염여"
     "추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용예경봉사부"
 )
+# a Chinese or Korean name: a surname and one to three more characters
+_CJK_SURNAME_NAME = regex.compile(
+    rf"(?:{'|'.join(_CHINESE_COMPOUND.split())}|[{_CHINESE_SURNAMES}])\p{{Han}}{{1,2}}|[{_KOREAN_SURNAMES}]\p{{Hangul}}{{1,2}}"
+)
 _KOREAN_COMPOUND = "남궁 황보 제갈 선우 독고 사공 서문"
 # Characters often given alone as a given name: a surname and one of them is a name too
 # ("李娜", "王伟"); any other two characters are left (谢谢 "thanks", 武汉 a city).
@@ -507,6 +511,21 @@ def _cap_or_upper(word: str) -> bool:
 # the small model calls many unfamiliar surnames ORG ("In 1868, Aguilar lost ...").
 _NOT_PERSON_LABELS = frozenset({"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "LAW", "LANGUAGE", "WORK_OF_ART"})
 _INITIALS_BEFORE = re.compile(r"(?:\b(?:[A-ZΑ-ΩΆΈΉΊΌΎΏА-ЯЁІЇЄ]{1,2}|Md|Mohd|Muhd|Moh)\.?[ -]?){1,3}$")
+# "Nattapong Wongsakul (ณัฐพงษ์ วงศ์สกุล)", "Wang Li (王丽)": a name repeated in a non-Latin script
+_NATIVE_AFTER = regex.compile(
+    r"[ \t]?\((?P<v>(?:(?!\p{Latin})[\p{L}\p{M}])(?:(?:(?!\p{Latin})[\p{L}\p{M}])|[ ·.]){0,40})\)"
+)
+
+
+def _native_name(value: str) -> bool:
+    """Two or three words ("ณัฐพงษ์ วงศ์สกุล"), or a Chinese or Korean name that starts with a
+    surname ("王丽"): one word in brackets after a name is mostly a role or kin word ("(ภรรยา)", wife)."""
+    words = value.split()
+    if 2 <= len(words) <= 3:
+        return all(len(w) > 1 for w in words)
+    return bool(_CJK_SURNAME_NAME.fullmatch(value))
+
+
 _AFTER_NAME = re.compile(r"^(?:\s(?:I{1,3}|IV|VI{0,3}|IX|X|Jr\.?|Sr\.?|Jnr|Snr)\b\.?)")
 
 
@@ -550,6 +569,9 @@ def _with_initials(text: str, results: list[RecognizerResult]) -> list[Recognize
         m = _AFTER_NAME.match(text[r.end : r.end + 5])
         if m:
             r.end += len(m.group())
+        m = _NATIVE_AFTER.match(text, r.end)
+        if m and _native_name(m.group("v")):
+            r.end = m.end("v")  # the same name in its own script, in brackets after it
         if r.end - r.start > 3 and text[r.end - 2 : r.end] in ("'s", "’s"):
             r.end -= 2  # "Leach's": the possessive ending is no part of the name
     return results
@@ -1002,8 +1024,13 @@ class PersonNameRecognizer(EntityRecognizer):
                     (_cap_or_upper(t.rstrip(".")) or t.lower() in _PARTICLES) and t.lower().rstrip(".") not in _NOT_NAME
                     for t in toks
                 )
-                and any(self._known(t.lower().rstrip(".")) for t in toks)
+                and (
+                    any(self._known(t.lower().rstrip(".")) for t in toks)
+                    or all(self._not_a_word(t.lower().rstrip(".")) for t in toks)
+                )
             ):
+                # a known name, or words that are no word of any language: a name the
+                # lexicon lacks ("Nattapong Wongsakul"), not "Software Engineer"
                 out.append(self._result(m.start("v"), m.start("v") + len(value), 0.7, "cv_owner"))
         for m in _NAME_COMMA_AGE.finditer(text):
             toks = m.group("v").split()

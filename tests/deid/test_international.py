@@ -1233,3 +1233,18 @@ def test_an_age_before_a_word_that_begins_like_a_unit_or_an_ago_word(detector: D
             ("Patient 47 years herbalist by trade", "47 years"),
         ],
     )
+
+
+def test_a_cv_owner_the_lexicon_lacks_and_a_name_repeated_in_its_own_script() -> None:
+    names = person_name()
+    names.load()
+    text = "RESUME\nThanakrit Phromsuwan (ธนกฤต พรหมสุวรรณ)\nTel: 081 234 5678"
+    found = [(r.start, r.end) for r in names.analyze(text, ["PERSON"], None)]
+    start, end = text.index("Thanakrit"), text.index(")")
+    assert any(s <= start and end - 1 <= e for s, e in found), found
+    # words of the language after the title are no owner's name
+    assert not names.analyze("CURRICULUM VITAE\nProfessional Summary\nBangkok", ["PERSON"], None)
+    # one word in brackets after a name is a role or kin word ("wife"), not the name again
+    text = "RESUME\nAnucha Boonmalert (ภรรยา)\nTel: 081 234 5678"
+    kin = text.index("ภรรยา")
+    assert not any(r.start <= kin < r.end for r in names.analyze(text, ["PERSON"], None))

@@ -272,7 +272,7 @@ _INVERTED = regex.compile(
 _CV_TITLE = regex.compile(
     r"(?im)^[ \t]*(?:curriculum\s+vitae|curr[ií]culum|curr[ií]culo|r[ée]sum[ée]|cv|lebenslauf|hoja\s+de\s+vida|"
     r"biodata|bio-data|履歴書|简历|个人简历|個人簡歷|이력서|ประวัติส่วนตัว|sơ\s+yếu\s+lý\s+lịch)[ \t]*\n(?:[ \t]*\n)?"
-    r"[ \t]*(?P<v>[^\n(|–—,:@\d]{3,60})"
+    r"[ \t]*(?P<v>[^\n(|–—,:@\d]{2,60})"
 )
 # News give a person's age after the name between commas: "Tamsin Ruru, 17, of Napier"
 _NAME_COMMA_AGE = regex.compile(
@@ -1018,10 +1018,13 @@ class PersonNameRecognizer(EntityRecognizer):
         for m in _CV_TITLE.finditer(text):
             value = m.group("v").rstrip(" .")
             toks = value.split()
-            if (
+            if text[m.end("v") : m.end("v") + 1] in (":", "：") or "  " in value:
+                continue  # a form's first field ("성명: ..."), or a line of fields
+            if _CJK_SURNAME_NAME.fullmatch(value) or (
                 2 <= len(toks) <= 5
                 and all(
-                    (_cap_or_upper(t.rstrip(".")) or t.lower() in _PARTICLES) and t.lower().rstrip(".") not in _NOT_NAME
+                    (_cap_or_caseless(t.rstrip(".")) or t.lower() in _PARTICLES)
+                    and t.lower().rstrip(".") not in _NOT_NAME
                     for t in toks
                 )
                 and (
@@ -1030,7 +1033,8 @@ class PersonNameRecognizer(EntityRecognizer):
                 )
             ):
                 # a known name, or words that are no word of any language: a name the
-                # lexicon lacks ("Nattapong Wongsakul"), not "Software Engineer"
+                # lexicon lacks ("Nattapong Wongsakul", "森 治"), not "Software Engineer";
+                # or a Chinese or Korean name written as one word ("김지연")
                 out.append(self._result(m.start("v"), m.start("v") + len(value), 0.7, "cv_owner"))
         for m in _NAME_COMMA_AGE.finditer(text):
             toks = m.group("v").split()
@@ -1104,7 +1108,7 @@ class PersonNameRecognizer(EntityRecognizer):
         in_other = inside_any(other)
         in_found = inside_any((r.start, r.end) for r in found)
         out = []
-        for s, e, w in words:
+        for i, (s, e, w) in enumerate(words):
             if not _is_cap(w):
                 continue
             low = _strip_possessive(w.lower())
@@ -1121,9 +1125,17 @@ class PersonNameRecognizer(EntityRecognizer):
                 continue  # "the Council wanted": a determiner makes it a thing, not a person
             if (self._known(low) or self._not_a_word(low)) and (kin or _acts_as_subject(text, s, e)):
                 # "Palmer was a villain", "according to Costa", "Greisen's brother": a name
-                # that is also a word (or in no list) used as a person; later mentions follow
+                # that is also a word (or in no list) used as a person; later mentions follow.
+                # A capitalised given name just before it is the rest of the name ("Bradley
+                # Bell informed her": the given name alone had no verb after it)
+                prev = words[i - 1] if i and text[words[i - 1][1] : s] == " " else None
+                if prev and _is_cap(prev[2]) and self._given_before_surname(prev[2].lower()):
+                    s = prev[0]
                 out.append(self._result(s, e, 0.6, "surname_as_subject"))
         return out
+
+    def _given_before_surname(self, low: str) -> bool:
+        return len(low) > 2 and low in self._first and low not in _NOT_NAME and low not in _LEAD_TITLES
 
     def _families(self, text: str) -> list[RecognizerResult]:
         """A surname before "family", "household", "twins"...: "the Drub family". A word in

@@ -1242,9 +1242,23 @@ def test_a_cv_owner_the_lexicon_lacks_and_a_name_repeated_in_its_own_script() ->
     found = [(r.start, r.end) for r in names.analyze(text, ["PERSON"], None)]
     start, end = text.index("Thanakrit"), text.index(")")
     assert any(s <= start and end - 1 <= e for s, e in found), found
+    for text, name in (("CURRICULUM VITAE\n김도윤\nEmail: a@example.org", "김도윤"), ("简历\n梁晓雨\n", "梁晓雨")):
+        start = text.index(name)
+        found = names.analyze(text, ["PERSON"], None)
+        assert any(r.start <= start and start + len(name) <= r.end for r in found), name
     # words of the language after the title are no owner's name
     assert not names.analyze("CURRICULUM VITAE\nProfessional Summary\nBangkok", ["PERSON"], None)
     # one word in brackets after a name is a role or kin word ("wife"), not the name again
     text = "RESUME\nAnucha Boonmalert (ภรรยา)\nTel: 081 234 5678"
     kin = text.index("ภรรยา")
     assert not any(r.start <= kin < r.end for r in names.analyze(text, ["PERSON"], None))
+
+
+def test_a_given_name_before_a_surname_acting_as_subject_joins_it() -> None:
+    # "dennis" and "bell" are both everyday words to the lexicon; the verb after "Bell" made
+    # it a person, and the capitalised given name before it is the rest of the name
+    names = person_name()
+    names.load()
+    text = "Two years later, Dennis Bell informed her that it was over."
+    start, end = text.index("Dennis"), text.index(" informed")
+    assert any(r.start <= start and end <= r.end for r in names.analyze(text, ["PERSON"], None))

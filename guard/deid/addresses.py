@@ -562,6 +562,9 @@ CHAT_SHAPES = {
     "chat_number_name_type": rf"{NUM_FIRST}[ \t]+{NAME_L}[ \t]+(?:{CHAT_SUFFIX}|{CHAT_SUFFIX_FOREIGN}){RB}\.?",
     "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+{PARTICLES}{NAME_L}{NUMPART}",
     "chat_name_type_number": rf"{LB}{NAME_L}[ \t]+{CHAT_SUFFIX_FOREIGN}{NUMPART}",
+    # a plot or house number first makes any street word an address ("plot 22 admiralty way")
+    "chat_plot_name_type": rf"{LB}(?i:plot|plot[ \t]no\.?|house[ \t]no\.?|h\.[ \t]?no\.?)[ \t]*\d{{1,5}}[a-z]?,?[ \t]+"
+    rf"{NAME_L}[ \t]+{SUFFIX}",
 }
 # Month and day names: "May 17, 1952" and "28 Oct" are dates, not a name and a number.
 MONTHS = (
@@ -917,7 +920,8 @@ _ANCHORED = {
     ),
     "suffix": _rx(
         {**STREET_SHAPES, **CHAT_SHAPES},
-        "number_name_type name_type_number genitive_type_number chat_number_name_type chat_name_type_number",
+        "number_name_type name_type_number genitive_type_number chat_number_name_type chat_name_type_number "
+        "chat_plot_name_type",
     ),
     "compound": _rx(STREET_SHAPES, "number_compound compound_number"),
     "german": _rx(STREET_SHAPES, "german_prefix"),

@@ -114,6 +114,8 @@ CHAT: dict[str, tuple[str, str]] = {
     "spain": ("quedamos en calle toledo 42 a las 8", "calle toledo 42"),
     "netherlands": ("we zitten op kerkstraat 12, kom je?", "kerkstraat 12"),
     "hungary": ("a váci utca 20 előtt várok", "váci utca 20"),
+    "nigeria": ("we dey plot 9 marigold close, come around 4", "plot 9 marigold close"),
+    "india": ("parcel pls to house no 31 tilak marg, near the temple", "house no 31 tilak marg"),
 }
 
 # Text with numbers next to capitalised words that is no address.

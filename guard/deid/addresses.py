@@ -562,7 +562,7 @@ CHAT_SHAPES = {
     "chat_number_name_type": rf"{NUM_FIRST}[ \t]+{NAME_L}[ \t]+(?:{CHAT_SUFFIX}|{CHAT_SUFFIX_FOREIGN}){RB}\.?",
     "chat_type_name_number": rf"{LB}{CHAT_PREFIX}[ \t]+{PARTICLES}{NAME_L}{NUMPART}",
     "chat_name_type_number": rf"{LB}{NAME_L}[ \t]+{CHAT_SUFFIX_FOREIGN}{NUMPART}",
-    # a plot or house number first makes any street word an address ("plot 22 admiralty way")
+    # a plot or house number first makes any street word an address ("plot 9 marigold close")
     "chat_plot_name_type": rf"{LB}(?i:plot|plot[ \t]no\.?|house[ \t]no\.?|h\.[ \t]?no\.?)[ \t]*\d{{1,5}}[a-z]?,?[ \t]+"
     rf"{NAME_L}[ \t]+{SUFFIX}",
 }

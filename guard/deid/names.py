@@ -511,15 +511,15 @@ def _cap_or_upper(word: str) -> bool:
 # the small model calls many unfamiliar surnames ORG ("In 1868, Aguilar lost ...").
 _NOT_PERSON_LABELS = frozenset({"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "LAW", "LANGUAGE", "WORK_OF_ART"})
 _INITIALS_BEFORE = re.compile(r"(?:\b(?:[A-ZΑ-ΩΆΈΉΊΌΎΏА-ЯЁІЇЄ]{1,2}|Md|Mohd|Muhd|Moh)\.?[ -]?){1,3}$")
-# "Nattapong Wongsakul (ณัฐพงษ์ วงศ์สกุล)", "Wang Li (王丽)": a name repeated in a non-Latin script
+# "Thanakrit Phromsuwan (ธนกฤต พรหมสุวรรณ)", "Liang Xiaoyu (梁晓雨)": a name repeated in a non-Latin script
 _NATIVE_AFTER = regex.compile(
     r"[ \t]?\((?P<v>(?:(?!\p{Latin})[\p{L}\p{M}])(?:(?:(?!\p{Latin})[\p{L}\p{M}])|[ ·.]){0,40})\)"
 )
 
 
 def _native_name(value: str) -> bool:
-    """Two or three words ("ณัฐพงษ์ วงศ์สกุล"), or a Chinese or Korean name that starts with a
-    surname ("王丽"): one word in brackets after a name is mostly a role or kin word ("(ภรรยา)", wife)."""
+    """Two or three words ("ธนกฤต พรหมสุวรรณ"), or a Chinese or Korean name that starts with a
+    surname ("梁晓雨"): one word in brackets after a name is mostly a role or kin word ("(ภรรยา)", wife)."""
     words = value.split()
     if 2 <= len(words) <= 3:
         return all(len(w) > 1 for w in words)
@@ -1033,7 +1033,7 @@ class PersonNameRecognizer(EntityRecognizer):
                 )
             ):
                 # a known name, or words that are no word of any language: a name the
-                # lexicon lacks ("Nattapong Wongsakul", "森 治"), not "Software Engineer";
+                # lexicon lacks ("Thanakrit Phromsuwan", "森 治"), not "Software Engineer";
                 # or a Chinese or Korean name written as one word ("김지연")
                 out.append(self._result(m.start("v"), m.start("v") + len(value), 0.7, "cv_owner"))
         for m in _NAME_COMMA_AGE.finditer(text):
@@ -1126,8 +1126,8 @@ class PersonNameRecognizer(EntityRecognizer):
             if (self._known(low) or self._not_a_word(low)) and (kin or _acts_as_subject(text, s, e)):
                 # "Palmer was a villain", "according to Costa", "Greisen's brother": a name
                 # that is also a word (or in no list) used as a person; later mentions follow.
-                # A capitalised given name just before it is the rest of the name ("Bradley
-                # Bell informed her": the given name alone had no verb after it)
+                # A capitalised given name just before it is the rest of the name ("Mason
+                # Frost informed her": the given name alone had no verb after it)
                 prev = words[i - 1] if i and text[words[i - 1][1] : s] == " " else None
                 if prev and _is_cap(prev[2]) and self._given_before_surname(prev[2].lower()):
                     s = prev[0]

@@ -1255,10 +1255,10 @@ def test_a_cv_owner_the_lexicon_lacks_and_a_name_repeated_in_its_own_script() ->
 
 
 def test_a_given_name_before_a_surname_acting_as_subject_joins_it() -> None:
-    # "dennis" and "bell" are both everyday words to the lexicon; the verb after "Bell" made
+    # "mason" and "frost" are both everyday words to the lexicon; the verb after "Frost" made
     # it a person, and the capitalised given name before it is the rest of the name
     names = person_name()
     names.load()
-    text = "Two years later, Dennis Bell informed her that it was over."
-    start, end = text.index("Dennis"), text.index(" informed")
+    text = "Two years later, Mason Frost informed her that it was over."
+    start, end = text.index("Mason"), text.index(" informed")
     assert any(r.start <= start and end <= r.end for r in names.analyze(text, ["PERSON"], None))

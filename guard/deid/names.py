@@ -167,16 +167,14 @@ _SURNAME_ENDING = re.compile(
 _WORD = regex.compile(r"\b[asdw]/[olp]\b|\p{L}[\p{L}\p{M}]*(?:['’-]\p{L}[\p{L}\p{M}]*)*")
 _NAME_WORD = r"[A-Z][^\W\d_]*(?:['’-][^\W\d_]+)*"
 _PARTICLE_RX = "|".join(sorted(_PARTICLES))
+_TITLE_BEFORE = r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sr|Sra|Mme|Herr|Frau|Sir|Dame)\.?"
 _TITLED = re.compile(
-    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sr|Sra|Mme|Herr|Frau|Sir|Dame)\.?\s"
+    _TITLE_BEFORE + r"\s"
     rf"(?P<v>(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}(?:\s(?:(?:{_PARTICLE_RX})\s)?{_NAME_WORD}){{0,2}})"
 )
 # A title before a name in a script without case ("Dr. 藤井", "Mr. 박", "Prof. चोपरा"): the
 # capitalised-word pattern above cannot see it, and the title is all the evidence there is.
-_TITLED_CASELESS = regex.compile(
-    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sr|Sra|Mme|Herr|Frau|Sir|Dame)\.?[ \t]"
-    r"(?P<v>\p{Lo}[\p{Lo}\p{M}]*(?:[ ]\p{Lo}[\p{Lo}\p{M}]*){0,2})"
-)
+_TITLED_CASELESS = regex.compile(_TITLE_BEFORE + r"[ \t](?P<v>\p{Lo}[\p{Lo}\p{M}]*(?:[ ]\p{Lo}[\p{Lo}\p{M}]*){0,2})")
 # A family named by its surname: "the Drub family", "the Luik household", "the 김 family".
 _FAMILY_OF = regex.compile(
     r"\b[Tt]he[ ](?P<v>\p{Lu}\p{Ll}[\p{L}\p{M}]*(?:['’-]\p{Lu}[\p{L}\p{M}]+)?|\p{Lo}[\p{Lo}\p{M}]*)"
@@ -330,7 +328,7 @@ _KOREAN_SURNAMES = (
     "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄채원천방공현함변염여"
     "추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용예경봉사부"
 )
-# a Chinese or Korean name: a surname and one to three more characters
+# a Chinese or Korean name: a surname and one or two more characters
 _CJK_SURNAME_NAME = regex.compile(
     rf"(?:{'|'.join(_CHINESE_COMPOUND.split())}|[{_CHINESE_SURNAMES}])\p{{Han}}{{1,2}}|[{_KOREAN_SURNAMES}]\p{{Hangul}}{{1,2}}"
 )
@@ -836,8 +834,6 @@ class PersonNameRecognizer(EntityRecognizer):
             prev = words[i - 1][2].lower() if i and text[words[i - 1][1] : s].strip(" ,") == "" else ""
             after = nxt[2].lower() if nxt else ""
             cued = prev in _CHAT_CUES or after in _SPEECH_AFTER
-            tail = self._lower_tail(text, words, i)
-            surname_next = tail > e
             if (
                 prev in _KIN_CUES
                 and low in self._first
@@ -845,12 +841,13 @@ class PersonNameRecognizer(EntityRecognizer):
                 and low not in _NOT_NAME
                 and low not in _AFTER_KIN_NOT_NAME
             ):
-                out.append(self._result(s, tail, 0.6, "lower_kin_name"))
+                out.append(self._result(s, self._lower_tail(text, words, i), 0.6, "lower_kin_name"))
                 continue
             if self._strong_first(low) and cued:
                 # "this is ingrid", "alba said": the cue decides, even for a name that is
                 # also a word in some language; a known surname after it joins ("to teresa aguilar")
-                if surname_next and not w.endswith(("'s", "’s")):
+                tail = self._lower_tail(text, words, i)
+                if tail > e:
                     out.append(self._result(s, tail, 0.7, "lower_full_name"))
                 else:
                     out.append(self._result(s, e, 0.6, "lower_given_name"))
@@ -867,7 +864,8 @@ class PersonNameRecognizer(EntityRecognizer):
                 ):
                     out.append(self._result(s, e, 0.5, "lower_surname_alone"))
                 continue
-            if surname_next:
+            tail = self._lower_tail(text, words, i)
+            if tail > e:
                 out.append(self._result(s, tail, 0.7, "lower_full_name"))
             elif w.endswith(("'s", "’s")):
                 out.append(self._result(s, e, 0.6, "lower_given_name"))
@@ -1020,17 +1018,14 @@ class PersonNameRecognizer(EntityRecognizer):
             toks = value.split()
             if text[m.end("v") : m.end("v") + 1] in (":", "：") or "  " in value:
                 continue  # a form's first field ("성명: ..."), or a line of fields
+            lows = [t.lower().rstrip(".") for t in toks]
             if _CJK_SURNAME_NAME.fullmatch(value) or (
                 2 <= len(toks) <= 5
                 and all(
-                    (_cap_or_caseless(t.rstrip(".")) or t.lower() in _PARTICLES)
-                    and t.lower().rstrip(".") not in _NOT_NAME
-                    for t in toks
+                    (_cap_or_caseless(t.rstrip(".")) or t.lower() in _PARTICLES) and low not in _NOT_NAME
+                    for t, low in zip(toks, lows)
                 )
-                and (
-                    any(self._known(t.lower().rstrip(".")) for t in toks)
-                    or all(self._not_a_word(t.lower().rstrip(".")) for t in toks)
-                )
+                and (any(self._known(low) for low in lows) or all(self._not_a_word(low) for low in lows))
             ):
                 # a known name, or words that are no word of any language: a name the
                 # lexicon lacks ("Thanakrit Phromsuwan", "森 治"), not "Software Engineer";

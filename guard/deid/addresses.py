@@ -584,7 +584,7 @@ WEAK_SHAPES = {
     "compound": COMPOUND,
     "name_number": rf"{LB}{NOT_WORD}{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?{NOT_WORD}{CAP}){{0,2}}[ \t]+{NUMBER_MARK}?{HNUM}{NUM_END}",
     "number_name": rf"{NUM_FIRST}[ \t]+{NOT_WORD}{CAP}(?:[ \t]+(?:{CONN}[ \t]+)?{NOT_WORD}{CAP}){{0,3}}",
-    "lower_name_number": rf"{LB}{LOWER_WORD}{NUMPART}(?=[ \t]*,[ \t]*{UNIT})",
+    "lower_name_number": rf"{LB}{LOWER_WORD}{NUMPART}(?=[ \t]*,[ \t]*{UNIT}(?:(?<=\.)|{RB}))",
 }
 # Parts: houses, units, floors, districts, boxes.
 FLOOR_ORDINAL = (
@@ -712,7 +712,7 @@ _POSTAL_LABEL_AFTER_RX = regex.compile(
     r"(?:(?:my|our|his|her|their|your|the)[ \t]+)?(?:zip(?:[ \t]?code)?|post(?:al)?[ \t]?code|pin[ \t]?code|eircode)\b)"
 )
 _LABEL_RX = regex.compile(
-    rf"(?<![\p{{L}}\p{{N}}])(?<!(?i:e-?mail|ip|mac|web|wallet|bitcoin|btc|eth|url|server|memory|ipv[46])[ \t])"
+    rf"(?<![\p{{L}}\p{{N}}])(?<!(?<![\p{{L}}\p{{N}}])(?i:e-?mail|ip|mac|web|wallet|bitcoin|btc|eth|url|server|memory|ipv[46])[ \t])"
     rf"(?i:{_alt(_words(*ADDRESS_LABELS.values()))})(?:[ \t]+[\p{{L}}.]+){{0,2}}[ \t]*(?:\([^)\n]{{0,20}}\)[ \t]*)?"
     r"[:：][ \t]*"
 )

@@ -74,7 +74,7 @@ LABELS: dict[str, str] = {
         r"placas?|dominio|targa|plaque|immatriculation|vin|vehicle(?:\s+(?:no|number|reg))?|kenderaan|"
         r"(?:nr\.?\s+de\s+)?[îi]nmatriculare|г/н|госномер|гос\.?\s*номер|"
         # a number sign after a word, as a field ("myRewards #: ..."; not a phone's "Tel #:")
-        r"(?<=[\p{L}\d][ \t]?)(?<!(?:phone|tel|fax|mobile|cell|ph)[ \t]?)\#(?=[ \t]?:)"
+        r"(?<=[\p{L}\d][ \t]?)(?<!(?<![\p{L}])(?:phone|tel|fax|mobile|cell|ph)[ \t]?)\#(?=[ \t]?:)"
     ),
     "MEDICAL_RECORD_NUMBER": (
         r"mrn|mr\s+no|medical\s+record(?:\s+(?:no|number))?|hospital\s+(?:no|number)|hosp\.?\s+no|"

@@ -945,6 +945,19 @@ def test_seven_group_values_number_sign_fields_licence_classes_and_a_label_insid
     assert [d.entity_type for d in found] == ["PHONE_NUMBER"]
 
 
+def test_a_label_word_that_only_ends_like_an_excluded_one_keeps_its_field(detector: Detector) -> None:
+    # "IP address:" and "Tel #:" are no postal address and no ID field; "Membership" ends
+    # in "ip" and "Carfax" in "fax", but only a whole word excludes its label
+    _assert_all_covered(
+        detector,
+        [
+            ("Membership address: The Old Rectory, Little Snoring", "The Old Rectory, Little Snoring"),
+            ("Ownership address: lot 7 sunset hills", "lot 7 sunset hills"),
+            ("Carfax #: 88231-A", "88231-A"),
+        ],
+    )
+
+
 def test_names_after_role_labels_of_forms_tickets_and_statements(detector: Detector) -> None:
     _assert_all_covered(
         detector,

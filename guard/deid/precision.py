@@ -22,7 +22,9 @@ Presidio's defaults on the small English spaCy model:
   it) or an amount of money ("S/ 63.00") that spaCy tags DATE_TIME;
 - `everyday_words_as_names`: the words of a spaCy PERSON span that no locale of the name
   lexicon uses as a name, when the span has no capital in a text written with capitals
-  ("al fútbol", "hielo"), or is a form label before a colon ("Fecha de emisión:",
+  ("al fútbol", "hielo"), or, in such a text, lower-case everyday words of four or more
+  letters inside a span with capitals ("Término de contrato de alquiler"; not a month or
+  weekday, not next to a number), or is a form label before a colon ("Fecha de emisión:",
   "Salary:"; never the first words of a text, which name its sender); and a field label
   that guard's own recognizers read, before its colon ("Remitente:", "DNI:"), unless a
   locale uses it as a name and it is not in capitals (a chat speaker "Nik:").
@@ -313,7 +315,9 @@ def _field_label() -> regex.Pattern[str]:
 def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[Span]:
     """The words of a spaCy PERSON span that may be a name. A word that no locale of the name
     lexicon uses as a name is cut when the span has no capitalised word in a text written
-    with capitals ("al fútbol", "hielo": there a name is capitalised), or when the span is a form label,
+    with capitals ("al fútbol", "hielo": there a name is capitalised), a lower-case everyday word
+    of four or more letters in such a text also beside capitalised words ("Término de contrato de
+    alquiler"; not a month or weekday, nor next to a number), or when the span is a form label,
     one capitalised everyday word and lower-case words before a colon ("Fecha de emisión:",
     "Salary:", "Tel.:"), not at the very start of the text (there it names a sender). Codes with digits, initials and particles between kept words stay;
     every other word is kept, and the span is split at line breaks."""
@@ -337,13 +341,33 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
     # no capitalised word at all: in a text written with capitals that is no name ("su", "al fútbol")
     lower_span = all(t.islower() or not any(c.isalpha() for c in t) for _, _, t in tokens)
 
+    before_colon = _LABEL_AFTER.match(text, end) is not None
+
     def cut(core: str) -> bool:
         low = core.lower()
         if len(core) < 2 or any(c.isdigit() for c in core) or low in names or low in _NAME_PARTICLES:
             return False
-        return label or (cased and lower_span)
+        if label or (cased and lower_span):
+            return True
+        # in a text written with capitals, a lower-case everyday word of four or more letters is
+        # no part of a name either when the span has capitals ("Término de contrato de alquiler");
+        # a month or weekday, or a word next to a number, may be part of a date the span ran into
+        # (a span before a colon is left to the label rules: "Código de reserva:")
+        return (
+            cased
+            and not before_colon
+            and len(core) > 3
+            and core.islower()
+            and low in everyday
+            and not _date_words().fullmatch(core)
+        )
 
     flags = [cut(c) for _, _, c in tokens]
+    if cased and not lower_span and not label:
+        digits = [any(ch.isdigit() for ch in c) for _, _, c in tokens]
+        for i in range(len(tokens)):
+            if flags[i] and (i > 0 and digits[i - 1] or i + 1 < len(tokens) and digits[i + 1]):
+                flags[i] = False
     # a particle stays unless every word beside it in the span is cut ("Marta L. de Acosta")
     words = [i for i, (_, _, c) in enumerate(tokens) if c.lower() not in _NAME_PARTICLES]
     for i, (_, _, core) in enumerate(tokens):
@@ -352,7 +376,8 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
                 j for j in (max([j for j in words if j < i], default=-1), min([j for j in words if j > i], default=-1))
             ]
             near = [j for j in near if j >= 0]
-            flags[i] = bool(near) and all(flags[j] for j in near)
+            # (and a name never ends in one: "Solicitud de [cambio]")
+            flags[i] = bool(near) and (all(flags[j] for j in near) or near[-1] > i and flags[near[-1]])
     out: list[Span] = []
     run: list[tuple[int, int, str]] = []
     for tok, flag in zip(tokens, flags):
@@ -453,7 +478,8 @@ register_precision_rule(
         frozenset({"SpacyRecognizer"}),
         frozenset({"PERSON"}),
         "words of a spaCy PERSON span that no locale of the name lexicon uses as a name: a span with no "
-        "capital in a text written with capitals ('al fútbol', 'hielo'), form labels before a colon ('Fecha de emisión:', "
+        "capital in a text written with capitals ('al fútbol', 'hielo') and such lower-case words of 4+ letters in a "
+        "span with capitals there, form labels before a colon ('Fecha de emisión:', "
         "'Salary:'), and the field labels guard's recognizers read ('Remitente:', 'DNI:')",
         _keep_unless_everyday,
     )

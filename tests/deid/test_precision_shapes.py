@@ -108,6 +108,13 @@ def test_cased_text_tells_prose_from_lower_case_chat() -> None:
         ("Dear Rosa, thanks for the call.", "Rosa", ["Rosa"]),
         ("Correo Central: your parcel is on its way.", "Correo Central", ["Correo Central"]),
         ("Signed by Marta L. de Acosta yesterday.", "Marta L. de Acosta", ["Marta L. de Acosta"]),
+        # lower-case everyday words inside a span with capitals, in a text written with
+        # capitals, and a particle left before them
+        ("Firmamos el Término de contrato de alquiler hoy.", "Término de contrato de alquiler", ["Término"]),
+        ("Gracias. Hablamos con Lucía sobre abuelo Tomás ayer.", "Lucía sobre abuelo Tomás", ["Lucía", "Tomás"]),
+        # a weekday, or a word next to a number, may belong to a date the span ran into
+        ("Reunión con Carla martes 4 de junio.", "Carla martes", ["Carla martes"]),
+        ("Se vende Renault modelo 2019 en buen estado.", "Renault modelo 2019", ["Renault modelo 2019"]),
     ],
 )
 def test_everyday_words_are_cut_from_spacy_persons_and_names_stay(text: str, value: str, kept: list[str]) -> None:

@@ -584,6 +584,26 @@ _MONTHS = (
     "জানুয়ারি|জানুয়ারী|ফেব্রুয়ারি|ফেব্রুয়ারী|মার্চ|এপ্রিল|মে|জুন|জুলাই|আগস্ট|আগষ্ট|সেপ্টেম্বর|অক্টোবর|নভেম্বর|ডিসেম্বর|"
     "ינואר|פברואר|מרץ|מרס|אפריל|מאי|יוני|יולי|אוגוסט|ספטמבר|אוקטובר|נובמבר|דצמבר|"
     "בינואר|בפברואר|במרץ|באפריל|במאי|ביוני|ביולי|באוגוסט|בספטמבר|באוקטובר|בנובמבר|בדצמבר|"
+    # Croatian, Serbian and Slovene (genitive, as dates write them; Croatian and Serbian
+    # nominative too), Slovak genitive, Bulgarian, Russian and Ukrainian nominative, Estonian
+    # genitive and adessive ("18. novembril"), Latvian locative ("14. novembrī"), Icelandic,
+    # Filipino, Swahili, Albanian
+    "siječnja|veljače|ožujka|travnja|svibnja|lipnja|srpnja|kolovoza|rujna|listopada|studenoga|studenog|prosinca|"
+    "siječanj|veljača|ožujak|travanj|svibanj|lipanj|srpanj|kolovoz|rujan|listopad|studeni|prosinac|"
+    "januara|februara|marta|aprila|juna|jula|avgusta|septembra|oktobra|novembra|decembra|"
+    "januar|februar|mart|april|maj|jun|jul|avgust|septembar|oktobar|novembar|decembar|"
+    "januarja|februarja|junija|julija|"
+    "januára|februára|apríla|mája|júna|júla|augusta|októbra|"
+    "януари|февруари|март|април|май|юни|юли|август|септември|октомври|ноември|декември|"
+    "январь|февраль|апрель|июнь|июль|сентябрь|октябрь|ноябрь|декабрь|"
+    "січень|лютий|березень|квітень|травень|червень|липень|серпень|вересень|жовтень|листопад|грудень|"
+    "jaanuari|veebruari|märtsi|aprilli|augusti|septembri|oktoobri|novembri|detsembri|oktoober|detsember|"
+    "jaanuaril|veebruaril|märtsil|aprillil|juunil|juulil|augustil|septembril|oktoobril|novembril|detsembril|"
+    "janvārī|februārī|martā|aprīlī|maijā|jūnijā|jūlijā|augustā|septembrī|oktobrī|novembrī|decembrī|"
+    "janúar|febrúar|apríl|"
+    "pebrero|marso|hunyo|hulyo|setyembre|oktubre|nobyembre|disyembre|"
+    "machi|aprili|julai|agosti|septemba|oktoba|novemba|desemba|"
+    "janar|shkurt|prill|qershor|korrik|gusht|shtator|tetor|nëntor|dhjetor|"
     # abbreviations (Spanish, Portuguese, Italian, French, German, Dutch), read with an optional dot
     "ene|abr|ago|dic|fev|set|out|dez|gen|mag|giu|lug|ott|janv|févr|fevr|avr|juil|déc|jän|mär|okt|mrt"
 )
@@ -600,7 +620,26 @@ _FULL_WEEKDAYS = (
     "miercuri|joi|vineri|sâmbătă|sambata|duminică|duminica|δευτέρα|τρίτη|τετάρτη|πέμπτη|παρασκευή|σάββατο|κυριακή|"
     # Finnish "on Saturday" (essive), Swedish, Danish and Norwegian "the Friday" (definite)
     "maanantaina|tiistaina|keskiviikkona|torstaina|perjantaina|lauantaina|sunnuntaina|måndagen|tisdagen|onsdagen|"
-    "torsdagen|fredagen|lördagen|söndagen|mandagen|tirsdagen|lørdagen|søndagen"
+    "torsdagen|fredagen|lördagen|söndagen|mandagen|tirsdagen|lørdagen|søndagen|"
+    # Hungarian; Czech, Slovak, Croatian, Serbian, Slovene, Russian, Ukrainian, Bulgarian
+    # (with the forms after "on": "v pondělí", "u srijedu", "в среду"); Estonian and
+    # Latvian (also "on Monday": "esmaspäeval", "pirmdien"), Lithuanian, Icelandic,
+    # Filipino, Swahili, Albanian
+    "hétfő|kedd|szerda|csütörtök|péntek|szombat|vasárnap|hétfőn|kedden|szerdán|csütörtökön|pénteken|szombaton|"
+    "vasárnapon|pondělí|úterý|středa|středu|čtvrtek|pátek|sobotu|neděle|neděli|pondelok|utorok|streda|stredu|"
+    "štvrtok|piatok|nedeľa|nedeľu|ponedjeljak|utorak|srijeda|srijedu|četvrtak|petak|subota|subotu|nedjelja|"
+    "nedjelju|ponedeljak|sreda|sredu|nedelja|nedelju|ponedeljek|torek|sredo|četrtek|petek|soboto|nedeljo|"
+    "понедельник|вторник|среда|среду|четверг|пятница|пятницу|суббота|субботу|воскресенье|понеділок|вівторок|"
+    "середа|середу|четвер|п'ятниця|п'ятницю|п’ятниця|п’ятницю|субота|суботу|неділя|неділю|понеделник|сряда|"
+    "четвъртък|петък|събота|неделя|esmaspäev|teisipäev|kolmapäev|neljapäev|reede|laupäev|pühapäev|esmaspäeval|"
+    "teisipäeval|kolmapäeval|neljapäeval|reedel|laupäeval|pühapäeval|pirmdiena|otrdiena|trešdiena|ceturtdiena|"
+    "piektdiena|sestdiena|svētdiena|pirmdien|otrdien|trešdien|ceturtdien|piektdien|sestdien|svētdien|"
+    "pirmadienis|antradienis|trečiadienis|ketvirtadienis|penktadienis|šeštadienis|sekmadienis|pirmadienį|"
+    "antradienį|trečiadienį|ketvirtadienį|penktadienį|šeštadienį|sekmadienį|mánudagur|þriðjudagur|"
+    "miðvikudagur|fimmtudagur|föstudagur|laugardagur|sunnudagur|mánudaginn|þriðjudaginn|miðvikudaginn|"
+    "fimmtudaginn|föstudaginn|laugardaginn|sunnudaginn|miyerkules|huwebes|biyernes|linggo|jumatatu|jumanne|"
+    "jumatano|alhamisi|ijumaa|jumamosi|jumapili|hënë|hënën|martë|martën|mërkurë|mërkurën|enjte|enjten|premte|"
+    "premten|shtunë|shtunën|dielën"
 )
 # Before a date any weekday counts, abbreviated too (Finnish "ma", "ti" ...).
 _WEEKDAYS = (
@@ -662,12 +701,14 @@ _DATING_WORDS = (
 )
 
 
-_AMBIGUOUS_MONTH = re.compile(r"\b(?:may|mar|sat|sun|jan|dec|mai|ago|set|out|gen|mag|dez|abr|ene|avr|okt)\b")
+_AMBIGUOUS_MONTH = re.compile(
+    r"\b(?:may|mar|sat|sun|jan|dec|mai|ago|set|out|gen|mag|dez|abr|ene|avr|okt|(?i:marta|augusta))\b"
+)
 
 
 def _plausible_date(value: str) -> bool:
     """Without a year, a lower-case English month that is also a word ("3 may go") is not
-    a date."""
+    a date, nor a month that is also a given name ("Marta 25")."""
     return bool(re.search(r"\d{4}|'\d\d|\d[:年]", value)) or not _AMBIGUOUS_MONTH.search(value)
 
 
@@ -686,7 +727,7 @@ def calendar_date() -> RegexRecognizer:
             # a deed's "a los 5 días (del mes) de abril de 2023")
             Rule(
                 "day_month_year",
-                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as(?:\s+del\s+mes)?)?[\s.-]?(?:de\s|of\s|del?\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b(?:\s?[гр]\.)?|-\d{{2}}\b)?{_TIME}(?!\w)",
+                rf"(?<!\w)(?:{_WEEKDAY}\s(?:(?:dem|den|le|el|the)\s)?)?(?:(?:a\s+)?los\s+|ika-?)?(?:{_DAY}\s?[–-]\s?)?{_DAY}(?:\s+d[íi]as(?:\s+del\s+mes)?)?[\s.-]?(?:de\s|of\s|del?\s|ng\s)?{month}(?:(?:[,.]?\s?|-)(?:de\s|del\s)?{_YEAR}\b(?:\s?[гр]\.)?|-\d{{2}}\b)?{_TIME}(?!\w)",
                 0.6,
                 re.I,
             ),
@@ -705,8 +746,13 @@ def calendar_date() -> RegexRecognizer:
                 re.I,
             ),
             Rule(
-                "year_month_day_words", rf"(?<!\w){_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)", 0.6, re.I
+                "year_month_day_words",
+                rf"(?<!\w)(?:{_WEEKDAY}\s)?{_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)",
+                0.6,
+                re.I,
             ),
+            # Latvian: "2024. gada 14. novembrī"
+            Rule("year_gada_day_month", rf"(?<!\w){_YEAR}\.\s(?:gada|g\.)\s{_DAY}\s?{month}(?!\w)", 0.6, re.I),
             Rule(
                 "numeric_with_time",
                 rf"(?<![\w./-]){_NOT_AFTER_VERSION}(?:{_WEEKDAY}\s)?(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}}))"

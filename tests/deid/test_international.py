@@ -1131,6 +1131,32 @@ def test_day_ranges_year_first_spaced_dates_and_months_in_more_scripts(detector:
     _assert_untouched(detector, ["Pages 12-14 and 3–7 items."], {"DATE_TIME"})
 
 
+def test_months_and_weekdays_of_central_and_eastern_european_baltic_nordic_and_other_languages(
+    detector: Detector,
+) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Az ülés hétfő, 2025. március 3. napján volt.", "hétfő, 2025. március 3."),
+            ("Schůzka je v úterý 4. března 2025 v 10:00.", "úterý 4. března 2025 v 10:00"),
+            ("Sastanak je u srijedu, 5. ožujka 2025.", "srijedu, 5. ožujka 2025"),
+            ("Sastanak je zakazan za 12. februara 2025.", "12. februara 2025"),
+            ("Rojen 2. januarja 1981 v Celju.", "2. januarja 1981"),
+            ("Среща на 6 март 2025 г. в офиса.", "6 март 2025 г."),
+            ("Зустріч у п'ятницю, 7 березня 2025 року.", "п'ятницю, 7 березня 2025"),
+            ("Koosolek on neljapäeval, 6. märtsil 2025.", "neljapäeval, 6. märtsil 2025"),
+            ("Sanāksme notiks 2025. gada 6. martā.", "2025. gada 6. martā"),
+            ("Susitikimas vyks penktadienį, 2025 m. kovo 7 d.", "penktadienį, 2025 m. kovo 7 d."),
+            ("Fæddur 3. febrúar 1986 í Kópavogi.", "3. febrúar 1986"),
+            ("Ang pulong ay sa Huwebes, ika-6 ng Marso 2025.", "Huwebes, ika-6 ng Marso 2025"),
+            ("Mkutano ni Alhamisi, tarehe 6 Machi 2025.", "6 Machi 2025"),
+            ("Takimi është më 6 mars 2025, pas dite.", "6 mars 2025"),
+        ],
+    )
+    # a month that is also a given name needs its year
+    _assert_untouched(detector, ["Ask Augusta 3 times."], {"DATE_TIME"})
+
+
 def test_ages_in_number_words_of_germanic_finnish_hungarian_and_polish(detector: Detector) -> None:
     _assert_all_covered(
         detector,

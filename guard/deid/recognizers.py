@@ -588,22 +588,36 @@ _MONTHS = (
     # nominative too), Slovak genitive, Bulgarian, Russian and Ukrainian nominative, Estonian
     # genitive and adessive ("18. novembril"), Latvian locative ("14. novembrī"), Icelandic,
     # Filipino, Swahili, Albanian
-    "siječnja|veljače|ožujka|travnja|svibnja|lipnja|srpnja|kolovoza|rujna|listopada|studenoga|studenog|prosinca|"
+    "siječnja|veljače|ožujka|travnja|svibnja|lipnja|srpnja|kolovoza|rujna|studenoga|studenog|prosinca|"
     "siječanj|veljača|ožujak|travanj|svibanj|lipanj|srpanj|kolovoz|rujan|listopad|studeni|prosinac|"
     "januara|februara|marta|aprila|juna|jula|avgusta|septembra|oktobra|novembra|decembra|"
-    "januar|februar|mart|april|maj|jun|jul|avgust|septembar|oktobar|novembar|decembar|"
+    "avgust|septembar|oktobar|novembar|decembar|"
     "januarja|februarja|junija|julija|"
-    "januára|februára|apríla|mája|júna|júla|augusta|októbra|"
+    "januára|februára|apríla|mája|júna|júla|augusta|"
     "януари|февруари|март|април|май|юни|юли|август|септември|октомври|ноември|декември|"
     "январь|февраль|апрель|июнь|июль|сентябрь|октябрь|ноябрь|декабрь|"
     "січень|лютий|березень|квітень|травень|червень|липень|серпень|вересень|жовтень|листопад|грудень|"
-    "jaanuari|veebruari|märtsi|aprilli|augusti|septembri|oktoobri|novembri|detsembri|oktoober|detsember|"
+    "jaanuari|veebruari|märtsi|aprilli|septembri|oktoobri|novembri|detsembri|oktoober|detsember|"
     "jaanuaril|veebruaril|märtsil|aprillil|juunil|juulil|augustil|septembril|oktoobril|novembril|detsembril|"
     "janvārī|februārī|martā|aprīlī|maijā|jūnijā|jūlijā|augustā|septembrī|oktobrī|novembrī|decembrī|"
     "janúar|febrúar|apríl|"
     "pebrero|marso|hunyo|hulyo|setyembre|oktubre|nobyembre|disyembre|"
     "machi|aprili|julai|agosti|septemba|oktoba|novemba|desemba|"
     "janar|shkurt|prill|qershor|korrik|gusht|shtator|tetor|nëntor|dhjetor|"
+    # nominatives of month-year dates ("leden 2024", "marzec 2024", "Μάρτιος 2024"): Czech,
+    # Polish, Slovak, Slovene, Greek, Macedonian; Austrian "Jänner"; Azerbaijani, Uzbek,
+    # Armenian (also genitive), Georgian; Maghreb Arabic; Marathi, Tamil
+    "leden|únor|březen|duben|květen|červen|červenec|srpen|říjen|prosinec|styczeń|luty|marzec|kwiecień|"
+    "czerwiec|lipiec|sierpień|wrzesień|październik|grudzień|marec|máj|jún|júl|junij|julij|jänner|"
+    "ιανουάριος|φεβρουάριος|μάρτιος|απρίλιος|μάιος|ιούνιος|ιούλιος|αύγουστος|σεπτέμβριος|οκτώβριος|νοέμβριος|"
+    "δεκέμβριος|јануари|мај|јуни|јули|"
+    "yanvar|fevral|aprel|iyun|iyul|avqust|sentyabr|sentabr|oktyabr|oktabr|noyabr|dekabr|"
+    "հունվար|փետրվար|մարտ|ապրիլ|մայիս|հունիս|հուլիս|օգոստոս|սեպտեմբեր|հոկտեմբեր|նոյեմբեր|դեկտեմբեր|"
+    "հունվարի|փետրվարի|մարտի|ապրիլի|մայիսի|հունիսի|հուլիսի|օգոստոսի|սեպտեմբերի|հոկտեմբերի|նոյեմբերի|"
+    "դեկտեմբերի|იანვარი|თებერვალი|მარტი|აპრილი|მაისი|ივნისი|ივლისი|აგვისტო|სექტემბერი|ოქტომბერი|ნოემბერი|"
+    "დეკემბერი|جانفي|فيفري|أفريل|ماي|جوان|جويلية|أوت|أيّار|تمّوز|"
+    "जानेवारी|फेब्रुवारी|एप्रिल|मे|जुलै|ऑगस्ट|सप्टेंबर|ऑक्टोबर|नोव्हेंबर|डिसेंबर|"
+    "ஜனவரி|பிப்ரவரி|மார்ச்|ஏப்ரல்|மே|ஜூன்|ஜூலை|ஆகஸ்ட்|செப்டம்பர்|அக்டோபர்|நவம்பர்|டிசம்பர்|"
     # abbreviations (Spanish, Portuguese, Italian, French, German, Dutch), read with an optional dot
     "ene|abr|ago|dic|fev|set|out|dez|gen|mag|giu|lug|ott|janv|févr|fevr|avr|juil|déc|jän|mär|okt|mrt"
 )
@@ -639,7 +653,15 @@ _FULL_WEEKDAYS = (
     "miðvikudagur|fimmtudagur|föstudagur|laugardagur|sunnudagur|mánudaginn|þriðjudaginn|miðvikudaginn|"
     "fimmtudaginn|föstudaginn|laugardaginn|sunnudaginn|miyerkules|huwebes|biyernes|linggo|jumatatu|jumanne|"
     "jumatano|alhamisi|ijumaa|jumamosi|jumapili|hënë|hënën|martë|martën|mërkurë|mërkurën|enjte|enjten|premte|"
-    "premten|shtunë|shtunën|dielën"
+    "premten|shtunë|shtunën|dielën|"
+    # Arabic, Turkish (the two missing), Azerbaijani, Uzbek, Macedonian, Armenian, Georgian,
+    # Hindi, Marathi, Bengali, Vietnamese
+    "الأحد|الإثنين|الاثنين|الثلاثاء|الأربعاء|الاربعاء|الخميس|الجمعة|السبت|cuma|pazar|bazar ertəsi|"
+    "çərşənbə axşamı|çərşənbə|cümə axşamı|cümə|şənbə|bazar|dushanba|seshanba|chorshanba|payshanba|juma|shanba|"
+    "yakshanba|петок|сабота|четврток|недела|երկուշաբթի|երեքշաբթի|չորեքշաբթի|հինգշաբթի|ուրբաթ|շաբաթ|կիրակի|"
+    "ორშაბათი|სამშაბათი|ოთხშაბათი|ხუთშაბათი|პარასკევი|შაბათი|კვირა|सोमवार|मंगलवार|मंगळवार|बुधवार|गुरुवार|"
+    "शुक्रवार|शनिवार|रविवार|সোমবার|মঙ্গলবার|বুধবার|বৃহস্পতিবার|শুক্রবার|শনিবার|রবিবার|thứ hai|thứ ba|thứ tư|"
+    "thứ năm|thứ sáu|thứ bảy|chủ nhật"
 )
 # Before a date any weekday counts, abbreviated too (Finnish "ma", "ti" ...).
 _WEEKDAYS = (

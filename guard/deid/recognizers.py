@@ -663,6 +663,11 @@ _FULL_WEEKDAYS = (
     "शुक्रवार|शनिवार|रविवार|সোমবার|মঙ্গলবার|বুধবার|বৃহস্পতিবার|শুক্রবার|শনিবার|রবিবার|thứ hai|thứ ba|thứ tư|"
     "thứ năm|thứ sáu|thứ bảy|chủ nhật"
 )
+# (the stems of the Hungarian and Lithuanian weekdays, which come before a year-first date)
+_YEAR_FIRST_WEEKDAYS = (
+    "hétf", "kedd", "szerd", "csütört", "péntek", "szombat", "vasárnap", "pirmadien", "antradien", "trečiadien",
+    "ketvirtadien", "penktadien", "šeštadien", "sekmadien",
+)  # fmt: skip
 # Before a date any weekday counts, abbreviated too (Finnish "ma", "ti" ...).
 _WEEKDAYS = (
     "mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|lun|mar|mié|mie|jue|vie|sáb|sab|dom|"
@@ -769,9 +774,19 @@ def calendar_date() -> RegexRecognizer:
             ),
             Rule(
                 "year_month_day_words",
-                rf"(?<!\w)(?:{_WEEKDAY}\s)?{_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)",
+                rf"(?<!\w){_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)",
                 0.6,
                 re.I,
+            ),
+            # with the weekday before it, as Hungarian and Lithuanian write it ("pirmadienį, 2024 m.
+            # lapkričio 18 d."); only on a text with such a weekday (the weekday tree at every
+            # word start cost more than the rule itself)
+            Rule(
+                "weekday_year_month_day",
+                rf"(?<!\w){_WEEKDAY}\s{_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)",
+                0.6,
+                re.I,
+                needs=_YEAR_FIRST_WEEKDAYS,
             ),
             # Latvian: "2024. gada 14. novembrī"
             Rule("year_gada_day_month", rf"(?<!\w){_YEAR}\.\s(?:gada|g\.)\s{_DAY}\s?{month}(?!\w)", 0.6, re.I),

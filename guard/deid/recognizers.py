@@ -254,12 +254,14 @@ _AGE_NUMBER = rf"(?:1[01]\d|\d{{1,2}}|{_AGE_WORDS}|{_AGE_WORDS_ROMANCE}|{_AGE_WO
 # (lower case, as `Rule.needs` compares: one of them is in every birthday-ordinal match)
 _BIRTHDAY_NEEDS = (
     "birthday", "bday", "b-day", "geburtstag", "verjaardag", "urodziny", "cumpleaños", "aniversário", "anniversaire",
-    "compleanno", "födelsedag", "fødselsdag", "bursdag", "születésnap", "doğum", "års", "vuotis",
+    "compleanno", "födelsedag", "fødselsdag", "bursdag", "születésnap", "doğum", "års", "vuotis", "narozenin",
+    "narodenin",
 )  # fmt: skip
 # (the same for the verbs of a birthday before its age, "turns", "fyller", "cumple" ...)
 _TURNS_NEEDS = (
     "turn", "täyt", "fyll", "fylt", "fyld", "wird", "wurde", "werd", "wordt", "kończy", "betöltötte", "cumpl",
-    "fez", "faz", "compie", "compì", "bliver", "blir",
+    "fez", "faz", "compie", "compì", "bliver", "blir", "complet", "compiut", "compir", "oslav", "împlin", "исполн",
+    "виповн", "חוגג",
 )  # fmt: skip
 _ORDINALS_EN = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
@@ -308,7 +310,17 @@ _AGE_BEFORE = (
     r"мне|ему|ей|им|тебе|вам|нам|мені|йому|їй|їм|тобі|было|будет|исполнилось|исполнится|виповнилося|"
     r"виповниться|возрасте|віці|mi|věku|veku|ima|imam|imaš|imala|imao|star|stara|staro|"
     # "con N años, ...", "à N ans", "aos N anos", "een vrouw van N jaar"
-    r"con|com|à|aos|van)"
+    r"con|com|à|aos|van|"
+    # the verbs of a birthday: "completa 64 anos", "ha compiuto 100 anni", "va avoir 16 ans",
+    # "fyller 70 år", "împlinește 55 de ani", "oslaví 90 let"
+    r"cumplirá|cumplió|cumple|cumplo|cumplí|completa|completou|completará|compiuto|compirà|compie|avoir|aura|"
+    r"skończył|skończyła|skończy|fyller|fyllde|fyllt|fylder|fyldte|fylte|împlinește|împlinit|împlinesc|oslaví|"
+    r"oslavil|oslavila)"
+)
+# a word of time between such a verb and the age: "skończył dziś 88 lat", "cumple hoy 30 años"
+_AGE_ADVERB = (
+    r"(?:dziś|dzisiaj|jutro|właśnie|hoy|mañana|ya|oggi|domani|già|hoje|amanhã|já|demain|déjà|idag|imorgon|snart|"
+    r"azi|mâine|deja|dnes|zítra|сегодня|завтра|уже|вчера|today|tomorrow|soon|already|just|now)"
 )
 # "and" between two coordinated ages ("19 y 22 años", "7 και 10 ετών")
 _AGE_AND = r"(?:y|and|e|et|und|och|og|i|ja|&|και|и|és|ve|dan|và)"
@@ -344,7 +356,7 @@ def age() -> RegexRecognizer:
             ),
             Rule(
                 "n_with_unit",
-                rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT}{_AGE_MONTHS})(?!\w)"
+                rf"(?:(?<=^|[,(:：/]\s?|\n\s?)|(?<=\b{_AGE_BEFORE}\s(?:{_AGE_ADVERB}\s)?))(?P<v>{_AGE_NUMBER}\s?{_AGE_UNIT}{_AGE_MONTHS})(?!\w)"
                 r"(?!\s*(?:ago|later|before|after|of\s+(?:experience|service)|назад|тому|спустя|nazad|kasnije|ranije|önce|"
                 r"sonra|iskustva|staža|опыта|стажа|досвіду|стажу|deneyim|tecrübe|geleden|lang|daarna|her|sedan|siden|"
                 r"atrás|antes|después|depois|plus\s+tard|après|avant|fa|dopo|prima|"
@@ -404,10 +416,19 @@ def age() -> RegexRecognizer:
                 rf"(?<![\d.,/-])(?P<v>(?:1[01]\d|\d{{1,2}})(?:st|nd|rd|th|\.|e|ste|º|°)?|{_ORDINAL_WORDS_EN})"
                 r"(?=[\s-]?(?i:birthday|bday|b-day|geburtstag|verjaardag|urodziny|cumpleaños|aniversário|anniversaire|"
                 r"compleanno|födelsedag|fødselsdag|bursdag|születésnap|doğum\s+günü|års(?:dag|dagen|\s+fødselsdag)|"
+                r"narozenin\p{L}*|narodenin\p{L}*|"
                 r"vuotis(?:päivä|syntymäpäivä)\p{L}*)(?!\p{L}))",
                 0.6,
                 re.I,
                 needs=_BIRTHDAY_NEEDS,
+            ),
+            Rule(
+                # the ordinal after the word: "ulang tahun ke-50", "hari jadi ke-40", "ika-50 na kaarawan"
+                "birthday_then_ordinal",
+                r"(?i:(?<=\b(?:ulang\s+tahun|hari\s+jadi|hari\s+lahir|ultah)(?:\s+(?:yang|nya))?\s+ke-?\s?)"
+                r"(?P<v>1[01]\d|\d{1,2})(?!\d)|\bika-?(?P<v>1[01]\d|\d{1,2})(?=(?:\s+na)?\s+kaarawan\b))",
+                0.6,
+                needs=("ulang", "hari jadi", "hari lahir", "ultah", "kaarawan"),
             ),
             Rule("n_a_abbrev", r"(?<=,\s)(?P<v>(?:1[01]\d|\d{1,2})\s?a\.)(?=[\s,])", 0.5),
             Rule(
@@ -466,11 +487,14 @@ def age() -> RegexRecognizer:
                 # a birthday: "she turns 30 next week", "he turned eighteen."
                 "turns_age",
                 rf"(?<=\b(?:turns|turned|turning|täytti|täyttää|fyllde|fyller|fylte|fyldte|fylder|wird|wurde|werd|wordt|"
-                rf"skończył|skończyła|kończy|betöltötte|cumplió|cumple|fez|faz|compie|compì|bliver|blir)\s)"
+                rf"skończył|skończyła|kończy|betöltötte|cumplió|cumple|cumplirá|cumplo|cumplí|fez|faz|completa|completou|"
+                rf"completará|compie|compì|compiuto|compirà|bliver|blir|fyllt|oslaví|oslavil|oslavila|împlinește|împlinit|"
+                rf"исполнилось|исполняется|исполнится|виповнилося|виповнюється|виповниться|חוגג|חוגגת)\s)"
                 rf"(?P<v>{_AGE_NUMBER}|{_AGE_WORDS_SMALL})"
                 # then punctuation, an emoji, a time word, or (Polish) "to" starting the next clause
                 r"(?=\s?(?:[.,!?;:)]|$|\p{So})|\s(?:this|next|last|in|on|today|tomorrow|soon|tonight|to|la|el|en|hoy|"
-                r"mañana|este|esta|hoje|amanhã|il|oggi|domani)\b)",
+                r"mañana|este|esta|hoje|amanhã|il|oggi|domani|på|om|am|im|le|ce|cette|pe|în|em|no|na|nel|nella|v|ve|w|we|"
+                r"в|у|во|на|ב\p{L}+)\b)",
                 0.5,
                 re.I | re.M,
                 needs=_TURNS_NEEDS,

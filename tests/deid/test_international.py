@@ -1166,6 +1166,28 @@ def test_months_and_weekdays_of_european_caucasian_arabic_indian_and_other_langu
     _assert_untouched(detector, ["Ask Augusta 3 times."], {"DATE_TIME"})
 
 
+def test_ages_after_the_verbs_of_a_birthday_and_birthday_ordinals_in_more_languages(detector: Detector) -> None:
+    _assert_all_covered(
+        detector,
+        [
+            ("Вчера маме исполнилось 61!", "61"),
+            ("Бабусі виповнилося 83 у травні.", "83"),
+            ("Mi hija cumplirá 14 el mes que viene.", "14"),
+            ("Mamma fyller 72 på lördag.", "72"),
+            ("אבא שלי חוגג 71 בשבוע הבא.", "71"),
+            ("Amanhã o meu pai completa 66 anos.", "66 anos"),
+            ("Mia nonna ha compiuto 101 anni ieri.", "101 anni"),
+            ("Ma fille va avoir 17 ans demain.", "17 ans"),
+            ("Dziadek skończył dziś 87 lat.", "87 lat"),
+            ("Mama împlinește 57 de ani pe 3 mai.", "57 de ani"),
+            ("Babička oslaví 92. narozeniny v sobotu.", "92"),
+            ("Besok ulang tahun ke-51 ayah saya.", "51"),
+            ("Sabado ang ika-52 kaarawan ni Tatay.", "52"),
+        ],
+    )
+    _assert_untouched(detector, ["Il a 10 ans d'expérience.", "Ulang tahun perusahaan ke-25 tahun ini."], {"AGE"})
+
+
 def test_ages_in_number_words_of_germanic_finnish_hungarian_and_polish(detector: Detector) -> None:
     _assert_all_covered(
         detector,

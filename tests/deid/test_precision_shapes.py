@@ -169,6 +169,8 @@ def test_possessive_ending_stays_outside_the_name(names) -> None:  # type: ignor
         ("In 1810, Vennerholt led a division under the marshal.", "Vennerholt"),  # in no list at all
         ("The house was later sold, and Dunmore only wanted the garden.", "Dunmore"),  # an adverb before the verb
         ("They moved in with Okonkwo's brother after the flood.", "Okonkwo"),  # possessive before kin
+        ("Two years later she married Sauvage, a banker from Lyon.", "Sauvage"),  # the one married
+        ("He divorced Hall in 2001 and left for Perth.", "Hall"),
     ],
 )
 def test_surnames_used_as_persons_in_prose_are_found(names, text: str, name: str) -> None:  # type: ignore[no-untyped-def]

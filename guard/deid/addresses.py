@@ -498,7 +498,7 @@ UNIT_ID = (
 STRONG_BOX = rf"(?i:{_alt(_words(STRONG_BOXES))})"
 WEAK_BOX = rf"(?:{_alt([w.upper() for w in _words(WEAK_BOXES)])}|Box|Bag)"
 MILITARY = (
-    r"(?:(?:PSC|CMR|Unit)[ \t]?\d{3,5},?[ \t]+Box[ \t]?\d{1,5}|(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)"
+    r"(?:(?:PSC|CMR|Unit)[ \t]?\d{3,6},?[ \t]+Box[ \t]?\d{1,5}|(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)"
     r"(?:[ \t]+\d{5}(?:-\d{4})?)?(?![\p{L}\d]))"
 )
 SHIP = r"(?:USS|USNS|USCGC)[ \t]+[\p{Lu}][\p{L}.'-]*(?:[ \t]+[\p{Lu}][\p{L}.'-]*){0,3}(?:[ \t]+\(?[A-Z]{2,4}[- ]?\d{1,4}\)?)?"

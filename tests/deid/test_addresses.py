@@ -24,6 +24,7 @@ ONE_LINE: dict[str, list[str]] = {
         "418 W 23rd St Suite 210, Austin, TX 78705",
         "PSC 3421, Box 118, APO AE 09021",
         "Unit 2205 Box 77, DPO AP 96520",
+        "Unit 100362 Box 15, DPO AE 09498",  # (six-digit units too)
         "P.O. Box 9914, Boise, ID 83707",
     ],
     "united_kingdom": ["Flat 2, 14 Ashgrove Road, Leeds LS6 3HD", "9 Kingsmead Close, Norwich NR5 8BU"],

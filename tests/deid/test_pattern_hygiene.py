@@ -25,8 +25,10 @@ _START = (r"\b", r"(?<![\p{L}", r"(?<!\p{L}", r"(?<!\w", r"(?<![\w", "^", r"\s",
 _ALLOWED = {"(?!SA|SD|SS)", r"(?!Geburtstag|Lebensjahr|Jahr\b)"}
 
 
-def _group_end(p: str, i: int) -> int:
-    """The index of the ")" closing the group that opens at p[i]."""
+def _scan(p: str, i: int):  # type: ignore[no-untyped-def]
+    """(index, character, depth) of each character of p from i on that is neither escaped
+    nor inside a character class; depth: the groups open around it (a ")" no longer counts
+    its own)."""
     depth, j, in_class = 0, i, False
     while j < len(p):
         c = p[j]
@@ -37,14 +39,16 @@ def _group_end(p: str, i: int) -> int:
             in_class = c != "]"
         elif c == "[":
             in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j
+        else:
+            depth -= c == ")"
+            yield j, c, depth
+            depth += c == "("
         j += 1
-    return len(p)
+
+
+def _group_end(p: str, i: int) -> int:
+    """The index of the ")" closing the group that opens at p[i]."""
+    return next((j for j, c, d in _scan(p, i) if c == ")" and d == 0), len(p))
 
 
 def _is_word(alternative: str) -> bool:
@@ -58,52 +62,16 @@ def _continuation(body: str, j: int) -> str:
     """What follows a group that closes at body[j - 1], past the ends of the groups around
     it and past the other alternatives of the list it is one of."""
     while j < len(body) and body[j] in ")|?*+":
-        if body[j] != "|":
-            j += 1
-            continue
-        depth, in_class, j = 0, False, j + 1
-        while j < len(body):
-            c = body[j]
-            if c == "\\":
-                j += 2
-                continue
-            if in_class:
-                in_class = c != "]"
-            elif c == "[":
-                in_class = True
-            elif c == "(":
-                depth += 1
-            elif c == ")":
-                if depth == 0:
-                    break
-                depth -= 1
+        if body[j] == "|":
+            j = next((k for k, c, d in _scan(body, j + 1) if c == ")" and d < 0), len(body))
+        else:
             j += 1
     return body[j:]
 
 
 def _alternatives(body: str) -> list[str]:
-    out, depth, in_class, cur, j = [], 0, False, "", 0
-    while j < len(body):
-        c = body[j]
-        if c == "\\":
-            cur += body[j : j + 2]
-            j += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            out.append(cur)
-            cur, j = "", j + 1
-            continue
-        cur += c
-        j += 1
-    return [*out, cur]
+    bounds = [-1, *(j for j, c, d in _scan(body, 0) if c == "|" and d == 0), len(body)]
+    return [body[a + 1 : b] for a, b in zip(bounds, bounds[1:])]
 
 
 def offending_lookarounds(pattern: str) -> list[str]:

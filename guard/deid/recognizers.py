@@ -759,7 +759,7 @@ _AMBIGUOUS_MONTH = re.compile(
 
 def _plausible_date(value: str) -> bool:
     """Without a year, a lower-case English month that is also a word ("3 may go") is not
-    a date, nor a month that is also a given name ("Marta 25")."""
+    a date, nor a month that is also a given name ("Augusta 3")."""
     return bool(re.search(r"\d{4}|'\d\d|\d[:年]", value)) or not _AMBIGUOUS_MONTH.search(value)
 
 

@@ -97,6 +97,19 @@ _AFTER_KIN_NOT_NAME = _SPEECH_AFTER | frozenset(
     uses calls tells asks can't don't doesn't didn't isn't wasn't won't wouldn't couldn't""".split()
 )
 # Capitalised words that are not names even when a lexicon lists them.
+# Capitalised at a sentence start before a name: articles, conjunctions and prepositions of
+# English, German, French, Spanish, Italian, Dutch and Portuguese that no one is named (not
+# "May", "Les", "Des", "Das", "Una", "Uma", "Con", "An", "Ma", "Lo", "Per", nor the
+# particles of names: "de", "la", "el")
+_LEADING_WORDS = frozenset(
+    """when after before while since until because although though once then and but or with from for
+    die der dem ein eine einer und als wenn nachdem bevor während weil aber oder
+    une et quand après avant pendant mais ou avec pour chez
+    los las cuando después antes mientras pero para
+    il gli quando dopo prima mentre
+    het een toen maar met
+    os depois mas com""".split()
+)
 _NOT_NAME = frozenset(
     """january february march april may june july august september october november december
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun
@@ -685,6 +698,12 @@ class PersonNameRecognizer(EntityRecognizer):
         for run_start, run_end, tokens, before in self._runs(text, words):
             score = self._evidence(tokens, before)
             if score:
+                # a function word that opens a sentence is no part of the name after it ("When
+                # Ottilie arrived", "Die Bürgermeisterin ..."); the name keeps the run's evidence
+                k = 0
+                while k < len(tokens) - 1 and tokens[k].lower() in _LEADING_WORDS:
+                    run_start += len(tokens[k]) + 1
+                    k += 1
                 out.append(self._result(run_start, run_end, score, "run"))
         for m in _HANDLE.finditer(text):
             a, b = m.group("a").lower(), m.group("b").lower()

@@ -111,7 +111,11 @@ def test_cased_text_tells_prose_from_lower_case_chat() -> None:
         # lower-case everyday words inside a span with capitals, in a text written with
         # capitals, and a particle left before them
         ("Firmamos el Término de contrato de alquiler hoy.", "Término de contrato de alquiler", ["Término"]),
-        ("Gracias. Hablamos con Leocadia sobre abuelo Tomás ayer.", "Leocadia sobre abuelo Tomás", ["Leocadia", "Tomás"]),
+        (
+            "Gracias. Hablamos con Leocadia sobre abuelo Tomás ayer.",
+            "Leocadia sobre abuelo Tomás",
+            ["Leocadia", "Tomás"],
+        ),
         # a weekday, or a word next to a number, may belong to a date the span ran into
         ("Reunión con Radegunda martes 4 de junio.", "Radegunda martes", ["Radegunda martes"]),
         ("Se vende Renault modelo 2019 en buen estado.", "Renault modelo 2019", ["Renault modelo 2019"]),
@@ -247,6 +251,9 @@ def test_the_word_vehicle_alone_finds_nothing(text: str) -> None:
         ("Hola Marisol, te escribo por la reunión.", "Marisol", "Hola"),
         ("Next of kin: Daughter Ilse Brandt, phone below.", "Ilse Brandt", "Daughter"),
         ("On Sunday Coach Tomasz Wrona praised the team.", "Tomasz Wrona", "Coach"),
+        # a function word that opens the sentence
+        ("When Ottilie arrived, the hall was empty.", "Ottilie", "When"),
+        ("Die Sekretärin Wiebke Albrecht nahm ab.", "Sekretärin Wiebke Albrecht", "Die"),
     ],
 )
 def test_greetings_and_cue_words_stay_outside_the_name(names, text: str, name: str, lead: str) -> None:  # type: ignore[no-untyped-def]

@@ -96,7 +96,6 @@ _AFTER_KIN_NOT_NAME = _SPEECH_AFTER | frozenset(
     back away out up down over being been getting going coming looks looked seems seemed needs needed used
     uses calls tells asks can't don't doesn't didn't isn't wasn't won't wouldn't couldn't""".split()
 )
-# Capitalised words that are not names even when a lexicon lists them.
 # Capitalised at a sentence start before a name: articles, conjunctions and prepositions of
 # English, German, French, Spanish, Italian, Dutch and Portuguese that no one is named (not
 # "May", "Les", "Des", "Das", "Una", "Uma", "Con", "An", "Ma", "Lo", "Per", nor the
@@ -110,6 +109,7 @@ _LEADING_WORDS = frozenset(
     het een toen maar met
     os depois mas com""".split()
 )
+# Capitalised words that are not names even when a lexicon lists them.
 _NOT_NAME = frozenset(
     """january february march april may june july august september october november december
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun

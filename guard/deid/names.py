@@ -99,12 +99,12 @@ _AFTER_KIN_NOT_NAME = _SPEECH_AFTER | frozenset(
 # Capitalised at a sentence start before a name: articles, conjunctions and prepositions of
 # English, German, French, Spanish, Italian, Dutch and Portuguese that no one is named (not
 # "May", "Les", "Des", "Das", "Una", "Uma", "Con", "An", "Ma", "Lo", "Per", nor the
-# particles of names: "de", "la", "el")
+# particles of names: "de", "la", "el"; "and", "with", "los" ... are in _NOT_NAME, which no run holds)
 _LEADING_WORDS = frozenset(
-    """when after before while since until because although though once then and but or with from for
+    """when after before while since until because although though once then
     die der dem ein eine einer und als wenn nachdem bevor während weil aber oder
     une et quand après avant pendant mais ou avec pour chez
-    los las cuando después antes mientras pero para
+    cuando después antes mientras pero para
     il gli quando dopo prima mentre
     het een toen maar met
     os depois mas com""".split()

@@ -329,10 +329,11 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
         if core:
             a = m.start() + m.group().find(core[0])
             tokens.append((a, a + len(core), core))
+    before_colon = _LABEL_AFTER.match(text, end) is not None
     label = (
         bool(tokens)
         and text[:start].strip() != ""  # the first words of a text before a colon name its sender ("Correo:")
-        and _LABEL_AFTER.match(text, end) is not None
+        and before_colon
         and tokens[0][2][:1].isupper()
         and all(t.islower() for _, _, t in tokens[1:])
         and all(t.lower() in everyday for _, _, t in tokens)
@@ -341,9 +342,10 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
     # no capitalised word at all: in a text written with capitals that is no name ("su", "al fútbol")
     lower_span = all(t.islower() or not any(c.isalpha() for c in t) for _, _, t in tokens)
 
-    before_colon = _LABEL_AFTER.match(text, end) is not None
+    digit = [any(c.isdigit() for c in t) for _, _, t in tokens]
 
-    def cut(core: str) -> bool:
+    def cut(i: int) -> bool:
+        core = tokens[i][2]
         low = core.lower()
         if len(core) < 2 or any(c.isdigit() for c in core) or low in names or low in _NAME_PARTICLES:
             return False
@@ -353,21 +355,18 @@ def _keep_unless_everyday(text: str, start: int, end: int, entity: str) -> list[
         # no part of a name either when the span has capitals ("Término de contrato de alquiler");
         # a month or weekday, or a word next to a number, may be part of a date the span ran into
         # (a span before a colon is left to the label rules: "Código de reserva:")
+        beside_number = (i > 0 and digit[i - 1]) or (i + 1 < len(tokens) and digit[i + 1])
         return (
             cased
             and not before_colon
+            and not beside_number
             and len(core) > 3
             and core.islower()
             and low in everyday
             and not _date_words().fullmatch(core)
         )
 
-    flags = [cut(c) for _, _, c in tokens]
-    if cased and not lower_span and not label:
-        digits = [any(ch.isdigit() for ch in c) for _, _, c in tokens]
-        for i in range(len(tokens)):
-            if flags[i] and (i > 0 and digits[i - 1] or i + 1 < len(tokens) and digits[i + 1]):
-                flags[i] = False
+    flags = [cut(i) for i in range(len(tokens))]
     # a particle stays unless every word beside it in the span is cut ("Marta L. de Acosta")
     words = [i for i, (_, _, c) in enumerate(tokens) if c.lower() not in _NAME_PARTICLES]
     for i, (_, _, core) in enumerate(tokens):

@@ -769,6 +769,8 @@ def calendar_date() -> RegexRecognizer:
     "2023-11-08 07:25", "10APR24", "2018年6月3日"). Presidio's and spaCy's dates are kept;
     these add the formats they miss and the time part."""
     month = rf"{_MONTH}\.?"
+    # year first: "2024. november 18.", "2024 m. lapkričio 18 d."
+    year_first = rf"{_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)"
     return RegexRecognizer(
         name="GuardDateRecognizer",
         entity="DATE_TIME",
@@ -798,7 +800,7 @@ def calendar_date() -> RegexRecognizer:
             ),
             Rule(
                 "year_month_day_words",
-                rf"(?<!\w){_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)",
+                rf"(?<!\w){year_first}",
                 0.6,
                 re.I,
             ),
@@ -807,7 +809,7 @@ def calendar_date() -> RegexRecognizer:
             # word start cost more than the rule itself)
             Rule(
                 "weekday_year_month_day",
-                rf"(?<!\w){_WEEKDAY}\s{_YEAR}\s?(?:m\.|\.|,)?\s{month}\s{_DAY}(?:\s?d\.)?(?!\w)",
+                rf"(?<!\w){_WEEKDAY}\s{year_first}",
                 0.6,
                 re.I,
                 needs=_YEAR_FIRST_WEEKDAYS,

@@ -72,10 +72,11 @@ def _faker_names() -> tuple[set[str], set[str]]:
         # every list of names, not only the common attributes: pl_PL keeps its 3,690 surnames
         # in `unisex_last_names`, uk_UA in `last_names_common`, et_EE in `last_names_est`,
         # bn_BD in `last_names_islamic`, zh_CN its pinyin in `last_romanized_names`; middle
-        # names and patronymics count as given names (not: language names, Japanese name "pairs",
-        # Icelandic stems "without suffix", which become a surname only with -son or -dóttir)
+        # names and patronymics count as given names (not: language names and Japanese name
+        # "pairs", which the pattern does not take, and Icelandic stems "without suffix", which
+        # become a surname only with -son or -dóttir)
         for attr in dir(provider):
-            if not _NAME_LIST.fullmatch(attr) or "pair" in attr or "without_suffix" in attr:
+            if not _NAME_LIST.fullmatch(attr) or "without_suffix" in attr:
                 continue
             bucket = last if "last" in attr else first
             values = getattr(provider, attr, None)
@@ -83,7 +84,7 @@ def _faker_names() -> tuple[set[str], set[str]]:
                 for name in values:
                     if isinstance(name, str):
                         bucket.update(p.lower() for p in name.split() if len(p) > 1 and not p.isdigit())
-    # a Polish surname in -ski, -cki or -dzki ends in -ska, -cka, -dzka for a woman (Faker lists the men's form)
+    # a Polish surname in -ski or -cki ends in -ska or -cka for a woman (Faker lists the men's form)
     last |= {n[:-1] + "a" for n in last if n.endswith(("ski", "cki"))}
     return first, last
 
